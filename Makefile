@@ -1,0 +1,37 @@
+# Two commands from nothing: `make demo` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -e ".[dev]"
+	touch $@
+
+# torch first, from the pinned CPU build, so nothing pulls a CUDA build.
+$(VENV)/.text: $(VENV)/.core
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev,text]"
+	touch $@
+
+test: $(VENV)/.text
+	$(PY) -m pytest
+
+demo: $(VENV)/.text
+	$(PY) -m slimvec.demo
+
+lint: $(VENV)/.core
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+bench: $(VENV)/.text
+	$(PIP) install -e ".[bench]"
+	$(PY) benchmarks/funnel.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

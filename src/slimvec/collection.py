@@ -1,0 +1,440 @@
+"""A collection: a directory of compressed vectors answering top-k queries through a funnel.
+
+Layout::
+
+    MANIFEST.json         commit point (format, spec, segments, tombstones), replaced atomically
+    state-<gen>.npz       fitted transforms and codec calibrations (PCA, int8 ranges, ...)
+    segments/seg-<gen>/   ids.npy, original.npy (float32) and one .npy per stored code
+    tombstones-<gen>.npy  packed bitmap of deleted rows
+    meta-<gen>.sqlite     ids -> rows and per-vector metadata
+
+Writes happen under a lock file and follow one order: new files are written and fsynced,
+then the manifest is replaced. A process killed at any moment leaves the last committed state.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from slimvec.errors import (
+    CollectionExistsError,
+    CorruptCollectionError,
+    DuplicateIdError,
+    InvalidInputError,
+)
+from slimvec.kernels.topk import blocked_top, select_top
+from slimvec.search.funnel import ORIGINAL, Pipeline
+from slimvec.spec import DEFAULT_SPEC, parse_spec
+from slimvec.store.files import save_array, save_arrays
+from slimvec.store.lock import write_lock
+from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
+from slimvec.store.meta import MetaStore
+from slimvec.store.segments import SEGMENTS_DIR, open_segment, segment_name, write_segment
+from slimvec.validation import as_ids, as_matrix, as_metadata, check_k, check_metric, normalise
+
+ENCODE_CHUNK = 65_536
+
+
+@dataclass
+class SearchResult:
+    """``ids`` (nq, k) int64 and ``scores`` (nq, k) float32, best first; -1 / -inf pad."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+class _Rows:
+    """An append-only array with amortised O(1) appends (capacity doubles)."""
+
+    def __init__(self, initial: np.ndarray):
+        self._data = np.array(initial, copy=True)
+        self._n = len(initial)
+
+    def append(self, rows: np.ndarray) -> None:
+        need = self._n + len(rows)
+        if need > len(self._data):
+            grown = np.empty(
+                (max(need, 2 * len(self._data)), *self._data.shape[1:]), self._data.dtype
+            )
+            grown[: self._n] = self._data[: self._n]
+            self._data = grown
+        self._data[self._n : need] = rows
+        self._n = need
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._data[: self._n]
+
+
+class Collection:
+    """Open with :func:`slimvec.open` or make with :func:`slimvec.create`, not directly."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._meta: MetaStore | None = None
+        self._load()
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: str | Path, dim: int, metric: str = "cosine", spec: str = DEFAULT_SPEC
+    ) -> Collection:
+        directory = Path(path)
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
+        check_metric(metric)
+        parsed = parse_spec(spec)
+        Pipeline(parsed, int(dim), metric)  # validates the spec against dim
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            what = "a collection" if (directory / MANIFEST).exists() else "other files"
+            raise CollectionExistsError(
+                f"{str(directory)!r} already holds {what}; open it with slimvec.open, or pick "
+                f"a new path"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(dim=int(dim), metric=metric, spec=str(parsed))
+        MetaStore(directory / manifest.meta_db, create=True).close()
+        manifest.save(directory)
+        return cls(directory)
+
+    def _load(self) -> None:
+        manifest = Manifest.load(self.path)
+        self._manifest = manifest
+        try:
+            self.pipeline = Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
+        except InvalidInputError as exc:
+            raise CorruptCollectionError(
+                f"{self.path / MANIFEST} has an unusable spec: {exc}"
+            ) from exc
+        if manifest.state_file:
+            try:
+                with np.load(self.path / manifest.state_file, allow_pickle=False) as state:
+                    self.pipeline.load_state(dict(state))
+            except (OSError, ValueError, KeyError) as exc:
+                raise CorruptCollectionError(
+                    f"fitted state {manifest.state_file} is missing or damaged ({exc})"
+                ) from exc
+        widths = self._widths()
+        self._segments = [
+            (entry, open_segment(self.path, entry.name, entry.rows, widths))
+            for entry in manifest.segments
+        ]
+        self._starts = np.array([e.start for e in manifest.segments], np.int64)
+        first = self.pipeline.first_key
+        dtype, width = widths[first]
+        self._resident = _Rows(self._concat(first, np.empty((0, width), dtype)))
+        self._ids = _Rows(self._concat("ids", np.empty(0, np.int64)))
+        self._deleted = self._load_tombstones()
+        if self._meta is not None:
+            self._meta.close()
+        self._meta = MetaStore(self.path / manifest.meta_db)
+
+    def _widths(self) -> dict[str, tuple[np.dtype, int]]:
+        widths = {"ids": (np.dtype(np.int64), 0), ORIGINAL: (np.dtype(np.float32), self.dim)}
+        for key in self.pipeline.stored_keys:
+            codec = self.pipeline.codecs[key]
+            widths[key] = (codec.code_dtype, codec.code_width)
+        return widths
+
+    def _concat(self, key: str, empty: np.ndarray) -> np.ndarray:
+        parts = [np.asarray(arrays[key]) for _, arrays in self._segments]
+        return np.concatenate(parts) if parts else empty
+
+    def _load_tombstones(self) -> np.ndarray:
+        rows = self._manifest.rows
+        if not self._manifest.tombstones:
+            return np.zeros(rows, bool)
+        try:
+            packed = np.load(self.path / self._manifest.tombstones, allow_pickle=False)
+            return np.unpackbits(packed, count=rows).astype(bool)
+        except (OSError, ValueError) as exc:
+            raise CorruptCollectionError(f"tombstone file is missing or damaged ({exc})") from exc
+
+    # -- properties -------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self._manifest.dim
+
+    @property
+    def metric(self) -> str:
+        return self._manifest.metric
+
+    @property
+    def spec(self) -> str:
+        return self._manifest.spec
+
+    def __len__(self) -> int:
+        return self._manifest.rows - self._manifest.deleted
+
+    def __repr__(self) -> str:
+        return f"Collection({str(self.path)!r}, dim={self.dim}, n={len(self)}, spec={self.spec!r})"
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+    def add(
+        self,
+        vectors: Any,
+        ids: Any = None,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+    ) -> np.ndarray:
+        """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing)."""
+        x = as_matrix(vectors, self.dim)
+        if self.metric == "cosine":
+            x = normalise(x)
+        given = None if ids is None else as_ids(ids, len(x))
+        metas = as_metadata(metadata, len(x))
+        with write_lock(self.path):
+            self._refresh()
+            new_ids = given if given is not None else self._next_ids(len(x))
+            self._reject_live_duplicates(new_ids)
+            manifest = self._manifest
+            generation = manifest.generation + 1
+            state_file = manifest.state_file
+            if not manifest.segments and self.pipeline.needs_fit:
+                self.pipeline.fit(x)
+                state_file = f"state-{generation:06d}.npz"
+                save_arrays(self.path / state_file, self.pipeline.state())
+            codes = self._encode(x)
+            name = segment_name(generation)
+            write_segment(self.path, name, {"ids": new_ids, ORIGINAL: x, **codes})
+            self._meta.insert(new_ids, manifest.rows, metas)
+            entry = SegmentEntry(name=name, start=manifest.rows, rows=len(x))
+            manifest.segments.append(entry)
+            manifest.rows += len(x)
+            manifest.next_id = max(manifest.next_id, int(new_ids.max()) + 1)
+            manifest.generation = generation
+            manifest.state_file = state_file
+            manifest.save(self.path)
+            widths = self._widths()
+            self._segments.append((entry, open_segment(self.path, name, len(x), widths)))
+            self._starts = np.append(self._starts, entry.start)
+            first = self.pipeline.first_key
+            self._resident.append(x if first == ORIGINAL else codes[first])
+            self._ids.append(new_ids)
+            self._deleted = np.concatenate([self._deleted, np.zeros(len(x), bool)])
+        return new_ids
+
+    def _encode(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        chunks = range(0, len(x), ENCODE_CHUNK)
+        parts = [
+            self.pipeline.encode(x[start : start + ENCODE_CHUNK])
+            for start in tqdm(
+                chunks, desc="encoding", unit="chunk", disable=len(chunks) < 8 or None
+            )
+        ]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    def _next_ids(self, n: int) -> np.ndarray:
+        return np.arange(self._manifest.next_id, self._manifest.next_id + n, dtype=np.int64)
+
+    def _live_rows(self) -> np.ndarray:
+        return np.flatnonzero(~self._deleted)
+
+    def _reject_live_duplicates(self, ids: np.ndarray) -> None:
+        live = self._ids.array[~self._deleted]
+        clash = ids[np.isin(ids, live)]
+        if len(clash):
+            raise DuplicateIdError(
+                f"ids already in the collection: {clash[:10].tolist()}"
+                f"{' ...' if len(clash) > 10 else ''}; delete them first or use new ids"
+            )
+
+    def delete(self, ids: Any) -> int:
+        """Tombstone the vectors with these ids; returns how many were deleted."""
+        wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
+        with write_lock(self.path):
+            self._refresh()
+            live_rows = self._live_rows()
+            live_ids = self._ids.array[live_rows]
+            order = np.argsort(live_ids)
+            pos = np.searchsorted(live_ids, wanted, sorter=order)
+            pos = np.minimum(pos, max(len(order) - 1, 0))
+            found = len(order) > 0
+            hit = live_ids[order[pos]] == wanted if found else np.zeros(len(wanted), bool)
+            if not hit.all():
+                raise InvalidInputError(
+                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
+                )
+            deleted = self._deleted.copy()
+            deleted[live_rows[order[pos]]] = True
+            manifest = self._manifest
+            manifest.generation += 1
+            old = manifest.tombstones
+            manifest.tombstones = f"tombstones-{manifest.generation:06d}.npy"
+            save_array(self.path / manifest.tombstones, np.packbits(deleted))
+            manifest.deleted = int(deleted.sum())
+            manifest.save(self.path)
+            self._deleted = deleted
+            if old:
+                (self.path / old).unlink(missing_ok=True)
+        return len(wanted)
+
+    def compact(self) -> None:
+        """Rewrite the live vectors into one segment, reclaiming space held by deleted ones."""
+        with write_lock(self.path):
+            self._refresh()
+            if self._manifest.deleted == 0 and len(self._manifest.segments) <= 1:
+                return
+            manifest = self._manifest
+            live = self._live_rows()
+            generation = manifest.generation + 1
+            keys = ["ids", ORIGINAL, *self.pipeline.stored_keys]
+            arrays = {key: self.gather(key, live) for key in keys}
+            name = segment_name(generation)
+            write_segment(self.path, name, arrays)
+            ids = arrays["ids"]
+            old_meta = self._meta.metadata(ids.tolist(), manifest.rows)
+            meta_db = f"meta-{generation:06d}.sqlite"
+            (self.path / meta_db).unlink(missing_ok=True)
+            fresh = MetaStore(self.path / meta_db, create=True)
+            fresh.insert(ids, 0, [old_meta.get(i) for i in ids.tolist()])
+            fresh.close()
+            manifest.segments = [SegmentEntry(name=name, start=0, rows=len(live))]
+            manifest.rows = len(live)
+            manifest.deleted = 0
+            manifest.tombstones = None
+            manifest.meta_db = meta_db
+            manifest.generation = generation
+            manifest.save(self.path)
+            self._load()
+            self._sweep()
+
+    def _refresh(self) -> None:
+        """Under the write lock: reload if another process committed, drop leftovers."""
+        current = Manifest.load(self.path)
+        if current.generation != self._manifest.generation:
+            self._load()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove files of interrupted writes (anything the manifest does not name)."""
+        m = self._manifest
+        named = {m.state_file, m.tombstones, m.meta_db, MANIFEST, "LOCK", SEGMENTS_DIR}
+        for child in self.path.iterdir():
+            if (
+                child.name not in named
+                and child.name.split("-")[0] in {"state", "tombstones", "meta"}
+            ) or child.name == MANIFEST + ".tmp":
+                child.unlink(missing_ok=True)
+        live_segments = {e.name for e in m.segments}
+        seg_dir = self.path / SEGMENTS_DIR
+        if seg_dir.is_dir():
+            for child in seg_dir.iterdir():
+                if child.name not in live_segments:
+                    shutil.rmtree(child, ignore_errors=True)
+
+    # -- reading ----------------------------------------------------------------------------
+    def resident(self, key: str) -> np.ndarray:
+        if key != self.pipeline.first_key:
+            raise KeyError(f"{key} is not held in RAM")
+        return self._resident.array
+
+    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
+        """Rows of one stored array (``ids``, ``original`` or a code key), in the order given."""
+        if key == self.pipeline.first_key:
+            return self._resident.array[rows]
+        if key == "ids":
+            return self._ids.array[rows]
+        seg = np.searchsorted(self._starts, rows, side="right") - 1
+        _, arrays0 = self._segments[0]
+        out = np.empty((len(rows), *arrays0[key].shape[1:]), arrays0[key].dtype)
+        for s in np.unique(seg):
+            entry, arrays = self._segments[s]
+            where = np.flatnonzero(seg == s)
+            local = rows[where] - entry.start
+            order = np.argsort(local)  # sequential reads from the memory map
+            out[where[order]] = arrays[key][local[order]]
+        return out
+
+    def search(self, queries: Any, k: int = 10, exact: bool = False) -> SearchResult:
+        """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals."""
+        q = as_matrix(queries, self.dim, "queries", allow_single=True)
+        if self.metric == "cosine":
+            q = normalise(q, "queries")
+        k = check_k(k)
+        allow = ~self._deleted if self._manifest.deleted else None
+        if self._manifest.rows == 0:
+            rows = np.full((len(q), k), -1, np.int64)
+            scores = np.full((len(q), k), -np.inf, np.float32)
+        elif exact:
+            rows, scores = self._exact(q, k, allow)
+        else:
+            rows, scores = self.pipeline.search(q, k, self, allow)
+        ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
+        return SearchResult(ids=ids, scores=scores)
+
+    def _exact(self, q: np.ndarray, k: int, allow: np.ndarray | None):
+        parts_rows, parts_scores = [], []
+        for entry, arrays in self._segments:
+            original = arrays[ORIGINAL]
+            seg_allow = None if allow is None else allow[entry.start : entry.start + entry.rows]
+            rows, scores = blocked_top(
+                lambda a, b, o=original: q @ np.asarray(o[a:b]).T, entry.rows, len(q), k, seg_allow
+            )
+            parts_rows.append(np.where(rows >= 0, rows + entry.start, -1))
+            parts_scores.append(scores)
+        cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
+        rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
+        return np.where(np.isfinite(scores), rows, -1), scores
+
+    def metadata(self, ids: Any) -> list[dict | None]:
+        """Metadata stored with each id (None where none was given or the id is unknown)."""
+        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64)).tolist()
+        found = self._meta.metadata(wanted, self._manifest.rows)
+        return [found.get(i) for i in wanted]
+
+    def info(self) -> dict[str, Any]:
+        """Counts, spec, and what each vector costs in RAM and on disk."""
+        rows = max(self._manifest.rows, 1)
+        disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        first = self.pipeline.first_key
+        ram_per_vector = self.pipeline.bytes_per_vector(first) + 8  # codes + id
+        return {
+            "path": str(self.path),
+            "count": len(self),
+            "deleted": self._manifest.deleted,
+            "dim": self.dim,
+            "metric": self.metric,
+            "spec": self.spec,
+            "segments": len(self._manifest.segments),
+            "ram_bytes_per_vector": ram_per_vector,
+            "disk_bytes_per_vector": round(disk / rows, 1) if self._manifest.rows else None,
+            "float32_bytes_per_vector": 4 * self.dim,
+            "code_bytes_per_vector": {
+                key: self.pipeline.bytes_per_vector(key) for key in self.pipeline.codecs
+            },
+        }
+
+    def close(self) -> None:
+        if self._meta is not None:
+            self._meta.close()
+            self._meta = None
+        self._segments = []
+
+
+def create(
+    path: str | Path, dim: int, metric: str = "cosine", spec: str = DEFAULT_SPEC
+) -> Collection:
+    """Create an empty collection directory for ``dim``-dim vectors and open it.
+
+    ``metric``: "cosine" (vectors normalised on the way in) or "ip". ``spec``: the pipeline,
+    see :mod:`slimvec.spec`; the default is a binary first pass with float32 rescoring.
+    """
+    return Collection.create(path, dim, metric, spec)
+
+
+def open(path: str | Path) -> Collection:  # noqa: A001 - mirrors the builtin by design
+    """Open an existing collection; raises ``CollectionNotFoundError`` if there is none."""
+    return Collection(path)

@@ -1,0 +1,35 @@
+"""Exceptions raised by slimvec.
+
+Every error a user can provoke is a ``SlimvecError``; those caused by bad arguments are also
+``ValueError`` so that generic ``except ValueError`` handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class SlimvecError(Exception):
+    """Base class of every slimvec error."""
+
+
+class InvalidInputError(SlimvecError, ValueError):
+    """An argument (vectors, ids, k, ...) is malformed; nothing was written."""
+
+
+class SpecError(InvalidInputError):
+    """A pipeline spec string could not be parsed."""
+
+
+class DuplicateIdError(InvalidInputError):
+    """An id is repeated in a batch or already live in the collection."""
+
+
+class CollectionNotFoundError(SlimvecError, FileNotFoundError):
+    """The path does not hold a slimvec collection."""
+
+
+class CollectionExistsError(SlimvecError, FileExistsError):
+    """``create`` was asked to write where a collection or other files already are."""
+
+
+class CorruptCollectionError(SlimvecError):
+    """The directory looks like a collection but its files are damaged or from another format."""

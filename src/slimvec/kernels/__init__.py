@@ -1,0 +1,1 @@
+"""Compiled and vectorised scan kernels shared by the codecs."""

@@ -1,0 +1,36 @@
+"""Asymmetric scoring of a float query against packed sign bits, via per-byte lookup tables.
+
+For b in {-1, +1}^d, q.b = 2 * sum(q_i for set bits) - sum(q). A table of the partial sums of
+each 8-dim slice of q for all 256 byte values turns that into one lookup per code byte.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
+
+
+def byte_tables(queries: np.ndarray) -> np.ndarray:
+    """(nq, d/8, 256) partial sums: entry [i, b, v] = sum of q_i's 8 dims of byte b set in v."""
+    nq, d = queries.shape
+    slices = queries.reshape(nq, d // 8, 8)
+    return np.ascontiguousarray(np.einsum("qbk,vk->qbv", slices, _BITS), dtype=np.float32)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out):
+    """out[i, j] = sum_p alphas[j, p] * (q_i . b_jp); plane p's bytes start at p * stride."""
+    n = codes.shape[0]
+    nq = tables.shape[0]
+    for j in prange(n):
+        for i in range(nq):
+            total = 0.0
+            for p in range(planes):
+                acc = 0.0
+                base = p * stride
+                for b in range(nbytes):
+                    acc += tables[i, b, codes[j, base + b]]
+                total += alphas[j, p] * (2.0 * acc - qsums[i])
+            out[i, j] = total

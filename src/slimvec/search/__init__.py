@@ -1,0 +1,1 @@
+"""Search: the funnel pipeline and (later) fusion and filters."""

@@ -1,0 +1,188 @@
+"""The pipeline spec: one readable string that says how a collection stores and searches vectors.
+
+Grammar (spaces are free)::
+
+    spec       := [transforms "|"] stage (">" stage)*
+    transforms := transform ("," transform)*
+    transform  := "mrl:" D        Matryoshka prefix of D dims, re-normalised
+                | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
+    stage      := codec ["@" D] ["*" F]
+    codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
+
+Stages run left to right. The first scans compact codes held in RAM over the whole collection;
+each later one rescores only the shortlist the previous stage kept, reading its codes from
+memory-mapped files. ``*F`` says how many candidates a stage keeps: ``F * k`` (default 10 for
+every stage but the last, which keeps ``k``). ``@D`` makes a stage use only the first D dims of
+the transformed vector (re-normalised for cosine, as Matryoshka models are trained), so
+``f16@128*10 > f32`` is MRL adaptive retrieval: a 128-d first pass, full-dimension rescoring.
+
+Examples: ``"binary*40 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,
+``"mrl:512 | binary@128*30 > f16"``. ``str(parse_spec(s))`` gives the canonical spelling.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from dataclasses import dataclass
+
+from slimvec.errors import SpecError
+
+DEFAULT_SPEC = "binary*40 > f32"
+DEFAULT_KEEP = 10
+TRANSFORM_KINDS = ("mrl", "pca")
+CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary")
+
+_TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
+_STAGE_RE = re.compile(
+    r"^(?P<codec>[a-z0-9]+)(?::(?P<bits>\d+))?(?:@(?P<dims>\d+))?(?:\*(?P<keep>\d+))?$"
+)
+
+
+@dataclass(frozen=True)
+class TransformSpec:
+    kind: str
+    dim: int
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.dim}"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    codec: str
+    bits: int = 1
+    dims: int | None = None
+    keep: int | None = None
+
+    @property
+    def code_key(self) -> str:
+        """Identifies the stored code: stages with equal keys share one file."""
+        name = self.codec if self.codec != "binary" or self.bits == 1 else f"binary{self.bits}"
+        return name if self.dims is None else f"{name}@{self.dims}"
+
+    def __str__(self) -> str:
+        text = self.codec
+        if self.codec == "binary" and self.bits != 1:
+            text += f":{self.bits}"
+        if self.dims is not None:
+            text += f"@{self.dims}"
+        if self.keep is not None:
+            text += f"*{self.keep}"
+        return text
+
+
+@dataclass(frozen=True)
+class Spec:
+    transforms: tuple[TransformSpec, ...]
+    stages: tuple[StageSpec, ...]
+
+    def __str__(self) -> str:
+        stages = " > ".join(str(s) for s in self.stages)
+        if not self.transforms:
+            return stages
+        return ", ".join(str(t) for t in self.transforms) + " | " + stages
+
+    def output_dim(self, input_dim: int) -> int:
+        """Dimension of vectors after the transforms, for an input of ``input_dim``."""
+        dim = input_dim
+        for t in self.transforms:
+            dim = t.dim
+        return dim
+
+    def check_dim(self, input_dim: int) -> None:
+        """Raise ``SpecError`` if the spec cannot apply to vectors of ``input_dim`` dims."""
+        dim = input_dim
+        for t in self.transforms:
+            if t.dim > dim:
+                raise SpecError(
+                    f"'{t}' asks for {t.dim} dims but its input has only {dim}; "
+                    f"use a value <= {dim}"
+                )
+            dim = t.dim
+        for s in self.stages:
+            if s.dims is not None and s.dims > dim:
+                raise SpecError(
+                    f"stage '{s}' uses {s.dims} dims but the transformed vectors have {dim}"
+                )
+            if s.codec == "binary" and (s.dims or dim) % 8:
+                raise SpecError(
+                    f"stage '{s}' packs sign bits into bytes and needs a dimension that is a "
+                    f"multiple of 8 (got {s.dims or dim}); pick another @D or pca:D"
+                )
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse a spec string (see the module docstring); raise ``SpecError`` saying what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise SpecError(f"a spec must be a non-empty string such as {DEFAULT_SPEC!r}")
+    parts = text.split("|")
+    if len(parts) > 2:
+        raise SpecError(f"{text!r}: use '|' once, between the transforms and the stages")
+    transforms: list[TransformSpec] = []
+    if len(parts) == 2:
+        for token in _tokens(parts[0], ",", text):
+            transforms.append(_parse_transform(token, text))
+    stage_tokens = _tokens(parts[-1], ">", text)
+    stages = [_parse_stage(tok, text) for tok in stage_tokens]
+    stages = _fill_keep(stages, text)
+    return Spec(tuple(transforms), tuple(stages))
+
+
+def _tokens(part: str, sep: str, text: str) -> list[str]:
+    tokens = [t.strip().lower() for t in part.split(sep)]
+    if any(not t for t in tokens):
+        raise SpecError(f"{text!r}: empty element around {sep!r}")
+    return tokens
+
+
+def _parse_transform(token: str, text: str) -> TransformSpec:
+    m = _TRANSFORM_RE.match(token)
+    if not m or m["kind"] not in TRANSFORM_KINDS:
+        raise SpecError(
+            f"{text!r}: unknown transform {token!r}; transforms are 'mrl:D' (Matryoshka prefix) "
+            f"and 'pca:D' (fitted rotation), e.g. 'pca:256 | binary*40 > f32'"
+        )
+    dim = int(m["dim"])
+    if dim < 1:
+        raise SpecError(f"{text!r}: {token!r} needs a dimension >= 1")
+    return TransformSpec(m["kind"], dim)
+
+
+def _parse_stage(token: str, text: str) -> StageSpec:
+    m = _STAGE_RE.match(token.replace(" ", ""))
+    if not m or m["codec"] not in CODEC_KINDS:
+        raise SpecError(
+            f"{text!r}: unknown stage {token!r}; a stage is CODEC[@DIMS][*KEEP] with CODEC one "
+            f"of {', '.join(CODEC_KINDS)} (binary may take :2..:4 bits), e.g. 'binary*40'"
+        )
+    bits = int(m["bits"]) if m["bits"] else 1
+    if m["bits"] and m["codec"] != "binary":
+        raise SpecError(f"{text!r}: only 'binary' takes a bit count (got {token!r})")
+    if not 1 <= bits <= 4:
+        raise SpecError(f"{text!r}: binary codes take 1 to 4 bits per dim (got {bits})")
+    dims = int(m["dims"]) if m["dims"] else None
+    keep = int(m["keep"]) if m["keep"] else None
+    if dims is not None and dims < 8:
+        raise SpecError(f"{text!r}: '@{dims}' is too few dims; use at least 8")
+    if keep is not None and keep < 1:
+        raise SpecError(f"{text!r}: '*{keep}' must keep at least 1x k candidates")
+    return StageSpec(m["codec"], bits, dims, keep)
+
+
+def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
+    if stages[-1].keep is not None:
+        raise SpecError(
+            f"{text!r}: the last stage returns exactly k results; drop its '*{stages[-1].keep}'"
+        )
+    filled = [
+        StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP)
+        for s in stages[:-1]
+    ]
+    for before, after in pairwise(filled):
+        if after.keep > before.keep:
+            raise SpecError(
+                f"{text!r}: stage '{after}' keeps more candidates than '{before}' gives it; "
+                f"keep factors must not increase along the funnel"
+            )
+    return [*filled, stages[-1]]

@@ -1,0 +1,1 @@
+"""Storage: manifest (commit point), segments (memory-mapped codes), SQLite ids/metadata."""

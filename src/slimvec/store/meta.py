@@ -1,0 +1,75 @@
+"""Ids and per-vector metadata in SQLite: ``items(id PRIMARY KEY, row, meta JSON)``.
+
+The manifest, not SQLite, decides what is committed: rows at or past the manifest's row count
+are leftovers of an interrupted add, ignored by readers and replaced by the next writer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimvec.errors import CorruptCollectionError
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, row INTEGER NOT NULL, meta TEXT)"
+)
+
+
+class MetaStore:
+    def __init__(self, path: Path, create: bool = False):
+        self.path = path
+        try:
+            uri = f"file:{path}?mode={'rwc' if create else 'rw'}"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.db.execute("PRAGMA synchronous=FULL")
+            if create:
+                self.db.execute(_SCHEMA)
+                self.db.commit()
+            self.db.execute("SELECT count(*) FROM items").fetchone()
+        except (sqlite3.DatabaseError, sqlite3.OperationalError) as exc:
+            raise CorruptCollectionError(
+                f"metadata database {path} is damaged or not SQLite ({exc}); restore from a backup"
+            ) from exc
+
+    def insert(
+        self, ids: np.ndarray, first_row: int, metadata: Sequence[dict[str, Any] | None] | None
+    ) -> None:
+        """Record ids at rows ``first_row, first_row + 1, ...`` in one transaction.
+
+        Rows from an interrupted add are dropped first; ``INSERT OR REPLACE`` lets an id whose
+        earlier vector was deleted be added again (callers reject ids that are still live).
+        """
+        metas: Iterable[str | None] = (
+            (json.dumps(m) if m is not None else None for m in metadata)
+            if metadata is not None
+            else (None for _ in range(len(ids)))
+        )
+        rows = range(first_row, first_row + len(ids))
+        with self.db:
+            self.db.execute("DELETE FROM items WHERE row >= ?", (first_row,))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO items (id, row, meta) VALUES (?, ?, ?)",
+                zip(ids.tolist(), rows, metas),
+            )
+
+    def metadata(self, ids: Sequence[int], committed_rows: int) -> dict[int, dict | None]:
+        out: dict[int, dict | None] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start : start + 900])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, meta FROM items WHERE id IN ({marks}) AND row < ?"
+            for id_, meta in self.db.execute(query, (*chunk, committed_rows)):
+                out[id_] = json.loads(meta) if meta is not None else None
+        return out
+
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def close(self) -> None:
+        self.db.close()

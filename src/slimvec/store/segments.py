@@ -1,0 +1,54 @@
+"""Segments: immutable directories of code arrays, one .npy file per code, memory-mapped.
+
+A segment holds a contiguous range of global row numbers: ``ids.npy`` (int64), ``original.npy``
+(float32, what exact search reads) and one file per stored code key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from slimvec.errors import CorruptCollectionError
+from slimvec.store.files import fsync_dir, save_array
+
+SEGMENTS_DIR = "segments"
+
+
+def segment_name(generation: int) -> str:
+    return f"seg-{generation:06d}"
+
+
+def write_segment(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write every array of a new segment and fsync it (the manifest commits it later)."""
+    seg = directory / SEGMENTS_DIR / name
+    seg.mkdir(parents=True, exist_ok=True)
+    for key, array in arrays.items():
+        save_array(seg / f"{key}.npy", array)
+    fsync_dir(seg)
+    fsync_dir(seg.parent)
+
+
+def open_segment(
+    directory: Path, name: str, rows: int, widths: dict[str, tuple[np.dtype, int]]
+) -> dict[str, np.ndarray]:
+    """Memory-map a segment's arrays, checking each has the shape and dtype the manifest implies."""
+    seg = directory / SEGMENTS_DIR / name
+    out = {}
+    for key, (dtype, width) in widths.items():
+        path = seg / f"{key}.npy"
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CorruptCollectionError(
+                f"segment file {path} is missing or damaged ({exc}); restore from a backup"
+            ) from exc
+        expected = (rows,) if width == 0 else (rows, width)
+        if array.shape != expected or array.dtype != dtype:
+            raise CorruptCollectionError(
+                f"segment file {path} holds {array.dtype}{array.shape}, expected "
+                f"{np.dtype(dtype)}{expected}; the collection is damaged"
+            )
+        out[key] = array
+    return out

@@ -1,0 +1,126 @@
+"""Input checks shared by every entry point; each failure says what to do instead."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from slimvec.errors import DuplicateIdError, InvalidInputError
+
+METRICS = ("cosine", "ip")
+
+
+def as_matrix(data: Any, dim: int, what: str = "vectors", allow_single: bool = False) -> np.ndarray:
+    """``data`` as a C-contiguous float32 (n, dim) array, or a clear ``InvalidInputError``."""
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(
+            f"{what} must be a 2-D numeric array of shape (n, {dim}); could not read it ({exc})"
+        ) from exc
+    if array.dtype == object:
+        raise InvalidInputError(
+            f"{what} must be a 2-D numeric array of shape (n, {dim}); got ragged or non-numeric "
+            f"data (every row needs exactly {dim} numbers)"
+        )
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise InvalidInputError(
+            f"{what} must hold real numbers, got dtype {array.dtype}; convert with "
+            f"np.asarray(x, dtype=np.float32)"
+        )
+    if allow_single and array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"{what} must be 2-D with shape (n, {dim}), got shape {array.shape}"
+            + ("; for one vector use x.reshape(1, -1)" if array.ndim == 1 else "")
+        )
+    if array.shape[0] == 0:
+        raise InvalidInputError(f"{what} is empty: pass at least one row")
+    if array.shape[1] != dim:
+        raise InvalidInputError(
+            f"{what} have {array.shape[1]} dims but this collection holds {dim}-dim vectors; "
+            f"use the same embedding model (and dimension) the collection was created with"
+        )
+    out = np.ascontiguousarray(array, dtype=np.float32)
+    finite = np.isfinite(out).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InvalidInputError(
+            f"{what} contain NaN or infinite values in rows {bad[:10].tolist()}"
+            f"{' ...' if len(bad) > 10 else ''}; fix or drop those rows"
+        )
+    return out
+
+
+def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
+    """Unit-norm rows for cosine similarity; zero rows cannot be normalised."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    zero = norms[:, 0] == 0
+    if zero.any():
+        raise InvalidInputError(
+            f"{what} rows {np.flatnonzero(zero)[:10].tolist()} are all zeros and have no "
+            f"direction for cosine similarity; drop them"
+        )
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+def as_ids(ids: Any, n: int) -> np.ndarray:
+    """User ids as a unique, non-negative int64 array of length ``n``."""
+    try:
+        array = np.asarray(ids)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"ids must be a 1-D array of integers ({exc})") from exc
+    if array.ndim != 1 or len(array) != n:
+        raise InvalidInputError(
+            f"ids must be a 1-D array with one id per vector ({n}), got shape {array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        if array.dtype.kind == "f" and np.all(array == np.round(array)):
+            array = array.astype(np.int64)
+        else:
+            raise InvalidInputError(f"ids must be integers, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    if (array < 0).any():
+        raise InvalidInputError("ids must be >= 0 (-1 marks a missing result in search output)")
+    uniq, counts = np.unique(array, return_counts=True)
+    if (counts > 1).any():
+        raise DuplicateIdError(
+            f"ids repeat within the batch: {uniq[counts > 1][:10].tolist()}; each id must be unique"
+        )
+    return array
+
+
+def as_metadata(metadata: Any, n: int) -> list[dict | None] | None:
+    if metadata is None:
+        return None
+    if isinstance(metadata, dict) or not isinstance(metadata, Sequence) or len(metadata) != n:
+        raise InvalidInputError(
+            f"metadata must be a list with one dict (or None) per vector ({n} items)"
+        )
+    for i, item in enumerate(metadata):
+        if item is not None and not isinstance(item, dict):
+            raise InvalidInputError(f"metadata[{i}] must be a dict or None, got {type(item)}")
+        try:
+            json.dumps(item)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
+    return list(metadata)
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise InvalidInputError(
+            f"unknown metric {metric!r}; use 'cosine' (vectors are normalised) or 'ip' "
+            f"(raw inner product)"
+        )
+    return metric
