@@ -23,8 +23,8 @@ Examples: ``"binary*40 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from slimvec.errors import SpecError
 
