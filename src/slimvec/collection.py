@@ -366,9 +366,11 @@ class Collection:
         k = check_k(k)
         allow = ~self._deleted if self._manifest.deleted else None
         if self._manifest.rows == 0:
-            rows = np.full((len(q), k), -1, np.int64)
-            scores = np.full((len(q), k), -np.inf, np.float32)
-        elif exact:
+            return SearchResult(
+                ids=np.full((len(q), k), -1, np.int64),
+                scores=np.full((len(q), k), -np.inf, np.float32),
+            )
+        if exact:
             rows, scores = self._exact(q, k, allow)
         else:
             rows, scores = self.pipeline.search(q, k, self, allow)

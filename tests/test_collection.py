@@ -1,0 +1,111 @@
+"""Persistence, ids, deletes, compaction and metadata."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import recall
+
+import slimvec
+
+
+@pytest.fixture
+def docs(minilm):
+    return minilm[0][:2000], minilm[1][:50]
+
+
+def test_reopen_gives_the_same_answers(tmp_path, docs):
+    x, q = docs
+    col = slimvec.create(tmp_path / "c", dim=384, spec="pca:256 | binary*20 > int8*4 > f32")
+    col.add(x[:1500])
+    col.add(x[1500:])
+    before = col.search(q, k=10)
+    info = col.info()
+    col.close()
+    again = slimvec.open(tmp_path / "c")
+    after = again.search(q, k=10)
+    np.testing.assert_array_equal(before.ids, after.ids)
+    np.testing.assert_allclose(before.scores, after.scores)
+    assert again.info()["count"] == info["count"] == 2000
+    assert again.spec == "pca:256 | binary*20 > int8*4 > f32"
+
+
+def test_ids_given_and_assigned(tmp_path, docs):
+    x, _ = docs
+    col = slimvec.create(tmp_path / "c", dim=384)
+    given = col.add(x[:10], ids=np.arange(100, 110))
+    assigned = col.add(x[10:20])
+    np.testing.assert_array_equal(given, np.arange(100, 110))
+    np.testing.assert_array_equal(assigned, np.arange(110, 120))
+    res = col.search(x[[3, 15]], k=1)
+    assert res.ids[:, 0].tolist() == [103, 115]
+
+
+def test_delete_hides_vectors_and_compact_reclaims_space(tmp_path, docs):
+    x, q = docs
+    col = slimvec.create(tmp_path / "c", dim=384, spec="binary*20 > f32")
+    ids = col.add(x)
+    gone = ids[::2]
+    assert col.delete(gone) == len(gone)
+    assert len(col) == len(x) - len(gone)
+    res = col.search(q, k=10)
+    assert not np.isin(res.ids, gone).any()
+    exact = col.search(q, k=10, exact=True)
+    assert not np.isin(exact.ids, gone).any()
+    assert recall(res.ids, exact.ids) > 0.95
+    disk_before = sum(f.stat().st_size for f in (tmp_path / "c").rglob("*.npy"))
+    col.compact()
+    disk_after = sum(f.stat().st_size for f in (tmp_path / "c").rglob("*.npy"))
+    assert disk_after < 0.6 * disk_before
+    np.testing.assert_array_equal(col.search(q, k=10).ids, res.ids)
+    reopened = slimvec.open(tmp_path / "c")
+    np.testing.assert_array_equal(reopened.search(q, k=10).ids, res.ids)
+    assert len(reopened) == len(x) - len(gone)
+
+
+def test_deleted_id_can_be_added_again(tmp_path, docs):
+    x, _ = docs
+    col = slimvec.create(tmp_path / "c", dim=384)
+    col.add(x[:5], ids=[1, 2, 3, 4, 5])
+    col.delete([3])
+    col.add(x[10:11], ids=[3])
+    assert col.search(x[10], k=1).ids[0, 0] == 3
+    assert col.search(x[2], k=1).ids[0, 0] != 3
+
+
+def test_metadata_round_trip_survives_compaction(tmp_path, docs):
+    x, _ = docs
+    col = slimvec.create(tmp_path / "c", dim=384)
+    col.add(x[:3], ids=[7, 8, 9], metadata=[{"title": "a"}, None, {"tags": [1, 2]}])
+    assert col.metadata([9, 7, 8, 42]) == [{"tags": [1, 2]}, {"title": "a"}, None, None]
+    col.delete([8])
+    col.compact()
+    assert slimvec.open(tmp_path / "c").metadata([7, 9]) == [{"title": "a"}, {"tags": [1, 2]}]
+
+
+def test_info_reports_sizes(tmp_path, docs):
+    x, _ = docs
+    col = slimvec.create(tmp_path / "c", dim=384)  # default: binary*40 > f32
+    col.add(x)
+    info = col.info()
+    assert info["ram_bytes_per_vector"] <= 384 * 4 / 8
+    assert info["code_bytes_per_vector"]["binary"] == 56  # 48 bytes of bits + weight + padding
+    assert info["disk_bytes_per_vector"] > 384 * 4  # originals are kept for exact search
+    assert info["count"] == len(x) and info["deleted"] == 0
+
+
+def test_a_second_handle_sees_new_commits_on_write(tmp_path, docs):
+    x, _ = docs
+    a = slimvec.create(tmp_path / "c", dim=384)
+    b = slimvec.open(tmp_path / "c")
+    a.add(x[:10])
+    b.add(x[10:20])  # reloads a's commit before writing
+    assert len(slimvec.open(tmp_path / "c")) == 20
+    assert sorted(b.search(x[:20], k=1).ids[:, 0].tolist()) == list(range(20))
+
+
+def test_manifest_names_format_and_spec(tmp_path):
+    slimvec.create(tmp_path / "c", dim=8, spec="f16")
+    body = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())
+    assert body["format"] == "slimvec-collection" and body["version"] == 1
+    assert body["spec"] == "f16" and body["dim"] == 8

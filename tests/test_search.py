@@ -1,0 +1,105 @@
+"""Search quality against exact float32 search, on real embeddings."""
+
+import numpy as np
+import pytest
+from conftest import recall
+
+import slimvec
+
+
+def _exact_top(docs, queries, k):
+    return np.argsort(-(queries @ docs.T), axis=1, kind="stable")[:, :k]
+
+
+@pytest.fixture(scope="module")
+def gemma_small(gemma):
+    docs, queries = gemma
+    return docs[:3000], queries[:200]
+
+
+def test_exact_search_matches_numpy(tmp_path, gemma_small):
+    docs, queries = gemma_small
+    col = slimvec.create(tmp_path / "c", dim=docs.shape[1], spec="f32")
+    col.add(docs)
+    res = col.search(queries, k=10, exact=True)
+    normed = docs / np.linalg.norm(docs, axis=1, keepdims=True)
+    truth = _exact_top(normed, queries / np.linalg.norm(queries, axis=1, keepdims=True), 10)
+    assert recall(res.ids, truth) > 0.999  # ties in float16-derived data may swap
+    qn = np.linalg.norm(queries, axis=1, keepdims=True)
+    best = -np.sort(-(queries @ normed.T) / qn, axis=1)[:, :10]
+    np.testing.assert_allclose(res.scores, best, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "floor", "ceiling"),
+    [
+        ("f32", 0.999, 1.0),
+        ("f16", 0.99, 1.0),
+        ("int8", 0.95, 1.0),
+        ("f8", 0.95, 1.0),
+        ("binary", 0.3, 0.9),  # sign bits alone lose a lot: the funnel exists for this
+        ("binary*40 > f32", 0.99, 1.0),
+        ("binary:2*20 > f32", 0.99, 1.0),
+        ("binary*20 > binary:4*5 > f32", 0.97, 1.0),
+        ("int8*4 > f32", 0.995, 1.0),
+        ("f16@128*30 > f32", 0.95, 1.0),
+        ("mrl:256 | f32", 0.5, 0.95),  # a prefix alone changes the ranking
+    ],
+)
+def test_funnel_recall_against_exact(tmp_path, gemma_small, spec, floor, ceiling):
+    docs, queries = gemma_small
+    col = slimvec.create(tmp_path / "c", dim=docs.shape[1], spec=spec)
+    col.add(docs)
+    exact = col.search(queries, k=10, exact=True)
+    approx = col.search(queries, k=10)
+    r = recall(approx.ids, exact.ids)
+    assert floor <= r <= ceiling, f"{spec}: recall@10 {r:.4f}"
+    assert (np.diff(approx.scores, axis=1) <= 1e-6).all(), "scores must be sorted, best first"
+
+
+def test_pca_rotation_keeps_inner_products_at_full_rank(tmp_path, minilm):
+    docs, queries = minilm[0][:2000], minilm[1][:100]
+    col = slimvec.create(tmp_path / "c", dim=384, spec="pca:384 | f32")
+    col.add(docs)
+    r = recall(col.search(queries, 10).ids, col.search(queries, 10, exact=True).ids)
+    assert r > 0.995
+
+
+def test_pca_truncation_beats_plain_truncation_on_a_non_matryoshka_model(tmp_path, minilm):
+    docs, queries = minilm[0][:3000], minilm[1][:200]
+    found = {}
+    for spec in ("pca:96 | f32", "mrl:96 | f32"):
+        col = slimvec.create(tmp_path / spec.replace(":", "").replace(" | ", ""), 384, spec=spec)
+        col.add(docs)
+        found[spec] = recall(col.search(queries, 10).ids, col.search(queries, 10, exact=True).ids)
+    assert found["pca:96 | f32"] > found["mrl:96 | f32"] + 0.05, found
+
+
+def test_inner_product_metric_keeps_norms(tmp_path, small):
+    scaled = small * np.linspace(0.5, 2.0, len(small))[:, None].astype(np.float32)
+    col = slimvec.create(tmp_path / "c", dim=small.shape[1], metric="ip", spec="f32")
+    col.add(scaled)
+    res = col.search(small[:20], k=5)
+    truth = _exact_top(scaled, small[:20], 5)
+    np.testing.assert_array_equal(res.ids, truth)
+
+
+def test_fewer_vectors_than_k_pads_with_minus_one(tmp_path, small):
+    col = slimvec.create(tmp_path / "c", dim=small.shape[1])
+    col.add(small[:3])
+    res = col.search(small[:2], k=5)
+    assert (res.ids[:, 3:] == -1).all() and np.isneginf(res.scores[:, 3:]).all()
+    assert sorted(res.ids[0, :3]) == [0, 1, 2]
+
+
+def test_search_on_empty_collection(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=16)
+    res = col.search(np.ones(16, np.float32), k=3)
+    assert res.ids.shape == (1, 3) and (res.ids == -1).all()
+
+
+def test_single_query_vector_is_accepted(tmp_path, small):
+    col = slimvec.create(tmp_path / "c", dim=small.shape[1])
+    col.add(small)
+    res = col.search(small[7], k=1)
+    assert res.ids.shape == (1, 1) and res.ids[0, 0] == 7
