@@ -76,7 +76,9 @@ def _committed(tmp_path):
 def _run_child(path, point, action):
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), point, action],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return proc
 

@@ -14,6 +14,8 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
+_DOC_BLOCK = 256
+
 #: Query rows scored per kernel call, bounding the (queries x rows) distance matrix.
 MAX_DISTANCE_CELLS = 128 * 1024 * 1024
 
@@ -31,19 +33,26 @@ def _popcount64(typingctx, x):
 
 @njit(parallel=True, cache=True, nogil=True)
 def _distances(queries, docs, nwords, allow, out):
+    """out[i, j] = popcount(queries[i] ^ docs[j]); blocks of docs stay in L1 across queries."""
     n = docs.shape[0]
     nq = queries.shape[0]
     blocked = nwords * 64 + 1
-    for j in prange(n):
-        if allow.shape[0] and not allow[j]:
-            for i in range(nq):
-                out[i, j] = blocked
-            continue
+    masked = allow.shape[0] > 0
+    nblocks = (n + _DOC_BLOCK - 1) // _DOC_BLOCK
+    for blk in prange(nblocks):
+        j0 = blk * _DOC_BLOCK
+        j1 = min(n, j0 + _DOC_BLOCK)
         for i in range(nq):
-            acc = 0
-            for t in range(nwords):
-                acc += _popcount64(queries[i, t] ^ docs[j, t])
-            out[i, j] = acc
+            for j in range(j0, j1):
+                acc = 0
+                for t in range(nwords):
+                    acc += _popcount64(queries[i, t] ^ docs[j, t])
+                out[i, j] = acc
+        if masked:
+            for j in range(j0, j1):
+                if not allow[j]:
+                    for i in range(nq):
+                        out[i, j] = blocked
 
 
 @njit(parallel=True, cache=True, nogil=True)
