@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import recall
 
 import slimvec
+from conftest import recall
 
 
 @pytest.fixture
