@@ -296,10 +296,16 @@ class Collection:
             write_segment(self.path, name, arrays)
             ids = arrays["ids"]
             old_meta = self._meta.metadata(ids.tolist(), manifest.rows)
+            old_texts = self._meta.texts(ids.tolist(), manifest.rows)
             meta_db = f"meta-{generation:06d}.sqlite"
             (self.path / meta_db).unlink(missing_ok=True)
             fresh = MetaStore(self.path / meta_db, create=True)
-            fresh.insert(ids, 0, [old_meta.get(i) for i in ids.tolist()])
+            fresh.insert(
+                ids,
+                0,
+                [old_meta.get(i) for i in ids.tolist()],
+                [old_texts.get(i) for i in ids.tolist()],
+            )
             fresh.close()
             manifest.segments = [SegmentEntry(name=name, start=0, rows=len(live))]
             manifest.rows = len(live)

@@ -1,4 +1,4 @@
-"""Ids and per-vector metadata in SQLite: ``items(id PRIMARY KEY, row, meta JSON)``.
+"""Ids, metadata and texts in SQLite: ``items(id PRIMARY KEY, row, meta JSON, text)``.
 
 The manifest, not SQLite, decides what is committed: rows at or past the manifest's row count
 are leftovers of an interrupted add, ignored by readers and replaced by the next writer.
@@ -17,7 +17,8 @@ import numpy as np
 from slimvec.errors import CorruptCollectionError
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, row INTEGER NOT NULL, meta TEXT)"
+    "CREATE TABLE IF NOT EXISTS items "
+    "(id INTEGER PRIMARY KEY, row INTEGER NOT NULL, meta TEXT, text TEXT)"
 )
 
 
@@ -38,7 +39,11 @@ class MetaStore:
             ) from exc
 
     def insert(
-        self, ids: np.ndarray, first_row: int, metadata: Sequence[dict[str, Any] | None] | None
+        self,
+        ids: np.ndarray,
+        first_row: int,
+        metadata: Sequence[dict[str, Any] | None] | None,
+        texts: Sequence[str] | None = None,
     ) -> None:
         """Record ids at rows ``first_row, first_row + 1, ...`` in one transaction.
 
@@ -51,11 +56,12 @@ class MetaStore:
             else (None for _ in range(len(ids)))
         )
         rows = range(first_row, first_row + len(ids))
+        text_values: Iterable[str | None] = texts if texts is not None else (None for _ in rows)
         with self.db:
             self.db.execute("DELETE FROM items WHERE row >= ?", (first_row,))
             self.db.executemany(
-                "INSERT OR REPLACE INTO items (id, row, meta) VALUES (?, ?, ?)",
-                zip(ids.tolist(), rows, metas),
+                "INSERT OR REPLACE INTO items (id, row, meta, text) VALUES (?, ?, ?, ?)",
+                zip(ids.tolist(), rows, metas, text_values),
             )
 
     def metadata(self, ids: Sequence[int], committed_rows: int) -> dict[int, dict | None]:
@@ -66,6 +72,15 @@ class MetaStore:
             query = f"SELECT id, meta FROM items WHERE id IN ({marks}) AND row < ?"
             for id_, meta in self.db.execute(query, (*chunk, committed_rows)):
                 out[id_] = json.loads(meta) if meta is not None else None
+        return out
+
+    def texts(self, ids: Sequence[int], committed_rows: int) -> dict[int, str | None]:
+        out: dict[int, str | None] = {}
+        for start in range(0, len(ids), 900):
+            chunk = list(ids[start : start + 900])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT id, text FROM items WHERE id IN ({marks}) AND row < ?"
+            out.update(self.db.execute(query, (*chunk, committed_rows)))
         return out
 
     def size_bytes(self) -> int:
