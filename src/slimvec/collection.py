@@ -37,7 +37,15 @@ from slimvec.store.lock import write_lock
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
 from slimvec.store.meta import MetaStore
 from slimvec.store.segments import SEGMENTS_DIR, open_segment, segment_name, write_segment
-from slimvec.validation import as_ids, as_matrix, as_metadata, check_k, check_metric, normalise
+from slimvec.validation import (
+    as_ids,
+    as_matrix,
+    as_metadata,
+    as_texts,
+    check_k,
+    check_metric,
+    normalise,
+)
 
 ENCODE_CHUNK = 65_536
 
@@ -76,17 +84,36 @@ class _Rows:
 class Collection:
     """Open with :func:`slimvec.open` or make with :func:`slimvec.create`, not directly."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
         self._meta: MetaStore | None = None
         self._load()
+        self._encoder = None
+        if encoder is not None:
+            self._encoder = self._checked_encoder(encoder)
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
     def create(
-        cls, path: str | Path, dim: int, metric: str = "cosine", spec: str = DEFAULT_SPEC
+        cls,
+        path: str | Path,
+        dim: int | None = None,
+        metric: str = "cosine",
+        spec: str = DEFAULT_SPEC,
+        encoder: Any = None,
     ) -> Collection:
         directory = Path(path)
+        model = None
+        if encoder is not None:
+            from slimvec.encoders import encoder_spec, get_encoder
+
+            model = get_encoder(encoder)
+            if dim is not None and dim != model.dim:
+                raise InvalidInputError(
+                    f"dim={dim} but encoder {model.name!r} gives {model.dim}-dim vectors; "
+                    f"leave dim out to take the encoder's"
+                )
+            dim = model.dim
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
         check_metric(metric)
@@ -100,9 +127,11 @@ class Collection:
             )
         directory.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(dim=int(dim), metric=metric, spec=str(parsed))
+        if model is not None:
+            manifest.extra["encoder"] = encoder_spec(model)
         MetaStore(directory / manifest.meta_db, create=True).close()
         manifest.save(directory)
-        return cls(directory)
+        return cls(directory, encoder=model)
 
     def _load(self) -> None:
         manifest = Manifest.load(self.path)
@@ -188,13 +217,22 @@ class Collection:
         vectors: Any,
         ids: Any = None,
         metadata: Sequence[dict[str, Any] | None] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing)."""
+        """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing).
+
+        ``metadata`` (one JSON-able dict per vector) and ``texts`` (the source text, kept for
+        keyword search and re-embedding) are optional.
+        """
         x = as_matrix(vectors, self.dim)
         if self.metric == "cosine":
             x = normalise(x)
         given = None if ids is None else as_ids(ids, len(x))
         metas = as_metadata(metadata, len(x))
+        if texts is not None:
+            texts = as_texts(texts)
+            if len(texts) != len(x):
+                raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
         with write_lock(self.path):
             self._refresh()
             new_ids = given if given is not None else self._next_ids(len(x))
@@ -209,7 +247,7 @@ class Collection:
             codes = self._encode(x)
             name = segment_name(generation)
             write_segment(self.path, name, {"ids": new_ids, ORIGINAL: x, **codes})
-            self._meta.insert(new_ids, manifest.rows, metas)
+            self._meta.insert(new_ids, manifest.rows, metas, texts)
             entry = SegmentEntry(name=name, start=manifest.rows, rows=len(x))
             manifest.segments.append(entry)
             manifest.rows += len(x)
@@ -250,6 +288,66 @@ class Collection:
                 f"ids already in the collection: {clash[:10].tolist()}"
                 f"{' ...' if len(clash) > 10 else ''}; delete them first or use new ids"
             )
+
+    # -- text -------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        """The collection's text encoder (loaded on first use and checked against the manifest)."""
+        if self._encoder is None:
+            recorded = self._manifest.extra.get("encoder")
+            if recorded is None:
+                raise InvalidInputError(
+                    f"collection {str(self.path)!r} has no encoder, so it takes vectors, not "
+                    f"texts; create it with slimvec.create(path, encoder='all-MiniLM-L6-v2')"
+                )
+            from slimvec.encoders import get_encoder
+
+            self._encoder = self._checked_encoder(get_encoder(recorded["name"]))
+        return self._encoder
+
+    def _checked_encoder(self, encoder: Any):
+        from slimvec.encoders import encoder_spec, get_encoder
+
+        model = get_encoder(encoder)
+        recorded = self._manifest.extra.get("encoder")
+        if recorded is None:
+            raise InvalidInputError(
+                f"collection {str(self.path)!r} was created without an encoder; it cannot take one"
+            )
+        found = encoder_spec(model)
+        for field in ("name", "dim", "fingerprint"):
+            if found[field] != recorded[field]:
+                raise InvalidInputError(
+                    f"encoder {found['name']!r} ({found['dim']}-d, fingerprint "
+                    f"{found['fingerprint']}) is not the model this collection was built with "
+                    f"({recorded['name']!r}, {recorded['dim']}-d, fingerprint "
+                    f"{recorded['fingerprint']}): its {field} differs. Vectors of different "
+                    f"models must not be mixed; use the original model"
+                )
+        return model
+
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        ids: Any = None,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Embed ``texts`` with the collection's encoder and store them; returns their ids."""
+        texts = as_texts(texts)
+        vectors = self.encoder.encode(texts, kind="doc", batch_size=batch_size)
+        return self.add(vectors, ids=ids, metadata=metadata, texts=texts)
+
+    def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
+        """Embed query texts with the collection's encoder and search."""
+        queries = as_texts(queries, "queries")
+        return self.search(self.encoder.encode(queries, kind="query"), k=k, exact=exact)
+
+    def texts(self, ids: Any) -> list[str | None]:
+        """The stored text of each id (None where none was stored or the id is unknown)."""
+        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64)).tolist()
+        found = self._meta.texts(wanted, self._manifest.rows)
+        return [found.get(i) for i in wanted]
 
     def delete(self, ids: Any) -> int:
         """Tombstone the vectors with these ids; returns how many were deleted."""
@@ -416,6 +514,7 @@ class Collection:
             "dim": self.dim,
             "metric": self.metric,
             "spec": self.spec,
+            "encoder": self._manifest.extra.get("encoder"),
             "segments": len(self._manifest.segments),
             "ram_bytes_per_vector": ram_per_vector,
             "disk_bytes_per_vector": round(disk / rows, 1) if self._manifest.rows else None,
@@ -433,16 +532,25 @@ class Collection:
 
 
 def create(
-    path: str | Path, dim: int, metric: str = "cosine", spec: str = DEFAULT_SPEC
+    path: str | Path,
+    dim: int | None = None,
+    metric: str = "cosine",
+    spec: str = DEFAULT_SPEC,
+    encoder: Any = None,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
 
     ``metric``: "cosine" (vectors normalised on the way in) or "ip". ``spec``: the pipeline,
     see :mod:`slimvec.spec`; the default is a binary first pass with float32 rescoring.
+    ``encoder``: a model name/path or ``slimvec.encoders.Encoder`` for ``add_texts`` /
+    ``search_texts`` (needs ``slimvec[text]``); its name, dim and fingerprint are recorded.
     """
-    return Collection.create(path, dim, metric, spec)
+    return Collection.create(path, dim, metric, spec, encoder)
 
 
-def open(path: str | Path) -> Collection:  # noqa: A001 - mirrors the builtin by design
-    """Open an existing collection; raises ``CollectionNotFoundError`` if there is none."""
-    return Collection(path)
+def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin
+    """Open an existing collection; raises ``CollectionNotFoundError`` if there is none.
+
+    ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
+    """
+    return Collection(path, encoder=encoder)

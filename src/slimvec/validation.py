@@ -124,3 +124,17 @@ def check_metric(metric: str) -> str:
             f"(raw inner product)"
         )
     return metric
+
+
+def as_texts(texts: Any, what: str = "texts") -> list[str]:
+    """A non-empty list of strings (a single string counts as one text)."""
+    if isinstance(texts, str):
+        texts = [texts]
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist()
+    if not isinstance(texts, Sequence) or not texts:
+        raise InvalidInputError(f"{what} must be a non-empty list of strings")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise InvalidInputError(f"{what} must be strings; items {bad[:10]} are not")
+    return list(texts)
