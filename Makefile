@@ -16,7 +16,7 @@ $(VENV)/.core: pyproject.toml
 # torch first, from the pinned CPU build, so nothing pulls a CUDA build.
 $(VENV)/.text: $(VENV)/.core
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev,text]"
+	$(PIP) install -e ".[dev,text,bench]"
 	touch $@
 
 test: $(VENV)/.text
@@ -30,7 +30,6 @@ lint: $(VENV)/.core
 	$(PY) -m ruff format --check src tests benchmarks
 
 bench: $(VENV)/.text
-	$(PIP) install -e ".[bench]"
 	$(PY) benchmarks/funnel.py
 
 clean:

@@ -28,6 +28,7 @@ from slimvec.errors import (
     CorruptCollectionError,
     DuplicateIdError,
     InvalidInputError,
+    SpecError,
 )
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
@@ -101,6 +102,7 @@ class Collection:
         metric: str = "cosine",
         spec: str = DEFAULT_SPEC,
         encoder: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> Collection:
         directory = Path(path)
         model = None
@@ -117,8 +119,11 @@ class Collection:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
         check_metric(metric)
-        parsed = parse_spec(spec)
-        Pipeline(parsed, int(dim), metric)  # validates the spec against dim
+        manifest = Manifest(dim=int(dim), metric=metric, spec=str(parse_spec(spec)))
+        manifest.extra.update(extra or {})
+        if model is not None:
+            manifest.extra["encoder"] = encoder_spec(model)
+        cls._check_config(manifest)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             what = "a collection" if (directory / MANIFEST).exists() else "other files"
             raise CollectionExistsError(
@@ -126,18 +131,25 @@ class Collection:
                 f"a new path"
             )
         directory.mkdir(parents=True, exist_ok=True)
-        manifest = Manifest(dim=int(dim), metric=metric, spec=str(parsed))
-        if model is not None:
-            manifest.extra["encoder"] = encoder_spec(model)
         MetaStore(directory / manifest.meta_db, create=True).close()
         manifest.save(directory)
         return cls(directory, encoder=model)
+
+    @classmethod
+    def _check_config(cls, manifest: Manifest) -> None:
+        """Raise a clear error if the manifest's spec cannot work (before anything is written)."""
+        if parse_spec(manifest.spec).reranks_tokens:
+            raise SpecError(
+                f"{manifest.spec!r}: 'maxsim' reranks token vectors and needs a multi-vector "
+                f"collection: slimvec.create(path, dim, multivector=True, spec=...)"
+            )
+        Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
 
     def _load(self) -> None:
         manifest = Manifest.load(self.path)
         self._manifest = manifest
         try:
-            self.pipeline = Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
+            self.pipeline = self._make_pipeline(manifest)
         except InvalidInputError as exc:
             raise CorruptCollectionError(
                 f"{self.path / MANIFEST} has an unusable spec: {exc}"
@@ -145,32 +157,68 @@ class Collection:
         if manifest.state_file:
             try:
                 with np.load(self.path / manifest.state_file, allow_pickle=False) as state:
-                    self.pipeline.load_state(dict(state))
+                    self._load_state(dict(state))
             except (OSError, ValueError, KeyError) as exc:
                 raise CorruptCollectionError(
                     f"fitted state {manifest.state_file} is missing or damaged ({exc})"
                 ) from exc
-        widths = self._widths()
         self._segments = [
-            (entry, open_segment(self.path, entry.name, entry.rows, widths))
+            (entry, open_segment(self.path, entry.name, self._layout(entry.rows)))
             for entry in manifest.segments
         ]
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         first = self.pipeline.first_key
-        dtype, width = widths[first]
-        self._resident = _Rows(self._concat(first, np.empty((0, width), dtype)))
+        dtype, shape = self._layout(0)[first]
+        self._resident = _Rows(self._concat(first, np.empty(shape, dtype)))
         self._ids = _Rows(self._concat("ids", np.empty(0, np.int64)))
         self._deleted = self._load_tombstones()
         if self._meta is not None:
             self._meta.close()
         self._meta = MetaStore(self.path / manifest.meta_db)
 
-    def _widths(self) -> dict[str, tuple[np.dtype, int]]:
-        widths = {"ids": (np.dtype(np.int64), 0), ORIGINAL: (np.dtype(np.float32), self.dim)}
+    # -- what a row is: hooks that a multi-vector collection overrides -----------------------
+    def _make_pipeline(self, manifest: Manifest) -> Pipeline:
+        self._check_config(manifest)
+        return Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
+
+    def _layout(self, rows: int) -> dict[str, tuple[np.dtype, tuple[int | None, ...]]]:
+        """dtype and shape of every array a segment of ``rows`` rows holds."""
+        layout = {
+            "ids": (np.dtype(np.int64), (rows,)),
+            ORIGINAL: (np.dtype(np.float32), (rows, self.dim)),
+        }
         for key in self.pipeline.stored_keys:
             codec = self.pipeline.codecs[key]
-            widths[key] = (codec.code_dtype, codec.code_width)
-        return widths
+            layout[key] = (codec.code_dtype, (rows, codec.code_width))
+        return layout
+
+    def _ingest(self, vectors: Any) -> tuple[np.ndarray, Any]:
+        """Validate user input; return the pipeline's input vectors and what else to store."""
+        x = as_matrix(vectors, self.dim)
+        return (normalise(x) if self.metric == "cosine" else x), None
+
+    def _fit(self, x: np.ndarray, extra: Any) -> None:
+        self.pipeline.fit(x)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return self.pipeline.state()
+
+    def _load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.pipeline.load_state(state)
+
+    def _row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
+        """Arrays stored per row besides ids and codes."""
+        return {ORIGINAL: x}
+
+    def _queries_in(self, queries: Any) -> np.ndarray:
+        q = as_matrix(queries, self.dim, "queries", allow_single=True)
+        return normalise(q, "queries") if self.metric == "cosine" else q
+
+    def _approximate(self, q: Any, k: int, allow: np.ndarray | None):
+        return self.pipeline.search(q, k, self, allow)
+
+    def _compact_arrays(self, live: np.ndarray) -> dict[str, np.ndarray]:
+        return {key: self.gather(key, live) for key in self._layout(0)}
 
     def _concat(self, key: str, empty: np.ndarray) -> np.ndarray:
         parts = [np.asarray(arrays[key]) for _, arrays in self._segments]
@@ -224,9 +272,7 @@ class Collection:
         ``metadata`` (one JSON-able dict per vector) and ``texts`` (the source text, kept for
         keyword search and re-embedding) are optional.
         """
-        x = as_matrix(vectors, self.dim)
-        if self.metric == "cosine":
-            x = normalise(x)
+        x, extra = self._ingest(vectors)
         given = None if ids is None else as_ids(ids, len(x))
         metas = as_metadata(metadata, len(x))
         if texts is not None:
@@ -240,13 +286,16 @@ class Collection:
             manifest = self._manifest
             generation = manifest.generation + 1
             state_file = manifest.state_file
-            if not manifest.segments and self.pipeline.needs_fit:
-                self.pipeline.fit(x)
-                state_file = f"state-{generation:06d}.npz"
-                save_arrays(self.path / state_file, self.pipeline.state())
+            if not manifest.segments:
+                self._fit(x, extra)
+                state = self._state()
+                if state:
+                    state_file = f"state-{generation:06d}.npz"
+                    save_arrays(self.path / state_file, state)
             codes = self._encode(x)
             name = segment_name(generation)
-            write_segment(self.path, name, {"ids": new_ids, ORIGINAL: x, **codes})
+            arrays = {"ids": new_ids, **self._row_arrays(x, extra), **codes}
+            write_segment(self.path, name, arrays)
             self._meta.insert(new_ids, manifest.rows, metas, texts)
             entry = SegmentEntry(name=name, start=manifest.rows, rows=len(x))
             manifest.segments.append(entry)
@@ -255,11 +304,9 @@ class Collection:
             manifest.generation = generation
             manifest.state_file = state_file
             manifest.save(self.path)
-            widths = self._widths()
-            self._segments.append((entry, open_segment(self.path, name, len(x), widths)))
+            self._segments.append((entry, open_segment(self.path, name, self._layout(len(x)))))
             self._starts = np.append(self._starts, entry.start)
-            first = self.pipeline.first_key
-            self._resident.append(x if first == ORIGINAL else codes[first])
+            self._resident.append(arrays[self.pipeline.first_key])
             self._ids.append(new_ids)
             self._deleted = np.concatenate([self._deleted, np.zeros(len(x), bool)])
         return new_ids
@@ -335,13 +382,16 @@ class Collection:
     ) -> np.ndarray:
         """Embed ``texts`` with the collection's encoder and store them; returns their ids."""
         texts = as_texts(texts)
-        vectors = self.encoder.encode(texts, kind="doc", batch_size=batch_size)
+        vectors = self._embed(texts, "doc", batch_size)
         return self.add(vectors, ids=ids, metadata=metadata, texts=texts)
 
     def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
         """Embed query texts with the collection's encoder and search."""
         queries = as_texts(queries, "queries")
-        return self.search(self.encoder.encode(queries, kind="query"), k=k, exact=exact)
+        return self.search(self._embed(queries, "query", None), k=k, exact=exact)
+
+    def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
+        return self.encoder.encode(texts, kind=kind, batch_size=batch_size)
 
     def texts(self, ids: Any) -> list[str | None]:
         """The stored text of each id (None where none was stored or the id is unknown)."""
@@ -388,8 +438,7 @@ class Collection:
             manifest = self._manifest
             live = self._live_rows()
             generation = manifest.generation + 1
-            keys = ["ids", ORIGINAL, *self.pipeline.stored_keys]
-            arrays = {key: self.gather(key, live) for key in keys}
+            arrays = self._compact_arrays(live)
             name = segment_name(generation)
             write_segment(self.path, name, arrays)
             ids = arrays["ids"]
@@ -464,9 +513,7 @@ class Collection:
 
     def search(self, queries: Any, k: int = 10, exact: bool = False) -> SearchResult:
         """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals."""
-        q = as_matrix(queries, self.dim, "queries", allow_single=True)
-        if self.metric == "cosine":
-            q = normalise(q, "queries")
+        q = self._queries_in(queries)
         k = check_k(k)
         allow = ~self._deleted if self._manifest.deleted else None
         if self._manifest.rows == 0:
@@ -477,7 +524,7 @@ class Collection:
         if exact:
             rows, scores = self._exact(q, k, allow)
         else:
-            rows, scores = self.pipeline.search(q, k, self, allow)
+            rows, scores = self._approximate(q, k, allow)
         ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
         return SearchResult(ids=ids, scores=scores)
 
@@ -506,7 +553,8 @@ class Collection:
         rows = max(self._manifest.rows, 1)
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         first = self.pipeline.first_key
-        ram_per_vector = self.pipeline.bytes_per_vector(first) + 8  # codes + id
+        # first-stage codes + int64 id + tombstone flag; memory-mapped files are not counted
+        ram_per_vector = self.pipeline.bytes_per_vector(first) + 8 + 1
         return {
             "path": str(self.path),
             "count": len(self),
@@ -537,6 +585,8 @@ def create(
     metric: str = "cosine",
     spec: str = DEFAULT_SPEC,
     encoder: Any = None,
+    multivector: bool = False,
+    **multivector_options: Any,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
 
@@ -544,7 +594,23 @@ def create(
     see :mod:`slimvec.spec`; the default is a binary first pass with float32 rescoring.
     ``encoder``: a model name/path or ``slimvec.encoders.Encoder`` for ``add_texts`` /
     ``search_texts`` (needs ``slimvec[text]``); its name, dim and fingerprint are recorded.
+    ``multivector=True`` makes a collection of token sets (ColBERT-style) searched through
+    MUVERA encodings and exact MaxSim; see :class:`slimvec.multivector.MultiVectorCollection`
+    for its options (``fde``, ``pool_factor``, ``token_code``) and default spec.
     """
+    if multivector:
+        from slimvec.multivector.collection import MultiVectorCollection
+
+        if spec == DEFAULT_SPEC:
+            spec = MultiVectorCollection.default_spec
+        return MultiVectorCollection.create_multivector(
+            path, dim, metric, spec, encoder, **multivector_options
+        )
+    if multivector_options:
+        raise InvalidInputError(
+            f"options {sorted(multivector_options)} apply to multi-vector collections only; "
+            f"pass multivector=True"
+        )
     return Collection.create(path, dim, metric, spec, encoder)
 
 
@@ -553,4 +619,8 @@ def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - l
 
     ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
     """
+    if "multivector" in Manifest.load(Path(path)).extra:
+        from slimvec.multivector.collection import MultiVectorCollection
+
+        return MultiVectorCollection(path, encoder=encoder)
     return Collection(path, encoder=encoder)

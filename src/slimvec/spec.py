@@ -8,6 +8,8 @@ Grammar (spaces are free)::
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
     stage      := codec ["@" D] ["*" F]
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
+                | "maxsim"        multi-vector collections only, last stage: exact MaxSim
+                                  over the stored token vectors
 
 Stages run left to right. The first scans compact codes held in RAM over the whole collection;
 each later one rescores only the shortlist the previous stage kept, reading its codes from
@@ -31,7 +33,7 @@ from slimvec.errors import SpecError
 DEFAULT_SPEC = "binary*40 > f32"
 DEFAULT_KEEP = 10
 TRANSFORM_KINDS = ("mrl", "pca")
-CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary")
+CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "maxsim")
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
@@ -89,6 +91,15 @@ class Spec:
         for t in self.transforms:
             dim = t.dim
         return dim
+
+    @property
+    def reranks_tokens(self) -> bool:
+        """True when the last stage is exact MaxSim over token vectors (multi-vector)."""
+        return self.stages[-1].codec == "maxsim"
+
+    def vector_stages(self) -> Spec:
+        """The spec without a trailing ``maxsim`` stage: what runs on (FDE) vectors."""
+        return Spec(self.transforms, self.stages[:-1]) if self.reranks_tokens else self
 
     def check_dim(self, input_dim: int) -> None:
         """Raise ``SpecError`` if the spec cannot apply to vectors of ``input_dim`` dims."""
@@ -156,6 +167,8 @@ def _parse_stage(token: str, text: str) -> StageSpec:
             f"{text!r}: unknown stage {token!r}; a stage is CODEC[@DIMS][*KEEP] with CODEC one "
             f"of {', '.join(CODEC_KINDS)} (binary may take :2..:4 bits), e.g. 'binary*40'"
         )
+    if m["codec"] == "maxsim" and m["dims"]:
+        raise SpecError(f"{text!r}: 'maxsim' scores whole token vectors and takes no '@D'")
     bits = int(m["bits"]) if m["bits"] else 1
     if m["bits"] and m["codec"] != "binary":
         raise SpecError(f"{text!r}: only 'binary' takes a bit count (got {token!r})")
@@ -174,6 +187,11 @@ def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
     if stages[-1].keep is not None:
         raise SpecError(
             f"{text!r}: the last stage returns exactly k results; drop its '*{stages[-1].keep}'"
+        )
+    if any(s.codec == "maxsim" for s in stages[:-1]) or stages[0].codec == "maxsim":
+        raise SpecError(
+            f"{text!r}: 'maxsim' reranks a shortlist and must be the last stage after a "
+            f"vector stage, e.g. 'binary*40 > f16*10 > maxsim'"
         )
     filled = [
         StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP)

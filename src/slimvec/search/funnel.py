@@ -31,9 +31,10 @@ class CodeSource(Protocol):
 class Pipeline:
     """Transforms then stages, as spelled by a ``Spec``, for ``dim``-dimensional input."""
 
-    def __init__(self, spec: Spec, dim: int, metric: str):
+    def __init__(self, spec: Spec, dim: int, metric: str, originals: bool = True):
         spec.check_dim(dim)
         self.spec = spec
+        self.originals = originals
         self.dim = dim
         self.metric = metric
         self.transforms: list[Transform] = []
@@ -51,7 +52,7 @@ class Pipeline:
     # -- structure ------------------------------------------------------------------------
     def code_key(self, stage: StageSpec) -> str:
         """Where a stage's codes live; full-dim float32 without transforms is the original."""
-        if stage.codec == "f32" and stage.dims is None and not self.transforms:
+        if self.originals and stage.codec == "f32" and stage.dims is None and not self.transforms:
             return ORIGINAL
         return stage.code_key
 

