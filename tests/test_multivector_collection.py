@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import recall
 
 import slimvec
+from conftest import recall
 from slimvec.kernels.maxsim import maxsim_reference
 
 

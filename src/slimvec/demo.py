@@ -26,16 +26,18 @@ MODEL = "all-MiniLM-L6-v2"
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=3000, help="documents to sample")
-    parser.add_argument("--queries", type=int, default=300, help="queries to sample")
+    parser.add_argument("--queries", type=int, default=1000, help="queries to sample")
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=max(150, Console().width))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
 
     console.rule("1. Debian package descriptions, embedded with all-MiniLM-L6-v2")
     data = load_debian(size=args.size, queries=args.queries, model=MODEL)
-    console.print(f"{len(data.doc_ids):,} documents, {len(data.query_ids):,} queries, dim {data.dim}")
+    console.print(
+        f"{len(data.doc_ids):,} documents, {len(data.query_ids):,} queries, dim {data.dim}"
+    )
 
     console.rule("2. slimvec advise: cheapest spec with recall@10 >= 0.99")
     advice = advise(data, target_recall=0.99)
