@@ -6,7 +6,10 @@ unexplained, scaled by a per-vector weight, x - mean ~ sum_p alpha_p * b_p with 
 (the recurrent binarisation of Tencent's BEBR). Scoring:
 
 * first pass, 1 bit: Hamming distance between the query's and the document's sign bits
-  (compiled popcount kernel, top-k by counting);
+  (compiled popcount kernel, top-k by counting). Documents are centred, queries are not:
+  the ranking to preserve is q . (x - mean) (q . mean is the same for every document), and
+  on the shared Debian set this beats centring both or neither (recall@10 of binary*10 > f32:
+  MiniLM 0.961 vs 0.951 / 0.957; Gemma 0.979 vs 0.957 / 0.974);
 * first pass, 2-4 bits: asymmetric float-query . bit-plane scores via byte lookup tables;
 * rescoring: asymmetric, q . x ~ q . mean + sum_p alpha_p * (q . b_p), exact in the query.
 
@@ -31,7 +34,7 @@ class _Queries:
     floats: np.ndarray  # (nq, d) float32
     sums: np.ndarray  # (nq,) sum of each query's coordinates
     offsets: np.ndarray  # (nq,) q . mean
-    words: np.ndarray  # (nq, plane_words) uint64 sign bits of q - mean
+    words: np.ndarray  # (nq, plane_words) uint64 sign bits of q (not centred)
 
     def __len__(self) -> int:
         return len(self.floats)
@@ -89,7 +92,7 @@ class BinaryCodec(Codec):
     def prepare(self, queries: np.ndarray) -> _Queries:
         q = np.ascontiguousarray(queries, dtype=np.float32)
         bits = np.zeros((len(q), self.plane_bytes), np.uint8)
-        packed = np.packbits(q - self.mean >= 0, axis=1)
+        packed = np.packbits(q >= 0, axis=1)
         bits[:, : packed.shape[1]] = packed
         return _Queries(q, q.sum(axis=1), q @ self.mean, bits.view(np.uint64))
 
