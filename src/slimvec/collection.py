@@ -15,7 +15,8 @@ then the manifest is replaced. A process killed at any moment leaves the last co
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,9 @@ from slimvec.errors import (
 )
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
+from slimvec.search.fusion import MODES as FUSION_MODES
+from slimvec.search.fusion import fuse
+from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
 from slimvec.store.lock import write_lock
@@ -49,6 +53,7 @@ from slimvec.validation import (
 )
 
 ENCODE_CHUNK = 65_536
+SEARCH_MODES = ("dense", "sparse", "hybrid")
 
 
 @dataclass
@@ -103,6 +108,7 @@ class Collection:
         spec: str = DEFAULT_SPEC,
         encoder: Any = None,
         extra: dict[str, Any] | None = None,
+        keyword: dict[str, Any] | None = None,
     ) -> Collection:
         directory = Path(path)
         model = None
@@ -121,6 +127,9 @@ class Collection:
         check_metric(metric)
         manifest = Manifest(dim=int(dim), metric=metric, spec=str(parse_spec(spec)))
         manifest.extra.update(extra or {})
+        if keyword:
+            BM25Index(**keyword)  # validates the options
+            manifest.extra["keyword_options"] = dict(keyword)
         if model is not None:
             manifest.extra["encoder"] = encoder_spec(model)
         cls._check_config(manifest)
@@ -172,6 +181,7 @@ class Collection:
         self._resident = _Rows(self._concat(first, np.empty(shape, dtype)))
         self._ids = _Rows(self._concat("ids", np.empty(0, np.int64)))
         self._deleted = self._load_tombstones()
+        self._bm25: BM25Index | None = None  # loaded on first use
         if self._meta is not None:
             self._meta.close()
         self._meta = MetaStore(self.path / manifest.meta_db)
@@ -279,8 +289,7 @@ class Collection:
             texts = as_texts(texts)
             if len(texts) != len(x):
                 raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
-        with write_lock(self.path):
-            self._refresh()
+        with self._writing():
             new_ids = given if given is not None else self._next_ids(len(x))
             self._reject_live_duplicates(new_ids)
             manifest = self._manifest
@@ -297,6 +306,10 @@ class Collection:
             arrays = {"ids": new_ids, **self._row_arrays(x, extra), **codes}
             write_segment(self.path, name, arrays)
             self._meta.insert(new_ids, manifest.rows, metas, texts)
+            if texts is not None:
+                keyword = self._keyword_index(create=True)
+                keyword.add(new_ids, texts)
+                self._save_keyword_index(keyword, generation)
             entry = SegmentEntry(name=name, start=manifest.rows, rows=len(x))
             manifest.segments.append(entry)
             manifest.rows += len(x)
@@ -385,10 +398,64 @@ class Collection:
         vectors = self._embed(texts, "doc", batch_size)
         return self.add(vectors, ids=ids, metadata=metadata, texts=texts)
 
-    def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
-        """Embed query texts with the collection's encoder and search."""
+    def search_texts(
+        self,
+        queries: Sequence[str] | str,
+        k: int = 10,
+        mode: str = "dense",
+        *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
+        rrf_constant: float = 60.0,
+        candidates: int | None = None,
+        exact: bool = False,
+    ) -> SearchResult:
+        """Search by text: ``mode`` "dense" (the encoder + funnel), "sparse" (BM25 over the
+        stored texts) or "hybrid" (both, fused).
+
+        Hybrid fuses each side's top ``candidates`` (default ``max(10k, 100)``) by reciprocal
+        rank fusion (``fusion="rrf"``, ``rrf_constant``) or a weighted sum of min-max
+        normalised scores (``fusion="weighted"``); ``weights`` = (dense, sparse). RRF is the
+        safe default; where one side is far stronger (BM25 on exact-term queries) the weighted
+        sum keeps it from being diluted.
+        """
+        if mode not in SEARCH_MODES:
+            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
+        if fusion not in FUSION_MODES:
+            raise InvalidInputError(
+                f"unknown fusion mode {fusion!r}; use one of {', '.join(FUSION_MODES)}"
+            )
         queries = as_texts(queries, "queries")
-        return self.search(self._embed(queries, "query", None), k=k, exact=exact)
+        k = check_k(k)
+        if mode == "dense":
+            return self.search(self._embed(queries, "query", None), k=k, exact=exact)
+        keyword = self._keyword_index()
+        if keyword is None:
+            raise InvalidInputError(
+                f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
+                f"texts with add_texts(...) or add(vectors, texts=...)"
+            )
+        if mode == "sparse":
+            return SearchResult(*keyword.search(queries, k))
+        depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
+        dense = self.search(self._embed(queries, "query", None), k=depth, exact=exact)
+        sparse = keyword.search(queries, depth)
+        return SearchResult(
+            *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
+        )
+
+    def _keyword_index(self, create: bool = False) -> BM25Index | None:
+        """The BM25 index over stored texts (loaded on first use), or None if there is none."""
+        if self._bm25 is None:
+            recorded = self._manifest.extra.get("bm25")
+            if recorded:
+                self._bm25 = BM25Index.load(self.path, recorded["files"])
+            elif create:
+                self._bm25 = BM25Index(**self._manifest.extra.get("keyword_options", {}))
+        return self._bm25
+
+    def _save_keyword_index(self, keyword: BM25Index, generation: int) -> None:
+        self._manifest.extra["bm25"] = {"files": keyword.save(self.path, generation)}
 
     def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
         return self.encoder.encode(texts, kind=kind, batch_size=batch_size)
@@ -402,8 +469,7 @@ class Collection:
     def delete(self, ids: Any) -> int:
         """Tombstone the vectors with these ids; returns how many were deleted."""
         wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
-        with write_lock(self.path):
-            self._refresh()
+        with self._writing():
             live_rows = self._live_rows()
             live_ids = self._ids.array[live_rows]
             order = np.argsort(live_ids)
@@ -419,6 +485,10 @@ class Collection:
             deleted[live_rows[order[pos]]] = True
             manifest = self._manifest
             manifest.generation += 1
+            keyword = self._keyword_index()
+            if keyword is not None:
+                keyword.delete(wanted)
+                self._save_keyword_index(keyword, manifest.generation)
             old = manifest.tombstones
             manifest.tombstones = f"tombstones-{manifest.generation:06d}.npy"
             save_array(self.path / manifest.tombstones, np.packbits(deleted))
@@ -431,8 +501,7 @@ class Collection:
 
     def compact(self) -> None:
         """Rewrite the live vectors into one segment, reclaiming space held by deleted ones."""
-        with write_lock(self.path):
-            self._refresh()
+        with self._writing():
             if self._manifest.deleted == 0 and len(self._manifest.segments) <= 1:
                 return
             manifest = self._manifest
@@ -454,6 +523,10 @@ class Collection:
                 [old_texts.get(i) for i in ids.tolist()],
             )
             fresh.close()
+            keyword = self._keyword_index()
+            if keyword is not None:
+                keyword.compact()
+                self._save_keyword_index(keyword, generation)
             manifest.segments = [SegmentEntry(name=name, start=0, rows=len(live))]
             manifest.rows = len(live)
             manifest.deleted = 0
@@ -463,6 +536,17 @@ class Collection:
             manifest.save(self.path)
             self._load()
             self._sweep()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the write lock on an up-to-date view; on failure, forget uncommitted changes."""
+        with write_lock(self.path):
+            self._refresh()
+            try:
+                yield
+            except BaseException:
+                self._load()  # the disk holds the last commit; drop what memory changed
+                raise
 
     def _refresh(self) -> None:
         """Under the write lock: reload if another process committed, drop leftovers."""
@@ -475,10 +559,11 @@ class Collection:
         """Remove files of interrupted writes (anything the manifest does not name)."""
         m = self._manifest
         named = {m.state_file, m.tombstones, m.meta_db, MANIFEST, "LOCK", SEGMENTS_DIR}
+        named.update(m.extra.get("bm25", {}).get("files", []))
         for child in self.path.iterdir():
             if (
                 child.name not in named
-                and child.name.split("-")[0] in {"state", "tombstones", "meta"}
+                and child.name.split("-")[0] in {"state", "tombstones", "meta", "bm25"}
             ) or child.name == MANIFEST + ".tmp":
                 child.unlink(missing_ok=True)
         live_segments = {e.name for e in m.segments}
@@ -586,6 +671,7 @@ def create(
     spec: str = DEFAULT_SPEC,
     encoder: Any = None,
     multivector: bool = False,
+    keyword: dict[str, Any] | None = None,
     **multivector_options: Any,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
@@ -597,6 +683,8 @@ def create(
     ``multivector=True`` makes a collection of token sets (ColBERT-style) searched through
     MUVERA encodings and exact MaxSim; see :class:`slimvec.multivector.MultiVectorCollection`
     for its options (``fde``, ``pool_factor``, ``token_code``) and default spec.
+    ``keyword``: options of the BM25 index kept over stored texts (see
+    :class:`slimvec.sparse.BM25Index`: ``k1``, ``b``, ``stopwords``, ``stemmer``, ...).
     """
     if multivector:
         from slimvec.multivector.collection import MultiVectorCollection
@@ -604,14 +692,14 @@ def create(
         if spec == DEFAULT_SPEC:
             spec = MultiVectorCollection.default_spec
         return MultiVectorCollection.create_multivector(
-            path, dim, metric, spec, encoder, **multivector_options
+            path, dim, metric, spec, encoder, keyword=keyword, **multivector_options
         )
     if multivector_options:
         raise InvalidInputError(
             f"options {sorted(multivector_options)} apply to multi-vector collections only; "
             f"pass multivector=True"
         )
-    return Collection.create(path, dim, metric, spec, encoder)
+    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword)
 
 
 def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin

@@ -65,6 +65,7 @@ class MultiVectorCollection(Collection):
         fde: dict[str, Any] | None = None,
         pool_factor: int = 1,
         token_code: str = "f16",
+        keyword: dict[str, Any] | None = None,
     ) -> MultiVectorCollection:
         if token_code not in ("f16", "int8"):
             raise InvalidInputError(f"token_code must be 'f16' or 'int8', got {token_code!r}")
@@ -84,7 +85,7 @@ class MultiVectorCollection(Collection):
                 "token_code": token_code,
             }
         }
-        created = cls.create(path, dim, metric, spec, encoder, extra=extra)
+        created = cls.create(path, dim, metric, spec, encoder, extra=extra, keyword=keyword)
         assert isinstance(created, MultiVectorCollection)
         return created
 

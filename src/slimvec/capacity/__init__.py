@@ -1,0 +1,103 @@
+"""How many documents can a d-dimensional embedding tell apart? A diagnostic, not a law.
+
+* :mod:`slimvec.capacity.free_embedding` — the free-embedding experiment of Weller et al.
+  (2025): critical n per dimension, a cubic fit, extrapolation, ``capacity_warning``.
+* :mod:`slimvec.capacity.limit_data` — a LIMIT-style dataset generator (real words, offline).
+
+``capacity_command`` is the body of ``slimvec capacity --dim D --k K [--quick]``.
+"""
+
+from __future__ import annotations
+
+from slimvec.capacity.free_embedding import (
+    PAPER_SOURCE,
+    QUICK,
+    CapacityFit,
+    FreeEmbeddingRun,
+    capacity_warning,
+    critical_n,
+    fit_capacity,
+    optimise,
+    solvable,
+)
+from slimvec.capacity.limit_data import limit_dataset, limit_large, limit_small
+
+# Dimensions measured by the command: quick takes ~15 s of CPU, the full run ~3-4 minutes on
+# 2 shared cores (an iteration costs ~n^3 and critical n grows ~d^3, so d = 20 alone is ~6 min).
+QUICK_DIMS = (4, 6, 8, 10, 12)
+FULL_DIMS = (4, 6, 8, 10, 12, 14, 16)
+
+__all__ = [
+    "FULL_DIMS",
+    "QUICK_DIMS",
+    "CapacityFit",
+    "FreeEmbeddingRun",
+    "capacity_command",
+    "capacity_warning",
+    "critical_n",
+    "fit_capacity",
+    "limit_dataset",
+    "limit_large",
+    "limit_small",
+    "optimise",
+    "solvable",
+]
+
+
+def capacity_command(
+    dim: int, k: int = 2, quick: bool = False, n_docs: int | None = None
+) -> CapacityFit:
+    """Measure critical n at small d, fit the paper's cubic, and print a table and the
+    extrapolation to ``dim`` next to the paper's published fit. Returns the fit."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        from slimvec.errors import InvalidInputError
+
+        raise InvalidInputError(f"--dim must be a positive integer, got {dim!r}")
+    console = Console()
+    dims = QUICK_DIMS if quick else FULL_DIMS
+    fit = fit_capacity(dims, k, quick=quick)
+    paper = CapacityFit.paper()
+
+    table = Table(title=f"Free-embedding critical n (k = {k}{', quick settings' if quick else ''})")
+    table.add_column("d", justify="right")
+    table.add_column("critical n (this run)", justify="right")
+    table.add_column("queries C(n, k)", justify="right")
+    if k == 2:
+        table.add_column("paper's cubic", justify="right")
+    from math import comb
+
+    for d, n in zip(fit.dims.astype(int).tolist(), fit.critical.astype(int).tolist()):
+        row = [str(d), str(n), f"{comb(n, k):,}"]
+        if k == 2:
+            row.append(f"{paper.predict(d):.0f}")
+        table.add_row(*row)
+    console.print(table)
+
+    ext = Table(title=f"Extrapolation to d = {dim}")
+    ext.add_column("fit")
+    ext.add_column("critical n at d", justify="right")
+    ext.add_column("90% bootstrap interval", justify="right")
+    ci = fit.interval(dim)
+    ext.add_row(
+        f"cubic on this run (r² = {fit.r2:.3f})",
+        f"{fit.predict(dim):,.0f}",
+        "n/a" if ci is None else f"{ci[0]:,.0f} .. {ci[1]:,.0f}",
+    )
+    if k == 2:
+        ext.add_row(PAPER_SOURCE, f"{paper.predict(dim):,.0f}", "not published")
+    console.print(ext)
+    settings = ", ".join(f"{key}={value}" for key, value in fit.settings.items())
+    console.print(f"[dim]settings: {settings}[/dim]")
+    if quick:
+        console.print(
+            f"[yellow]quick mode ({QUICK}) stops early and so underestimates critical n; run "
+            f"without --quick for the paper's settings.[/yellow]"
+        )
+    warning = capacity_warning(dim, n_docs, k) if n_docs is not None else None
+    console.print(fit.describe(dim, n_docs, note=warning is None))
+    if warning:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+    return fit
