@@ -1,0 +1,567 @@
+"""The ``slimvec`` command: collections from the shell, and the measuring instrument.
+
+Every subcommand is a thin layer over the Python API; errors slimvec raises on purpose (bad
+input, missing collection or data, bad spec) are printed as one red line and exit with code 2.
+Heavy modules (datasets, encoders, matplotlib, FAISS) are imported only by the commands that
+need them, so ``slimvec --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+import slimvec
+from slimvec.errors import InvalidInputError, SlimvecError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="slimvec",
+    help="Compressed embedding retrieval: collections, benchmarks and spec advice.\n\n"
+    "A collection is a directory; its [bold]spec[/] says how vectors are compressed and "
+    "searched, e.g. 'binary*40 > f32' (binary first pass keeping 40k candidates, float32 "
+    "rescoring). [bold]slimvec advise[/] finds the cheapest spec for your data.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(
+    help="List and build the retrieval sets that bench and advise measure on.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(datasets_app, name="datasets")
+
+
+def _console() -> Console:
+    """stdout; wide when not a terminal so tables are not squeezed into 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def friendly(fn: F) -> F:
+    """Turn slimvec's own exceptions into one red line and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SlimvecError as exc:
+            raise _fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- options shared by bench and advise --------------------------------------------------------
+DataOpt = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        "-d",
+        help="'debian' (built offline, embedded with --model) or a directory with vectors.npy, "
+        "queries.npy, qrels.tsv (see slimvec.datasets.load_files)",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="embedding model for built-in datasets (default all-MiniLM-L6-v2)"),
+]
+SizeOpt = Annotated[int | None, typer.Option(help="number of documents (default: the dataset's)")]
+QueriesOpt = Annotated[int | None, typer.Option(help="number of queries (default: all)")]
+PrefixOpt = Annotated[str, typer.Option(help="file prefix inside a data directory, e.g. 'minilm_'")]
+MetricOpt = Annotated[str, typer.Option(help="cosine or ip")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option(help="cap BLAS/numba/FAISS threads (shared machines: 1 or 2)")
+]
+
+
+def load_data(
+    data: str,
+    model: str | None = None,
+    size: int | None = None,
+    queries: int | None = None,
+    prefix: str = "",
+):
+    """A ``Dataset`` with embeddings from a built-in name or a directory, cut to size."""
+    from slimvec.datasets import load
+
+    for name, value in (("--size", size), ("--queries", queries)):
+        if value is not None and value < 1:
+            raise InvalidInputError(f"{name} must be a positive integer, got {value}")
+    path = Path(data).expanduser()
+    if path.exists():
+        kwargs: dict[str, Any] = {"prefix": prefix}
+        if model is not None:
+            kwargs["model"] = model
+        dataset = _subset(load(path, **kwargs), size, queries)
+    else:
+        kwargs = {"model": model or "all-MiniLM-L6-v2"}
+        if size is not None:
+            kwargs["size"] = size
+        if queries is not None:
+            kwargs["queries"] = queries
+        dataset = load(data, **kwargs)
+    if dataset.docs is None or dataset.queries is None:
+        raise InvalidInputError(
+            f"{data!r} has no document and query vectors; give a directory with vectors.npy "
+            f"and queries.npy, or a built-in dataset with --model"
+        )
+    return dataset
+
+
+def _subset(dataset, size: int | None, queries: int | None):
+    """The first ``size`` documents and ``queries`` queries (qrels kept; unjudged ones drop)."""
+    from slimvec.datasets import Dataset
+
+    n = len(dataset.doc_ids) if size is None else min(size, len(dataset.doc_ids))
+    m = len(dataset.query_ids) if queries is None else min(queries, len(dataset.query_ids))
+    if n == len(dataset.doc_ids) and m == len(dataset.query_ids):
+        return dataset
+
+    def cut(items, count):
+        return None if items is None else items[:count]
+
+    return Dataset(
+        name=f"{dataset.name}[:{n}]",
+        doc_ids=dataset.doc_ids[:n],
+        query_ids=dataset.query_ids[:m],
+        doc_texts=cut(dataset.doc_texts, n),
+        query_texts=cut(dataset.query_texts, m),
+        qrels={q: dataset.qrels[q] for q in dataset.query_ids[:m] if q in dataset.qrels},
+        docs=cut(dataset.docs, n),
+        queries=cut(dataset.queries, m),
+        model=dataset.model,
+    )
+
+
+# -- collections ---------------------------------------------------------------------------------
+@app.command()
+@friendly
+def create(
+    path: Annotated[Path, typer.Argument(help="directory to create (must be new or empty)")],
+    dim: Annotated[int | None, typer.Option(help="vector dimension (or give --encoder)")] = None,
+    metric: MetricOpt = "cosine",
+    spec: Annotated[str, typer.Option(help="pipeline spec, see `slimvec advise`")] = (
+        slimvec.DEFAULT_SPEC
+    ),
+    encoder: Annotated[
+        str | None, typer.Option(help="text model name/path, for adding and searching texts")
+    ] = None,
+) -> None:
+    """Create an empty collection.
+
+    [bold]Example[/]: slimvec create docs.slim --dim 768 --spec "pca:768 | binary:2@192*20 > f32"
+    """
+    col = slimvec.create(path, dim=dim, metric=metric, spec=spec, encoder=encoder)
+    _console().print(
+        f"created [bold]{escape(str(path))}[/]: dim {col.dim}, metric {col.metric}, "
+        f"spec {escape(col.spec)!r}"
+    )
+    col.close()
+
+
+def _read_jsonl(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
+    texts, ids, metas = [], [], []
+    with file.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"{file}:{line_no} is not JSON ({exc.msg})") from exc
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise InvalidInputError(
+                    f'{file}:{line_no} needs a "text" string, e.g. {{"id": 1, "text": "..."}}'
+                )
+            texts.append(record.pop("text"))
+            ids.append(record.get("id"))
+            metas.append(record or None)
+    if not texts:
+        raise InvalidInputError(f"{file} holds no texts")
+    int_ids = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    if int_ids:
+        metas = [{k: v for k, v in (m or {}).items() if k != "id"} or None for m in metas]
+    return texts, (ids if int_ids else None), (metas if any(metas) else None)
+
+
+def _read_parquet(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise InvalidInputError(
+            f"reading {file.name} needs pyarrow (pip install pyarrow), or convert it to .jsonl"
+        ) from exc
+    table = pq.read_table(file).to_pylist()
+    lines = "\n".join(json.dumps(row, default=str) for row in table)
+    tmp = file.with_suffix(".slimvec-tmp.jsonl")
+    try:
+        tmp.write_text(lines, encoding="utf-8")
+        return _read_jsonl(tmp)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@app.command()
+@friendly
+def add(
+    path: Annotated[Path, typer.Argument(help="collection directory")],
+    file: Annotated[Path, typer.Argument(help=".npy vectors (n, dim), or .jsonl/.parquet texts")],
+) -> None:
+    """Add vectors (.npy) or texts (.jsonl lines {"id", "text", ...}; needs an encoder).
+
+    [bold]Example[/]: slimvec add docs.slim vectors.npy
+    """
+    col = slimvec.open(path)
+    if not file.is_file():
+        raise InvalidInputError(
+            f"{file} does not exist; give a .npy of vectors (n, {col.dim}) or a .jsonl/.parquet "
+            f"of texts"
+        )
+    suffix = file.suffix.lower()
+    with _console().status(f"adding {file.name} ..."):
+        if suffix == ".npy":
+            try:
+                vectors = np.load(file, allow_pickle=False, mmap_mode="r")
+            except (OSError, ValueError) as exc:
+                raise InvalidInputError(f"{file} is not a readable .npy array ({exc})") from exc
+            ids = col.add(vectors)
+        elif suffix in (".jsonl", ".parquet"):
+            texts, given, metas = (_read_jsonl if suffix == ".jsonl" else _read_parquet)(file)
+            ids = col.add_texts(texts, ids=given, metadata=metas)
+        else:
+            raise InvalidInputError(
+                f"{file.name}: unknown file type {suffix or '(none)'}; use .npy vectors or "
+                f".jsonl/.parquet texts"
+            )
+    _console().print(
+        f"added {len(ids):,} vectors (ids {ids.min()}..{ids.max()}); {escape(str(path))} now "
+        f"holds {len(col):,}"
+    )
+    col.close()
+
+
+@app.command()
+@friendly
+def search(
+    path: Annotated[Path, typer.Argument(help="collection directory")],
+    query_file: Annotated[
+        Path | None, typer.Option("--query-file", "-q", help=".npy of query vectors")
+    ] = None,
+    text: Annotated[
+        list[str] | None, typer.Option("--text", "-t", help="query text (repeatable)")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="results per query")] = 10,
+    exact: Annotated[bool, typer.Option(help="float32 brute force, for checking")] = False,
+    show: Annotated[int, typer.Option(help="queries to print")] = 5,
+) -> None:
+    """Top-k ids and scores for query vectors or texts.
+
+    [bold]Example[/]: slimvec search docs.slim --query-file queries.npy -k 5
+    """
+    if (query_file is None) == (not text):
+        raise InvalidInputError("give exactly one of --query-file FILE.npy or --text '...'")
+    col = slimvec.open(path)
+    if query_file is not None:
+        if not query_file.is_file():
+            raise InvalidInputError(f"{query_file} does not exist; give a .npy of query vectors")
+        try:
+            queries = np.load(query_file, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"{query_file} is not a readable .npy array ({exc})") from exc
+        res = col.search(queries, k=k, exact=exact)
+        labels = [f"#{i}" for i in range(len(res.ids))]
+    else:
+        res = col.search_texts(text, k=k, exact=exact)
+        labels = list(text)
+    console = _console()
+    for label, ids, scores in list(zip(labels, res.ids, res.scores))[:show]:
+        table = Table(title=f"query {escape(label)}", title_justify="left", header_style="bold")
+        table.add_column("rank", justify="right")
+        table.add_column("id", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("text / metadata", overflow="ellipsis", no_wrap=True, max_width=90)
+        valid = ids[ids >= 0]
+        texts = col.texts(valid) if len(valid) else []
+        metas = col.metadata(valid) if len(valid) else []
+        for rank, (i, s, t, m) in enumerate(zip(valid, scores, texts, metas), 1):
+            extra = t if t is not None else (json.dumps(m) if m else "")
+            table.add_row(str(rank), str(i), f"{s:.4f}", escape(extra.replace("\n", " ")))
+        console.print(table)
+    if len(res.ids) > show:
+        console.print(f"... {len(res.ids) - show} more queries (use --show)")
+    col.close()
+
+
+@app.command()
+@friendly
+def info(path: Annotated[Path, typer.Argument(help="collection directory")]) -> None:
+    """Count, spec and bytes per vector (RAM and disk) of a collection.
+
+    [bold]Example[/]: slimvec info docs.slim
+    """
+    col = slimvec.open(path)
+    table = Table(show_header=False, title=escape(str(path)), title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in col.info().items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        table.add_row(key, escape(str(value)))
+    _console().print(table)
+    col.close()
+
+
+@app.command()
+@friendly
+def compact(path: Annotated[Path, typer.Argument(help="collection directory")]) -> None:
+    """Rewrite live vectors into one segment, reclaiming the space of deleted ones.
+
+    [bold]Example[/]: slimvec compact docs.slim
+    """
+    col = slimvec.open(path)
+    before = col.info()["disk_bytes_per_vector"]
+    col.compact()
+    after = col.info()
+    _console().print(
+        f"compacted {escape(str(path))}: {after['count']:,} vectors in {after['segments']} "
+        f"segment(s); disk {before} -> {after['disk_bytes_per_vector']} bytes/vector"
+    )
+    col.close()
+
+
+# -- measuring ---------------------------------------------------------------------------------
+@app.command()
+@friendly
+def bench(
+    data: DataOpt,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    queries: QueriesOpt = None,
+    prefix: PrefixOpt = "",
+    specs: Annotated[
+        str | None,
+        typer.Option(help="specs separated by ';' (default: a grid for the data's dimension)"),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option(help="also run FAISS Flat, BinaryFlat+refine, HNSW-SQ8, IVF-PQ")
+    ] = False,
+    k: Annotated[str, typer.Option(help="recall@k values, comma-separated")] = "1,10,100",
+    out_dir: Annotated[
+        Path | None, typer.Option(help="write bench.csv, bench.json and bench.png here")
+    ] = None,
+    quality: Annotated[
+        str, typer.Option(help="plot quality axis: recall@10, ndcg@10, mrr@10, ...")
+    ] = "recall@10",
+    metric: MetricOpt = "cosine",
+    threads: ThreadsOpt = None,
+) -> None:
+    """Measure specs on a dataset: recall vs exact float32, nDCG/MRR, bytes, build time, speed.
+
+    [bold]Example[/]: slimvec bench --data debian --size 3000 --baselines --out-dir results
+    [bold]Example[/]: slimvec bench --data ./mydata --specs "f32; binary*40 > f32; int8*4 > f32"
+    """
+    from slimvec.eval.bench import default_specs, print_table, run_bench, write_csv, write_json
+
+    try:
+        k_values = [int(v) for v in k.split(",") if v.strip()]
+    except ValueError:
+        raise InvalidInputError(
+            f"-k must be comma-separated integers, e.g. 1,10,100 (got {k!r})"
+        ) from None
+    dataset = load_data(data, model, size, queries, prefix)
+    spec_list = (
+        [s.strip() for s in specs.split(";") if s.strip()] if specs else default_specs(dataset.dim)
+    )
+    for spec in spec_list:
+        slimvec.parse_spec(spec).check_dim(dataset.dim)
+    console = _console()
+    console.print(
+        f"[bold]{escape(dataset.name)}[/]: {len(dataset.doc_ids):,} docs x {dataset.dim} dims, "
+        f"{len(dataset.query_ids):,} queries"
+        + (f", qrels for {len(dataset.qrels):,}" if dataset.qrels else ", no qrels")
+    )
+    rows = run_bench(
+        dataset, spec_list, k_values=k_values, baselines=baselines, metric=metric, threads=threads
+    )
+    print_table(rows, console=console)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = [write_csv(rows, out_dir / "bench.csv"), write_json(rows, out_dir / "bench.json")]
+        try:
+            from slimvec.eval.plots import plot_frontiers
+
+            written.append(plot_frontiers(rows, out_dir / "bench.png", quality=quality))
+        except ImportError:
+            console.print(
+                "[yellow]matplotlib is missing: no plot[/] (pip install 'slimvec[bench]')"
+            )
+        console.print("wrote " + ", ".join(escape(str(p)) for p in written))
+
+
+@app.command()
+@friendly
+def advise(
+    data: DataOpt,
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    queries: QueriesOpt = None,
+    prefix: PrefixOpt = "",
+    target_recall: Annotated[
+        float, typer.Option(help="recall@10 vs exact float32 the spec must keep")
+    ] = 0.99,
+    max_bytes_per_vector: Annotated[
+        float | None, typer.Option(help="RAM budget per vector (bytes)")
+    ] = None,
+    min_qps: Annotated[float | None, typer.Option(help="minimum QPS (batch 100, sample)")] = None,
+    sample: Annotated[int, typer.Option(help="documents to evaluate on")] = 10_000,
+    sample_queries: Annotated[int, typer.Option(help="queries to evaluate with")] = 200,
+    matryoshka: Annotated[
+        bool | None,
+        typer.Option(
+            "--matryoshka/--no-matryoshka",
+            help="reduce dims by model prefixes / by PCA (default: detect)",
+        ),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="list every candidate")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the advice here")] = None,
+    metric: MetricOpt = "cosine",
+    threads: ThreadsOpt = None,
+) -> None:
+    """The cheapest spec (RAM bytes/vector) that keeps a recall target on your data.
+
+    [bold]Example[/]: slimvec advise --data debian --target-recall 0.99 --max-bytes-per-vector 64
+    """
+    from slimvec.eval.advise import advice_to_dict
+    from slimvec.eval.advise import advise as run_advise
+
+    dataset = load_data(data, model, size, queries, prefix)
+    console = _console()
+    with console.status(f"evaluating specs on {escape(dataset.name)} ..."):
+        advice = run_advise(
+            dataset,
+            target_recall=target_recall,
+            max_bytes_per_vector=max_bytes_per_vector,
+            min_qps=min_qps,
+            sample=sample,
+            n_queries=sample_queries,
+            matryoshka=matryoshka,
+            metric=metric,
+            threads=threads,
+        )
+    console.print(candidates_table(advice, show_all))
+    console.print(escape(advice.summary()))
+    if json_out is not None:
+        json_out.write_text(json.dumps(advice_to_dict(advice), indent=2) + "\n")
+        console.print(f"wrote {escape(str(json_out))}")
+    if advice.spec is None:
+        raise typer.Exit(1)
+
+
+def candidates_table(advice, show_all: bool = False) -> Table:
+    """Candidates on the RAM/recall or RAM/QPS frontier (or all), the pick starred."""
+    from slimvec.eval.bench import pareto_mask
+
+    cands = advice.candidates
+    ram = [c.ram_bytes_per_vector for c in cands]
+    keep = pareto_mask(ram, [c.recall for c in cands])
+    ok = np.array([c.eligible for c in cands])
+    if ok.any():
+        fast = pareto_mask(np.where(ok, ram, np.inf), [c.qps if c.eligible else 0 for c in cands])
+        keep |= fast & ok
+    table = Table(
+        title=f"candidates ({'all' if show_all else 'frontier'} of {len(cands)})",
+        title_justify="left",
+        header_style="bold",
+    )
+    for name, justify in (
+        ("", "left"),
+        ("spec", "left"),
+        (f"recall@{advice.k}", "right"),
+        ("RAM B/vec", "right"),
+        ("disk B/vec", "right"),
+        ("QPS", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(name, justify=justify)
+    for c, shown in zip(cands, keep):
+        if not (show_all or shown or c is advice.chosen):
+            continue
+        star = "★" if c is advice.chosen else ""
+        style = "bold green" if star else (None if c.eligible else "dim")
+        table.add_row(
+            star,
+            escape(c.spec),
+            f"{c.recall:.4f}",
+            f"{c.ram_bytes_per_vector:,}",
+            f"{c.disk_bytes_per_vector:,}",
+            f"{c.qps:,.0f}",
+            escape(c.excluded or "ok"),
+            style=style,
+        )
+    return table
+
+
+# -- datasets ----------------------------------------------------------------------------------
+@datasets_app.command("list")
+@friendly
+def datasets_list() -> None:
+    """Known datasets and what is already built in the cache.
+
+    [bold]Example[/]: slimvec datasets list
+    """
+    from slimvec.datasets import list_datasets
+
+    table = Table(header_style="bold")
+    for column in ("name", "description", "cached", "embeddings", "location"):
+        table.add_column(column, overflow="fold")
+    for entry in list_datasets():
+        cached = entry.get("cached")
+        table.add_row(
+            escape(str(entry.get("name"))),
+            escape(str(entry.get("description", ""))),
+            "-" if cached is None else ("yes" if cached else "no"),
+            escape(", ".join(entry.get("embeddings") or []) or "-"),
+            escape(str(entry.get("location", ""))),
+        )
+    _console().print(table)
+
+
+@datasets_app.command("build")
+@friendly
+def datasets_build(
+    name: Annotated[str, typer.Argument(help="dataset name, e.g. debian")],
+    model: ModelOpt = None,
+    size: SizeOpt = None,
+    queries: QueriesOpt = None,
+) -> None:
+    """Build (fetch, parse, embed) a dataset into the cache, so bench/advise start at once.
+
+    [bold]Example[/]: slimvec datasets build debian --size 3000 --model all-MiniLM-L6-v2
+    """
+    dataset = load_data(name, model, size, queries)
+    _console().print(
+        f"[bold]{escape(dataset.name)}[/]: {len(dataset.doc_ids):,} docs, "
+        f"{len(dataset.query_ids):,} queries, dim {dataset.dim}, model {escape(str(dataset.model))}"
+        f", qrels for {len(dataset.qrels):,} queries"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

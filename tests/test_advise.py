@@ -1,0 +1,182 @@
+"""The advisor picks the cheapest spec that meets the target, and the pick holds up when rebuilt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import slimvec
+from slimvec.datasets.base import Dataset
+from slimvec.errors import InvalidInputError
+from slimvec.eval.advise import Candidate, advice_to_dict, advise, pick
+from slimvec.eval.bench import exact_top, prepare_vectors
+from slimvec.eval.metrics import recall_at_k
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
+TARGET = 0.98
+
+
+def _dataset(gemma, n_docs: int, n_queries: int) -> Dataset:
+    docs, queries = gemma
+    qrels: dict[str, dict[str, int]] = {}
+    doc_ids = [str(i) for i in range(n_docs)]
+    query_ids = [str(i) for i in range(n_queries)]
+    if (SHARED / "qrels.tsv").exists():
+        doc_ids = [
+            json.loads(line)["id"] for line in (SHARED / "docs.jsonl").read_text().splitlines()
+        ][:n_docs]
+        query_ids = [
+            json.loads(line)["id"] for line in (SHARED / "queries.jsonl").read_text().splitlines()
+        ]
+        query_ids = query_ids[:n_queries]
+        for line in (SHARED / "qrels.tsv").read_text().splitlines()[1:]:
+            q, d, rel = line.split("\t")
+            qrels.setdefault(q, {})[d] = int(rel)
+    return Dataset(
+        "gemma-small",
+        doc_ids,
+        query_ids,
+        qrels=qrels,
+        docs=docs[:n_docs],
+        queries=queries[:n_queries],
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset(gemma) -> Dataset:
+    return _dataset(gemma, 1000, 80)
+
+
+@pytest.fixture(scope="module")
+def advice(dataset):
+    return advise(dataset, target_recall=TARGET, sample=1000, n_queries=80, threads=1)
+
+
+def test_picks_the_cheapest_spec_meeting_the_target(advice):
+    assert advice.spec is not None
+    assert str(slimvec.parse_spec(advice.spec)) == advice.spec  # pasteable, canonical
+    chosen = advice.chosen
+    assert chosen.recall >= TARGET and chosen.eligible
+    assert len(advice.candidates) >= 20
+    for c in advice.candidates:
+        if c.ram_bytes_per_vector < chosen.ram_bytes_per_vector:
+            assert c.recall < TARGET, f"{c.spec} is cheaper and meets the target"
+        elif c.ram_bytes_per_vector == chosen.ram_bytes_per_vector and c.recall >= TARGET:
+            assert c.qps <= chosen.qps  # ties on RAM go to the faster spec
+    # far below float32's 3 KB per vector: compression is the point
+    assert chosen.ram_bytes_per_vector < 4 * 768 / 8
+    assert advice.family in ("pca", "matryoshka") and "recall@10" in advice.family_reason
+    assert not any("sample of" in w for w in advice.warnings)  # the sample is the whole set
+    stages = slimvec.parse_spec(advice.spec).stages
+    if len(stages) > 1 and stages[0].keep * 10 > 0.05 * 1000:
+        assert any("shortlists" in w for w in advice.warnings)
+    text = advice.summary()
+    assert advice.spec in text and "alternative" in text
+
+
+def test_pick_reaches_the_target_on_a_fresh_collection(advice, dataset, tmp_path):
+    docs, queries = prepare_vectors(dataset)
+    col = slimvec.create(tmp_path / "fresh", dim=768, spec=advice.spec)
+    col.add(dataset.docs)
+    found = col.search(dataset.queries, k=10).ids
+    fresh = recall_at_k(found, exact_top(docs, queries, 10), 10)
+    assert fresh >= TARGET
+    assert fresh == pytest.approx(advice.chosen.recall, abs=1e-9)
+    # the advisor's own re-measurement, and its RAM figure, agree with the collection's
+    assert advice.measured.recall[10] == pytest.approx(fresh, abs=1e-9)
+    assert col.info()["ram_bytes_per_vector"] == advice.chosen.ram_bytes_per_vector
+    assert advice.measured.ram_bytes_per_vector == advice.chosen.ram_bytes_per_vector
+
+
+def test_runner_ups_trade_something(advice):
+    chosen = advice.chosen
+    assert advice.runner_ups
+    for why, c in advice.runner_ups:
+        assert c is not chosen and why
+        faster = c.eligible and c.qps > chosen.qps
+        smaller = c.ram_bytes_per_vector < chosen.ram_bytes_per_vector and not c.eligible
+        assert faster or smaller
+    out = advice_to_dict(advice)
+    assert json.loads(json.dumps(out))["spec"] == advice.spec
+
+
+def test_constraints_and_prefix_families(gemma):
+    small = _dataset(gemma, 500, 30)
+    budget = advise(
+        small,
+        target_recall=0.95,
+        max_bytes_per_vector=60,
+        sample=500,
+        n_queries=30,
+        matryoshka=True,
+        verify=False,
+        threads=1,
+    )
+    assert budget.family == "matryoshka" and budget.family_reason == "as requested"
+    prefixed = [c.spec for c in budget.candidates if "@" in c.spec]
+    assert prefixed and not any("pca" in s for s in prefixed)
+    if budget.chosen is not None:
+        assert budget.chosen.ram_bytes_per_vector <= 60
+    assert any(c.excluded and c.excluded.startswith("RAM") for c in budget.candidates)
+
+    pca = advise(
+        small,
+        target_recall=0.95,
+        sample=500,
+        n_queries=30,
+        matryoshka=False,
+        min_qps=1e12,
+        verify=False,
+        threads=1,
+    )
+    assert pca.family == "pca"
+    assert any(s.spec.startswith("pca:768 | ") and "@" in s.spec for s in pca.candidates)
+    assert pca.spec is None and pca.chosen is None  # nothing runs at 10^12 QPS
+    assert "No evaluated spec" in pca.summary()
+
+
+def test_sampling_warns(gemma):
+    small = _dataset(gemma, 500, 30)
+    sampled = advise(small, target_recall=0.9, sample=300, n_queries=20, verify=False, threads=1)
+    assert sampled.n_docs == 300 and sampled.n_queries == 20
+    assert any("sample" in w for w in sampled.warnings)
+
+
+def test_pick_orders_by_ram_then_speed():
+    cands = [
+        Candidate("a", 0.999, 200, 4000, 50.0),
+        Candidate("b", 0.97, 40, 4000, 900.0),
+        Candidate("c", 0.995, 104, 4000, 100.0),
+        Candidate("d", 0.991, 104, 4000, 300.0),
+    ]
+    assert pick(cands, 0.99).spec == "d"
+    assert [c.spec for c in cands] == ["b", "d", "c", "a"]
+    assert cands[0].excluded == "recall 0.9700 < 0.99"
+    assert pick(cands, 0.99, max_bytes_per_vector=100) is None
+    assert pick(cands, 0.99, min_qps=120).spec == "d"
+    assert pick(cands, 0.99, min_qps=400) is None
+    assert pick(cands, 0.96).spec == "b"
+
+
+def test_bad_input(dataset):
+    for bad in (0, 1.5):
+        with pytest.raises(InvalidInputError, match="target_recall"):
+            advise(dataset, target_recall=bad)
+    with pytest.raises(InvalidInputError, match="max_bytes_per_vector"):
+        advise(dataset, max_bytes_per_vector=-1)
+    with pytest.raises(InvalidInputError, match="sample"):
+        advise(dataset, sample=5)
+    with pytest.raises(InvalidInputError, match="no embeddings"):
+        advise(Dataset("texts", ["a"], ["q"], doc_texts=["x"], query_texts=["y"]))
+    tiny = Dataset(
+        "tiny",
+        ["a", "b"],
+        ["q"],
+        docs=np.eye(2, 8, dtype=np.float32),
+        queries=np.ones((1, 8), np.float32),
+    )
+    with pytest.raises(InvalidInputError, match="at least 20 documents"):
+        advise(tiny)
