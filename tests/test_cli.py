@@ -169,3 +169,15 @@ def test_texts_with_an_encoder(tmp_path, monkeypatch):
     col = slimvec.open(col_path)
     assert col.metadata([10]) == [{"pkg": "perl-html"}]
     col.close()
+
+
+def test_capacity_command_runs_quick_and_rejects_bad_dims():
+    from typer.testing import CliRunner
+
+    from slimvec.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["capacity", "--dim", "0"])
+    assert bad.exit_code == 2 and "positive integer" in bad.output
+    help_text = runner.invoke(app, ["capacity", "--help"])
+    assert help_text.exit_code == 0 and "--quick" in help_text.output

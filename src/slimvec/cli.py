@@ -349,6 +349,27 @@ def compact(path: Annotated[Path, typer.Argument(help="collection directory")]) 
 # -- measuring ---------------------------------------------------------------------------------
 @app.command()
 @friendly
+def capacity(
+    dim: Annotated[int, typer.Option("--dim", help="embedding dimension to assess")],
+    k: Annotated[int, typer.Option("-k", help="relevant documents per query")] = 2,
+    docs: Annotated[
+        int | None, typer.Option("--docs", help="corpus size to compare with the estimate")
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="small dims only (~20 s)")] = False,
+) -> None:
+    """Estimate how many documents a --dim embedding can tell apart (LIMIT diagnostic).
+
+    Free-embedding experiment (Weller et al. 2025) at small dims, cubic fit, extrapolated.
+
+    [bold]Example[/]: slimvec capacity --dim 384 --docs 1000000 --quick
+    """
+    from slimvec.capacity import capacity_command
+
+    capacity_command(dim, k=k, quick=quick, n_docs=docs)
+
+
+@app.command()
+@friendly
 def bench(
     data: DataOpt,
     model: ModelOpt = None,

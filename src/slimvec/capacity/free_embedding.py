@@ -20,8 +20,8 @@ n 9, 18, 29, 38, 51, 65, 79 at d = 4, 6, ..., 16 against the cubic's 7, 16, 27, 
 
 What the number means, and does not: it is what *this optimiser* reaches, a lower bound on
 what d dimensions can represent and an optimistic ceiling for real encoders, which cannot
-place vectors freely. Wang et al. (2026), "R^{2k} is Theoretically Large Enough for
-Embedding-based Top-k Retrieval" (arXiv:2601.20844), prove that 2k dimensions suffice to
+place vectors freely. Later work ("R^{2k} is Theoretically Large Enough for
+Embedding-based Top-k Retrieval", arXiv:2601.20844) proves that 2k dimensions suffice to
 realise every top-k set for any number of documents (without a norm or margin constraint),
 so the polynomial curve reflects learnability, not geometry. Treat the estimate as a
 diagnostic, not a law.
@@ -54,7 +54,8 @@ LOSSES = ("triples", "sum")
 PAPER_COEFS = (0.0037, 0.0520, 4.0309, -10.5322)
 PAPER_SOURCE = "Weller et al. 2025 cubic fit, d = 4..45"
 LATER_WORK = (
-    "Wang et al. 2026 (arXiv:2601.20844) prove 2k dimensions suffice for every top-k set of any "
+    "later work (arXiv:2601.20844, 'R^{2k} is Theoretically Large Enough for Embedding-based "
+    "Top-k Retrieval') proves 2k dimensions suffice for every top-k set of any "
     "corpus, so this bound is loose for k-sparse relevance: it measures what optimisation "
     "finds, not what geometry forbids"
 )

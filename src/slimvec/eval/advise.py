@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from slimvec.capacity import capacity_warning
 from slimvec.datasets.base import Dataset
 from slimvec.errors import InvalidInputError
 from slimvec.eval.bench import (
@@ -468,6 +469,11 @@ def _advise(
                 f"{shortlist / n:.0%} of the {n:,}-doc sample; on a larger collection the same "
                 f"oversampling keeps less recall, so advise on a larger sample if you have one"
             )
+        parsed = parse_spec(chosen.spec)
+        final_dim = parsed.stages[-1].dims or parsed.output_dim(dim)
+        capacity = capacity_warning(int(final_dim), len(dataset.doc_ids))
+        if capacity:
+            warnings.append(capacity)
     measured = None
     if chosen is not None and verify:
         measured = run_bench(
