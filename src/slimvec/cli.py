@@ -269,11 +269,15 @@ def search(
     ] = None,
     k: Annotated[int, typer.Option("-k", help="results per query")] = 10,
     exact: Annotated[bool, typer.Option(help="float32 brute force, for checking")] = False,
+    mode: Annotated[
+        str, typer.Option(help="for --text: dense, sparse (BM25) or hybrid (fused)")
+    ] = "dense",
     show: Annotated[int, typer.Option(help="queries to print")] = 5,
 ) -> None:
     """Top-k ids and scores for query vectors or texts.
 
     [bold]Example[/]: slimvec search docs.slim --query-file queries.npy -k 5
+    [bold]Example[/]: slimvec search docs.slim --text "perl html table" --mode hybrid
     """
     if (query_file is None) == (not text):
         raise InvalidInputError("give exactly one of --query-file FILE.npy or --text '...'")
@@ -288,7 +292,7 @@ def search(
         res = col.search(queries, k=k, exact=exact)
         labels = [f"#{i}" for i in range(len(res.ids))]
     else:
-        res = col.search_texts(text, k=k, exact=exact)
+        res = col.search_texts(text, k=k, mode=mode, exact=exact)
         labels = list(text)
     console = _console()
     for label, ids, scores in list(zip(labels, res.ids, res.scores))[:show]:
