@@ -1,0 +1,90 @@
+"""Relative representations (Moschella et al., ICLR 2023): a vector as its cosines to anchors.
+
+Two models embed the same texts in unrelated coordinates, but the *similarities* between texts
+agree far better than the coordinates. Describing every vector by its cosine to a fixed set of
+anchor texts (each model embedding the anchors itself) gives a space that no longer depends on
+the model: a document stored as relative vector under model A can be searched by a query
+embedded with model B, with no adapter fitted.
+
+Cost, which is why it suits small collections only:
+
+* dimension = number of anchors, and the quality needs many anchors (hundreds to thousands),
+  so vectors are often *larger* than the originals (1,000 anchors = 1,000-d for a 384-d model)
+  and every add or query costs one extra (n × dim × anchors) matrix product;
+* it is lossy even within one model (the anchors span only part of the space), and the anchor
+  texts must be embedded by every model that will ever read the space;
+* measured on the Debian set (benchmarks/upgrade.py, anchors = sample documents): within
+  MiniLM, recall@10 drops from 0.904 to 0.77 (300 anchors, centred) – 0.81 (1,200, uncentred);
+  across models (Gemma queries, MiniLM documents) it reaches 0.52 (300 anchors) – 0.58
+  (1,200), below an adapter fitted on the same pairs (0.57 / 0.78).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slimvec.errors import InvalidInputError
+from slimvec.transforms.adapter import _as_vectors
+from slimvec.transforms.base import Transform, normalise_rows
+
+
+class RelativeRepresentation(Transform):
+    """``x -> cos(x, anchors)``, optionally centred, rows unit-normalised for cosine search.
+
+    ``anchors`` are *this model's* embeddings of the shared anchor texts. With ``center=True``
+    the anchors' mean is subtracted from vectors and anchors first: raw cosines between
+    embeddings of one model share a large common component (anisotropy) that carries no
+    information about which anchor a text is close to.
+    """
+
+    kind = "relative"
+    prefix_renormalises = True
+
+    def __init__(self, anchors: np.ndarray | None = None, center: bool = True, normalise=True):
+        self.center = center
+        self.normalise = normalise
+        self.anchors: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        super().__init__(0)
+        if anchors is not None:
+            self.set_anchors(anchors)
+
+    def set_anchors(self, anchors: np.ndarray) -> RelativeRepresentation:
+        a = _as_vectors(anchors, "anchor vectors")
+        if len(a) < 2:
+            raise InvalidInputError(
+                f"relative representations need at least 2 anchors, got {len(a)}; use a few "
+                f"hundred anchor texts embedded with this model"
+            )
+        self.mean = a.mean(axis=0) if self.center else np.zeros(a.shape[1], np.float32)
+        self.anchors = normalise_rows(a - self.mean)
+        self.dim = len(a)
+        return self
+
+    def fit(self, x: np.ndarray) -> RelativeRepresentation:
+        """Nothing to learn from data: the anchors define the space."""
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        if self.anchors is None:
+            raise RuntimeError("RelativeRepresentation needs anchors (set_anchors) first")
+        v = _as_vectors(x, "vectors")
+        if v.shape[1] != self.anchors.shape[1]:
+            raise InvalidInputError(
+                f"vectors have {v.shape[1]} dims but the anchors were embedded in "
+                f"{self.anchors.shape[1]}; embed anchors and vectors with the same model"
+            )
+        rel = normalise_rows(v - self.mean) @ self.anchors.T
+        return normalise_rows(rel) if self.normalise else np.ascontiguousarray(rel, np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        if self.anchors is None:
+            return {}
+        return {"anchors": self.anchors, "mean": self.mean, "normalise": np.array(self.normalise)}
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.anchors = np.asarray(state["anchors"], np.float32)
+        self.mean = np.asarray(state["mean"], np.float32)
+        self.normalise = bool(state["normalise"])
+        self.center = bool(np.any(self.mean != 0))
+        self.dim = len(self.anchors)
