@@ -182,6 +182,7 @@ class Collection:
         self._ids = _Rows(self._concat("ids", np.empty(0, np.int64)))
         self._deleted = self._load_tombstones()
         self._bm25: BM25Index | None = None  # loaded on first use
+        self._upgrade = None
         if self._meta is not None:
             self._meta.close()
         self._meta = MetaStore(self.path / manifest.meta_db)
@@ -395,8 +396,43 @@ class Collection:
     ) -> np.ndarray:
         """Embed ``texts`` with the collection's encoder and store them; returns their ids."""
         texts = as_texts(texts)
+        if self.upgrade is not None:
+            return self.upgrade.add_texts(texts, ids=ids, metadata=metadata, batch_size=batch_size)
         vectors = self._embed(texts, "doc", batch_size)
         return self.add(vectors, ids=ids, metadata=metadata, texts=texts)
+
+    # -- model upgrades (see slimvec.compat.upgrade) ----------------------------------------
+    @property
+    def upgrade(self) -> Any:
+        """The model upgrade in progress (a ``slimvec.compat.upgrade.Upgrade``), or None."""
+        if "upgrade" not in self._manifest.extra:
+            return None
+        if getattr(self, "_upgrade", None) is None:
+            from slimvec.compat.upgrade import Upgrade
+
+            self._upgrade = Upgrade.load(self)
+        return self._upgrade
+
+    def begin_upgrade(self, encoder: Any, **options: Any) -> Any:
+        """Start moving to a new embedding model without re-indexing first; returns the
+        ``Upgrade`` (with its adapter quality report). See ``slimvec.compat.upgrade``."""
+        from slimvec.compat.upgrade import begin_upgrade
+
+        return begin_upgrade(self, encoder, **options)
+
+    def backfill(self, batch_size: int = 256, **options: Any) -> int:
+        """Re-embed stored texts with the new model, a batch at a time (resumable)."""
+        return self._require_upgrade().backfill(batch_size=batch_size, **options)
+
+    def finish_upgrade(self) -> Collection:
+        """Make the new model's space the collection once every vector was backfilled."""
+        return self._require_upgrade().finish()
+
+    def _require_upgrade(self) -> Any:
+        upgrade = self.upgrade
+        if upgrade is None:
+            raise InvalidInputError("no model upgrade in progress; start one with begin_upgrade")
+        return upgrade
 
     def search_texts(
         self,
@@ -427,7 +463,10 @@ class Collection:
             )
         queries = as_texts(queries, "queries")
         k = check_k(k)
+        upgrade = self.upgrade
         if mode == "dense":
+            if upgrade is not None:
+                return upgrade.search_texts(queries, k, exact=exact)
             return self.search(self._embed(queries, "query", None), k=k, exact=exact)
         keyword = self._keyword_index()
         if keyword is None:
@@ -438,7 +477,10 @@ class Collection:
         if mode == "sparse":
             return SearchResult(*keyword.search(queries, k))
         depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
-        dense = self.search(self._embed(queries, "query", None), k=depth, exact=exact)
+        if upgrade is not None:
+            dense = upgrade.search_texts(queries, depth, exact=exact)
+        else:
+            dense = self.search(self._embed(queries, "query", None), k=depth, exact=exact)
         sparse = keyword.search(queries, depth)
         return SearchResult(
             *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
