@@ -749,7 +749,10 @@ def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - l
 
     ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
     """
-    if "multivector" in Manifest.load(Path(path)).extra:
+    manifest = Manifest.load(Path(path))
+    if manifest.extra.get("moved_to"):  # a finished model upgrade: the data lives there now
+        return open(Path(path) / manifest.extra["moved_to"], encoder=encoder)
+    if "multivector" in manifest.extra:
         from slimvec.multivector.collection import MultiVectorCollection
 
         return MultiVectorCollection(path, encoder=encoder)
