@@ -258,8 +258,17 @@ class Collection:
     def spec(self) -> str:
         return self._manifest.spec
 
-    def __len__(self) -> int:
+    @property
+    def own_count(self) -> int:
+        """Live vectors in this collection's own rows (the old space during an upgrade)."""
         return self._manifest.rows - self._manifest.deleted
+
+    def __len__(self) -> int:
+        """Live vectors (in both spaces while a model upgrade is in progress)."""
+        if self.upgrade is None:
+            return self.own_count
+        status = self.upgrade.status()
+        return status.old_count + status.new_count - status.in_both
 
     def __repr__(self) -> str:
         return f"Collection({str(self.path)!r}, dim={self.dim}, n={len(self)}, spec={self.spec!r})"
@@ -293,6 +302,8 @@ class Collection:
         with self._writing():
             new_ids = given if given is not None else self._next_ids(len(x))
             self._reject_live_duplicates(new_ids)
+            if self.upgrade is not None:
+                self.upgrade.new_space._reject_live_duplicates(new_ids)
             manifest = self._manifest
             generation = manifest.generation + 1
             state_file = manifest.state_file
@@ -509,7 +520,15 @@ class Collection:
         return [found.get(i) for i in wanted]
 
     def delete(self, ids: Any) -> int:
-        """Tombstone the vectors with these ids; returns how many were deleted."""
+        """Tombstone the vectors with these ids; returns how many were deleted.
+
+        During a model upgrade the ids may live in either space; both are handled."""
+        if self.upgrade is not None:
+            return self.upgrade.delete(ids)
+        return self._delete_rows(ids)
+
+    def _delete_rows(self, ids: Any) -> int:
+        """Delete from this collection's own rows (never from an upgrade's new space)."""
         wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
         with self._writing():
             live_rows = self._live_rows()
@@ -593,6 +612,11 @@ class Collection:
     def _refresh(self) -> None:
         """Under the write lock: reload if another process committed, drop leftovers."""
         current = Manifest.load(self.path)
+        if current.extra.get("moved_to"):
+            raise InvalidInputError(
+                f"{str(self.path)!r} finished a model upgrade and moved to "
+                f"{current.extra['moved_to']!r}; reopen it with slimvec.open"
+            )
         if current.generation != self._manifest.generation:
             self._load()
         self._sweep()

@@ -1,0 +1,378 @@
+"""Model upgrades: mixed search, adds and backfill during the upgrade, crash resume, finish."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import slimvec
+from slimvec.compat.upgrade import Upgrade
+from slimvec.encoders import Encoder
+
+DOCS = [
+    f"document {i} about {['perl', 'python', 'fonts', 'images', 'sqlite'][i % 5]}"
+    for i in range(240)
+]
+QUERIES = [f"query {i} on {['perl', 'fonts', 'sqlite'][i % 3]}" for i in range(25)]
+
+
+def _seed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+class HashEncoder(Encoder):
+    """Deterministic fake model: an unrelated random vector per text (no torch)."""
+
+    def __init__(self, name: str, dim: int, seed: int):
+        self.name, self.dim, self.seed = name, dim, seed
+
+    def _encode(self, texts, kind, batch_size):
+        return np.array(
+            [np.random.default_rng([self.seed, _seed(t)]).standard_normal(self.dim) for t in texts],
+            np.float32,
+        )
+
+
+class LatentEncoder(Encoder):
+    """Fake models that are isometric linear images of one shared 12-d latent per text: an
+    adapter between two of them can be exact."""
+
+    def __init__(self, name: str, dim: int, seed: int):
+        self.name, self.dim = name, dim
+        # orthonormal rows: cosines are the latent's in both models, so a rotation maps them
+        q, _ = np.linalg.qr(np.random.default_rng(seed).standard_normal((dim, 12)))
+        self.proj = q.T
+
+    def _encode(self, texts, kind, batch_size):
+        latent = np.array([np.random.default_rng(_seed(t)).standard_normal(12) for t in texts])
+        return (latent @ self.proj).astype(np.float32)
+
+
+def old_model():
+    return HashEncoder("hash-old", 16, 0)
+
+
+def new_model():
+    return HashEncoder("hash-new", 24, 1)
+
+
+def _parent(path, encoder=None, n=None):
+    n = len(DOCS) if n is None else n
+    col = slimvec.create(path, encoder=encoder or old_model(), spec="f32")
+    col.add_texts(DOCS[:n], metadata=[{"i": i} for i in range(n)])
+    return col
+
+
+def _reference(col, up, queries, k):
+    """Mixed top-k computed from the two encoders directly: old model on the ids live only in
+    the old space, new model on the new space's ids; raw cosines merged."""
+    old_enc, new_enc = col.encoder, up.encoder
+    new_ids = up.new_space._ids.array[~up.new_space._deleted]
+    old_ids = np.setdiff1d(col._ids.array[~col._deleted], new_ids)
+    all_texts = dict(zip(range(len(DOCS)), DOCS))
+    all_texts.update(zip(new_ids.tolist(), up.new_space.texts(new_ids)))
+    parts = []
+    for enc, ids in ((old_enc, old_ids), (new_enc, new_ids)):
+        if len(ids):
+            d = enc.encode([all_texts[i] for i in ids.tolist()], kind="doc")
+            parts.append((ids, enc.encode(queries, kind="query") @ d.T))
+    ids = np.concatenate([p[0] for p in parts])
+    scores = np.concatenate([p[1] for p in parts], axis=1)
+    return ids[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
+
+
+def test_mixed_search_adds_backfill_and_finish(tmp_path):
+    col = _parent(tmp_path / "c")
+    up = col.begin_upgrade(new_model())
+    assert col.upgrade is up and up.report["kind"] in {"scores", "procrustes", "linear", "mlp"}
+    manifest = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())
+    assert manifest["extra"]["upgrade"]["new"]["name"] == "hash-new"
+    assert manifest["extra"]["upgrade"]["old"]["dim"] == 16
+    assert (tmp_path / "c" / manifest["extra"]["upgrade"]["space"] / "MANIFEST.json").exists()
+
+    # right after begin: everything is in the old space, searched with the old model
+    res = col.search_texts(QUERIES, k=10, exact=True)
+    assert (res.ids == _reference(col, up, QUERIES, 10)).all()
+
+    # new texts land in the new space, with ids following the old ones
+    added = col.add_texts(["brand new perl doc", "brand new font doc"], metadata=[{"n": 1}, None])
+    assert added.tolist() == [len(DOCS), len(DOCS) + 1]
+    assert len(up.new_space) == 2 and col.own_count == len(DOCS) and len(col) == len(DOCS) + 2
+    assert up.new_space.metadata(added) == [{"n": 1}, None]
+
+    assert col.backfill(batch_size=32, limit=100, progress=False) == 100
+    status = up.status()
+    assert (status.old_count, status.new_count, status.in_both) == (len(DOCS) - 100, 102, 0)
+    assert status.backfilled == pytest.approx(100 / len(DOCS))
+    res = col.search_texts(QUERIES, k=10, exact=True)
+    assert (res.ids == _reference(col, up, QUERIES, 10)).all()
+    # vectors-only search with old-model queries still works on the old space
+    old_q = col.encoder.encode(QUERIES[:3], kind="query")
+    assert set(col.search(old_q, k=5).ids.ravel()) <= set(range(100, len(DOCS)))
+
+    with pytest.raises(slimvec.InvalidInputError, match=f"{len(DOCS) - 100} documents are still"):
+        col.finish_upgrade()
+    assert col.upgrade is not None  # nothing changed, still mixed
+    assert (col.search_texts(QUERIES, k=10, exact=True).ids == res.ids).all()
+
+    assert col.backfill(batch_size=64, progress=False) == len(DOCS) - 100
+    assert col.backfill(progress=False) == 0
+    done = col.finish_upgrade()
+    assert col.upgrade is None and len(done) == len(DOCS) + 2 and up.new_space is done
+
+    reopened = slimvec.open(tmp_path / "c", encoder=new_model())
+    assert reopened.path == done.path and reopened.dim == 24
+    assert reopened._manifest.extra["encoder"]["name"] == "hash-new"
+    all_ids = np.sort(reopened._ids.array[~reopened._deleted])
+    assert all_ids.tolist() == list(range(len(DOCS) + 2))
+    assert reopened.texts([7]) == [DOCS[7]] and reopened.metadata([7]) == [{"i": 7}]
+    new_q = new_model().encode(QUERIES, kind="query")
+    got, ref = reopened.search(new_q, k=10, exact=True).ids, _reference(col, up, QUERIES, 10)
+    assert (got == ref).all()
+    # the old space's data and the upgrade files are gone; new ids continue after the old ones
+    assert not list((tmp_path / "c" / "segments").iterdir())
+    assert not list((tmp_path / "c").glob("upgrade-*"))
+    assert reopened.add_texts(["after the upgrade"]).tolist() == [len(DOCS) + 2]
+
+
+def test_ids_stay_unique_across_spaces(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    up = col.begin_upgrade(new_model())
+    with pytest.raises(slimvec.DuplicateIdError, match="old or new space"):
+        up.add_texts(["clash"], ids=[5])
+    up.add_texts(["given id"], ids=[1000])
+    with pytest.raises(slimvec.DuplicateIdError):
+        up.add_texts(["clash again"], ids=[1000])
+    # the parent's next_id moved past every id of the new space: an old-model add does not clash
+    old_vec = old_model().encode(["an old-model client"], kind="doc")
+    assert col.add(old_vec, texts=["an old-model client"]).tolist() == [1001]
+    assert up.add_texts(["auto"]).tolist() == [1002]
+    assert up.delete([1000, 3]) == 2
+    assert 1000 not in up.new_space._ids.array[~up.new_space._deleted]
+    assert col.backfill(progress=False) == 59 + 1  # the old-model add is backfilled too
+    assert len(col.finish_upgrade()) == 61
+
+
+def test_foreign_model_vectors_are_refused(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    up = col.begin_upgrade(new_model())
+    new_vecs = new_model().encode(["x"], kind="doc")
+    with pytest.raises(slimvec.InvalidInputError, match="16"):
+        col.add(new_vecs)  # new-model vectors into the old space
+    with pytest.raises(slimvec.InvalidInputError, match="24"):
+        up.new_space.add(old_model().encode(["x"], kind="doc"))
+    with pytest.raises(slimvec.InvalidInputError, match="not the model"):
+        slimvec.open(tmp_path / "c", encoder=new_model())
+    with pytest.raises(slimvec.InvalidInputError, match="not the model"):
+        up.use_encoder(HashEncoder("hash-new", 24, seed=9))  # same name, other weights
+    with pytest.raises(slimvec.InvalidInputError, match="not the model"):
+        slimvec.open(up.new_space.path, encoder=old_model())
+
+
+def test_reopen_mid_upgrade(tmp_path):
+    col = _parent(tmp_path / "c", n=120)
+    up = col.begin_upgrade(new_model())
+    col.add_texts(["added during the upgrade"])
+    col.backfill(batch_size=25, limit=50, progress=False)
+    before = col.search_texts(QUERIES, k=8, exact=True)
+    col.close()
+    up.new_space.close()
+
+    again = slimvec.open(tmp_path / "c", encoder=old_model())
+    upgrade = again.upgrade
+    assert isinstance(upgrade, Upgrade) and upgrade is not up
+    upgrade.use_encoder(new_model())
+    assert upgrade.status().old_count == 70 and upgrade.status().new_count == 51
+    after = again.search_texts(QUERIES, k=8, exact=True)
+    assert (after.ids == before.ids).all()
+    np.testing.assert_allclose(after.scores, before.scores, rtol=1e-5)
+    assert upgrade.report == up.report
+    np.testing.assert_allclose(
+        upgrade.adapter.transform(np.ones((1, 24), np.float32)),
+        up.adapter.transform(np.ones((1, 24), np.float32)),
+    )
+
+
+def test_adapter_path_with_linearly_related_models(tmp_path):
+    old, new = LatentEncoder("lat-old", 16, 2), LatentEncoder("lat-new", 24, 3)
+    col = slimvec.create(tmp_path / "c", encoder=old, spec="f32")
+    col.add_texts(DOCS)
+    up = col.begin_upgrade(new, keep_old_encoder=False)
+    assert up.report["recall"] > 0.9  # an (almost) exact linear map exists
+    res = col.search_texts(QUERIES, k=10, exact=True)
+    # what the new model would return after a full re-embedding
+    truth = np.argsort(-(new.encode(QUERIES, kind="query") @ new.encode(DOCS).T), axis=1)[:, :10]
+    hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(res.ids, truth)])
+    assert hits > 0.9
+    # mid-backfill the merged result is the reference merge of calibrated adapted scores
+    col.backfill(limit=120, progress=False)
+    res = col.search_texts(QUERIES, k=10, exact=True)
+    q = new.encode(QUERIES, kind="query")
+    old_scores = up.calibrator.transform(up.adapter.transform(q) @ old.encode(DOCS[120:]).T)
+    scores = np.concatenate([q @ new.encode(DOCS[:120]).T, old_scores], axis=1)
+    assert (res.ids == np.argsort(-scores, axis=1, kind="stable")[:, :10]).all()
+    assert hits > 0.9 and np.mean([len(set(a) & set(b)) / 10 for a, b in zip(res.ids, truth)]) > 0.9
+
+
+def test_sample_pairs_and_texts(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    texts = [f"sample {i}" for i in range(50)]
+    with pytest.raises(slimvec.InvalidInputError, match=r"shape \(n, 16\)"):
+        col.begin_upgrade(new_model(), sample_pairs=(new_model().encode(texts), np.ones((50, 3))))
+    with pytest.raises(slimvec.InvalidInputError, match="at least"):
+        col.begin_upgrade(new_model(), sample_texts=texts[:3])
+    assert "upgrade" not in col._manifest.extra
+    up = col.begin_upgrade(new_model(), sample_texts=texts, adapter="procrustes")
+    assert up.report["n_pairs"] == 50 and up.adapter.kind == "procrustes"
+
+
+def test_begin_upgrade_errors(tmp_path):
+    plain = slimvec.create(tmp_path / "plain", dim=16)
+    plain.add(np.ones((3, 16), np.float32))
+    with pytest.raises(slimvec.InvalidInputError, match="has no encoder"):
+        plain.begin_upgrade(new_model())
+    no_text = slimvec.create(tmp_path / "notext", encoder=old_model())
+    with pytest.raises(slimvec.InvalidInputError, match="is empty"):
+        no_text.begin_upgrade(new_model())
+    no_text.add(old_model().encode(DOCS[:20]))
+    with pytest.raises(slimvec.InvalidInputError, match="stores no texts"):
+        no_text.begin_upgrade(new_model())
+    col = _parent(tmp_path / "c", n=60)
+    with pytest.raises(slimvec.InvalidInputError, match="already uses"):
+        col.begin_upgrade(old_model())
+    col.begin_upgrade(new_model())
+    with pytest.raises(slimvec.InvalidInputError, match="already in progress"):
+        col.begin_upgrade(HashEncoder("third", 8, 5))
+    with pytest.raises(slimvec.InvalidInputError, match="no model upgrade"):
+        plain.backfill()
+
+
+def test_backfill_names_documents_without_text(tmp_path):
+    col = _parent(tmp_path / "c", n=40)
+    col.add(old_model().encode(["a", "b"]), ids=[500, 501])  # vectors without texts
+    up = col.begin_upgrade(new_model())
+    assert up.status().missing_texts == 2
+    with pytest.raises(slimvec.InvalidInputError, match=r"no stored text.*\[500, 501\]"):
+        col.backfill(progress=False)
+    assert len(up.new_space) == 0  # nothing moved
+    up.delete([500, 501])
+    assert col.backfill(progress=False) == 40
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[3])
+    import slimvec
+    from slimvec.collection import Collection
+    from slimvec.store.manifest import Manifest
+    from test_upgrade import new_model, old_model
+
+    path, point = sys.argv[1], sys.argv[2]
+    col = slimvec.open(path, encoder=old_model())
+    up = col.upgrade.use_encoder(new_model())
+    calls = {"n": 0}
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "before_old_delete":  # 2nd batch is in the new space, still live in the old
+        original = Collection._delete_rows
+        def delete(self, ids):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                die()
+            return original(self, ids)
+        Collection._delete_rows = delete
+    elif point == "mid_new_commit":  # 2nd batch written to the new space, not committed
+        original = Manifest.save
+        def save(self, directory):
+            if "spaces" in str(directory):
+                calls["n"] += 1
+                if calls["n"] == 2:
+                    die()
+            return original(self, directory)
+        Manifest.save = save
+    elif point == "begin":  # the new space is created, the parent's commit never happens
+        original = Manifest.save
+        def save(self, directory):
+            if "upgrade" in self.extra:
+                die()
+            return original(self, directory)
+        Manifest.save = save
+    up.backfill(batch_size=30, progress=False)
+    print("finished without crashing")
+    """
+)
+
+
+def _run(path, point):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", CRASH, str(path), point, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("point", ["before_old_delete", "mid_new_commit"])
+def test_backfill_resumes_after_kill(tmp_path, point):
+    n = 150
+    col = _parent(tmp_path / "c", n=n)
+    col.begin_upgrade(new_model())
+    col.add_texts(["added before the crash"])
+    col.close()
+    proc = _run(tmp_path / "c", point)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+    again = slimvec.open(tmp_path / "c", encoder=old_model())
+    up = again.upgrade.use_encoder(new_model())
+    status = up.status()
+    # first batch fully moved; second batch in both spaces or in the old one only
+    assert status.in_both == (30 if point == "before_old_delete" else 0)
+    assert status.old_count == n - 30
+    assert status.new_count == 1 + 30 + status.in_both
+    res = again.search_texts(QUERIES, k=10, exact=True)
+    assert all(len(set(row)) == 10 for row in res.ids.tolist())  # no duplicates in results
+    assert (res.ids == _reference(again, up, QUERIES, 10)).all()
+
+    assert again.backfill(batch_size=40, progress=False) == n - 30
+    done = again.finish_upgrade()
+    ids = done._ids.array[~done._deleted]
+    assert len(ids) == len(np.unique(ids)) == n + 1
+    assert set(ids.tolist()) == set(range(n + 1))
+    assert done.texts(np.arange(n)) == DOCS[:n]
+    assert done.metadata(np.arange(n)) == [{"i": i} for i in range(n)]
+
+
+def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
+    _parent(tmp_path / "c", n=60).close()
+    before = (tmp_path / "c" / "MANIFEST.json").read_text()
+    script = CRASH.replace("up = col.upgrade.use_encoder(new_model())", "up = None").replace(
+        "up.backfill(batch_size=30, progress=False)", "col.begin_upgrade(new_model())"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "c"), "begin", str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (tmp_path / "c" / "MANIFEST.json").read_text() == before
+    assert list((tmp_path / "c" / "spaces").iterdir())  # an orphan new space was left
+    again = slimvec.open(tmp_path / "c", encoder=old_model())
+    assert again.upgrade is None and len(again) == 60
+    up = again.begin_upgrade(new_model())  # cleans the orphan up and works
+    assert [p.name for p in (tmp_path / "c" / "spaces").iterdir()] == [up.new_space.path.name]
+    assert len(list((tmp_path / "c").glob("upgrade-*.npz"))) == 2
