@@ -111,6 +111,23 @@ def pack_token_sets(
     return tokens, offsets
 
 
+def check_packed(tokens: np.ndarray, offsets: np.ndarray, dim: int) -> None:
+    """Cheap structural check of CSR token sets (shapes and offsets, not values)."""
+    if tokens.ndim != 2 or tokens.shape[1] != dim:
+        raise InvalidInputError(f"tokens must be (n_tokens, {dim}), got shape {tokens.shape}")
+    if (
+        offsets.ndim != 1
+        or len(offsets) < 2
+        or offsets[0] != 0
+        or offsets[-1] != len(tokens)
+        or (np.diff(offsets) < 1).any()
+    ):
+        raise InvalidInputError(
+            f"offsets must rise from 0 to the {len(tokens)} token rows, every set holding at "
+            f"least one token (as pack_token_sets returns them)"
+        )
+
+
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidInputError(f"FDE {name} must be an integer, got {value!r}")
@@ -252,7 +269,9 @@ class FDE(Transform):
         return self.encode_packed(tokens, offsets, query=True)
 
     def encode_packed(self, tokens: np.ndarray, offsets: np.ndarray, query: bool) -> np.ndarray:
-        """Encode already validated CSR token sets (see ``pack_token_sets``)."""
+        """Encode CSR token sets as ``pack_token_sets`` returns them (values not re-checked)."""
+        offsets = np.asarray(offsets, np.int64)
+        check_packed(tokens, offsets, self.dim)
         n = len(offsets) - 1
         out = np.empty((n, self.out_dim), np.float32)
         weights = np.concatenate([self.simhash, self.projection], axis=1)
