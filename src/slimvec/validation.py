@@ -13,18 +13,24 @@ from slimvec.errors import DuplicateIdError, InvalidInputError
 METRICS = ("cosine", "ip")
 
 
-def as_matrix(data: Any, dim: int, what: str = "vectors", allow_single: bool = False) -> np.ndarray:
-    """``data`` as a C-contiguous float32 (n, dim) array, or a clear ``InvalidInputError``."""
+def as_matrix(
+    data: Any, dim: int | None, what: str = "vectors", allow_single: bool = False
+) -> np.ndarray:
+    """``data`` as a C-contiguous float32 (n, dim) array, or a clear ``InvalidInputError``.
+
+    ``dim=None`` accepts any width.
+    """
+    width = "dim" if dim is None else dim
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(
-            f"{what} must be a 2-D numeric array of shape (n, {dim}); could not read it ({exc})"
+            f"{what} must be a 2-D numeric array of shape (n, {width}); could not read it ({exc})"
         ) from exc
     if array.dtype == object:
         raise InvalidInputError(
-            f"{what} must be a 2-D numeric array of shape (n, {dim}); got ragged or non-numeric "
-            f"data (every row needs exactly {dim} numbers)"
+            f"{what} must be a 2-D numeric array of shape (n, {width}); got ragged or non-numeric "
+            f"data (every row needs exactly {width} numbers)"
         )
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise InvalidInputError(
@@ -35,12 +41,12 @@ def as_matrix(data: Any, dim: int, what: str = "vectors", allow_single: bool = F
         array = array[None, :]
     if array.ndim != 2:
         raise InvalidInputError(
-            f"{what} must be 2-D with shape (n, {dim}), got shape {array.shape}"
+            f"{what} must be 2-D with shape (n, {width}), got shape {array.shape}"
             + ("; for one vector use x.reshape(1, -1)" if array.ndim == 1 else "")
         )
     if array.shape[0] == 0:
         raise InvalidInputError(f"{what} is empty: pass at least one row")
-    if array.shape[1] != dim:
+    if dim is not None and array.shape[1] != dim:
         raise InvalidInputError(
             f"{what} have {array.shape[1]} dims but this collection holds {dim}-dim vectors; "
             f"use the same embedding model (and dimension) the collection was created with"

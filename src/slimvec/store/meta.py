@@ -65,21 +65,19 @@ class MetaStore:
             )
 
     def metadata(self, ids: Sequence[int], committed_rows: int) -> dict[int, dict | None]:
-        out: dict[int, dict | None] = {}
-        for start in range(0, len(ids), 900):
-            chunk = list(ids[start : start + 900])
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT id, meta FROM items WHERE id IN ({marks}) AND row < ?"
-            for id_, meta in self.db.execute(query, (*chunk, committed_rows)):
-                out[id_] = json.loads(meta) if meta is not None else None
-        return out
+        found = self._column("meta", ids, committed_rows)
+        return {i: json.loads(m) if m is not None else None for i, m in found.items()}
 
     def texts(self, ids: Sequence[int], committed_rows: int) -> dict[int, str | None]:
-        out: dict[int, str | None] = {}
+        return self._column("text", ids, committed_rows)
+
+    def _column(self, column: str, ids: Sequence[int], committed_rows: int) -> dict[int, Any]:
+        """``column`` of the committed rows with these ids (SQLite caps bound parameters)."""
+        out: dict[int, Any] = {}
         for start in range(0, len(ids), 900):
             chunk = list(ids[start : start + 900])
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT id, text FROM items WHERE id IN ({marks}) AND row < ?"
+            query = f"SELECT id, {column} FROM items WHERE id IN ({marks}) AND row < ?"
             out.update(self.db.execute(query, (*chunk, committed_rows)))
         return out
 

@@ -40,6 +40,7 @@ import numpy as np
 from slimvec.errors import InvalidInputError
 from slimvec.kernels.topk import select_top
 from slimvec.transforms.base import Transform, normalise_rows
+from slimvec.validation import as_matrix
 
 #: Fewest pairs any adapter accepts (a rotation is determined by two points at the very least).
 MIN_PAIRS = 2
@@ -53,30 +54,7 @@ AdapterKind = Literal["auto", "procrustes", "linear", "scores", "mlp"]
 
 # -- input checks ------------------------------------------------------------------------------
 def _as_vectors(x: Any, what: str) -> np.ndarray:
-    try:
-        array = np.asarray(x)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInputError(f"{what} must be a 2-D numeric array ({exc})") from exc
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
-    ):
-        raise InvalidInputError(
-            f"{what} must be a 2-D array of real numbers, got dtype {array.dtype}"
-        )
-    if array.ndim != 2:
-        raise InvalidInputError(
-            f"{what} must be 2-D (n, dim), got shape {array.shape}"
-            + ("; for one vector use x.reshape(1, -1)" if array.ndim == 1 else "")
-        )
-    out = np.ascontiguousarray(array, dtype=np.float32)
-    finite = np.isfinite(out).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise InvalidInputError(
-            f"{what} contain NaN or infinite values in rows {bad[:10].tolist()}"
-            f"{' ...' if len(bad) > 10 else ''}; re-embed or drop those texts from the sample"
-        )
-    return out
+    return as_matrix(x, None, what)
 
 
 def check_pairs(new: Any, old: Any, min_pairs: int = MIN_PAIRS) -> tuple[np.ndarray, np.ndarray]:
