@@ -38,6 +38,7 @@ from slimvec.search.fusion import fuse
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
+from slimvec.store.growable import GrowableArray
 from slimvec.store.lock import write_lock
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
 from slimvec.store.meta import MetaStore
@@ -62,29 +63,6 @@ class SearchResult:
 
     ids: np.ndarray
     scores: np.ndarray
-
-
-class _Rows:
-    """An append-only array with amortised O(1) appends (capacity doubles)."""
-
-    def __init__(self, initial: np.ndarray):
-        self._data = np.array(initial, copy=True)
-        self._n = len(initial)
-
-    def append(self, rows: np.ndarray) -> None:
-        need = self._n + len(rows)
-        if need > len(self._data):
-            grown = np.empty(
-                (max(need, 2 * len(self._data)), *self._data.shape[1:]), self._data.dtype
-            )
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = rows
-        self._n = need
-
-    @property
-    def array(self) -> np.ndarray:
-        return self._data[: self._n]
 
 
 class Collection:
@@ -178,8 +156,8 @@ class Collection:
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         first = self.pipeline.first_key
         dtype, shape = self._layout(0)[first]
-        self._resident = _Rows(self._concat(first, np.empty(shape, dtype)))
-        self._ids = _Rows(self._concat("ids", np.empty(0, np.int64)))
+        self._resident = GrowableArray(self._concat(first, np.empty(shape, dtype)))
+        self._ids = GrowableArray(self._concat("ids", np.empty(0, np.int64)))
         self._deleted = self._load_tombstones()
         self._bm25: BM25Index | None = None  # loaded on first use
         self._upgrade = None

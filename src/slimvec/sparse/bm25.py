@@ -44,6 +44,7 @@ from bm25s.tokenization import Tokenizer, _infer_stopwords
 
 from slimvec.errors import CorruptCollectionError, DuplicateIdError, InvalidInputError
 from slimvec.store.files import atomic_write_text, fsync_dir, save_array, save_arrays
+from slimvec.store.growable import GrowableArray
 from slimvec.validation import as_ids, check_k
 
 FORMAT = "slimvec-bm25"
@@ -53,27 +54,6 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 # Methods whose score is 0 for a document sharing no term with the query, so "no match" can be
 # told apart from a weak match; BM25L and BM25+ give every document a positive score.
 METHODS = ("lucene", "robertson", "atire")
-
-
-class _Grow:
-    """Append-only 1-D array with amortised O(1) appends."""
-
-    def __init__(self, dtype: Any, data: np.ndarray | None = None):
-        self._data = np.zeros(16, dtype) if data is None else np.array(data, dtype=dtype)
-        self._n = 0 if data is None else len(data)
-
-    def extend(self, values: np.ndarray) -> None:
-        need = self._n + len(values)
-        if need > len(self._data):
-            grown = np.empty(max(need, 2 * len(self._data)), self._data.dtype)
-            grown[: self._n] = self._data[: self._n]
-            self._data = grown
-        self._data[self._n : need] = values
-        self._n = need
-
-    @property
-    def array(self) -> np.ndarray:
-        return self._data[: self._n]
 
 
 class BM25Index:
@@ -122,10 +102,10 @@ class BM25Index:
             stemmer=None if stemmer is None else Stemmer.Stemmer(stemmer),
         )
         self._terms: list[str] = []  # term id -> term (stem)
-        self._ids = _Grow(np.int64)  # row -> slimvec id
-        self._offsets = _Grow(np.int64, np.zeros(1, np.int64))  # row -> start in _tokens
-        self._tokens = _Grow(np.int32)
-        self._deleted = _Grow(bool)
+        self._ids = GrowableArray.empty(np.int64)  # row -> slimvec id
+        self._offsets = GrowableArray(np.zeros(1, np.int64))  # row -> start in _tokens
+        self._tokens = GrowableArray.empty(np.int32)
+        self._deleted = GrowableArray.empty(bool)
         self._n_deleted = 0
         # persistence: which rows/terms are already in files, and which files
         self._saved: list[tuple[str, int, int, int, int]] = []  # (name, row0, row1, term0, term1)
@@ -182,10 +162,10 @@ class BM25Index:
             raise RuntimeError("tokenizer vocabulary and BM25 terms went out of step")
         lengths = np.fromiter((len(t) for t in token_lists), np.int64, len(token_lists))
         flat = np.fromiter((t for doc in token_lists for t in doc), np.int32, int(lengths.sum()))
-        self._offsets.extend(self._offsets.array[-1] + np.cumsum(lengths))
-        self._tokens.extend(flat)
-        self._ids.extend(new_ids)
-        self._deleted.extend(np.zeros(len(new_ids), bool))
+        self._offsets.append(self._offsets.array[-1] + np.cumsum(lengths))
+        self._tokens.append(flat)
+        self._ids.append(new_ids)
+        self._deleted.append(np.zeros(len(new_ids), bool))
         self._retriever = None
 
     def delete(self, ids: Any) -> int:
@@ -217,10 +197,10 @@ class BM25Index:
         remap = np.cumsum(used) - 1
         terms = [t for t, u in zip(self._terms, used.tolist()) if u]
         ids = self._ids.array[keep]
-        self._ids = _Grow(np.int64, ids)
-        self._offsets = _Grow(np.int64, np.r_[0, np.cumsum(lengths)])
-        self._tokens = _Grow(np.int32, remap[tokens].astype(np.int32))
-        self._deleted = _Grow(bool, np.zeros(len(ids), bool))
+        self._ids = GrowableArray(ids)
+        self._offsets = GrowableArray(np.r_[0, np.cumsum(lengths)])
+        self._tokens = GrowableArray(remap[tokens].astype(np.int32))
+        self._deleted = GrowableArray(np.zeros(len(ids), bool))
         self._n_deleted = 0
         self._set_vocab(terms)
         self._saved = []
@@ -398,14 +378,14 @@ class BM25Index:
         all_tokens = np.concatenate(tokens) if tokens else np.empty(0, np.int32)
         if len(all_tokens) and (all_tokens.min() < 0 or all_tokens.max() >= n_terms):
             raise CorruptCollectionError("BM25 segment holds term ids outside its vocabulary")
-        self._ids = _Grow(np.int64, np.concatenate(ids) if ids else np.empty(0, np.int64))
-        self._offsets = _Grow(np.int64, np.concatenate(offsets))
-        self._tokens = _Grow(np.int32, all_tokens)
+        self._ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
+        self._offsets = GrowableArray(np.concatenate(offsets))
+        self._tokens = GrowableArray(all_tokens)
         deleted = np.zeros(rows, bool)
         if header["deleted"]:
             packed = np.load(directory / header["deleted"], allow_pickle=False)
             deleted = np.unpackbits(packed, count=rows).astype(bool)
-        self._deleted = _Grow(bool, deleted)
+        self._deleted = GrowableArray(deleted)
         self._n_deleted = int(deleted.sum())
         self._set_vocab(terms)
         self._saved = saved
