@@ -142,6 +142,10 @@ def test_top_k_pads_and_breaks_ties_by_position():
 def test_bad_arguments(data):
     _, _, tokens, offsets, q_tokens, q_offsets, _ = data
     codes = TokenCodes.encode(tokens, offsets, "f32")
+    with pytest.raises(InvalidInputError, match="query_offsets"):
+        maxsim(q_tokens, q_offsets[:-1], codes)
+    with pytest.raises(InvalidInputError, match="query_offsets"):
+        maxsim(q_tokens, np.r_[q_offsets, q_offsets[-1]], codes)  # an empty query
     with pytest.raises(InvalidInputError, match="query tokens"):
         maxsim(q_tokens[:, :10], q_offsets, codes)
     with pytest.raises(InvalidInputError, match="document indices"):

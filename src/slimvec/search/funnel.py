@@ -18,6 +18,8 @@ from slimvec.transforms import TRANSFORMS, Matryoshka, Transform, normalise_rows
 
 #: The code key under which the untransformed float32 vectors are kept.
 ORIGINAL = "original"
+#: Largest block of gathered shortlist codes a rescoring stage holds at once.
+RESCORE_BYTES = 256 * 1024 * 1024
 
 
 class CodeSource(Protocol):
@@ -155,11 +157,19 @@ class Pipeline:
     def _rescore(self, queries, z, stage, rows, source, keep):
         key = self.code_key(stage)
         codec = self.codecs[key]
-        prepared = codec.prepare(self._query_view(queries, z, stage))
+        view = self._query_view(queries, z, stage)
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
-        codes = source.gather(key, safe.ravel()).reshape(*rows.shape, -1)
-        scores = codec.score(prepared, codes).astype(np.float32)
+        # Gather in blocks of queries so wide codes (e.g. 10,240-d MUVERA encodings) never
+        # materialise a (queries x shortlist x width) array larger than RESCORE_BYTES.
+        row_bytes = max(1, rows.shape[1] * self.bytes_per_vector(key))
+        step = max(1, RESCORE_BYTES // row_bytes)
+        scores = np.empty(rows.shape, np.float32)
+        for lo in range(0, len(rows), step):
+            hi = min(len(rows), lo + step)
+            prepared = codec.prepare(view[lo:hi])
+            codes = source.gather(key, safe[lo:hi].ravel()).reshape(hi - lo, rows.shape[1], -1)
+            scores[lo:hi] = codec.score(prepared, codes)
         scores[~valid] = -np.inf
         cols, best = select_top(scores, keep)
         return pad_results(np.take_along_axis(rows, cols, axis=1), best, keep)
