@@ -1,8 +1,14 @@
-"""Compiled Hamming scan: popcount over packed sign bits, top-k by counting (no sort).
+"""Compiled Hamming scan: popcount over packed sign bits, top-k with a bounded buffer.
 
-Distances are small integers (at most the number of bits), so each query's shortlist is found
-with a histogram: one pass counts distances, the threshold distance falls out of the running
-sum, a second pass collects rows under it. That is O(n) per query and needs no heap.
+Documents are scanned in blocks small enough for L1 (``BLOCK`` rows), transposed to word-major
+order so the popcount loop over a block's rows vectorises (AVX-512 VPOPCNTQ where present). Every
+query in the batch is scored against the cached block before the next block is read, so the
+codes stream from memory once per call. Each query keeps a buffer of candidates under a running
+distance threshold; when the buffer fills, a histogram of its (small integer) distances gives
+the exact ``keep``-th distance, the buffer is cut down to it and the threshold tightens. No
+(queries x rows) distance matrix is ever materialised, and nothing is sorted but the winners.
+
+Ties at the cut-off go to the lowest row number, so results are deterministic.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-_DOC_BLOCK = 256
-
-#: Query rows scored per kernel call, bounding the (queries x rows) distance matrix.
-MAX_DISTANCE_CELLS = 128 * 1024 * 1024
+#: Rows per block: nwords * BLOCK * 8 bytes of transposed codes stay in L1/L2.
+BLOCK = 512
+#: Queries per kernel call, bounding the per-part candidate buffers.
+MAX_QUERIES = 1024
+#: Below this many queries a block is not worth transposing: rows are scored in place.
+TRANSPOSE_MIN_QUERIES = 4
 
 
 @intrinsic
@@ -31,60 +39,112 @@ def _popcount64(typingctx, x):
     return sig, codegen
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cut(buf_d, buf_r, count, keep, max_dist):
+    """Keep the ``keep`` best of ``count`` buffered candidates (in place, order kept).
+
+    Returns (new count, threshold): afterwards only distances < threshold can still enter.
+    """
+    hist = np.zeros(max_dist + 2, np.int64)
+    for c in range(count):
+        hist[buf_d[c]] += 1
+    threshold = 0
+    total = 0
+    while total + hist[threshold] < keep:
+        total += hist[threshold]
+        threshold += 1
+    at_threshold = keep - total
+    filled = 0
+    for c in range(count):
+        d = buf_d[c]
+        if d < threshold or (d == threshold and at_threshold > 0):
+            if d == threshold:
+                at_threshold -= 1
+            buf_d[filled] = d
+            buf_r[filled] = buf_r[c]
+            filled += 1
+    return filled, threshold
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _distances(queries, docs, nwords, allow, out):
-    """out[i, j] = popcount(queries[i] ^ docs[j]); blocks of docs stay in L1 across queries."""
-    n = docs.shape[0]
+def _scan_parts(queries, docs, nwords, allow, keep, bounds, buf_d, buf_r, counts):
+    """Per doc part p (rows bounds[p]..bounds[p+1]): each query's best ``keep`` rows."""
     nq = queries.shape[0]
-    blocked = nwords * 64 + 1
-    masked = allow.shape[0] > 0
-    nblocks = (n + _DOC_BLOCK - 1) // _DOC_BLOCK
-    for blk in prange(nblocks):
-        j0 = blk * _DOC_BLOCK
-        j1 = min(n, j0 + _DOC_BLOCK)
+    cap = buf_d.shape[2]
+    max_dist = nwords * 64
+    nparts = bounds.shape[0] - 1
+    for p in prange(nparts):
+        lo = bounds[p]
+        hi = bounds[p + 1]
+        block = np.empty((nwords, BLOCK), np.uint64)
+        dist = np.empty(BLOCK, np.int32)
+        threshold = np.full(nq, max_dist + 1, np.int32)
+        count = np.zeros(nq, np.int64)
+        for start in range(lo, hi, BLOCK):
+            stop = min(hi, start + BLOCK)
+            m = stop - start
+            transpose = nq >= TRANSPOSE_MIN_QUERIES
+            if transpose:
+                for j in range(m):
+                    for t in range(nwords):
+                        block[t, j] = docs[start + j, t]
+            for i in range(nq):
+                if transpose:
+                    for j in range(m):
+                        dist[j] = 0
+                    for t in range(nwords):
+                        qw = queries[i, t]
+                        for j in range(m):
+                            dist[j] += _popcount64(qw ^ block[t, j])
+                else:
+                    for j in range(m):
+                        acc = 0
+                        for t in range(nwords):
+                            acc += _popcount64(queries[i, t] ^ docs[start + j, t])
+                        dist[j] = acc
+                thr = threshold[i]
+                c = count[i]
+                for j in range(m):
+                    if dist[j] < thr and (allow.shape[0] == 0 or allow[start + j]):
+                        buf_d[p, i, c] = dist[j]
+                        buf_r[p, i, c] = start + j
+                        c += 1
+                        if c == cap:
+                            c, thr = _cut(buf_d[p, i], buf_r[p, i], c, keep, max_dist)
+                threshold[i] = thr
+                count[i] = c
         for i in range(nq):
-            for j in range(j0, j1):
-                acc = 0
-                for t in range(nwords):
-                    acc += _popcount64(queries[i, t] ^ docs[j, t])
-                out[i, j] = acc
-        if masked:
-            for j in range(j0, j1):
-                if not allow[j]:
-                    for i in range(nq):
-                        out[i, j] = blocked
+            c = count[i]
+            if c > keep:
+                c, _ = _cut(buf_d[p, i], buf_r[p, i], c, keep, max_dist)
+            counts[p, i] = c
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _select(dist, keep, max_dist, rows_out, dist_out):
-    nq, n = dist.shape
+def _merge(buf_d, buf_r, counts, keep, max_dist, rows_out, dist_out):
+    """Best ``keep`` over all parts (parts in row order), sorted by distance then row."""
+    nparts, nq, _ = buf_d.shape
     for i in prange(nq):
-        hist = np.zeros(max_dist + 2, np.int64)
-        for j in range(n):
-            hist[dist[i, j]] += 1
-        threshold = 0
         total = 0
-        while threshold <= max_dist and total + hist[threshold] < keep:
-            total += hist[threshold]
-            threshold += 1
-        at_threshold = keep - total  # rows to take at exactly `threshold`
-        filled = 0
-        for j in range(n):
-            d = dist[i, j]
-            if d < threshold or (d == threshold and at_threshold > 0 and d <= max_dist):
-                if d == threshold:
-                    at_threshold -= 1
-                rows_out[i, filled] = j
-                dist_out[i, filled] = d
-                filled += 1
-                if filled == keep:
-                    break
-        for f in range(filled, keep):
+        for p in range(nparts):
+            total += counts[p, i]
+        cand_d = np.empty(total, np.int32)
+        cand_r = np.empty(total, np.int64)
+        c = 0
+        for p in range(nparts):
+            for s in range(counts[p, i]):
+                cand_d[c] = buf_d[p, i, s]
+                cand_r[c] = buf_r[p, i, s]
+                c += 1
+        if c > keep:
+            c, _ = _cut(cand_d, cand_r, c, keep, max_dist)
+        order = np.argsort(cand_d[:c], kind="mergesort")
+        for f in range(c):
+            rows_out[i, f] = cand_r[order[f]]
+            dist_out[i, f] = cand_d[order[f]]
+        for f in range(c, keep):
             rows_out[i, f] = -1
             dist_out[i, f] = max_dist + 1
-        order = np.argsort(dist_out[i, :filled], kind="mergesort")
-        rows_out[i, :filled] = rows_out[i, :filled][order]
-        dist_out[i, :filled] = dist_out[i, :filled][order]
 
 
 def hamming_top(
@@ -93,7 +153,7 @@ def hamming_top(
     """Rows and Hamming distances of each query's ``keep`` nearest docs (row -1 if none).
 
     ``queries`` (nq, >= nwords) and ``docs`` (n, >= nwords) are uint64 words; only the first
-    ``nwords`` of each row are compared.
+    ``nwords`` of each row are compared. Rows where ``allow`` is false are never returned.
     """
     n = docs.shape[0]
     nq = queries.shape[0]
@@ -101,12 +161,18 @@ def hamming_top(
     max_dist = nwords * 64
     rows = np.empty((nq, keep), np.int64)
     dists = np.empty((nq, keep), np.int64)
-    chunk = max(1, MAX_DISTANCE_CELLS // max(n, 1))
-    for start in range(0, nq, chunk):
-        stop = min(nq, start + chunk)
-        dist = np.empty((stop - start, n), np.uint16)
-        _distances(queries[start:stop], docs, nwords, allow_arr, dist)
-        _select(dist, keep, max_dist, rows[start:stop], dists[start:stop])
+    # Several parts per thread balance the load; parts split on block boundaries.
+    nparts = max(1, min(4 * numba.get_num_threads(), -(-n // BLOCK)))
+    bounds = np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
+    cap = 2 * keep + BLOCK
+    for start in range(0, nq, MAX_QUERIES):
+        stop = min(nq, start + MAX_QUERIES)
+        q = np.ascontiguousarray(queries[start:stop])
+        buf_d = np.empty((nparts, stop - start, cap), np.int32)
+        buf_r = np.empty((nparts, stop - start, cap), np.int64)
+        counts = np.zeros((nparts, stop - start), np.int64)
+        _scan_parts(q, docs, nwords, allow_arr, keep, bounds, buf_d, buf_r, counts)
+        _merge(buf_d, buf_r, counts, keep, max_dist, rows[start:stop], dists[start:stop])
     return rows, dists
 
 
