@@ -120,3 +120,35 @@ def test_spec_and_options_are_checked(tmp_path):
     with pytest.raises(slimvec.InvalidInputError, match="multivector=True"):
         slimvec.create(tmp_path / "d", dim=32, pool_factor=2)
     assert not any((tmp_path / n).exists() for n in "abcd")
+
+
+class _TokenHashEncoder:
+    """A deterministic stand-in for a token-level model (no torch): one vector per word."""
+
+    def __new__(cls):
+        from slimvec.encoders import Encoder
+
+        class TokenHash(Encoder):
+            name = "token-hash-16"
+            dim = 16
+
+            def _vec(self, word):
+                return np.random.default_rng(list(map(ord, word.lower()))).standard_normal(16)
+
+            def _encode(self, texts, kind, batch_size):
+                return np.array([np.mean([self._vec(w) for w in t.split()], 0) for t in texts])
+
+            def _encode_tokens(self, texts, kind, batch_size):
+                return [np.array([self._vec(w) for w in t.split()], np.float32) for t in texts]
+
+        return TokenHash()
+
+
+def test_texts_go_through_token_embeddings(tmp_path):
+    docs = ["perl html table parser", "lossless compression library", "sqlite python bindings"]
+    col = slimvec.create(tmp_path / "c", encoder=_TokenHashEncoder(), multivector=True)
+    ids = col.add_texts(docs)
+    res = col.search_texts(["html table", "sqlite bindings"], k=1)
+    assert res.ids[:, 0].tolist() == [ids[0], ids[2]]
+    assert col.search_texts("compression", k=1, mode="sparse").ids[0, 0] == ids[1]
+    assert col.info()["multivector"]["stored_tokens_per_item"] == round(10 / 3, 1)
