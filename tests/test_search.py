@@ -103,3 +103,26 @@ def test_single_query_vector_is_accepted(tmp_path, small):
     col.add(small)
     res = col.search(small[7], k=1)
     assert res.ids.shape == (1, 1) and res.ids[0, 0] == 7
+
+
+def test_random_rotation_preserves_inner_products_and_persists(tmp_path, minilm):
+    docs, queries = minilm[0][:2000], minilm[1][:100]
+    col = slimvec.create(tmp_path / "c", dim=384, spec="rot:384 | f32")
+    col.add(docs)
+    res = col.search(queries, 10)
+    assert recall(res.ids, col.search(queries, 10, exact=True).ids) > 0.995
+    np.testing.assert_array_equal(slimvec.open(tmp_path / "c").search(queries, 10).ids, res.ids)
+
+
+def test_rotation_helps_sign_bits_on_uneven_variance(tmp_path, minilm):
+    """Sign bits of PCA-ordered (uneven variance) vectors improve after a random rotation."""
+    docs, queries = minilm[0][:3000], minilm[1][:200]
+    found = {}
+    for name, spec in {
+        "pca": "pca:384 | binary*10 > f32",
+        "rot": "pca:384, rot:384 | binary*10 > f32",
+    }.items():
+        col = slimvec.create(tmp_path / name, dim=384, spec=spec)
+        col.add(docs)
+        found[name] = recall(col.search(queries, 10).ids, col.search(queries, 10, exact=True).ids)
+    assert found["rot"] > found["pca"], found

@@ -6,6 +6,8 @@ Grammar (spaces are free)::
     transforms := transform ("," transform)*
     transform  := "mrl:" D        Matryoshka prefix of D dims, re-normalised
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
+                | "rot:" D        random orthogonal rotation (evens out variance before
+                                  binary codes), keeping D dims
     stage      := codec ["@" D] ["*" F]
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
                 | "maxsim"        multi-vector collections only, last stage: exact MaxSim
@@ -32,7 +34,7 @@ from slimvec.errors import SpecError
 
 DEFAULT_SPEC = "binary*40 > f32"
 DEFAULT_KEEP = 10
-TRANSFORM_KINDS = ("mrl", "pca")
+TRANSFORM_KINDS = ("mrl", "pca", "rot")
 CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "maxsim")
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
@@ -151,8 +153,8 @@ def _parse_transform(token: str, text: str) -> TransformSpec:
     m = _TRANSFORM_RE.match(token)
     if not m or m["kind"] not in TRANSFORM_KINDS:
         raise SpecError(
-            f"{text!r}: unknown transform {token!r}; transforms are 'mrl:D' (Matryoshka prefix) "
-            f"and 'pca:D' (fitted rotation), e.g. 'pca:256 | binary*40 > f32'"
+            f"{text!r}: unknown transform {token!r}; transforms are 'mrl:D' (Matryoshka prefix), "
+            f"'pca:D' (fitted rotation) and 'rot:D' (random rotation), e.g. 'pca:256 | binary*40'"
         )
     dim = int(m["dim"])
     if dim < 1:

@@ -3,7 +3,19 @@
 from slimvec.transforms.base import Transform, normalise_rows
 from slimvec.transforms.matryoshka import Matryoshka
 from slimvec.transforms.pca import PCARotation
+from slimvec.transforms.rotation import RandomRotation
 
-TRANSFORMS: dict[str, type[Transform]] = {"mrl": Matryoshka, "pca": PCARotation}
+TRANSFORMS: dict[str, type[Transform]] = {
+    "mrl": Matryoshka,
+    "pca": PCARotation,
+    "rot": RandomRotation,
+}
 
-__all__ = ["TRANSFORMS", "Matryoshka", "PCARotation", "Transform", "normalise_rows"]
+__all__ = [
+    "TRANSFORMS",
+    "Matryoshka",
+    "PCARotation",
+    "RandomRotation",
+    "Transform",
+    "normalise_rows",
+]
