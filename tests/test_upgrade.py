@@ -376,3 +376,26 @@ def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
     up = again.begin_upgrade(new_model())  # cleans the orphan up and works
     assert [p.name for p in (tmp_path / "c" / "spaces").iterdir()] == [up.new_space.path.name]
     assert len(list((tmp_path / "c").glob("upgrade-*.npz"))) == 2
+
+
+def test_keyword_search_covers_both_spaces_during_an_upgrade(tmp_path):
+    col = _parent(tmp_path / "c")
+    up = col.begin_upgrade(new_model())
+    (fresh,) = col.add_texts(["zebra crossing manual"])
+    assert col.search_texts("zebra", k=3, mode="sparse").ids[0].tolist() == [fresh, -1, -1]
+    up.backfill(batch_size=32, limit=100, progress=False)
+    res = col.search_texts("perl", k=60, mode="sparse")
+    found = res.ids[0][res.ids[0] >= 0]
+    expected = [i for i, text in enumerate(DOCS) if "perl" in text]
+    assert sorted(found.tolist()) == expected  # each once, from whichever space holds it
+    hybrid = col.search_texts(["zebra crossing"], k=1, mode="hybrid")
+    assert hybrid.ids[0, 0] == fresh
+
+
+def test_keyword_search_counts_an_id_in_both_spaces_once(tmp_path):
+    col = _parent(tmp_path / "c")
+    up = col.begin_upgrade(new_model())
+    up.new_space.add_texts([DOCS[0]], ids=[0])  # as an interrupted backfill leaves it
+    res = col.search_texts("perl", k=60, mode="sparse").ids[0]
+    found = res[res >= 0].tolist()
+    assert len(found) == len(set(found)) and 0 in found

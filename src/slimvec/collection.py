@@ -31,7 +31,7 @@ from slimvec.errors import (
     InvalidInputError,
     SpecError,
 )
-from slimvec.kernels.topk import blocked_top, select_top
+from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.search.fusion import MODES as FUSION_MODES
 from slimvec.search.fusion import fuse
@@ -457,23 +457,37 @@ class Collection:
             if upgrade is not None:
                 return upgrade.search_texts(queries, k, exact=exact)
             return self.search(self._embed(queries, "query", None), k=k, exact=exact)
-        keyword = self._keyword_index()
-        if keyword is None:
+        if self._keyword_index() is None:
             raise InvalidInputError(
                 f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
                 f"texts with add_texts(...) or add(vectors, texts=...)"
             )
         if mode == "sparse":
-            return SearchResult(*keyword.search(queries, k))
+            return SearchResult(*self._keyword_search(queries, k))
         depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
         if upgrade is not None:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
             dense = self.search(self._embed(queries, "query", None), k=depth, exact=exact)
-        sparse = keyword.search(queries, depth)
+        sparse = self._keyword_search(queries, depth)
         return SearchResult(
             *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
         )
+
+    def _keyword_search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k; during a model upgrade over both spaces (an id moved to the new space
+        by backfill but not yet deleted from the old one counts once, as the new space's)."""
+        ids, scores = self._keyword_index().search(queries, k)
+        upgrade = self.upgrade
+        new_index = None if upgrade is None else upgrade.new_space._keyword_index()
+        if new_index is None:
+            return ids, scores
+        new_ids, new_scores = new_index.search(queries, k)
+        moved = (ids[:, :, None] == new_ids[:, None, :]).any(axis=2) & (ids >= 0)
+        scores = np.where(moved, -np.inf, scores)
+        all_ids = np.concatenate([new_ids, ids], axis=1)
+        cols, best = select_top(np.concatenate([new_scores, scores], axis=1), k)
+        return pad_results(np.take_along_axis(all_ids, cols, axis=1), best, k)
 
     def _keyword_index(self, create: bool = False) -> BM25Index | None:
         """The BM25 index over stored texts (loaded on first use), or None if there is none."""
