@@ -177,28 +177,17 @@ def create(
 
 
 def _read_jsonl(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
-    texts, ids, metas = [], [], []
-    with file.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"{file}:{line_no} is not JSON ({exc.msg})") from exc
-            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                raise InvalidInputError(
-                    f'{file}:{line_no} needs a "text" string, e.g. {{"id": 1, "text": "..."}}'
-                )
-            texts.append(record.pop("text"))
-            ids.append(record.get("id"))
-            metas.append(record or None)
-    if not texts:
-        raise InvalidInputError(f"{file} holds no texts")
-    int_ids = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-    if int_ids:
-        metas = [{k: v for k, v in (m or {}).items() if k != "id"} or None for m in metas]
-    return texts, (ids if int_ids else None), (metas if any(metas) else None)
+    def records():
+        with file.open(encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield line_no, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InvalidInputError(f"{file}:{line_no} is not JSON ({exc.msg})") from exc
+
+    return _text_records(file, records())
 
 
 def _read_parquet(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
@@ -208,14 +197,26 @@ def _read_parquet(file: Path) -> tuple[list[str], list[int] | None, list[dict] |
         raise InvalidInputError(
             f"reading {file.name} needs pyarrow (pip install pyarrow), or convert it to .jsonl"
         ) from exc
-    table = pq.read_table(file).to_pylist()
-    lines = "\n".join(json.dumps(row, default=str) for row in table)
-    tmp = file.with_suffix(".slimvec-tmp.jsonl")
-    try:
-        tmp.write_text(lines, encoding="utf-8")
-        return _read_jsonl(tmp)
-    finally:
-        tmp.unlink(missing_ok=True)
+    return _text_records(file, enumerate(pq.read_table(file).to_pylist(), 1))
+
+
+def _text_records(file: Path, records) -> tuple[list[str], list[int] | None, list[dict] | None]:
+    """(texts, ids if every record has an int "id", metadata = the other fields)."""
+    texts, ids, metas = [], [], []
+    for line_no, record in records:
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise InvalidInputError(
+                f'{file}:{line_no} needs a "text" string, e.g. {{"id": 1, "text": "..."}}'
+            )
+        texts.append(record.pop("text"))
+        ids.append(record.get("id"))
+        metas.append(record or None)
+    if not texts:
+        raise InvalidInputError(f"{file} holds no texts")
+    int_ids = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+    if int_ids:
+        metas = [{k: v for k, v in (m or {}).items() if k != "id"} or None for m in metas]
+    return texts, (ids if int_ids else None), (metas if any(metas) else None)
 
 
 @app.command()
