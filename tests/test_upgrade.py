@@ -399,3 +399,23 @@ def test_keyword_search_counts_an_id_in_both_spaces_once(tmp_path):
     res = col.search_texts("perl", k=60, mode="sparse").ids[0]
     found = res[res >= 0].tolist()
     assert len(found) == len(set(found)) and 0 in found
+
+
+def test_refit_adapter_on_backfilled_pairs(tmp_path):
+    col = _parent(tmp_path / "c")
+    up = col.begin_upgrade(new_model(), keep_old_encoder=False)
+    with pytest.raises(slimvec.InvalidInputError, match="backfill more"):
+        up.refit_adapter()
+    up.backfill(batch_size=64, limit=120, progress=False)
+    report = up.refit_adapter()
+    record = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())["extra"]["upgrade"]
+    assert record["sample"] == {"source": "backfilled", "pairs": 120}
+    assert record["report"] == report
+    assert sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz")) == sorted(
+        record["files"].values()
+    )
+    reopened = slimvec.open(tmp_path / "c", encoder=old_model())
+    reopened.upgrade.use_encoder(new_model())
+    np.testing.assert_array_equal(
+        reopened.search_texts(QUERIES, k=10).ids, col.search_texts(QUERIES, k=10).ids
+    )

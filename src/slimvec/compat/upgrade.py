@@ -540,6 +540,50 @@ class Upgrade:
         return child
 
     # -- searching --------------------------------------------------------------------------
+    def refit_adapter(self, kind: str = "auto", max_pairs: int = 20_000, seed: int = 0) -> dict:
+        """Refit the adapter and its calibration on backfilled documents, and commit them.
+
+        Backfilled documents are paired for free: their new vector is in the new space and
+        their old vector still sits in the old space's (tombstoned) rows until ``finish``.
+        More pairs than the begin sample help the adapter path (measured on Debian, MiniLM to
+        Gemma at 50% backfill: recall@10 0.75 -> 0.84-0.86). Returns the new quality report.
+        """
+        col, child = self.old_space, self.new_space
+        moved = _live_ids(child)
+        stored = col._ids.array
+        # last row holding each id in the old space (an id deleted and re-added has several)
+        last = len(stored) - 1 - np.unique(stored[::-1], return_index=True)[1]
+        old_rows = last[np.isin(stored[last], moved)]
+        if len(old_rows) < 10:
+            raise InvalidInputError(
+                f"only {len(old_rows)} backfilled documents still have their old vectors; "
+                f"backfill more before refitting"
+            )
+        if len(old_rows) > max_pairs:
+            old_rows = np.random.default_rng(seed).choice(old_rows, max_pairs, replace=False)
+        ids = stored[old_rows]
+        new, old = _stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
+        fitted, report = fit_adapter(new, old, kind=kind, seed=seed)  # type: ignore[arg-type]
+        calibrator = _fit_calibrator(fitted, new, old, seed)
+        with col._writing():
+            record = col._manifest.extra["upgrade"]
+            previous = dict(record["files"])
+            generation = col._manifest.generation + 1
+            files = {
+                "adapter": f"{FILE_PREFIX}{generation:06d}-adapter.npz",
+                "calibration": f"{FILE_PREFIX}{generation:06d}-calibration.npz",
+            }
+            save_arrays(col.path / files["adapter"], fitted.state())
+            save_arrays(col.path / files["calibration"], calibrator.state())
+            record.update(files=files, report=report.to_dict())
+            record["sample"] = {"source": "backfilled", "pairs": len(ids)}
+            col._manifest.generation = generation
+            col._manifest.save(col.path)  # the commit point; old files are unused from here on
+        for name in previous.values():
+            (col.path / name).unlink(missing_ok=True)
+        self.adapter, self.calibrator = fitted, calibrator
+        return self.report
+
     def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
         """Top-``k`` over both spaces: the new space with the new model's query vectors, the
         old space with the old model's (``keep_old_encoder``) or through the adapter."""
