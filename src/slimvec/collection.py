@@ -330,9 +330,22 @@ class Collection:
     def _live_rows(self) -> np.ndarray:
         return np.flatnonzero(~self._deleted)
 
+    def live_ids(self) -> np.ndarray:
+        """Ids of this collection's own live vectors, in row order."""
+        return self._ids.array[~self._deleted]
+
+    def _live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each id, whether it is live); rows of ids that are not live are meaningless."""
+        live_rows = self._live_rows()
+        if not len(live_rows):
+            return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+        live_ids = self._ids.array[live_rows]
+        order = np.argsort(live_ids)
+        pos = np.minimum(np.searchsorted(live_ids, ids, sorter=order), len(order) - 1)
+        return live_rows[order[pos]], live_ids[order[pos]] == ids
+
     def _reject_live_duplicates(self, ids: np.ndarray) -> None:
-        live = self._ids.array[~self._deleted]
-        clash = ids[np.isin(ids, live)]
+        clash = ids[np.isin(ids, self.live_ids())]
         if len(clash):
             raise DuplicateIdError(
                 f"ids already in the collection: {clash[:10].tolist()}"
@@ -523,19 +536,13 @@ class Collection:
         """Delete from this collection's own rows (never from an upgrade's new space)."""
         wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
         with self._writing():
-            live_rows = self._live_rows()
-            live_ids = self._ids.array[live_rows]
-            order = np.argsort(live_ids)
-            pos = np.searchsorted(live_ids, wanted, sorter=order)
-            pos = np.minimum(pos, max(len(order) - 1, 0))
-            found = len(order) > 0
-            hit = live_ids[order[pos]] == wanted if found else np.zeros(len(wanted), bool)
+            rows, hit = self._live_rows_of(wanted)
             if not hit.all():
                 raise InvalidInputError(
                     f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
                 )
             deleted = self._deleted.copy()
-            deleted[live_rows[order[pos]]] = True
+            deleted[rows] = True
             manifest = self._manifest
             manifest.generation += 1
             keyword = self._keyword_index()

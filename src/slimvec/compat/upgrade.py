@@ -207,7 +207,7 @@ def _check_can_begin(col: Any) -> None:
             f"collection {where} is empty: there is nothing to upgrade; create a new "
             f"collection with the new encoder"
         )
-    live = _live_ids(col)
+    live = col.live_ids()
     if len(_ids_without_text(col, live)) == len(live):
         raise InvalidInputError(
             f"collection {where} stores no texts, so its documents cannot be re-embedded with "
@@ -240,7 +240,7 @@ def _paired_sample(
         texts = as_texts(sample_texts, "sample_texts")
         new = new_encoder.encode(texts, kind="doc")
         return new, col.encoder.encode(texts, kind="doc"), "texts"
-    live = _live_ids(col)
+    live = col.live_ids()
     with_text = np.setdiff1d(live, _ids_without_text(col, live))
     n = int(np.clip(round(SAMPLE_FRACTION * len(with_text)), SAMPLE_MIN, SAMPLE_MAX))
     rng = np.random.default_rng(seed)
@@ -276,10 +276,6 @@ def _remove_orphans(col: Any) -> None:
 
 
 # -- helpers on a collection's state ---------------------------------------------------------
-def _live_ids(col: Any) -> np.ndarray:
-    return col._ids.array[~col._deleted]
-
-
 def _ids_without_text(col: Any, ids: np.ndarray) -> np.ndarray:
     """Those of ``ids`` stored without text (one SQL scan, not a read of every text)."""
     rows = col._meta.db.execute(
@@ -291,10 +287,7 @@ def _ids_without_text(col: Any, ids: np.ndarray) -> np.ndarray:
 
 def _stored_vectors(col: Any, ids: np.ndarray) -> np.ndarray:
     """The float32 vectors the collection stores for live ``ids``."""
-    live_rows = np.flatnonzero(~col._deleted)
-    live_ids = col._ids.array[live_rows]
-    order = np.argsort(live_ids)
-    rows = live_rows[order[np.searchsorted(live_ids, ids, sorter=order)]]
+    rows, _ = col._live_rows_of(ids)
     return col.gather(ORIGINAL, rows)
 
 
@@ -374,7 +367,7 @@ class Upgrade:
         return self
 
     def status(self) -> UpgradeStatus:
-        old_live = _live_ids(self.old_space)
+        old_live = self.old_space.live_ids()
         at_begin = max(int(self.record["old_count_at_begin"]), 1)
         return UpgradeStatus(
             old_count=self.old_space.own_count,
@@ -417,7 +410,7 @@ class Upgrade:
                 start = max(m.next_id, Manifest.load(self.new_space.path).next_id)
                 new_ids = np.arange(start, start + len(texts), dtype=np.int64)
             else:
-                live = np.concatenate([_live_ids(col), _live_ids(self.new_space)])
+                live = np.concatenate([col.live_ids(), self.new_space.live_ids()])
                 clash = given[np.isin(given, live)]
                 if len(clash):
                     raise DuplicateIdError(
@@ -435,8 +428,8 @@ class Upgrade:
     def delete(self, ids: Any) -> int:
         """Delete ids from whichever space holds them; returns how many documents went."""
         wanted = np.unique(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids)))
-        in_old = wanted[np.isin(wanted, _live_ids(self.old_space))]
-        in_new = wanted[np.isin(wanted, _live_ids(self.new_space))]
+        in_old = wanted[np.isin(wanted, self.old_space.live_ids())]
+        in_new = wanted[np.isin(wanted, self.new_space.live_ids())]
         unknown = np.setdiff1d(wanted, np.union1d(in_old, in_new))
         if len(unknown):
             raise InvalidInputError(
@@ -470,7 +463,7 @@ class Upgrade:
         with child._writing():
             pass
         moved = self._settle()
-        todo = np.sort(_live_ids(col))
+        todo = np.sort(col.live_ids())
         missing = _ids_without_text(col, todo)
         if len(missing):
             raise InvalidInputError(
@@ -549,7 +542,7 @@ class Upgrade:
         Gemma at 50% backfill: recall@10 0.75 -> 0.84-0.86). Returns the new quality report.
         """
         col, child = self.old_space, self.new_space
-        moved = _live_ids(child)
+        moved = child.live_ids()
         stored = col._ids.array
         # last row holding each id in the old space (an id deleted and re-added has several)
         last = len(stored) - 1 - np.unique(stored[::-1], return_index=True)[1]
@@ -633,7 +626,7 @@ class Upgrade:
         """Ids live in both spaces (only after an interrupted backfill), cached per commit."""
         key = (self.old_space._manifest.generation, self.new_space._manifest.generation)
         if self._overlap_cache is None or self._overlap_cache[0] != key:
-            both = np.intersect1d(_live_ids(self.old_space), _live_ids(self.new_space))
+            both = np.intersect1d(self.old_space.live_ids(), self.new_space.live_ids())
             self._overlap_cache = (key, both)
         return self._overlap_cache[1]
 
