@@ -30,7 +30,7 @@ import numpy as np
 
 from slimvec.kernels.maxsim import TokenCodes, maxsim
 from slimvec.multivector import FDE, TokenPooler, fde_shortlist, rerank
-from slimvec.search.funnel import Pipeline
+from slimvec.search.funnel import ArrayCodes, Pipeline
 from slimvec.spec import parse_spec
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
@@ -220,17 +220,6 @@ def fastembed_peer(paths: list[Path], python: Path):
 
 
 # -- the MUVERA funnel ------------------------------------------------------------------------
-class _Source:
-    def __init__(self, codes: dict[str, np.ndarray]):
-        self.codes = codes
-
-    def resident(self, key: str) -> np.ndarray:
-        return self.codes[key]
-
-    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
-        return self.codes[key][rows]
-
-
 LAST_SPLIT: dict[str, float] = {}
 
 
@@ -260,7 +249,7 @@ def slimvec_first_pass(spec: str, doc_fdes: np.ndarray):
     codes = pipe.encode(doc_fdes)
     codes["original"] = doc_fdes
     first = pipe.bytes_per_vector(pipe.first_key)
-    return (pipe, _Source(codes)), first
+    return (pipe, ArrayCodes(codes)), first
 
 
 # -- main -------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from slimvec.eval.bench import (
     thread_limit,
 )
 from slimvec.eval.metrics import recall_at_k
-from slimvec.search.funnel import ORIGINAL, Pipeline
+from slimvec.search.funnel import ORIGINAL, ArrayCodes, Pipeline
 from slimvec.spec import parse_spec
 from slimvec.transforms import PCARotation, normalise_rows
 
@@ -133,19 +133,6 @@ class Advice:
         return "\n".join(lines)
 
 
-class _Codes:
-    """In-memory ``CodeSource`` for a Pipeline: the codes of every stored key of the sample."""
-
-    def __init__(self, codes: dict[str, np.ndarray]):
-        self.codes = codes
-
-    def resident(self, key: str) -> np.ndarray:
-        return self.codes[key]
-
-    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
-        return self.codes[key][rows]
-
-
 class _Evaluator:
     """Scores specs on one sample, fitting each transform and code once."""
 
@@ -161,7 +148,7 @@ class _Evaluator:
     def seed_transform(self, spec_prefix: str, states: list[dict], z: np.ndarray) -> None:
         self._transformed[spec_prefix] = (states, z)
 
-    def _pipeline(self, spec_text: str) -> tuple[Pipeline, _Codes]:
+    def _pipeline(self, spec_text: str) -> tuple[Pipeline, ArrayCodes]:
         spec = parse_spec(spec_text)
         pipe = Pipeline(spec, self.dim, self.metric)
         tkey = ", ".join(str(t) for t in spec.transforms)
@@ -190,7 +177,7 @@ class _Evaluator:
             if state:
                 codec.load_state(state)
             codes[key] = encoded
-        return pipe, _Codes(codes)
+        return pipe, ArrayCodes(codes)
 
     def __call__(self, spec_text: str) -> Candidate:
         spec_text = str(parse_spec(spec_text))

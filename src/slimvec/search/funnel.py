@@ -30,6 +30,19 @@ class CodeSource(Protocol):
         """Code rows at the given (valid, flattened) row numbers."""
 
 
+class ArrayCodes:
+    """A ``CodeSource`` over codes held in plain arrays (advice and benchmarks, no files)."""
+
+    def __init__(self, codes: dict[str, np.ndarray]):
+        self.codes = codes
+
+    def resident(self, key: str) -> np.ndarray:
+        return self.codes[key]
+
+    def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
+        return self.codes[key][rows]
+
+
 class Pipeline:
     """Transforms then stages, as spelled by a ``Spec``, for ``dim``-dimensional input."""
 
