@@ -123,14 +123,16 @@ class Collection:
         return cls(directory, encoder=model)
 
     @classmethod
-    def _check_config(cls, manifest: Manifest) -> None:
-        """Raise a clear error if the manifest's spec cannot work (before anything is written)."""
-        if parse_spec(manifest.spec).reranks_tokens:
+    def _check_config(cls, manifest: Manifest) -> Pipeline:
+        """The manifest's pipeline, or a clear error if its spec cannot work (``create`` calls
+        this before anything is written)."""
+        spec = parse_spec(manifest.spec)
+        if spec.reranks_tokens:
             raise SpecError(
                 f"{manifest.spec!r}: 'maxsim' reranks token vectors and needs a multi-vector "
                 f"collection: slimvec.create(path, dim, multivector=True, spec=...)"
             )
-        Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
+        return Pipeline(spec, manifest.dim, manifest.metric)
 
     def _load(self) -> None:
         manifest = Manifest.load(self.path)
@@ -167,8 +169,7 @@ class Collection:
 
     # -- what a row is: hooks that a multi-vector collection overrides -----------------------
     def _make_pipeline(self, manifest: Manifest) -> Pipeline:
-        self._check_config(manifest)
-        return Pipeline(parse_spec(manifest.spec), manifest.dim, manifest.metric)
+        return self._check_config(manifest)
 
     def _layout(self, rows: int) -> dict[str, tuple[np.dtype, tuple[int | None, ...]]]:
         """dtype and shape of every array a segment of ``rows`` rows holds."""

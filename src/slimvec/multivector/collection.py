@@ -96,8 +96,8 @@ class MultiVectorCollection(Collection):
         return created
 
     @classmethod
-    def _check_config(cls, manifest: Manifest) -> None:
-        cls._build(manifest)
+    def _check_config(cls, manifest: Manifest) -> Pipeline:
+        return cls._build(manifest)[3]
 
     @staticmethod
     def _build(manifest: Manifest) -> tuple[FDE, TokenPooler, str, Pipeline]:
