@@ -419,3 +419,16 @@ def test_refit_adapter_on_backfilled_pairs(tmp_path):
     np.testing.assert_array_equal(
         reopened.search_texts(QUERIES, k=10).ids, col.search_texts(QUERIES, k=10).ids
     )
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_backfill_refits_the_adapter_as_pairs_double(tmp_path, refit):
+    col = _parent(tmp_path / "c")
+    up = col.begin_upgrade(new_model(), sample_texts=DOCS[:30], keep_old_encoder=False)
+    up.backfill(batch_size=32, progress=False, refit=refit)
+    sample = up.record["sample"]
+    # 30 pairs -> refit at 64 backfilled (>= 60) -> at 128 (>= 128) -> 256 never comes (240 docs)
+    assert sample == (
+        {"source": "backfilled", "pairs": 128} if refit else {"source": "texts", "pairs": 30}
+    )
+    assert up.report["n_pairs"] == sample["pairs"]
