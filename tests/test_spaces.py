@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import slimvec
 from slimvec.compat import (
+    RelativeEncoder,
     RelativeRepresentation,
     ScoreCalibrator,
     SpaceIdentity,
     SpaceMismatchError,
     probe_scores,
 )
+from slimvec.encoders import Encoder
 from slimvec.errors import InvalidInputError
 
 MINILM = SpaceIdentity("all-MiniLM-L6-v2", 384, "a1b2c3d4e5f60718")
@@ -242,3 +245,46 @@ def test_relative_representation_state_and_bad_input():
         RelativeRepresentation(rng.standard_normal((1, 6)))
     with pytest.raises(RuntimeError, match="anchors"):
         RelativeRepresentation().transform(x)
+
+
+# -- a relative collection: switch the model, keep the documents ---------------------------------
+class _Rotated(Encoder):
+    """A fake model: a fixed random vector per text, rotated and rescaled by ``seed``. Two of them
+    are different models with the same geometry, so their relative vectors coincide."""
+
+    def __init__(self, seed: int):
+        self.name, self.dim, self._rot = f"rotated-{seed}", 24, 3.0 * _orthogonal(24, seed)
+
+    def _encode(self, texts, kind, batch_size):
+        base = [np.random.default_rng(list(t.encode())).standard_normal(24) for t in texts]
+        return np.array(base) @ self._rot
+
+
+ANCHORS = [f"anchor text {i}" for i in range(40)]
+TEXTS = [f"document number {i}" for i in range(120)]
+
+
+def test_relative_collection_takes_another_model_without_reembedding(tmp_path):
+    col = slimvec.create(tmp_path / "c", encoder=RelativeEncoder(_Rotated(1), ANCHORS), spec="f32")
+    assert col.dim == len(ANCHORS)
+    col.add_texts(TEXTS)
+    before = col.search_texts(TEXTS[:15], k=5)
+    assert (before.ids[:, 0] == np.arange(15)).all()
+    col.close()
+
+    other_model = RelativeEncoder(_Rotated(2), ANCHORS)
+    assert other_model.model.name != "rotated-1"
+    reopened = slimvec.open(tmp_path / "c", encoder=other_model)
+    after = reopened.search_texts(TEXTS[:15], k=5)
+    np.testing.assert_array_equal(after.ids, before.ids)
+    np.testing.assert_allclose(after.scores, before.scores, atol=1e-4)
+
+
+def test_relative_collection_refuses_other_anchors(tmp_path):
+    col = slimvec.create(tmp_path / "c", encoder=RelativeEncoder(_Rotated(1), ANCHORS), spec="f32")
+    col.add_texts(TEXTS[:10])
+    col.close()
+    with pytest.raises(InvalidInputError, match="relative-"):
+        slimvec.open(tmp_path / "c", encoder=RelativeEncoder(_Rotated(1), [*ANCHORS[:-1], "x"]))
+    with pytest.raises(InvalidInputError, match="anchor_texts"):
+        RelativeEncoder(_Rotated(1), [])

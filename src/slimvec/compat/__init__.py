@@ -3,11 +3,12 @@ model-agnostic relative representations. Adapters between spaces are transforms
 (``slimvec.transforms.adapter``)."""
 
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
-from slimvec.compat.relative import RelativeRepresentation
+from slimvec.compat.relative import RelativeEncoder, RelativeRepresentation
 from slimvec.compat.spaces import EncoderLike, SpaceIdentity, SpaceMismatchError
 
 __all__ = [
     "EncoderLike",
+    "RelativeEncoder",
     "RelativeRepresentation",
     "ScoreCalibrator",
     "SpaceIdentity",

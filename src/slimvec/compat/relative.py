@@ -21,11 +21,17 @@ Cost, which is why it suits small collections only:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
+from slimvec.encoders import Encoder, get_encoder
 from slimvec.errors import InvalidInputError
 from slimvec.transforms.adapter import _as_vectors
 from slimvec.transforms.base import Transform, normalise_rows
+from slimvec.validation import as_texts
 
 
 class RelativeRepresentation(Transform):
@@ -88,3 +94,44 @@ class RelativeRepresentation(Transform):
         self.normalise = bool(state["normalise"])
         self.center = bool(np.any(self.mean != 0))
         self.dim = len(self.anchors)
+
+
+class RelativeEncoder(Encoder):
+    """A model-agnostic space for a collection: any model's texts as cosines to anchor texts.
+
+    ``slimvec.create(path, encoder=RelativeEncoder("all-MiniLM-L6-v2", anchor_texts))`` stores
+    relative vectors; later ``slimvec.open(path, encoder=RelativeEncoder(new_model,
+    anchor_texts))`` searches the same documents with another model, nothing re-embedded. The
+    space's identity (name and fingerprint) is the anchor texts, not the model, so the
+    collection accepts any model over the same anchors and refuses other anchors. Keep the
+    anchor texts (a few hundred to a few thousand representative documents) with your code:
+    they *are* the space. Lossy and larger than the model's own vectors (module docstring):
+    for small collections that change models often, not for recall-critical search.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Encoder,
+        anchor_texts: Sequence[str],
+        *,
+        center: bool = True,
+        batch_size: int | None = None,
+    ):
+        texts = as_texts(anchor_texts, "anchor_texts")
+        self.model = get_encoder(model)
+        digest = hashlib.sha256(f"center={center}\x00".encode())
+        for text in texts:
+            digest.update(text.encode() + b"\x00")
+        self.name = f"relative-{digest.hexdigest()[:12]}"
+        self._fingerprint = digest.hexdigest()[:16]  # the anchors define the space
+        anchors = self.model.encode(texts, kind="doc", batch_size=batch_size)
+        self.relative = RelativeRepresentation(anchors, center=center)
+        self.dim = self.relative.dim
+        self.default_batch_size = self.model.default_batch_size  # type: ignore[misc]
+
+    def _encode(self, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
+        vectors = self.model.encode(texts, kind=kind, batch_size=batch_size, progress=False)  # type: ignore[arg-type]
+        return self.relative.transform(vectors)
+
+    def __repr__(self) -> str:
+        return f"RelativeEncoder(model={self.model.name!r}, anchors={self.dim}, name={self.name!r})"
