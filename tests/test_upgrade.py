@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import slimvec
-from slimvec.compat.upgrade import Upgrade
+from slimvec.compat.upgrade import Upgrade, _file_names
 from slimvec.encoders import Encoder
 
 DOCS = [
@@ -113,9 +113,13 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     assert status.backfilled == pytest.approx(100 / len(DOCS))
     res = col.search_texts(QUERIES, k=10, exact=True)
     assert (res.ids == _reference(col, up, QUERIES, 10)).all()
-    # vectors-only search with old-model queries still works on the old space
+    # vectors-only search: the old model's vectors (clients not yet moved) or the new model's
     old_q = col.encoder.encode(QUERIES[:3], kind="query")
-    assert set(col.search(old_q, k=5).ids.ravel()) <= set(range(100, len(DOCS)))
+    assert col.search(old_q, k=5).ids.shape == (3, 5)
+    with pytest.raises(slimvec.InvalidInputError, match="16"):
+        col.search(up.encoder.encode(QUERIES[:3], kind="query"), k=5)
+    with pytest.raises(slimvec.InvalidInputError, match="new_queries, old_queries"):
+        up.search_vectors(k=5)
 
     with pytest.raises(slimvec.InvalidInputError, match=f"{len(DOCS) - 100} documents are still"):
         col.finish_upgrade()
@@ -219,6 +223,18 @@ def test_adapter_path_with_linearly_related_models(tmp_path):
     scores = np.concatenate([q @ new.encode(DOCS[:120]).T, old_scores], axis=1)
     assert (res.ids == np.argsort(-scores, axis=1, kind="stable")[:, :10]).all()
     assert hits > 0.9 and np.mean([len(set(a) & set(b)) / 10 for a, b in zip(res.ids, truth)]) > 0.9
+    # old-model query vectors (existing clients) reach the backfilled half through the reverse
+    # bridge: the same reference merge, directions swapped, and the old model's own top-10
+    old_q = old.encode(QUERIES, kind="query")
+    res = col.search(old_q, k=10, exact=True)
+    new_scores = up.to_new.calibrator.transform(
+        up.to_new.adapter.transform(old_q) @ new.encode(DOCS[:120]).T
+    )
+    scores = np.concatenate([new_scores, old_q @ old.encode(DOCS[120:]).T], axis=1)
+    assert (res.ids == np.argsort(-scores, axis=1, kind="stable")[:, :10]).all()
+    old_truth = np.argsort(-(old_q @ old.encode(DOCS).T), axis=1)[:, :10]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(res.ids, old_truth)]) > 0.9
+    assert set(res.ids.ravel()) & set(range(120))  # the backfilled half is reached
 
 
 def test_sample_pairs_and_texts(tmp_path):
@@ -375,7 +391,8 @@ def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
     assert again.upgrade is None and len(again) == 60
     up = again.begin_upgrade(new_model())  # cleans the orphan up and works
     assert [p.name for p in (tmp_path / "c" / "spaces").iterdir()] == [up.new_space.path.name]
-    assert len(list((tmp_path / "c").glob("upgrade-*.npz"))) == 2
+    left = sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz"))
+    assert left == sorted(_file_names(up.record)) and len(left) == 4  # two bridges' files
 
 
 def test_keyword_search_covers_both_spaces_during_an_upgrade(tmp_path):
@@ -412,7 +429,7 @@ def test_refit_adapter_on_backfilled_pairs(tmp_path):
     assert record["sample"] == {"source": "backfilled", "pairs": 120}
     assert record["report"] == report
     assert sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz")) == sorted(
-        record["files"].values()
+        _file_names(record)
     )
     reopened = slimvec.open(tmp_path / "c", encoder=old_model())
     reopened.upgrade.use_encoder(new_model())

