@@ -1,9 +1,11 @@
 """Model upgrade without re-indexing, measured on the Debian set with two real models.
 
 Old and new model embeddings are precomputed in ../shared/data/debian-gemma (all-MiniLM-L6-v2,
-384-d, and EmbeddingGemma-300M, 768-d; row i = the same document or query in both). For each
-direction (MiniLM → Gemma, and the reverse) the run measures nDCG@10 / recall@10 against the
-qrels of
+384-d, and EmbeddingGemma-300M, 768-d; row i = the same document or query in both), and by
+``benchmarks/successor_model.py`` for two more new models: MiniLM-ft (MiniLM fine-tuned on Debian
+pairs outside the test set: a close successor, the everyday upgrade) and e5 (multilingual-e5-small,
+another family). For each upgrade (``--pairs``, default MiniLM → Gemma / e5 / MiniLM-ft and
+Gemma → MiniLM) the run measures nDCG@10 / recall@10 against the qrels of
 
 * (a) the old model (old queries over the old index),
 * (b) the new model after a full re-embed (new queries over new documents),
@@ -15,7 +17,9 @@ then mixed-space search at 50% backfill (half the corpus re-embedded, scores cal
 merging), relative representations (cosines to anchor documents) as a model-agnostic space, and
 the embedding time saved against a full re-embed (at the models' measured speeds on 2 cores).
 
-    .venv/bin/python benchmarks/upgrade.py [--seeds 3] [--markdown /work/notes/upgrade_results.md]
+    .venv/bin/python benchmarks/successor_model.py       # once: makes MiniLM-ft and e5
+    .venv/bin/python benchmarks/upgrade.py [--seeds 3] [--pairs MiniLM>MiniLM-ft,...]
+        [--markdown /work/notes/upgrade_results.md]
 """
 
 from __future__ import annotations
@@ -41,9 +45,18 @@ from slimvec.kernels.topk import select_top
 from slimvec.transforms.adapter import fit_adapter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
-#: Measured encode speeds on these 2 cores (../shared/README.md), texts per second.
-SPEED = {"MiniLM": 27.0, "Gemma": 5.0}
-FILES = {"MiniLM": "minilm_", "Gemma": ""}
+SUCCESSORS = Path.home() / ".cache" / "slimvec" / "upgrade"
+#: Measured encode speeds of Debian docs on these 2 cores, texts per second
+#: (Gemma: ../shared/README.md; MiniLM, MiniLM-ft and e5 timed by successor_model.py).
+SPEED = {"MiniLM": 116.0, "Gemma": 5.0, "MiniLM-ft": 116.0, "e5": 10.8}
+#: Where each model's embeddings are: (directory, file prefix); None = the --data directory.
+FILES: dict[str, tuple[Path | None, str]] = {
+    "MiniLM": (None, "minilm_"),
+    "Gemma": (None, ""),
+    "MiniLM-ft": (SUCCESSORS / "minilm-ft", ""),
+    "e5": (SUCCESSORS / "e5", ""),
+}
+DEFAULT_PAIRS = "MiniLM>MiniLM-ft,MiniLM>e5,MiniLM>Gemma,Gemma>MiniLM"
 KINDS = ("procrustes", "linear", "scores", "mlp", "auto")
 K = 10
 
@@ -65,14 +78,14 @@ def load(data: Path) -> tuple[dict[str, Space], Judgements, Callable[[np.ndarray
     with open(data / "qrels.tsv") as f:
         for row in csv.DictReader(f, delimiter="\t"):
             qrels.setdefault(row["query_id"], {})[row["doc_id"]] = int(row["relevance"])
-    spaces = {
-        name: Space(
-            name,
-            np.load(data / f"{prefix}doc_emb.npy").astype(np.float32),
-            np.load(data / f"{prefix}query_emb.npy").astype(np.float32),
-        )
-        for name, prefix in FILES.items()
-    }
+    spaces = {}
+    for name, (where, prefix) in FILES.items():
+        where = where or data
+        if (where / f"{prefix}doc_emb.npy").exists():
+            docs, queries = (
+                np.load(where / f"{prefix}{kind}_emb.npy") for kind in ("doc", "query")
+            )
+            spaces[name] = Space(name, docs.astype(np.float32), queries.astype(np.float32))
 
     def judge_rows(rows: np.ndarray) -> Judgements:
         return Judgements.from_qrels(qrels, [query_ids[i] for i in rows], doc_ids)
@@ -178,6 +191,25 @@ def mixed(old: Space, new: Space, judge: Judgements, seeds: int, sample_frac: fl
             tag = f"new queries, old half via adapter fitted on {fitted_on}"
             probes = adapter.transform(new.docs[s])
             variants(tag, q @ old.docs[old_rows].T, q, s, probes, new.docs[s])
+            if fitted_on.endswith("sample"):  # clients still sending old-model query vectors
+                reverse, _ = fit_adapter(old.docs[pairs], new.docs[pairs], "auto", seed=seed)
+                q_old = reverse.transform(old.queries)
+                cal = ScoreCalibrator("quantile", top=20).fit(
+                    *probe_scores(
+                        reverse.transform(old.docs[s]), new.docs[s], old.docs[s], old.docs[s], True
+                    )
+                )
+                add(
+                    "old-model queries: old half native, new half via reverse adapter, calibrated",
+                    merged(
+                        cal.transform(q_old @ new.docs[new_rows].T),
+                        old.queries @ old.docs[old_rows].T,
+                        new_rows,
+                        old_rows,
+                        n,
+                        judge,
+                    ),
+                )
         # Both encoders still available: each half searched natively by its own model's query.
         tag = "old-model queries on old half, new-model on new half"
         variants(tag, old.queries @ old.docs[old_rows].T, old.queries, s, old.docs[s], new.docs[s])
@@ -322,6 +354,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--fractions", default="0.01,0.05,0.2")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--pairs", default=DEFAULT_PAIRS, help="old>new,... model pairs")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
     if not (args.data / "doc_emb.npy").exists():
@@ -330,7 +363,12 @@ def main() -> None:
     spaces, judge, judge_rows = load(args.data)
     t0 = time.perf_counter()
     lines = []
-    for old, new in (("MiniLM", "Gemma"), ("Gemma", "MiniLM")):
+    for pair in args.pairs.split(","):
+        old, new = pair.split(">")
+        missing = [name for name in (old, new) if name not in spaces]
+        if missing:
+            print(f"skipping {pair}: no embeddings for {missing}; run successor_model.py first")
+            continue
         lines += direction_report(spaces[old], spaces[new], judge, judge_rows, fracs, args.seeds)
     lines.append(f"Total benchmark time {time.perf_counter() - t0:.0f} s.")
     print("\n" + "\n".join(lines))

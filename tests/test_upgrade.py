@@ -72,7 +72,8 @@ def _parent(path, encoder=None, n=None):
 
 def _reference(col, up, queries, k):
     """Mixed top-k computed from the two encoders directly: old model on the ids live only in
-    the old space, new model on the new space's ids; raw cosines merged."""
+    the old space, new model on the new space's ids; old cosines put on the new scale by the
+    upgrade's dual calibrator, then merged."""
     old_enc, new_enc = col.encoder, up.encoder
     new_ids = up.new_space._ids.array[~up.new_space._deleted]
     old_ids = np.setdiff1d(col._ids.array[~col._deleted], new_ids)
@@ -82,7 +83,10 @@ def _reference(col, up, queries, k):
     for enc, ids in ((old_enc, old_ids), (new_enc, new_ids)):
         if len(ids):
             d = enc.encode([all_texts[i] for i in ids.tolist()], kind="doc")
-            parts.append((ids, enc.encode(queries, kind="query") @ d.T))
+            scores = enc.encode(queries, kind="query") @ d.T
+            if enc is old_enc and len(new_ids):  # put on the new model's scale
+                scores = up.dual_calibrator.transform(scores)
+            parts.append((ids, scores))
     ids = np.concatenate([p[0] for p in parts])
     scores = np.concatenate([p[1] for p in parts], axis=1)
     return ids[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
@@ -392,7 +396,7 @@ def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
     up = again.begin_upgrade(new_model())  # cleans the orphan up and works
     assert [p.name for p in (tmp_path / "c" / "spaces").iterdir()] == [up.new_space.path.name]
     left = sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz"))
-    assert left == sorted(_file_names(up.record)) and len(left) == 4  # two bridges' files
+    assert left == sorted(_file_names(up.record)) and len(left) == 5  # 2 bridges + dual
 
 
 def test_keyword_search_covers_both_spaces_during_an_upgrade(tmp_path):
@@ -426,7 +430,7 @@ def test_refit_adapter_on_backfilled_pairs(tmp_path):
     up.backfill(batch_size=64, limit=120, progress=False)
     report = up.refit_adapter()
     record = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())["extra"]["upgrade"]
-    assert record["sample"] == {"source": "backfilled", "pairs": 120}
+    assert record["sample"] == {"source": "backfilled", "pairs": 120, "query_probes": 0}
     assert record["report"] == report
     assert sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz")) == sorted(
         _file_names(record)
@@ -445,7 +449,6 @@ def test_backfill_refits_the_adapter_as_pairs_double(tmp_path, refit):
     up.backfill(batch_size=32, progress=False, refit=refit)
     sample = up.record["sample"]
     # 30 pairs -> refit at 64 backfilled (>= 60) -> at 128 (>= 128) -> 256 never comes (240 docs)
-    assert sample == (
-        {"source": "backfilled", "pairs": 128} if refit else {"source": "texts", "pairs": 30}
-    )
-    assert up.report["n_pairs"] == sample["pairs"]
+    begun = {"source": "texts", "pairs": 30, "query_probes": 30}  # a 4-word sentence each
+    assert sample == ({"source": "backfilled", "pairs": 128, "query_probes": 0} if refit else begun)
+    assert up.report["n_pairs"] == sample["pairs"] + sample["query_probes"]

@@ -46,6 +46,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
+from slimvec.compat.sample import (
+    PairedSample,
+    draw_sample,
+    ids_without_text,
+    stored_vectors,
+    unit,
+)
 from slimvec.compat.spaces import SpaceIdentity
 from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.kernels.topk import select_top
@@ -60,10 +67,6 @@ from slimvec.validation import as_ids, as_texts, check_k
 DIRECTIONS = ("to_old", "to_new")
 SPACES_DIR = "spaces"
 FILE_PREFIX = "upgrade-"
-#: Default paired sample: this fraction of the stored documents, clipped to [MIN, MAX].
-SAMPLE_FRACTION = 0.05
-SAMPLE_MIN = 200
-SAMPLE_MAX = 5_000
 #: Calibration as measured best for the adapter path: quantile matching of each probe's top 20.
 CALIBRATION_TOP = 20
 #: Probe/document split of the paired sample when fitting the calibrator on a large sample.
@@ -111,17 +114,20 @@ class Bridge:
     def load(cls, directory: Path, files: dict[str, str]) -> Bridge:
         with np.load(directory / files["adapter"], allow_pickle=False) as state:
             adapter = load_adapter(dict(state))
-        calibrator = ScoreCalibrator()
-        with np.load(directory / files["calibration"], allow_pickle=False) as state:
-            calibrator.load_state(dict(state))
-        return cls(adapter, calibrator)
+        return cls(adapter, _load_calibrator(directory / files["calibration"]))
 
     def search(self, space: Any, queries: np.ndarray, k: int, exact: bool):
         """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores."""
-        res = space._search_own(self.adapter.transform(queries), k, exact)
-        finite = np.isfinite(res.scores)
-        calibrated = self.calibrator.transform(np.where(finite, res.scores, 0))
-        return type(res)(res.ids, np.where(finite, calibrated, -np.inf).astype(np.float32))
+        return _calibrated(
+            space._search_own(self.adapter.transform(queries), k, exact), self.calibrator
+        )
+
+
+def _calibrated(res: Any, calibrator: ScoreCalibrator) -> Any:
+    """``res`` (a SearchResult) with its finite scores mapped by ``calibrator``."""
+    finite = np.isfinite(res.scores)
+    calibrated = calibrator.transform(np.where(finite, res.scores, 0))
+    return type(res)(res.ids, np.where(finite, calibrated, -np.inf).astype(np.float32))
 
 
 def _fit_bridges(new: np.ndarray, old: np.ndarray, kind: str, seed: int):
@@ -141,8 +147,36 @@ def _save_bridges(col: Any, bridges: dict[str, Bridge], generation: int) -> dict
     }
 
 
+def _fit_dual_calibrator(sample: PairedSample) -> ScoreCalibrator:
+    """Old-model scores onto the new model's scale, for merging the two models' native results
+    while both encoders are in use: the same query probes scored against the sample documents
+    in each space (document probes, self-matches dropped, when only vectors were given)."""
+    if len(sample.new_queries):
+        source, target = probe_scores(
+            sample.old_queries, sample.old_docs, sample.new_queries, sample.new_docs
+        )
+    else:
+        docs = slice(0, CALIBRATION_PROBES + 1)
+        old, new = sample.old_docs[docs], sample.new_docs[docs]
+        source, target = probe_scores(old, old, new, new, exclude_self=True)
+    return ScoreCalibrator("quantile", top=CALIBRATION_TOP).fit(source, target)
+
+
+def _save_dual(col: Any, calibrator: ScoreCalibrator, generation: int) -> dict[str, str]:
+    name = f"{FILE_PREFIX}{generation:06d}-dual-calibration.npz"
+    save_arrays(col.path / name, calibrator.state())
+    return {"calibration": name}
+
+
+def _load_calibrator(path: Path) -> ScoreCalibrator:
+    calibrator = ScoreCalibrator()
+    with np.load(path, allow_pickle=False) as state:
+        calibrator.load_state(dict(state))
+    return calibrator
+
+
 def _file_names(record: dict[str, Any]) -> list[str]:
-    return [name for way in DIRECTIONS for name in record["files"][way].values()]
+    return [name for group in record["files"].values() for name in group.values()]
 
 
 @dataclass
@@ -200,8 +234,9 @@ def begin_upgrade(
         raise InvalidInputError("give sample_pairs or sample_texts, not both")
     if not isinstance(keep_old_encoder, bool):
         raise InvalidInputError(f"keep_old_encoder must be True or False, got {keep_old_encoder!r}")
-    new, old, source = _paired_sample(col, new_encoder, sample_texts, sample_pairs, seed)
-    bridges, reports = _fit_bridges(new, old, adapter, seed)
+    sample = draw_sample(col, new_encoder, sample_texts, sample_pairs, seed)
+    bridges, reports = _fit_bridges(sample.new, sample.old, adapter, seed)
+    dual = _fit_dual_calibrator(sample)
     _remember(new_encoder)
 
     child = None
@@ -221,13 +256,20 @@ def begin_upgrade(
             )
             m.extra["upgrade"] = {
                 "space": space,
-                "files": _save_bridges(col, bridges, generation),
+                "files": {
+                    **_save_bridges(col, bridges, generation),
+                    "dual": _save_dual(col, dual, generation),
+                },
                 "old": old_id.to_dict(),
                 "new": new_id.to_dict(),
                 "report": reports["to_old"],
                 "reverse_report": reports["to_new"],
                 "keep_old_encoder": keep_old_encoder,
-                "sample": {"source": source, "pairs": len(new)},
+                "sample": {
+                    "source": sample.source,
+                    "pairs": len(sample.new_docs),
+                    "query_probes": len(sample.new_queries),
+                },
                 "calibration": {"method": "quantile", "top": CALIBRATION_TOP},
                 "old_count_at_begin": col.own_count,
             }
@@ -240,7 +282,7 @@ def begin_upgrade(
             _remove_orphans(col)
             raise
     assert isinstance(child, Collection)
-    upgrade = Upgrade(col, child, bridges)
+    upgrade = Upgrade(col, child, bridges, dual)
     col._upgrade = upgrade
     return upgrade
 
@@ -271,46 +313,11 @@ def _check_can_begin(col: Any) -> None:
             f"collection with the new encoder"
         )
     live = col.live_ids()
-    if len(_ids_without_text(col, live)) == len(live):
+    if len(ids_without_text(col, live)) == len(live):
         raise InvalidInputError(
             f"collection {where} stores no texts, so its documents cannot be re-embedded with "
             f"a new model; add documents with add_texts(...) or add(vectors, texts=...)"
         )
-
-
-def _paired_sample(
-    col: Any,
-    new_encoder: Any,
-    sample_texts: Sequence[str] | None,
-    sample_pairs: tuple[Any, Any] | None,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(new, old) paired vectors and where they came from."""
-    if sample_pairs is not None:
-        if not isinstance(sample_pairs, (tuple, list)) or len(sample_pairs) != 2:
-            raise InvalidInputError(
-                "sample_pairs must be (new_vectors, old_vectors): the same texts embedded by "
-                "the new and by the old model"
-            )
-        new, old = (np.asarray(a, dtype=np.float32) for a in sample_pairs)
-        for what, x, dim in (("new", new, new_encoder.dim), ("old", old, col.dim)):
-            if x.ndim != 2 or x.shape[1] != dim:
-                raise InvalidInputError(
-                    f"sample_pairs' {what}-model vectors must have shape (n, {dim}), got {x.shape}"
-                )
-        return new, old, "pairs"
-    if sample_texts is not None:
-        texts = as_texts(sample_texts, "sample_texts")
-        new = new_encoder.encode(texts, kind="doc")
-        return new, col.encoder.encode(texts, kind="doc"), "texts"
-    live = col.live_ids()
-    with_text = np.setdiff1d(live, _ids_without_text(col, live))
-    n = int(np.clip(round(SAMPLE_FRACTION * len(with_text)), SAMPLE_MIN, SAMPLE_MAX))
-    rng = np.random.default_rng(seed)
-    ids = np.sort(rng.choice(with_text, size=min(n, len(with_text)), replace=False))
-    texts = col.texts(ids)
-    new = new_encoder.encode(texts, kind="doc")
-    return new, _stored_vectors(col, ids), "stored"
 
 
 def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, seed: int):
@@ -318,8 +325,8 @@ def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, se
     the adapter against target-model documents) onto native source-model scores, with the
     sample's documents as probes (upgrade_results.md: 0.72-0.85 recall@10 vs 0.48-0.58 raw).
     Probes and documents are disjoint on large samples, self-matches dropped on small."""
-    source = _unit(source)
-    adapted, target = adapter.transform(source), _unit(target)
+    source = unit(source)
+    adapted, target = adapter.transform(source), unit(target)
     if len(source) <= CALIBRATION_PROBES + 1:
         got, wanted = probe_scores(adapted, target, source, source, exclude_self=True)
     else:
@@ -339,27 +346,6 @@ def _remove_orphans(col: Any) -> None:
         leftover.unlink(missing_ok=True)
 
 
-# -- helpers on a collection's state ---------------------------------------------------------
-def _ids_without_text(col: Any, ids: np.ndarray) -> np.ndarray:
-    """Those of ``ids`` stored without text (one SQL scan, not a read of every text)."""
-    rows = col._meta.db.execute(
-        "SELECT id FROM items WHERE text IS NULL AND row < ?", (col._manifest.rows,)
-    ).fetchall()
-    missing = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
-    return ids[np.isin(ids, missing)]
-
-
-def _stored_vectors(col: Any, ids: np.ndarray) -> np.ndarray:
-    """The float32 vectors the collection stores for live ``ids``."""
-    rows, _ = col._live_rows_of(ids)
-    return col.gather(ORIGINAL, rows)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 # -- the upgrade in progress -----------------------------------------------------------------
 class Upgrade:
     """A model upgrade in progress: the old space (the parent collection) and the new space.
@@ -368,11 +354,12 @@ class Upgrade:
     collection, ``new_space`` the child collection of the new model.
     """
 
-    def __init__(self, col: Any, child: Any, bridges: dict[str, Bridge]):
+    def __init__(self, col: Any, child: Any, bridges: dict[str, Bridge], dual: ScoreCalibrator):
         setattr(col, _KEPT, self)
         self.old_space = col
         self.new_space = child
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
+        self.dual_calibrator = dual  # old-model scores onto the new model's, both encoders in use
         self._overlap_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
     @classmethod
@@ -390,11 +377,12 @@ class Upgrade:
             return previous
         child = Collection(col.path / record["space"])
         bridges = {way: Bridge.load(col.path, record["files"][way]) for way in DIRECTIONS}
+        dual = _load_calibrator(col.path / record["files"]["dual"]["calibration"])
         new = record["new"]
         known = _ATTACHED.get((new["name"], new["dim"], new["fingerprint"]))
         if known is not None:
             child._encoder = known
-        return cls(col, child, bridges)
+        return cls(col, child, bridges, dual)
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -444,7 +432,7 @@ class Upgrade:
             backfilled=float(np.clip(1 - len(old_live) / at_begin, 0, 1)),
             adapter=self.adapter.kind,
             keep_old_encoder=self.keep_old_encoder,
-            missing_texts=len(_ids_without_text(self.old_space, old_live)),
+            missing_texts=len(ids_without_text(self.old_space, old_live)),
         )
 
     def __repr__(self) -> str:
@@ -540,7 +528,7 @@ class Upgrade:
             pass
         moved = self._settle()
         todo = np.sort(col.live_ids())
-        missing = _ids_without_text(col, todo)
+        missing = ids_without_text(col, todo)
         if len(missing):
             raise InvalidInputError(
                 f"{len(missing)} documents of the old space have no stored text, so they cannot "
@@ -644,15 +632,15 @@ class Upgrade:
         if len(old_rows) > max_pairs:
             old_rows = np.random.default_rng(seed).choice(old_rows, max_pairs, replace=False)
         ids = stored[old_rows]
-        new, old = _stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
+        new, old = stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
         bridges, reports = _fit_bridges(new, old, kind, seed)
         with col._writing():
             record = col._manifest.extra["upgrade"]
-            previous = _file_names(record)
+            previous = [name for way in DIRECTIONS for name in record["files"][way].values()]
             generation = col._manifest.generation + 1
-            record["files"] = _save_bridges(col, bridges, generation)
+            record["files"].update(_save_bridges(col, bridges, generation))
             record.update(report=reports["to_old"], reverse_report=reports["to_new"])
-            record["sample"] = {"source": "backfilled", "pairs": len(ids)}
+            record["sample"] = {"source": "backfilled", "pairs": len(ids), "query_probes": 0}
             col._manifest.generation = generation
             col._manifest.save(col.path)  # the commit point; old files are unused from here on
         for name in previous:
@@ -698,6 +686,8 @@ class Upgrade:
             return new_res
         if old_q is not None:
             old_res = col._search_own(old_q, k + len(both), exact)
+            if new_q is not None:  # both models' own scores: put the old ones on the new scale
+                old_res = _calibrated(old_res, self.dual_calibrator)
         else:
             old_res = self.to_old.search(col, new_q, k + len(both), exact)
         shadowed = np.isin(old_res.ids, both) | (old_res.ids < 0)

