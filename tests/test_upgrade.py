@@ -134,6 +134,8 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     assert col.backfill(progress=False) == 0
     done = col.finish_upgrade()
     assert col.upgrade is None and len(done) == len(DOCS) + 2 and up.new_space is done
+    with pytest.raises(slimvec.InvalidInputError, match="upgrade is finished"):
+        up.report  # noqa: B018
 
     reopened = slimvec.open(tmp_path / "c", encoder=new_model())
     assert reopened.path == done.path and reopened.dim == 24

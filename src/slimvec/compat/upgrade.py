@@ -209,14 +209,16 @@ def begin_upgrade(
 ) -> Upgrade:
     """Start moving ``col`` to the model ``encoder`` (a name, path or ``Encoder``).
 
-    Both bridges (adapter + score calibrator, new → old and old → new) are fitted on a paired
-    sample: ``sample_pairs
-    = (new_vectors, old_vectors)`` (row i = one text), or ``sample_texts`` embedded by both
-    models, or by default a seeded ~5% sample (200 to 5,000) of the stored documents: their new
-    vectors are embedded, their old ones read from the collection (exactly what the index
-    holds). ``spec`` is the new space's pipeline (default: the collection's).
+    Both bridges (adapter + score calibrator, new → old and old → new) and the calibrator that
+    merges the two models' native scores are fitted on a paired sample
+    (:func:`slimvec.compat.sample.draw_sample`): ``sample_pairs = (new_vectors, old_vectors)``
+    (row i = one text), or ``sample_texts`` embedded by both models, or by default a seeded ~5%
+    (200 to 5,000) of the stored documents, their old vectors read from the collection. With
+    texts, up to 1,000 of their sentences are also embedded as *queries* by both models (query
+    probes). ``spec`` is the new space's pipeline (default: the collection's).
     ``keep_old_encoder`` searches the old space with the old model (best measured); otherwise
-    through the adapter. The returned :class:`Upgrade`'s ``report`` says how good the adapter is.
+    through the adapter. The returned :class:`Upgrade`'s ``report`` says how good the adapter
+    (new → old) is on held-out pairs.
     """
     from slimvec.collection import Collection, create
     from slimvec.encoders import get_encoder
@@ -387,7 +389,13 @@ class Upgrade:
     # -- description ------------------------------------------------------------------------
     @property
     def record(self) -> dict[str, Any]:
-        return self.old_space._manifest.extra["upgrade"]
+        record = self.old_space._manifest.extra.get("upgrade")
+        if record is None:
+            raise InvalidInputError(
+                "this upgrade is finished: the collection is the new space now (its manifest "
+                "keeps the adapter report under extra['upgraded_from'])"
+            )
+        return record
 
     @property
     def report(self) -> dict[str, Any]:

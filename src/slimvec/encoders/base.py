@@ -18,6 +18,7 @@ from slimvec.errors import InvalidInputError, SlimvecError
 
 Kind = Literal["doc", "query"]
 KINDS: tuple[str, ...] = ("doc", "query")
+PLURAL = {"doc": "docs", "query": "queries"}  # for progress bars
 
 #: Encodes of at least this many texts show a progress bar unless ``progress`` says otherwise.
 PROGRESS_MIN_TEXTS = 256
@@ -180,7 +181,7 @@ class Encoder:
         )
         step = batch_size * 8
         with tqdm(
-            total=len(texts), desc=f"{self.name} {kind}s", unit="text", disable=not progress
+            total=len(texts), desc=f"{self.name} {PLURAL[kind]}", unit="text", disable=not progress
         ) as bar:
             for start in range(0, len(texts), step):
                 idx = order[start : start + step]
