@@ -13,10 +13,11 @@ Cost, which is why it suits small collections only:
   and every add or query costs one extra (n × dim × anchors) matrix product;
 * it is lossy even within one model (the anchors span only part of the space), and the anchor
   texts must be embedded by every model that will ever read the space;
-* measured on the Debian set (benchmarks/upgrade.py, anchors = sample documents): within
-  MiniLM, recall@10 drops from 0.904 to 0.77 (300 anchors, centred) – 0.81 (1,200, uncentred);
-  across models (Gemma queries, MiniLM documents) it reaches 0.52 (300 anchors) – 0.58
-  (1,200), below an adapter fitted on the same pairs (0.57 / 0.78).
+* measured on the Debian set (benchmarks/upgrade.py, MiniLM documents, anchors = sample
+  documents, centred): within MiniLM recall@10 drops from 0.904 to 0.77 (300 anchors) – 0.78
+  (1,200); with queries from a fine-tuned MiniLM successor it reaches 0.84 – 0.85 (re-embedded:
+  0.95), from other model families far less: Gemma 0.52 – 0.58, e5 0.36 – 0.46 (re-embedded
+  0.96 / 0.90). Usable between close model versions, not across families.
 """
 
 from __future__ import annotations
