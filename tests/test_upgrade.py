@@ -253,6 +253,8 @@ def test_sample_pairs_and_texts(tmp_path):
     assert "upgrade" not in col._manifest.extra
     up = col.begin_upgrade(new_model(), sample_texts=texts, adapter="procrustes")
     assert up.report["n_pairs"] == 50 and up.adapter.kind == "procrustes"
+    up.backfill(limit=30, progress=False)
+    assert up.refit_adapter()["kind"] == "procrustes"  # the kind asked for, not "auto"
 
 
 def test_begin_upgrade_errors(tmp_path):

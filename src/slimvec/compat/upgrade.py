@@ -19,6 +19,7 @@ On-disk layout (inside the parent collection's directory)::
     spaces/<gen>/                     the new model's space: a complete collection
     upgrade-<gen>-to_old-adapter.npz  adapter new → old (arrays only, no pickle)
     upgrade-<gen>-to_old-calibration.npz  its score calibrator; to_new-* the reverse bridge
+    upgrade-<gen>-dual-calibration.npz    old-model scores onto the new model's scale
 
 After ``finish`` the parent's manifest holds ``extra["moved_to"] = "spaces/<gen>"`` and no
 segments; the old segments, texts and upgrade files are removed after that commit.
@@ -267,6 +268,7 @@ def begin_upgrade(
                 "report": reports["to_old"],
                 "reverse_report": reports["to_new"],
                 "keep_old_encoder": keep_old_encoder,
+                "adapter_kind": adapter,  # as asked ("auto" chooses); refits ask the same
                 "sample": {
                     "source": sample.source,
                     "pairs": len(sample.new_docs),
@@ -325,7 +327,7 @@ def _check_can_begin(col: Any) -> None:
 def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, seed: int):
     """Quantile calibration (top 20 per probe) of adapted scores (source-model probes through
     the adapter against target-model documents) onto native source-model scores, with the
-    sample's documents as probes (upgrade_results.md: 0.72-0.85 recall@10 vs 0.48-0.58 raw).
+    sample as probes (benchmarks/results/upgrade.md: 0.63-0.93 recall@10 vs 0.47-0.90 raw).
     Probes and documents are disjoint on large samples, self-matches dropped on small."""
     source = unit(source)
     adapted, target = adapter.transform(source), unit(target)
@@ -621,14 +623,18 @@ class Upgrade:
         return child
 
     # -- searching --------------------------------------------------------------------------
-    def refit_adapter(self, kind: str = "auto", max_pairs: int = 20_000, seed: int = 0) -> dict:
+    def refit_adapter(
+        self, kind: str | None = None, max_pairs: int = 20_000, seed: int = 0
+    ) -> dict:
         """Refit both bridges (adapters and calibrations) on backfilled documents; commit them.
 
         Backfilled documents are paired for free: their new vector is in the new space and
         their old vector still sits in the old space's (tombstoned) rows until ``finish``.
         More pairs than the begin sample help the adapter path (measured on Debian, MiniLM to
-        Gemma at 50% backfill: recall@10 0.75 -> 0.84-0.86). Returns the new quality report.
+        Gemma at 50% backfill: recall@10 0.75 -> 0.84-0.86). ``kind`` defaults to the one
+        ``begin_upgrade`` was asked for. Returns the new quality report.
         """
+        kind = kind or self.record.get("adapter_kind", "auto")
         col, child = self.old_space, self.new_space
         old_rows = self._backfilled_rows()
         stored = col._ids.array
