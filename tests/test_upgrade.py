@@ -432,7 +432,10 @@ def test_refit_adapter_on_backfilled_pairs(tmp_path):
     with pytest.raises(slimvec.InvalidInputError, match="backfill more"):
         up.refit_adapter()
     up.backfill(batch_size=64, limit=120, progress=False)
+    stray = tmp_path / "c" / "upgrade-000999-to_old-adapter.npz"  # a refit killed mid-write
+    stray.write_bytes(b"partial")
     report = up.refit_adapter()
+    assert not stray.exists()
     record = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())["extra"]["upgrade"]
     assert record["sample"] == {"source": "backfilled", "pairs": 120, "query_probes": 0}
     assert record["report"] == report

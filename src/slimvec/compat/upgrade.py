@@ -341,13 +341,16 @@ def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, se
 
 
 def _remove_orphans(col: Any) -> None:
-    """Under the parent's write lock and with no upgrade committed: files of a begin_upgrade
-    that crashed before its commit."""
-    if "upgrade" in col._manifest.extra:
-        return
-    shutil.rmtree(col.path / SPACES_DIR, ignore_errors=True)
+    """Under the parent's write lock: upgrade files no committed record points at (written by
+    a ``begin_upgrade`` or ``refit_adapter`` that crashed before its commit, or left by
+    ``finish``), and a new space no upgrade or move points at."""
+    extra = col._manifest.extra
+    kept = set(_file_names(extra["upgrade"])) if "upgrade" in extra else set()
+    if "upgrade" not in extra and not extra.get("moved_to"):
+        shutil.rmtree(col.path / SPACES_DIR, ignore_errors=True)
     for leftover in col.path.glob(f"{FILE_PREFIX}*.npz"):
-        leftover.unlink(missing_ok=True)
+        if leftover.name not in kept:
+            leftover.unlink(missing_ok=True)
 
 
 # -- the upgrade in progress -----------------------------------------------------------------
@@ -618,8 +621,7 @@ class Upgrade:
             m.save(col.path)  # the commit point
             col._load()
             col._sweep()  # the old segments, tombstones, texts and keyword index
-            for name in _file_names(record):
-                (col.path / name).unlink(missing_ok=True)
+            _remove_orphans(col)  # the upgrade's files
         return child
 
     # -- searching --------------------------------------------------------------------------
@@ -649,6 +651,7 @@ class Upgrade:
         new, old = stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
         bridges, reports = _fit_bridges(new, old, kind, seed)
         with col._writing():
+            _remove_orphans(col)  # of an earlier refit that crashed before its commit
             record = col._manifest.extra["upgrade"]
             previous = [name for way in DIRECTIONS for name in record["files"][way].values()]
             generation = col._manifest.generation + 1
