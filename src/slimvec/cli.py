@@ -42,6 +42,13 @@ datasets_app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(datasets_app, name="datasets")
+upgrade_app = typer.Typer(
+    help="Move a collection to a new embedding model while search keeps working: begin, "
+    "backfill (resumable), status, finish.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(upgrade_app, name="upgrade")
 
 
 def _console() -> Console:
@@ -347,6 +354,114 @@ def compact(path: Annotated[Path, typer.Argument(help="collection directory")]) 
     _console().print(
         f"compacted {escape(str(path))}: {after['count']:,} vectors in {after['segments']} "
         f"segment(s); disk {before} -> {after['disk_bytes_per_vector']} bytes/vector"
+    )
+    col.close()
+
+
+# -- model upgrades ----------------------------------------------------------------------------
+CollectionArg = Annotated[Path, typer.Argument(help="collection directory")]
+
+
+def _open_upgrade(path: Path) -> tuple[Any, Any]:
+    col = slimvec.open(path)
+    if col.upgrade is None:
+        raise InvalidInputError(
+            f"no model upgrade in progress in {str(path)!r}; start one with "
+            f"`slimvec upgrade begin {path} MODEL`"
+        )
+    return col, col.upgrade
+
+
+def _print_status(path: Path, up: Any) -> None:
+    table = Table(show_header=False, title=f"upgrade of {escape(str(path))}", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    record = up.record
+    table.add_row("models", escape(f"{record['old']['name']} -> {record['new']['name']}"))
+    for key, value in up.status().to_dict().items():
+        shown = f"{value:.1%}" if key == "backfilled" else str(value)
+        table.add_row(key.replace("_", " "), escape(shown))
+    report = up.report
+    table.add_row(
+        "adapter quality",
+        f"held-out recall@{report['k']} {report['recall']:.3f}, score correlation "
+        f"{report['correlation']:.3f} ({report['n_pairs']} pairs)",
+    )
+    _console().print(table)
+
+
+@upgrade_app.command("begin")
+@friendly
+def upgrade_begin(
+    path: CollectionArg,
+    model: Annotated[str, typer.Argument(help="the new model: a name or a local path")],
+    adapter: Annotated[
+        str,
+        typer.Option(help="auto, scores, procrustes, linear or mlp (auto picks by held-out fit)"),
+    ] = "auto",
+    adapter_only: Annotated[
+        bool,
+        typer.Option(
+            "--adapter-only",
+            help="search the old documents through the adapter, not the old model (for a "
+            "retired old model)",
+        ),
+    ] = False,
+) -> None:
+    """Start an upgrade: new documents go to the new model, old ones stay searchable.
+
+    Embeds a 5% sample (200-5,000 documents, and sentences of them as queries) with both models
+    and fits the adapters and score calibration; then run [bold]slimvec upgrade backfill[/].
+
+    [bold]Example[/]: slimvec upgrade begin docs.slim multilingual-e5-small-q4
+    """
+    col = slimvec.open(path)
+    up = col.begin_upgrade(model, adapter=adapter, keep_old_encoder=not adapter_only)
+    _print_status(path, up)
+    col.close()
+
+
+@upgrade_app.command("backfill")
+@friendly
+def upgrade_backfill(
+    path: CollectionArg,
+    batch_size: Annotated[int, typer.Option(help="documents re-embedded per commit")] = 256,
+    limit: Annotated[int | None, typer.Option(help="re-embed at most this many now")] = None,
+) -> None:
+    """Re-embed old documents with the new model (resumable: rerun after an interruption).
+
+    [bold]Example[/]: slimvec upgrade backfill docs.slim --limit 100000
+    """
+    col, up = _open_upgrade(path)
+    moved = up.backfill(batch_size=batch_size, limit=limit, progress=True)
+    _console().print(f"moved {moved:,} documents to the new model")
+    _print_status(path, up)
+    col.close()
+
+
+@upgrade_app.command("status")
+@friendly
+def upgrade_status(path: CollectionArg) -> None:
+    """How far an upgrade is, and how good its adapter is.
+
+    [bold]Example[/]: slimvec upgrade status docs.slim
+    """
+    col, up = _open_upgrade(path)
+    _print_status(path, up)
+    col.close()
+
+
+@upgrade_app.command("finish")
+@friendly
+def upgrade_finish(path: CollectionArg) -> None:
+    """Make the new model's space the collection (after a complete backfill).
+
+    [bold]Example[/]: slimvec upgrade finish docs.slim
+    """
+    col, up = _open_upgrade(path)
+    done = up.finish()
+    _console().print(
+        f"{escape(str(path))} now uses {escape(done.encoder.name)}: {len(done):,} documents"
     )
     col.close()
 
