@@ -195,7 +195,7 @@ def test_upgrade_commands_end_to_end(tmp_path, monkeypatch):
     run("add", col_path, texts)
     run("upgrade", "status", col_path, code=2)  # nothing begun yet: one red line
     out = run("upgrade", "begin", col_path, "multilingual-e5-small-q4").output
-    assert "multilingual-e5-small-q4" in out and "held-out recall" in out
+    assert "multilingual-e5-small-q4" in out and "adapter recall" in out
     run("upgrade", "finish", col_path, code=2)  # old space not empty yet
     assert "moved 15 documents" in run("upgrade", "backfill", col_path, "--limit", "15").output
     assert "37.5%" in run("upgrade", "status", col_path).output  # 15 of 40 backfilled

@@ -115,6 +115,12 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     status = up.status()
     assert (status.old_count, status.new_count, status.in_both) == (len(DOCS) - 100, 102, 0)
     assert status.backfilled == pytest.approx(100 / len(DOCS))
+    info = col.info()["upgrade"]
+    assert (info["old_model"], info["new_model"], info["new_count"]) == (
+        "hash-old",
+        "hash-new",
+        102,
+    )
     res = col.search_texts(QUERIES, k=10, exact=True)
     assert (res.ids == _reference(col, up, QUERIES, 10)).all()
     # vectors-only search: the old model's vectors (clients not yet moved) or the new model's
@@ -138,7 +144,7 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
         up.report  # noqa: B018
 
     reopened = slimvec.open(tmp_path / "c", encoder=new_model())
-    assert reopened.path == done.path and reopened.dim == 24
+    assert reopened.path == done.path and reopened.dim == 24 and reopened.info()["upgrade"] is None
     assert reopened._manifest.extra["encoder"]["name"] == "hash-new"
     all_ids = np.sort(reopened._ids.array[~reopened._deleted])
     assert all_ids.tolist() == list(range(len(DOCS) + 2))

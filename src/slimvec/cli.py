@@ -376,17 +376,15 @@ def _print_status(path: Path, up: Any) -> None:
     table = Table(show_header=False, title=f"upgrade of {escape(str(path))}", title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    record = up.record
-    table.add_row("models", escape(f"{record['old']['name']} -> {record['new']['name']}"))
-    for key, value in up.status().to_dict().items():
-        shown = f"{value:.1%}" if key == "backfilled" else str(value)
+    for key, value in up.describe().items():
+        shown = (
+            f"{value:.1%}"
+            if key == "backfilled"
+            else f"{value:.3f}"
+            if isinstance(value, float)
+            else str(value)
+        )
         table.add_row(key.replace("_", " "), escape(shown))
-    report = up.report
-    table.add_row(
-        "adapter quality",
-        f"held-out recall@{report['k']} {report['recall']:.3f}, score correlation "
-        f"{report['correlation']:.3f} ({report['n_pairs']} pairs)",
-    )
     _console().print(table)
 
 

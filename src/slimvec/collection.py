@@ -711,7 +711,7 @@ class Collection:
         return [found.get(i) for i in wanted]
 
     def info(self) -> dict[str, Any]:
-        """Counts, spec, and what each vector costs in RAM and on disk."""
+        """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
         rows = max(self._manifest.rows, 1)
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         first = self.pipeline.first_key
@@ -732,6 +732,7 @@ class Collection:
             "code_bytes_per_vector": {
                 key: self.pipeline.bytes_per_vector(key) for key in self.pipeline.codecs
             },
+            "upgrade": None if self.upgrade is None else self.upgrade.describe(),
         }
 
     def close(self) -> None:

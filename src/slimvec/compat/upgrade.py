@@ -448,6 +448,17 @@ class Upgrade:
             missing_texts=len(ids_without_text(self.old_space, old_live)),
         )
 
+    def describe(self) -> dict[str, Any]:
+        """The models, progress and adapter quality, for ``info`` and the CLI."""
+        record = self.record
+        return {
+            "old_model": record["old"]["name"],
+            "new_model": record["new"]["name"],
+            **self.status().to_dict(),
+            "adapter_recall": record["report"]["recall"],
+            "adapter_pairs": record["report"]["n_pairs"],
+        }
+
     def __repr__(self) -> str:
         r = self.record
         return (
