@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import slimvec
-from slimvec.compat.upgrade import Upgrade, _file_names
+from slimvec.compat.upgrade import BLEND_DEPTH, BLEND_OLD_WEIGHT, Upgrade, _file_names
 from slimvec.encoders import Encoder
 
 DOCS = [
@@ -71,24 +71,34 @@ def _parent(path, encoder=None, n=None):
 
 
 def _reference(col, up, queries, k):
-    """Mixed top-k computed from the two encoders directly: old model on the ids live only in
-    the old space, new model on the new space's ids; old cosines put on the new scale by the
-    upgrade's dual calibrator, then merged."""
+    """Mixed top-k from the two encoders directly. The old model scores the ids live only in
+    the old space (cosines put on the new scale by the dual calibrator); the new model scores
+    the new space's ids, and while old documents remain, its top BLEND_DEPTH * k backfilled
+    ones (not those added to the new space) blend in their calibrated old-model cosine."""
     old_enc, new_enc = col.encoder, up.encoder
     new_ids = up.new_space._ids.array[~up.new_space._deleted]
     old_ids = np.setdiff1d(col._ids.array[~col._deleted], new_ids)
-    all_texts = dict(zip(range(len(DOCS)), DOCS))
-    all_texts.update(zip(new_ids.tolist(), up.new_space.texts(new_ids)))
-    parts = []
-    for enc, ids in ((old_enc, old_ids), (new_enc, new_ids)):
-        if len(ids):
-            d = enc.encode([all_texts[i] for i in ids.tolist()], kind="doc")
-            scores = enc.encode(queries, kind="query") @ d.T
-            if enc is old_enc and len(new_ids):  # put on the new model's scale
-                scores = up.dual_calibrator.transform(scores)
-            parts.append((ids, scores))
-    ids = np.concatenate([p[0] for p in parts])
-    scores = np.concatenate([p[1] for p in parts], axis=1)
+    texts = dict(zip(range(len(DOCS)), DOCS))
+    texts.update(zip(new_ids.tolist(), up.new_space.texts(new_ids)))
+    old_q, new_q = old_enc.encode(queries, kind="query"), new_enc.encode(queries, kind="query")
+
+    def cosines(enc, q, ids):
+        return q @ enc.encode([texts[i] for i in ids.tolist()], kind="doc").T
+
+    calibrate = up.dual_calibrator.transform
+    new_scores = cosines(new_enc, new_q, new_ids)
+    if len(old_ids) and len(new_ids):
+        shortlist = np.argsort(-new_scores, axis=1, kind="stable")[:, : BLEND_DEPTH * k]
+        blended = new_scores + BLEND_OLD_WEIGHT * (
+            calibrate(cosines(old_enc, old_q, new_ids)) - new_scores
+        )
+        backfilled = np.isin(new_ids, col._ids.array)  # their old rows are still stored
+        blended = np.where(backfilled, blended, new_scores)
+        new_scores = np.full_like(new_scores, -np.inf)
+        np.put_along_axis(new_scores, shortlist, np.take_along_axis(blended, shortlist, 1), 1)
+    old_scores = calibrate(cosines(old_enc, old_q, old_ids))
+    ids = np.concatenate([new_ids, old_ids])
+    scores = np.concatenate([new_scores, old_scores], axis=1)
     return ids[np.argsort(-scores, axis=1, kind="stable")[:, :k]]
 
 

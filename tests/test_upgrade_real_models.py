@@ -17,6 +17,7 @@ import pytest
 
 import slimvec
 from conftest import SHARED
+from slimvec.compat.upgrade import BLEND_DEPTH, BLEND_OLD_WEIGHT
 from slimvec.encoders import get_encoder
 from slimvec.eval.metrics import Judgements, qrels_recall_at_k
 
@@ -68,10 +69,16 @@ def test_minilm_to_e5_upgrade_end_to_end(tmp_path, debian):
     half = len(texts) // 2
     assert col.backfill(batch_size=64, limit=half, progress=False) == half
     mixed = col.search_texts(queries, k=10, exact=True)
-    # the reference merge: e5 on the backfilled half, MiniLM on the old half, its cosines put on
-    # e5's scale (raw, they sit far lower: mixed recall@10 was 0.53 here before calibration)
-    old_scores = up.dual_calibrator.transform(old_q @ old_d[half:].T)
-    scores = np.concatenate([new_q @ new_d[:half].T, old_scores], axis=1)
+    # the reference merge: MiniLM on the old half, its cosines put on e5's scale (raw, they sit
+    # far lower: mixed recall@10 was 0.53 here before calibration); e5 on the backfilled half,
+    # its top BLEND_DEPTH * 10 blended with their calibrated MiniLM cosines
+    calibrate = up.dual_calibrator.transform
+    new_scores = new_q @ new_d[:half].T
+    blended = new_scores + BLEND_OLD_WEIGHT * (calibrate(old_q @ old_d[:half].T) - new_scores)
+    shortlist = np.argsort(-new_scores, axis=1, kind="stable")[:, : BLEND_DEPTH * 10]
+    new_part = np.full_like(new_scores, -np.inf)
+    np.put_along_axis(new_part, shortlist, np.take_along_axis(blended, shortlist, 1), 1)
+    scores = np.concatenate([new_part, calibrate(old_q @ old_d[half:].T)], axis=1)
     reference = np.argsort(-scores, axis=1, kind="stable")[:, :10]
     np.testing.assert_array_equal(mixed.ids, reference)
     recall_mixed = qrels_recall_at_k(mixed.ids, judge, 10)

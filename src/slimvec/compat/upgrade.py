@@ -73,6 +73,17 @@ CALIBRATION_TOP = 20
 #: Probe/document split of the paired sample when fitting the calibrator on a large sample.
 CALIBRATION_PROBES = 500
 CALIBRATION_DOCS = 4_000
+#: While a backfill is under way, queries given in both models score each document both models
+#: have embedded (backfilled ones: their old vectors stay until ``finish``) by a blend, new
+#: score + BLEND_OLD_WEIGHT x (calibrated old score - new score), over the new space's top
+#: BLEND_DEPTH x k. Debian set, 25/50/75% backfilled, recall@10 against plain merging: MiniLM →
+#: e5 +0.8/+1.4/+1.8 points (above the old model, where plain merging dips below it), MiniLM →
+#: fine-tuned MiniLM +0.2/+0.4/+0.05, MiniLM → Gemma +0.3/+0.4/+0.35 (weight 0.3 was as good
+#: mid-way but worse at 75%; once the backfill is complete the new model alone is best).
+BLEND_OLD_WEIGHT = 0.2
+BLEND_DEPTH = 4
+#: Pairs (query, backfilled candidate) scored per block by the blend (bounds the gather).
+BLEND_BLOCK = 65_536
 #: ``backfill`` refits the adapter each time the backfilled pairs reach this many times the
 #: pairs it was last fitted on (so a full backfill refits about log2(n / sample) times).
 REFIT_GROWTH = 2.0
@@ -368,6 +379,7 @@ class Upgrade:
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         self.dual_calibrator = dual  # old-model scores onto the new model's, both encoders in use
         self._overlap_cache: tuple[tuple[int, int], np.ndarray] | None = None
+        self._paired_cache: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def load(cls, col: Any) -> Upgrade:
@@ -706,8 +718,11 @@ class Upgrade:
                 f"got {len(new_q)} new-model queries but {len(old_q)} old-model ones"
             )
         both = self._overlap()
+        blend = new_q is not None and old_q is not None and col.own_count > 0
         if new_q is not None:
-            new_res = child._search_own(new_q, k, exact)
+            new_res = child._search_own(new_q, k * BLEND_DEPTH if blend else k, exact)
+            if blend:
+                new_res = self._blend(new_res, old_q)
         else:
             new_res = self.to_new.search(child, old_q, k, exact)
         if not col.own_count:
@@ -724,6 +739,40 @@ class Upgrade:
         cols, top = select_top(scores.astype(np.float32), k)
         found = np.take_along_axis(ids, cols, axis=1)
         return SearchResult(ids=np.where(np.isfinite(top), found, -1), scores=top)
+
+    def _blend(self, res: Any, old_q: np.ndarray) -> Any:
+        """``res`` (new-space results) with backfilled documents' scores blended with their
+        old-model scores (calibrated onto the new scale), re-sorted (``BLEND_OLD_WEIGHT``)."""
+        paired_ids, paired_rows = self._paired()
+        if not len(paired_ids):
+            return res
+        pos = np.minimum(np.searchsorted(paired_ids, res.ids), len(paired_ids) - 1)
+        has = (res.ids >= 0) & (paired_ids[pos] == res.ids)
+        queries, cols = np.nonzero(has)
+        old = np.empty(len(queries), np.float32)
+        for start in range(0, len(queries), BLEND_BLOCK):
+            part = slice(start, start + BLEND_BLOCK)
+            rows = paired_rows[pos[queries[part], cols[part]]]
+            vectors = self.old_space.gather(ORIGINAL, rows)
+            old[part] = np.einsum("nd,nd->n", old_q[queries[part]], vectors)
+        scores = res.scores.copy()
+        new = scores[queries, cols]
+        scores[queries, cols] = new + BLEND_OLD_WEIGHT * (self.dual_calibrator.transform(old) - new)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return type(res)(
+            np.take_along_axis(res.ids, order, 1), np.take_along_axis(scores, order, 1)
+        )
+
+    def _paired(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted ids of backfilled documents and the old-space rows of their old vectors,
+        cached per commit."""
+        key = (self.old_space._manifest.generation, self.new_space._manifest.generation)
+        if self._paired_cache is None or self._paired_cache[0] != key:
+            rows = self._backfilled_rows()
+            ids = self.old_space._ids.array[rows]
+            order = np.argsort(ids)
+            self._paired_cache = (key, ids[order], rows[order])
+        return self._paired_cache[1], self._paired_cache[2]
 
     def _overlap(self) -> np.ndarray:
         """Ids live in both spaces (only after an interrupted backfill), cached per commit."""
