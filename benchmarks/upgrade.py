@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from slimvec.compat import RelativeRepresentation, ScoreCalibrator, probe_scores
+from slimvec.compat.upgrade import BLEND_DEPTH, BLEND_OLD_WEIGHT
 from slimvec.eval.metrics import Judgements, ndcg_at_k, qrels_recall_at_k
 from slimvec.kernels.topk import select_top
 from slimvec.transforms.adapter import fit_adapter
@@ -213,6 +214,29 @@ def mixed(old: Space, new: Space, judge: Judgements, seeds: int, sample_frac: fl
         # Both encoders still available: each half searched natively by its own model's query.
         tag = "old-model queries on old half, new-model on new half"
         variants(tag, old.queries @ old.docs[old_rows].T, old.queries, s, old.docs[s], new.docs[s])
+        # ... and the new half's shortlist blended with the old model's calibrated scores (the
+        # backfilled documents' old vectors are still stored): what Upgrade.search_texts does
+        cal = ScoreCalibrator("quantile", top=20).fit(
+            *probe_scores(old.queries, old.docs[s], new.queries, new.docs[s])
+        )
+        own_new = new.queries @ new.docs[new_rows].T
+        old_on_new = cal.transform(old.queries @ old.docs[new_rows].T)
+        shortlist = np.argsort(-own_new, axis=1)[:, : BLEND_DEPTH * K]
+        blended = np.full_like(own_new, -np.inf)
+        mix = own_new + BLEND_OLD_WEIGHT * (old_on_new - own_new)
+        np.put_along_axis(blended, shortlist, np.take_along_axis(mix, shortlist, 1), 1)
+        add(
+            f"{tag}; calibrated on query batch; new half's top {BLEND_DEPTH * K} blended "
+            f"with old scores (weight {BLEND_OLD_WEIGHT})",
+            merged(
+                blended,
+                cal.transform(old.queries @ old.docs[old_rows].T),
+                new_rows,
+                old_rows,
+                n,
+                judge,
+            ),
+        )
     return {name: tuple(np.mean(v, axis=0)) for name, v in results.items()}
 
 

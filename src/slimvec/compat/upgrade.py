@@ -4,8 +4,9 @@
 (own manifest, segments and crash safety) and fits, on a paired sample, a :class:`Bridge` each
 way: an adapter new → old (and old → new) plus a calibrator putting adapted scores on the other
 model's scale. From then on the collection is *mixed*: new documents go to the new space;
-text queries search the new space natively and the old space with the old model (measured best:
-recall@10 0.925 at 50% backfill on the Debian set, above not upgrading, 0.904) or, with
+text queries search the new space natively and the old space with the old model, the old
+scores calibrated onto the new scale and backfilled documents scored by both models (measured
+best: see ``BLEND_OLD_WEIGHT`` and benchmarks/results/upgrade.md), or, with
 ``keep_old_encoder=False``, through the adapter with calibrated scores (for a retired old
 model). Query *vectors* work from either model: ``col.search(old_model_vectors)`` reaches the
 backfilled documents through the old → new bridge, ``upgrade.search_vectors(new_vectors)`` the
