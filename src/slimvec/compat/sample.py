@@ -10,9 +10,9 @@ Two kinds of pairs, because the adapters and calibrators serve *queries*:
   biased stand-in for query-document scores. Measured on Debian with 5% samples: adding the
   snippet pairs lifted adapter recall@10 by 7-16 points between MiniLM and e5 (a one-off run,
   2 seeds); benchmarks/upgrade.py adds 200 real paired queries instead: Procrustes +10 to +16
-  points across families, score matching -2 to +11. And merging the two models' raw cosines during a backfill fails
-  outright for MiniLM + e5 (0.48 recall@10; e5's cosines sit far higher) unless they are
-  calibrated on query-like probes (0.89).
+  points across families, score matching -2 to +11. And merging the two models' raw cosines
+  during a backfill fails outright for MiniLM + e5 (0.48 recall@10; e5's cosines sit far
+  higher) unless they are calibrated on query-like probes (0.89).
 """
 
 from __future__ import annotations
