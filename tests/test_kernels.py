@@ -56,3 +56,32 @@ def test_asymmetric_lut_scores_match_unpacked_bits():
     signed = np.where(bits, 1.0, -1.0)
     expected = np.einsum("qd,npd,np->qn", queries, signed, alphas)
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_small_scans_run_on_one_thread_and_give_the_same_answer(monkeypatch):
+    import numba
+
+    from slimvec.kernels import threads
+
+    pool = numba.get_num_threads()
+    assert threads.threads_for(threads.SERIAL_WORK) == 1
+    assert threads.threads_for(threads.SERIAL_WORK + 1) == pool
+    with threads.numba_threads(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == pool  # restored
+
+    rng = np.random.default_rng(3)
+    docs = rng.integers(0, 2**63, size=(5000, 6), dtype=np.uint64)
+    queries = rng.integers(0, 2**63, size=(7, 6), dtype=np.uint64)
+    allow = rng.random(5000) > 0.2
+    tables = byte_tables(rng.standard_normal((3, 64)).astype(np.float32))
+    codes = rng.integers(0, 256, size=(900, 16), dtype=np.uint8)
+    alphas = rng.random((900, 2)).astype(np.float32)
+    results = []
+    for serial_work in (-1, 1 << 40):  # always parallel, always serial
+        monkeypatch.setattr(threads, "SERIAL_WORK", serial_work)
+        out = np.empty((3, 900), np.float32)
+        asymmetric_scores(tables, np.ones(3, np.float32), codes, 8, 8, 2, alphas, out)
+        results.append((*hamming_top(queries, docs, 6, 50, allow), out))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -20,6 +20,8 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
+from slimvec.kernels.threads import numba_threads, threads_for
+
 #: Rows per block: nwords * BLOCK * 8 bytes of transposed codes stay in L1/L2.
 BLOCK = 512
 #: Queries per kernel call, bounding the per-part candidate buffers.
@@ -162,7 +164,8 @@ def hamming_top(
     rows = np.empty((nq, keep), np.int64)
     dists = np.empty((nq, keep), np.int64)
     # Several parts per thread balance the load; parts split on block boundaries.
-    nparts = max(1, min(4 * numba.get_num_threads(), -(-n // BLOCK)))
+    threads = threads_for(n * nq * nwords)
+    nparts = max(1, min(4 * threads, -(-n // BLOCK))) if threads > 1 else 1
     bounds = np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
     cap = 2 * keep + BLOCK
     for start in range(0, nq, MAX_QUERIES):
@@ -171,8 +174,9 @@ def hamming_top(
         buf_d = np.empty((nparts, stop - start, cap), np.int32)
         buf_r = np.empty((nparts, stop - start, cap), np.int64)
         counts = np.zeros((nparts, stop - start), np.int64)
-        _scan_parts(q, docs, nwords, allow_arr, keep, bounds, buf_d, buf_r, counts)
-        _merge(buf_d, buf_r, counts, keep, max_dist, rows[start:stop], dists[start:stop])
+        with numba_threads(threads):
+            _scan_parts(q, docs, nwords, allow_arr, keep, bounds, buf_d, buf_r, counts)
+            _merge(buf_d, buf_r, counts, keep, max_dist, rows[start:stop], dists[start:stop])
     return rows, dists
 
 

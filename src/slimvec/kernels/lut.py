@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from slimvec.kernels.threads import numba_threads, threads_for
+
 _BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
 
 
@@ -19,9 +21,14 @@ def byte_tables(queries: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.einsum("qbk,vk->qbv", slices, _BITS), dtype=np.float32)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out):
+def asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out) -> None:
     """out[i, j] = sum_p alphas[j, p] * (q_i . b_jp); plane p's bytes start at p * stride."""
+    with numba_threads(threads_for(len(codes) * len(tables) * nbytes * planes)):
+        _asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out):
     n = codes.shape[0]
     nq = tables.shape[0]
     for j in prange(n):

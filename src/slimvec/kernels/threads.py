@@ -1,0 +1,37 @@
+"""When a compiled kernel should run on one thread.
+
+A numba parallel region waits for every worker thread it starts. On a busy machine a worker
+that the OS has descheduled stalls the whole region for a scheduler slice, so a 0.3 ms query
+can take 10 ms or more (benchmarks/latency.py measures it with busy processes on every core).
+Small scans gain nothing from threads anyway: they run with one, large ones with all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numba
+
+#: Kernel calls doing at most this much work (their own unit: e.g. rows x queries x words for
+#: a Hamming scan, about a millisecond on one core) run single-threaded.
+SERIAL_WORK = 1 << 22
+
+
+def threads_for(work: int) -> int:
+    """Threads for a kernel call doing ``work``: one when small, else numba's pool size."""
+    return 1 if work <= SERIAL_WORK else numba.get_num_threads()
+
+
+@contextmanager
+def numba_threads(threads: int) -> Iterator[None]:
+    """numba runs parallel regions with ``threads`` threads inside the block (this thread)."""
+    before = numba.get_num_threads()
+    if threads == before:
+        yield
+        return
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
