@@ -116,7 +116,7 @@ def test_fingerprint_is_stable_across_instances_and_tells_models_apart(minilm_en
     assert again.fingerprint() == minilm_encoder.fingerprint()
     assert len(minilm_encoder.fingerprint()) == 16
     prompted = copy.copy(again)
-    prompted.doc_prompt, prompted._fingerprint = "passage: ", None
+    prompted.doc_prompt, prompted._fingerprint, prompted._probe_cache = "passage: ", None, None
     assert prompted.fingerprint() != minilm_encoder.fingerprint()
     assert ToyEncoder().fingerprint() != minilm_encoder.fingerprint()
 
@@ -128,6 +128,7 @@ def test_encoder_spec_is_json_ready(minilm_encoder):
         "name": DEFAULT_MODEL,
         "dim": 384,
         "fingerprint": minilm_encoder.fingerprint(),
+        "probe": minilm_encoder.probe_values(),
     }
 
 

@@ -28,6 +28,17 @@ def test_identity_json_round_trip():
     assert SpaceIdentity.from_dict({"name": "m", "dim": 8}) == SpaceIdentity("m", 8)
 
 
+def test_identity_tells_float_noise_from_another_model():
+    probe = (0.12, -0.034, 0.5)
+    here = SpaceIdentity("m", 8, "aaaaaaaaaaaaaaaa", probe)
+    assert SpaceIdentity.from_json(here.to_json()) == here
+    noisy = SpaceIdentity("m", 8, "bbbbbbbbbbbbbbbb", (0.121, -0.034, 0.5))  # a digit flipped
+    assert here.compatible(noisy)
+    other = SpaceIdentity("m", 8, "bbbbbbbbbbbbbbbb", (0.17, -0.034, 0.5))
+    assert "fingerprint changed" in here.mismatch(other)
+    assert not here.compatible(SpaceIdentity("m", 8, "bbbbbbbbbbbbbbbb"))  # no probe: trust hash
+
+
 def test_identity_refuses_malformed_fields():
     with pytest.raises(InvalidInputError, match="model name"):
         SpaceIdentity("", 384)

@@ -63,6 +63,23 @@ def test_another_model_behind_the_same_name_is_refused(tmp_path):
     assert len(slimvec.open(tmp_path / "c", encoder=HashEncoder(seed=0))) == len(DOCS)
 
 
+def test_float_noise_that_flips_the_fingerprint_is_not_another_model(tmp_path):
+    """Another CPU can flip a rounded digit of the fingerprint; the recorded probe values tell
+    that noise (accepted) from another model (refused)."""
+    slimvec.create(tmp_path / "c", encoder=HashEncoder(seed=0)).add_texts(DOCS)
+    path = tmp_path / "c" / "MANIFEST.json"
+    manifest = json.loads(path.read_text())
+    recorded = manifest["extra"]["encoder"]
+    recorded["fingerprint"] = "0" * 16  # as if written on a machine that rounded one digit up
+    recorded["probe"][0] += 0.001
+    path.write_text(json.dumps(manifest))
+    assert len(slimvec.open(tmp_path / "c", encoder=HashEncoder(seed=0))) == len(DOCS)
+    recorded["probe"][0] += 0.05  # beyond float noise: another model
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(slimvec.InvalidInputError, match="fingerprint differs"):
+        slimvec.open(tmp_path / "c", encoder=HashEncoder(seed=0))
+
+
 def test_texts_need_an_encoder(tmp_path):
     col = slimvec.create(tmp_path / "c", dim=16)
     with pytest.raises(slimvec.InvalidInputError, match="has no encoder"):

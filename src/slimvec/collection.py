@@ -371,6 +371,7 @@ class Collection:
 
     def _checked_encoder(self, encoder: Any):
         from slimvec.encoders import encoder_spec, get_encoder
+        from slimvec.encoders.base import model_mismatch
 
         model = get_encoder(encoder)
         recorded = self._manifest.extra.get("encoder")
@@ -379,15 +380,15 @@ class Collection:
                 f"collection {str(self.path)!r} was created without an encoder; it cannot take one"
             )
         found = encoder_spec(model)
-        for field in ("name", "dim", "fingerprint"):
-            if found[field] != recorded[field]:
-                raise InvalidInputError(
-                    f"encoder {found['name']!r} ({found['dim']}-d, fingerprint "
-                    f"{found['fingerprint']}) is not the model this collection was built with "
-                    f"({recorded['name']!r}, {recorded['dim']}-d, fingerprint "
-                    f"{recorded['fingerprint']}): its {field} differs. Vectors of different "
-                    f"models must not be mixed; use the original model"
-                )
+        field = model_mismatch(recorded, found)
+        if field is not None:
+            raise InvalidInputError(
+                f"encoder {found['name']!r} ({found['dim']}-d, fingerprint "
+                f"{found['fingerprint']}) is not the model this collection was built with "
+                f"({recorded['name']!r}, {recorded['dim']}-d, fingerprint "
+                f"{recorded['fingerprint']}): its {field} differs. Vectors of different "
+                f"models must not be mixed; use the original model"
+            )
         return model
 
     def add_texts(

@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from slimvec.encoders.base import probes_agree
 from slimvec.errors import InvalidInputError
 
 
@@ -36,11 +37,14 @@ class EncoderLike(Protocol):
 
 @dataclass(frozen=True)
 class SpaceIdentity:
-    """Model identity of a vector space: ``name``, ``dim`` and an optional ``fingerprint``."""
+    """Model identity of a vector space: ``name``, ``dim``, an optional ``fingerprint`` and the
+    probe values behind it (which tell float noise that flipped the fingerprint from another
+    model, see ``slimvec.encoders.base.model_mismatch``)."""
 
     name: str
     dim: int
     fingerprint: str | None = None
+    probe: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -66,10 +70,21 @@ class SpaceIdentity:
                 f"{type(encoder).__name__} is not an encoder: it needs .name, .dim and "
                 f".fingerprint() (see slimvec.encoders)"
             )
-        return cls(str(encoder.name), int(encoder.dim), str(encoder.fingerprint()))
+        probe = getattr(encoder, "probe_values", None)
+        return cls(
+            str(encoder.name),
+            int(encoder.dim),
+            str(encoder.fingerprint()),
+            tuple(probe()) if callable(probe) else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.probe is None:
+            del data["probe"]
+        else:
+            data["probe"] = list(self.probe)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> SpaceIdentity:
@@ -78,10 +93,16 @@ class SpaceIdentity:
                 f"a space identity is a dict with 'name', 'dim' and optionally 'fingerprint', "
                 f"got {data!r}"
             )
-        unknown = data.keys() - {"name", "dim", "fingerprint"}
+        unknown = data.keys() - {"name", "dim", "fingerprint", "probe"}
         if unknown:
             raise InvalidInputError(f"unknown space identity fields {sorted(unknown)}")
-        return cls(data["name"], data["dim"], data.get("fingerprint"))
+        probe = data.get("probe")
+        return cls(
+            data["name"],
+            data["dim"],
+            data.get("fingerprint"),
+            None if probe is None else tuple(float(v) for v in probe),
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -104,7 +125,7 @@ class SpaceIdentity:
         if self.dim != other.dim:
             return f"the dimensions differ ({other.dim} vs {self.dim})"
         if self.fingerprint is not None and other.fingerprint is not None:
-            if self.fingerprint == other.fingerprint:
+            if self.fingerprint == other.fingerprint or probes_agree(self.probe, other.probe):
                 return None
             if _same_name(self.name, other.name):
                 return (

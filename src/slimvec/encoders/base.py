@@ -149,16 +149,30 @@ class Encoder:
 
         It hashes the pairwise cosines of fixed probe texts (rounded to 3 decimals) and a few
         leading coordinates (2 decimals): few, coarsely rounded numbers so float noise does not
-        change it, while a different model behind the same name almost surely does.
+        change it, while a different model behind the same name almost surely does. A value
+        right at a rounding edge can still flip on another CPU, so the unrounded numbers are
+        recorded too (:meth:`probe_values`, :func:`model_mismatch`).
         """
         cached = getattr(self, "_fingerprint", None)
         if cached is None:
-            emb = self.encode(list(PROBE_TEXTS), kind="doc", progress=False).astype(np.float64)
-            cos = (emb @ emb.T)[np.triu_indices(len(emb), 1)]
-            values = np.concatenate([np.round(cos, 3), np.round(emb[:2, :4].ravel(), 2)]) + 0.0
+            cos, coords = self._probe()
+            values = np.concatenate([np.round(cos, 3), np.round(coords, 2)]) + 0.0
             text = f"{self.dim}|" + ",".join(f"{v:.3f}" for v in values)
             cached = hashlib.sha256(text.encode()).hexdigest()[:16]
             self._fingerprint = cached
+        return cached
+
+    def probe_values(self) -> list[float]:
+        """The numbers the fingerprint hashes, to 4 decimals (cosines, then coordinates)."""
+        cos, coords = self._probe()
+        return [round(float(v), 4) for v in np.concatenate([cos, coords])]
+
+    def _probe(self) -> tuple[np.ndarray, np.ndarray]:
+        cached = getattr(self, "_probe_cache", None)
+        if cached is None:
+            emb = self.encode(list(PROBE_TEXTS), kind="doc", progress=False).astype(np.float64)
+            cached = ((emb @ emb.T)[np.triu_indices(len(emb), 1)], emb[:2, :4].ravel())
+            self._probe_cache = cached
         return cached
 
     def __repr__(self) -> str:
@@ -190,5 +204,36 @@ class Encoder:
 
 
 def encoder_spec(encoder: Encoder) -> dict[str, Any]:
-    """What a manifest records to recognise the model again: name, dim and fingerprint."""
-    return {"name": encoder.name, "dim": int(encoder.dim), "fingerprint": encoder.fingerprint()}
+    """What a manifest records to recognise the model again: name, dim, fingerprint and the
+    unrounded probe values behind the fingerprint."""
+    return {
+        "name": encoder.name,
+        "dim": int(encoder.dim),
+        "fingerprint": encoder.fingerprint(),
+        "probe": encoder.probe_values(),
+    }
+
+
+#: Largest probe-value difference still taken for float noise when fingerprints differ.
+PROBE_TOLERANCE = 0.005
+
+
+def model_mismatch(recorded: dict[str, Any], found: dict[str, Any]) -> str | None:
+    """Which of name, dim or fingerprint tells ``found`` (an :func:`encoder_spec`) apart from
+    ``recorded``, or None when it is the same model. Differing fingerprints whose probe values
+    all agree within ``PROBE_TOLERANCE`` are the same model on another CPU (a rounded digit
+    flipped); another model moves them by far more (all-MiniLM-L6-v2 vs the same model
+    fine-tuned one epoch on Debian pairs: 0.035; vs multilingual-e5-small: 0.86)."""
+    for field in ("name", "dim"):
+        if recorded[field] != found[field]:
+            return field
+    if recorded["fingerprint"] == found["fingerprint"]:
+        return None
+    return None if probes_agree(recorded.get("probe"), found.get("probe")) else "fingerprint"
+
+
+def probes_agree(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:
+    """Whether two recorded probe-value lists are one model's up to float noise."""
+    if a is None or b is None or len(a) != len(b):
+        return False
+    return bool(np.max(np.abs(np.subtract(a, b))) <= PROBE_TOLERANCE)
