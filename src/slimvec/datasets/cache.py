@@ -16,14 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from slimvec.errors import SlimvecError
-
 if TYPE_CHECKING:
     from slimvec.encoders.base import Encoder
-
-
-class DatasetUnavailableError(SlimvecError, FileNotFoundError):
-    """A dataset's source files are missing; the message says how to get them."""
 
 
 def cache_root() -> Path:

@@ -26,7 +26,6 @@ import numpy as np
 
 from slimvec.datasets.base import Dataset
 from slimvec.datasets.cache import (
-    DatasetUnavailableError,
     cache_root,
     cached_embeddings,
     read_json,
@@ -34,7 +33,7 @@ from slimvec.datasets.cache import (
     write_json,
 )
 from slimvec.encoders.base import Encoder
-from slimvec.errors import InvalidInputError
+from slimvec.errors import DatasetUnavailableError, InvalidInputError
 
 SEED = 20250101  # the seed of the shared debian-gemma set
 MIN_DOC_WORDS = 8  # near-empty long descriptions are not documents

@@ -26,12 +26,11 @@ import numpy as np
 
 from slimvec.datasets.base import Dataset
 from slimvec.datasets.cache import (
-    DatasetUnavailableError,
     cache_root,
     cached_embeddings,
     slug,
 )
-from slimvec.errors import InvalidInputError
+from slimvec.errors import DatasetUnavailableError, InvalidInputError
 
 DOC_VECTORS = ("vectors.npy", "docs.npy", "doc_emb.npy")
 QUERY_VECTORS = ("queries.npy", "query_emb.npy")

@@ -45,8 +45,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from slimvec.datasets.base import Dataset
-from slimvec.datasets.cache import DatasetUnavailableError, cache_root, save_npy, write_json
-from slimvec.errors import InvalidInputError
+from slimvec.datasets.cache import cache_root, save_npy, write_json
+from slimvec.errors import DatasetUnavailableError, InvalidInputError
 
 NAME = "sentences"
 MIN_WORDS, MAX_WORDS = 5, 80

@@ -14,13 +14,11 @@ from pathlib import Path
 from slimvec.encoders.base import (
     PROBE_TEXTS,
     Encoder,
-    MissingDependencyError,
-    ModelNotFoundError,
     encoder_spec,
 )
 from slimvec.encoders.e5 import E5_NAMES, E5Encoder
 from slimvec.encoders.sentence import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model
-from slimvec.errors import InvalidInputError
+from slimvec.errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
 __all__ = [
     "DEFAULT_MODEL",

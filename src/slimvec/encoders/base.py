@@ -33,14 +33,6 @@ PROBE_TEXTS: tuple[str, ...] = (
 )
 
 
-class MissingDependencyError(SlimvecError, ImportError):
-    """An optional dependency (torch, sentence-transformers) is not installed."""
-
-
-class ModelNotFoundError(InvalidInputError):
-    """A model name or path could not be loaded (not on disk, not cached, hub unreachable)."""
-
-
 def check_texts(texts: Any, what: str = "texts") -> list[str]:
     """``texts`` as a list of str; one str counts as one text."""
     if isinstance(texts, str):

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from slimvec.encoders.base import Encoder, MissingDependencyError
+from slimvec.encoders.base import Encoder
+from slimvec.errors import MissingDependencyError
 
 #: Names that select this encoder in ``get_encoder`` (the 4-bit model is not the fp32 one on
 #: the hub, so it gets a name of its own rather than ``intfloat/multilingual-e5-small``).

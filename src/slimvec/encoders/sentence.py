@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from slimvec.encoders.base import Encoder, MissingDependencyError, ModelNotFoundError
+from slimvec.encoders.base import Encoder
+from slimvec.errors import MissingDependencyError, ModelNotFoundError
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _MINILM_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
