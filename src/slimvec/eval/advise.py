@@ -376,117 +376,89 @@ def advise(
     caps BLAS/numba/FAISS threads (see :func:`slimvec.eval.bench.thread_limit`).
     """
     with thread_limit(threads):
-        return _advise(
-            dataset,
-            target_recall,
-            max_bytes_per_vector,
-            min_qps,
-            sample,
-            n_queries,
-            matryoshka,
-            k,
-            metric,
-            verify,
-            seed,
-        )
-
-
-def _advise(
-    dataset,
-    target_recall,
-    max_bytes_per_vector,
-    min_qps,
-    sample,
-    n_queries,
-    matryoshka,
-    k,
-    metric,
-    verify,
-    seed,
-) -> Advice:
-    started = time.perf_counter()
-    if not 0 < target_recall <= 1:
-        raise InvalidInputError(f"target_recall must be in (0, 1], got {target_recall!r}")
-    for name, value in (("max_bytes_per_vector", max_bytes_per_vector), ("min_qps", min_qps)):
-        if value is not None and value <= 0:
-            raise InvalidInputError(f"{name} must be positive, got {value!r}")
-    if sample < 2 * k or n_queries < 1:
-        raise InvalidInputError(
-            f"sample ({sample}) must hold at least 2*k docs and n_queries ({n_queries}) >= 1"
-        )
-    docs, queries = prepare_vectors(dataset, metric)
-    if len(docs) < 2 * k:
-        raise InvalidInputError(f"advise needs at least {2 * k} documents, got {len(docs)}")
-    warnings = []
-    if len(docs) > sample:
-        warnings.append(
-            f"figures are for a {sample:,}-doc sample of {len(docs):,}; on the full collection "
-            f"the same oversampling keeps somewhat less recall (more near neighbours compete) "
-            f"and QPS scales down with size; re-check with `slimvec bench` or a larger sample"
-        )
-    sub, docs, queries = _sample(dataset, docs, queries, sample, n_queries, seed)
-    n = len(docs)
-    truth = exact_top(docs, queries, k)
-    dim = docs.shape[1]
-    dims = _prefix_dims(dim)
-    family, reason, pca = _choose_family(docs, queries, truth, k, dims, matryoshka, metric)
-    evaluate = _Evaluator(docs, queries, truth, k, metric)
-    evaluate.seed_transform(f"pca:{dim}", [pca.state()], pca.transform(docs))
-    keeps = tuple(f for f in KEEPS if f * k <= n // 4) or (1,)
-
-    for spec in SINGLE_STAGE:
-        evaluate(spec)
-    pruned: set[str] = set()
-    for transform, first in _first_stages(dim, dims, family):
-        codec = first.split("@")[0]
-        if codec in pruned:  # a larger prefix of this codec already missed: smaller ones will
-            continue
-        keep = _smallest_keep(evaluate, transform, first, keeps, target_recall)
-        if keep is None:
-            if "@" in first:
-                pruned.add(codec)
-            continue
-        if codec.startswith("binary") and keep >= 2 * MID_KEEP:
-            evaluate(f"{transform}{first}*{keep} > int8*{MID_KEEP} > f32")
-
-    candidates = list(evaluate.results.values())
-    chosen = pick(candidates, target_recall, max_bytes_per_vector, min_qps)
-    if chosen is not None:
-        stages = parse_spec(chosen.spec).stages
-        shortlist = (stages[0].keep or 1) * k if len(stages) > 1 else 0
-        if shortlist > SHORTLIST_WARN * n:
-            warnings.append(
-                f"the first stage shortlists {shortlist} candidates per query, "
-                f"{shortlist / n:.0%} of the {n:,}-doc sample; on a larger collection the same "
-                f"oversampling keeps less recall, so advise on a larger sample if you have one"
+        started = time.perf_counter()
+        if not 0 < target_recall <= 1:
+            raise InvalidInputError(f"target_recall must be in (0, 1], got {target_recall!r}")
+        for name, value in (("max_bytes_per_vector", max_bytes_per_vector), ("min_qps", min_qps)):
+            if value is not None and value <= 0:
+                raise InvalidInputError(f"{name} must be positive, got {value!r}")
+        if sample < 2 * k or n_queries < 1:
+            raise InvalidInputError(
+                f"sample ({sample}) must hold at least 2*k docs and n_queries ({n_queries}) >= 1"
             )
-        parsed = parse_spec(chosen.spec)
-        final_dim = parsed.stages[-1].dims or parsed.output_dim(dim)
-        capacity = capacity_warning(int(final_dim), len(dataset.doc_ids))
-        if capacity:
-            warnings.append(capacity)
-    measured = None
-    if chosen is not None and verify:
-        measured = run_bench(
-            sub, [chosen.spec], k_values=(k,), progress=False, metric=metric, latency_queries=50
-        )[0]
-    return Advice(
-        spec=None if chosen is None else chosen.spec,
-        chosen=chosen,
-        measured=measured,
-        runner_ups=_runner_ups(chosen, candidates),
-        candidates=candidates,
-        target_recall=target_recall,
-        k=k,
-        max_bytes_per_vector=max_bytes_per_vector,
-        min_qps=min_qps,
-        family=family,
-        family_reason=reason,
-        n_docs=n,
-        n_queries=len(queries),
-        seconds=time.perf_counter() - started,
-        warnings=warnings,
-    )
+        docs, queries = prepare_vectors(dataset, metric)
+        if len(docs) < 2 * k:
+            raise InvalidInputError(f"advise needs at least {2 * k} documents, got {len(docs)}")
+        warnings = []
+        if len(docs) > sample:
+            warnings.append(
+                f"figures are for a {sample:,}-doc sample of {len(docs):,}; on the full collection "
+                f"the same oversampling keeps somewhat less recall (more near neighbours compete) "
+                f"and QPS scales down with size; re-check with `slimvec bench` or a larger sample"
+            )
+        sub, docs, queries = _sample(dataset, docs, queries, sample, n_queries, seed)
+        n = len(docs)
+        truth = exact_top(docs, queries, k)
+        dim = docs.shape[1]
+        dims = _prefix_dims(dim)
+        family, reason, pca = _choose_family(docs, queries, truth, k, dims, matryoshka, metric)
+        evaluate = _Evaluator(docs, queries, truth, k, metric)
+        evaluate.seed_transform(f"pca:{dim}", [pca.state()], pca.transform(docs))
+        keeps = tuple(f for f in KEEPS if f * k <= n // 4) or (1,)
+
+        for spec in SINGLE_STAGE:
+            evaluate(spec)
+        pruned: set[str] = set()
+        for transform, first in _first_stages(dim, dims, family):
+            codec = first.split("@")[0]
+            if codec in pruned:  # a larger prefix of this codec already missed: smaller ones will
+                continue
+            keep = _smallest_keep(evaluate, transform, first, keeps, target_recall)
+            if keep is None:
+                if "@" in first:
+                    pruned.add(codec)
+                continue
+            if codec.startswith("binary") and keep >= 2 * MID_KEEP:
+                evaluate(f"{transform}{first}*{keep} > int8*{MID_KEEP} > f32")
+
+        candidates = list(evaluate.results.values())
+        chosen = pick(candidates, target_recall, max_bytes_per_vector, min_qps)
+        if chosen is not None:
+            stages = parse_spec(chosen.spec).stages
+            shortlist = (stages[0].keep or 1) * k if len(stages) > 1 else 0
+            if shortlist > SHORTLIST_WARN * n:
+                warnings.append(
+                    f"the first stage shortlists {shortlist} candidates per query, "
+                    f"{shortlist / n:.0%} of the {n:,}-doc sample; on a larger collection the same "
+                    f"oversampling keeps less recall, so advise on a larger sample if you have one"
+                )
+            parsed = parse_spec(chosen.spec)
+            final_dim = parsed.stages[-1].dims or parsed.output_dim(dim)
+            capacity = capacity_warning(int(final_dim), len(dataset.doc_ids))
+            if capacity:
+                warnings.append(capacity)
+        measured = None
+        if chosen is not None and verify:
+            measured = run_bench(
+                sub, [chosen.spec], k_values=(k,), progress=False, metric=metric, latency_queries=50
+            )[0]
+        return Advice(
+            spec=None if chosen is None else chosen.spec,
+            chosen=chosen,
+            measured=measured,
+            runner_ups=_runner_ups(chosen, candidates),
+            candidates=candidates,
+            target_recall=target_recall,
+            k=k,
+            max_bytes_per_vector=max_bytes_per_vector,
+            min_qps=min_qps,
+            family=family,
+            family_reason=reason,
+            n_docs=n,
+            n_queries=len(queries),
+            seconds=time.perf_counter() - started,
+            warnings=warnings,
+        )
 
 
 def advice_to_dict(advice: Advice) -> dict[str, Any]:
