@@ -670,11 +670,9 @@ class Collection:
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
-        q = self._queries_in(queries)
-        k = check_k(k)
-        if self.upgrade is not None:
-            return self.upgrade.search_vectors(old_queries=q, k=k, exact=exact)
-        return self._search_own(q, k, exact)
+        if self.upgrade is not None:  # it validates the queries against this (old) space
+            return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
+        return self._search_own(self._queries_in(queries), check_k(k), exact)
 
     def _search_own(self, q: np.ndarray, k: int, exact: bool) -> SearchResult:
         """Top-``k`` over this collection's own rows for validated queries ``q``."""
