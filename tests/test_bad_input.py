@@ -124,7 +124,7 @@ def test_opening_what_is_not_a_collection(tmp_path):
         (lambda p: (p / "MANIFEST.json").write_text('{"format": "qdrant"}'), "not a slimvec"),
         (
             lambda p: (p / "MANIFEST.json").write_text(
-                (p / "MANIFEST.json").read_text().replace('"version": 1', '"version": 99')
+                (p / "MANIFEST.json").read_text().replace('"version": 2', '"version": 99')
             ),
             "version 99",
         ),

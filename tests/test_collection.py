@@ -107,5 +107,5 @@ def test_a_second_handle_sees_new_commits_on_write(tmp_path, docs):
 def test_manifest_names_format_and_spec(tmp_path):
     slimvec.create(tmp_path / "c", dim=8, spec="f16")
     body = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())
-    assert body["format"] == "slimvec-collection" and body["version"] == 1
+    assert body["format"] == "slimvec-collection" and body["version"] == 2
     assert body["spec"] == "f16" and body["dim"] == 8

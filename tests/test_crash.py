@@ -48,14 +48,30 @@ CHILD = textwrap.dedent(
         files.os.replace = die
     elif point == "after_manifest":
         after(manifest.Manifest, "save")
+    elif point == "mid_log":  # half of the record's bytes reach the file: a torn record
+        from slimvec.store import log
+        real = os.pwrite
+        def torn(fd, data, offset):
+            real(fd, data[: len(data) // 2], offset); die()
+        log.os.pwrite = torn
+    elif point == "after_log":  # the record is appended and fdatasync-ed
+        import slimvec.collection as c
+        original = c.append_record
+        def appended(*a, **k):
+            out = original(*a, **k); die()
+        c.append_record = appended
 
     rng = np.random.default_rng(7)
     col = slimvec.open(path)
     if action == "add":
         x = rng.standard_normal((300, 32)).astype(np.float32)
         col.add(x, ids=np.arange(1000, 1300))
+    elif action == "add_one":
+        col.add(rng.standard_normal((1, 32)).astype(np.float32), ids=[1000])
     elif action == "delete":
         col.delete(np.arange(0, 100))
+    elif action == "flush":
+        col.flush()
     elif action == "compact":
         col.compact()
     print("finished without crashing")
@@ -69,7 +85,7 @@ def _committed(tmp_path):
     col = slimvec.create(tmp_path / "c", dim=32, spec="binary*10 > int8*4 > f32")
     col.add(x[:250])
     col.add(x[250:], metadata=[{"i": i} for i in range(250)])
-    col.delete(np.arange(400, 450))
+    col.delete(np.arange(400, 450))  # a record in the write-ahead log
     return col, x
 
 
@@ -88,6 +104,8 @@ def _check_intact(path, x, expect_new):
     live = set(range(500)) - set(range(400, 450))
     if expect_new == "add":
         live |= set(range(1000, 1300))
+    if expect_new == "add_one":
+        live |= {1000}
     if expect_new == "delete":
         live -= set(range(100))
     assert len(col) == len(live)
@@ -119,13 +137,37 @@ def test_kill_during_add(tmp_path, point):
         assert len(leftovers) == len(reopened._manifest.segments)
 
 
-@pytest.mark.parametrize("point", ["mid_manifest", "after_manifest"])
-def test_kill_during_delete(tmp_path, point):
+@pytest.mark.parametrize("point", ["mid_log", "after_log"])
+@pytest.mark.parametrize("action", ["add_one", "delete"])
+def test_kill_during_a_small_write(tmp_path, point, action):
+    """Small adds and deletes are one log record: torn = not committed, appended = committed."""
     col, x = _committed(tmp_path)
     col.close()
-    proc = _run_child(tmp_path / "c", point, "delete")
+    proc = _run_child(tmp_path / "c", point, action)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    _check_intact(tmp_path / "c", x, "delete" if point == "after_manifest" else None)
+    reopened = _check_intact(tmp_path / "c", x, action if point == "after_log" else None)
+    # the next small write lands after the committed records (over a torn one) and survives
+    before = len(reopened)
+    reopened.add(np.ones((1, 32), np.float32), ids=[2000])
+    again = slimvec.open(tmp_path / "c")
+    assert 2000 in again.live_ids() and len(again) == before + 1
+    assert again.metadata([260]) == [{"i": 10}]
+
+
+@pytest.mark.parametrize(
+    "point", ["before_segment", "after_segment", "after_sqlite", "mid_manifest", "after_manifest"]
+)
+def test_kill_during_a_flush_of_the_log(tmp_path, point):
+    """Folding the log into a segment changes no content: intact whichever way it ends."""
+    col, x = _committed(tmp_path)
+    col.add(x[:1] * 0 + 1, ids=[1000])  # one more record: an add
+    col.close()
+    proc = _run_child(tmp_path / "c", point, "flush")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    reopened = _check_intact(tmp_path / "c", x, "add_one")
+    reopened.flush()
+    _check_intact(tmp_path / "c", x, "add_one")
+    assert reopened.info()["log_rows"] == 0
 
 
 @pytest.mark.parametrize("point", ["after_segment", "mid_manifest", "after_manifest"])
@@ -141,7 +183,8 @@ def test_kill_during_compact(tmp_path, point):
 
 
 def test_kill_at_random_moments_of_a_long_add(tmp_path):
-    """Real SIGKILLs from outside, at several moments of a stream of adds."""
+    """Real SIGKILLs from outside, at several moments of a stream of adds (after the writer
+    reports 1, 2, 3 committed adds, plus a random delay: robust to a slow machine)."""
     path = tmp_path / "c"
     slimvec.create(path, dim=64, spec="binary*10 > f32")
     writer = textwrap.dedent(
@@ -153,20 +196,22 @@ def test_kill_at_random_moments_of_a_long_add(tmp_path):
         for b in range(1000):
             x = rng.standard_normal((2000, 64)).astype(np.float32)
             col.add(x, ids=np.arange(start + b * 2000, start + (b + 1) * 2000))
+            print("added", flush=True)
         """
     )
-    counts = []
-    for delay in (1.5, 2.5, 3.5):
-        proc = subprocess.Popen([sys.executable, "-c", writer])
-        time.sleep(delay)
+    rng = np.random.default_rng(5)
+    seen = 0
+    for adds in (1, 2, 3):
+        proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+        for _ in range(adds):
+            assert proc.stdout.readline().strip() == "added"
+        time.sleep(float(rng.uniform(0, 0.3)))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         col = slimvec.open(path)
         n = len(col)
-        counts.append(n)
-        assert n % 2000 == 0
-        if n:
-            res = col.search(np.random.default_rng(1).standard_normal((5, 64)), k=3)
-            assert ((res.ids >= 0) & (res.ids < n)).all()
+        assert n % 2000 == 0 and n >= seen + adds * 2000
+        seen = n
+        res = col.search(np.random.default_rng(1).standard_normal((5, 64)), k=3)
+        assert ((res.ids >= 0) & (res.ids < n)).all()
         col.close()
-    assert counts[-1] > 0, counts  # the kills did land in the middle of the adds

@@ -111,7 +111,9 @@ def test_kill_between_keyword_save_and_commit(tmp_path):
         from slimvec.store import manifest
         manifest.Manifest.save = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
         col = slimvec.open({str(path)!r})
-        col.add(np.eye(8)[2:3], ids=[3], texts=["red cherries"])
+        # a bulk add (a segment, not a log record): killed after the keyword save
+        col.add(np.tile(np.eye(8)[2:3], (64, 1)), ids=range(3, 67),
+                texts=["red cherries"] + [f"filler {{i}}" for i in range(63)])
         """
     )
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=120)

@@ -6,7 +6,9 @@
 >>> res = col.search(queries, k=10)                         # res.ids, res.scores
 """
 
-from slimvec.collection import Collection, SearchResult, create, open  # noqa: A004
+from slimvec.api import create, open  # noqa: A004
+from slimvec.collection import Collection
+from slimvec.search.result import SearchResult
 from slimvec.errors import (
     CollectionExistsError,
     CollectionNotFoundError,

@@ -3,23 +3,33 @@
 Layout::
 
     MANIFEST.json         commit point (format, spec, segments, tombstones), replaced atomically
+    log-<gen>.wal         write-ahead log of small adds and deletes since the last flush
     state-<gen>.npz       fitted transforms and codec calibrations (PCA, int8 ranges, ...)
     segments/seg-<gen>/   ids.npy, original.npy (float32) and one .npy per stored code
     tombstones-<gen>.npy  packed bitmap of deleted rows
     meta-<gen>.sqlite     ids -> rows and per-vector metadata
+    bm25-<gen>*           the keyword index over stored texts
 
-Writes happen under a lock file and follow one order: new files are written and fsynced,
-then the manifest is replaced. A process killed at any moment leaves the last committed state.
+**Writes.** Under a lock file, one writer at a time. A small add or any delete is one record
+appended to the log and ``fdatasync``-ed: durable when ``add`` returns, no new files. Large
+adds, and the log once it holds ``FLUSH_ROWS`` rows, become a segment: new files are written
+and fsynced, then the manifest is replaced (the only commit point). Segments are merged in
+tiers (``MERGE_FANOUT`` of one size class into one), so their count stays logarithmic, and the
+pipeline's calibrations are refitted as the collection grows (``REFIT_GROWTH``).
+
+**Reads.** Every call first checks (two ``stat``s) whether another handle committed, and
+catches up: a reader always sees the latest commit, and a load that races a writer's commit
+retries instead of reporting damage. Rows in the log are searched like any other: through
+the funnel once the pipeline is fitted, exactly before (a collection of a few documents).
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -35,15 +45,25 @@ from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.search.fusion import MODES as FUSION_MODES
 from slimvec.search.fusion import fuse
+from slimvec.search.result import SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
 from slimvec.store.growable import GrowableArray
-from slimvec.store.lock import write_lock
+from slimvec.store.lock import LOCK, sweep, write_lock
+from slimvec.store.log import (
+    FLUSH_BYTES,
+    FLUSH_ROWS,
+    LogRecord,
+    append_record,
+    create_log,
+    read_log,
+)
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
 from slimvec.store.meta import MetaStore
 from slimvec.store.segments import SEGMENTS_DIR, open_segment, segment_name, write_segment
 from slimvec.validation import (
+    MAX_ID,
     as_ids,
     as_matrix,
     as_metadata,
@@ -55,24 +75,63 @@ from slimvec.validation import (
 
 ENCODE_CHUNK = 65_536
 SEARCH_MODES = ("dense", "sparse", "hybrid")
+#: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
+MERGE_FANOUT = 8
+#: Merges build the merged segment in RAM: runs larger than this stay as they are (such
+#: segments come from bulk adds, which are few).
+MERGE_MAX_ROWS = 1_000_000
+#: Hard cap on segments: past it the two smallest neighbours merge (bounds open files).
+MAX_SEGMENTS = 48
+#: Calibrations (int8 ranges, binary means, PCA, ...) are refitted when the live vectors reach
+#: REFIT_GROWTH x the count they were fitted on, until they were fitted on REFIT_ENOUGH.
+REFIT_GROWTH = 4
+REFIT_ENOUGH = 65_536
+#: Adds of fewer rows than this go to the write-ahead log; larger ones become a segment.
+LOG_MAX_ROWS = 64
+#: How often a load that races another process's commit is retried before giving up.
+LOAD_RETRIES = 20
+#: Prefixes of top-level files the manifest names; others with them are leftovers.
+_OWN_PREFIXES = ("state-", "tombstones-", "meta-", "bm25-", "log-")
 
 
-@dataclass
-class SearchResult:
-    """``ids`` (nq, k) int64 and ``scores`` (nq, k) float32, best first; -1 / -inf pad."""
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    """Identifies one committed manifest (each commit is a new file, so a new inode)."""
+    try:
+        st = os.stat(path / MANIFEST)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
-    ids: np.ndarray
-    scores: np.ndarray
+
+class _Tail:
+    """Rows the log added since the last flush: their vectors, metadata and texts, in RAM."""
+
+    def __init__(self, dim: int):
+        self.x = GrowableArray.empty(np.float32, dim)
+        self.codes: dict[str, GrowableArray] = {}
+        self.meta: list[dict | None] = []
+        self.texts: list[str | None] = []
+        self.records: list[LogRecord] = []  # replayed into the keyword index when it loads
+        self.end = 0  # byte offset of the end of the committed log records
+
+    def __len__(self) -> int:
+        return len(self.texts)
 
 
 class Collection:
     """Open with :func:`slimvec.open` or make with :func:`slimvec.create`, not directly."""
 
+    #: Whether small adds go to the write-ahead log (multi-vector adds always make segments).
+    logs_adds: ClassVar[bool] = True
+
     def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
+        self._closed = False
         self._meta: MetaStore | None = None
-        self._load()
+        self._open: dict[str, dict[str, np.ndarray]] = {}  # segment name -> arrays
+        self._upgrade: Any = None
         self._encoder = None
+        self._load()
         if encoder is not None:
             self._encoder = self._checked_encoder(encoder)
 
@@ -119,6 +178,8 @@ class Collection:
             )
         directory.mkdir(parents=True, exist_ok=True)
         MetaStore(directory / manifest.meta_db, create=True).close()
+        manifest.log = "log-000000.wal"
+        create_log(directory / manifest.log)
         manifest.save(directory)
         return cls(directory, encoder=model)
 
@@ -134,15 +195,29 @@ class Collection:
             )
         return Pipeline(spec, manifest.dim, manifest.metric)
 
+    # -- loading: a consistent view of the latest commit --------------------------------------
     def _load(self) -> None:
+        """Load the latest commit; a load that races another process's commit (files swept
+        under it) retries, and only damage that persists is reported."""
+        for attempt in range(LOAD_RETRIES):
+            before = _signature(self.path)
+            try:
+                self._load_once()
+                return
+            except CorruptCollectionError:
+                if attempt == LOAD_RETRIES - 1 or _signature(self.path) == before:
+                    raise
+
+    def _load_once(self) -> None:
+        signature = _signature(self.path)
         manifest = Manifest.load(self.path)
-        self._manifest = manifest
         try:
-            self.pipeline = self._make_pipeline(manifest)
+            pipeline = self._make_pipeline(manifest)
         except InvalidInputError as exc:
             raise CorruptCollectionError(
                 f"{self.path / MANIFEST} has an unusable spec: {exc}"
             ) from exc
+        self._manifest, self.pipeline = manifest, pipeline
         if manifest.state_file:
             try:
                 with np.load(self.path / manifest.state_file, allow_pickle=False) as state:
@@ -151,21 +226,100 @@ class Collection:
                 raise CorruptCollectionError(
                     f"fitted state {manifest.state_file} is missing or damaged ({exc})"
                 ) from exc
-        self._segments = [
-            (entry, open_segment(self.path, entry.name, self._layout(entry.rows)))
-            for entry in manifest.segments
-        ]
+        first = pipeline.first_key
+        layout = self._layout(0)
+        in_memory = ("ids", first)
+        opened, ids, resident = {}, [], []
+        for entry in manifest.segments:
+            shapes = self._layout(entry.rows)
+            opened[entry.name] = self._open.get(entry.name) or open_segment(
+                self.path, entry.name, {k: v for k, v in shapes.items() if k not in in_memory}
+            )
+            read = open_segment(
+                self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory
+            )
+            ids.append(read["ids"])
+            resident.append(read[first])
+        self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
+        self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
-        first = self.pipeline.first_key
-        dtype, shape = self._layout(0)[first]
-        self._resident = GrowableArray(self._concat(first, np.empty(shape, dtype)))
-        self._ids = GrowableArray(self._concat("ids", np.empty(0, np.int64)))
-        self._deleted = self._load_tombstones()
+        dtype, shape = layout[first]
+        self._resident = GrowableArray(
+            np.concatenate(resident) if resident else np.empty(shape, dtype)
+        )
+        self._ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
+        self._deleted = GrowableArray(self._load_tombstones())
         self._bm25: BM25Index | None = None  # loaded on first use
-        self._upgrade = None
-        if self._meta is not None:
-            self._meta.close()
-        self._meta = MetaStore(self.path / manifest.meta_db)
+        if self._upgrade is not None and not self._upgrade.matches(manifest.extra.get("upgrade")):
+            self._upgrade.close()  # finished, or refitted by another process: load it anew
+            self._upgrade = None
+        self._fitted_on = manifest.fitted_on or (
+            manifest.segments[0].rows if manifest.segments else 0
+        )
+        if self._meta is None or self._meta.path != self.path / manifest.meta_db:
+            meta = MetaStore(self.path / manifest.meta_db)
+            if self._meta is not None:
+                self._meta.close()
+            self._meta = meta
+        self._tail = _Tail(self.dim)
+        self._next_id = manifest.next_id
+        self._signature = signature
+        if manifest.log:
+            self._replay_log()
+
+    def _replay_log(self) -> None:
+        """Apply the log records committed since the view last read it."""
+        records, end = read_log(self.path / self._manifest.log, self._tail.end)
+        for record in records:
+            self._apply(record)
+        self._tail.end = end
+
+    def _apply(self, record: LogRecord) -> None:
+        tail = self._tail
+        if record.kind == "add":
+            ids, x = record.arrays["ids"], record.arrays["x"]
+            if len(x) and x.shape[1] != self.dim:
+                raise CorruptCollectionError(f"the log of {self.path} holds vectors of another dim")
+            tail.x.append(x)
+            tail.meta.extend(record.info.get("metadata") or [None] * len(ids))
+            tail.texts.extend(record.info.get("texts") or [None] * len(ids))
+            self._ids.append(ids)
+            self._deleted.append(np.zeros(len(ids), bool))
+            if self.fitted:
+                codes = self.pipeline.encode(x)
+                self._resident.append(codes[self.pipeline.first_key])
+                for key, code in codes.items():
+                    if key != self.pipeline.first_key:
+                        tail.codes.setdefault(key, GrowableArray(code[:0])).append(code)
+            self._next_id = max(self._next_id, int(ids.max()) + 1)
+        elif record.kind == "delete":
+            rows, hit = self._live_rows_of(record.arrays["ids"])
+            self._deleted.array[rows[hit]] = True
+        else:
+            raise CorruptCollectionError(f"the log of {self.path} holds a {record.kind!r} record")
+        tail.records.append(record)
+        if self._bm25 is not None:
+            self._bm25_apply(self._bm25, record)
+
+    def _sync(self) -> None:
+        """Catch up with commits made through other handles (two ``stat``s when none were)."""
+        self._require_open()
+        if _signature(self.path) != self._signature:
+            self._load()
+        elif self._manifest.log:
+            try:
+                size = os.stat(self.path / self._manifest.log).st_size
+            except FileNotFoundError:  # a flush replaced the log between the two stats
+                self._load()
+                return
+            if size > self._tail.end:
+                self._replay_log()
+
+    def _require_open(self) -> None:
+        if self._closed:
+            raise InvalidInputError(
+                f"collection {str(self.path)!r} is closed; open it again with slimvec.open"
+            )
 
     # -- what a row is: hooks that a multi-vector collection overrides -----------------------
     def _make_pipeline(self, manifest: Manifest) -> Pipeline:
@@ -207,12 +361,9 @@ class Collection:
     def _approximate(self, q: Any, k: int, allow: np.ndarray | None):
         return self.pipeline.search(q, k, self, allow)
 
-    def _compact_arrays(self, live: np.ndarray) -> dict[str, np.ndarray]:
-        return {key: self.gather(key, live) for key in self._layout(0)}
-
-    def _concat(self, key: str, empty: np.ndarray) -> np.ndarray:
-        parts = [np.asarray(arrays[key]) for _, arrays in self._segments]
-        return np.concatenate(parts) if parts else empty
+    def _compact_arrays(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every stored array of these rows, as a new segment would hold them."""
+        return {key: self.gather(key, rows) for key in self._layout(0)}
 
     def _load_tombstones(self) -> np.ndarray:
         rows = self._manifest.rows
@@ -238,18 +389,28 @@ class Collection:
         return self._manifest.spec
 
     @property
+    def fitted(self) -> bool:
+        """Whether the pipeline's calibrations exist (after the first segment); before, the
+        few rows in the log are searched exactly."""
+        return bool(self._manifest.segments)
+
+    @property
     def own_count(self) -> int:
         """Live vectors in this collection's own rows (the old space during an upgrade)."""
-        return self._manifest.rows - self._manifest.deleted
+        self._sync()
+        return int(len(self._deleted.array) - np.count_nonzero(self._deleted.array))
 
     def __len__(self) -> int:
         """Live vectors (in both spaces while a model upgrade is in progress)."""
+        own = self.own_count
         if self.upgrade is None:
-            return self.own_count
+            return own
         status = self.upgrade.status()
         return status.old_count + status.new_count - status.in_both
 
     def __repr__(self) -> str:
+        if self._closed:
+            return f"Collection({str(self.path)!r}, closed)"
         return f"Collection({str(self.path)!r}, dim={self.dim}, n={len(self)}, spec={self.spec!r})"
 
     def __enter__(self) -> Collection:
@@ -257,6 +418,90 @@ class Collection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- the interface sibling packages (compat, multivector, server, ...) build on ----------
+    @property
+    def manifest(self) -> Manifest:
+        """The committed manifest of the current view (edit it only inside ``transaction``)."""
+        self._sync()
+        return self._manifest
+
+    @contextmanager
+    def transaction(self) -> Iterator[Manifest]:
+        """Hold the write lock on an up-to-date view (log replayed, leftovers swept) and
+        yield its manifest. A change becomes visible only through ``manifest.commit(path)``;
+        on any exception the view is reloaded from disk (uncommitted changes are dropped)."""
+        self._require_open()
+        with write_lock(self.path):
+            self._sync()
+            self._sweep()
+            try:
+                yield self._manifest
+            except BaseException:
+                self._load()
+                raise
+            if _signature(self.path) != self._signature:  # committed without reloading
+                self._load()
+                self._sweep()
+
+    def refresh(self) -> Collection:
+        """Catch up with other processes' commits now (every call does this itself)."""
+        self._sync()
+        return self
+
+    def prepare_queries(self, queries: Any) -> Any:
+        """Validated (and, for cosine, normalised) queries for :meth:`search_rows`."""
+        return self._queries_in(queries)
+
+    def search_rows(self, queries: Any, k: int, exact: bool = False) -> SearchResult:
+        """Top-``k`` over this collection's own rows for ``prepare_queries`` output (an upgrade
+        in progress is not consulted: that is the caller's business)."""
+        self._sync()
+        return self._search_own(queries, k, exact)
+
+    def stored_ids(self) -> np.ndarray:
+        """The id of every stored row in row order, deleted rows included (until compaction
+        they keep their vectors: a model upgrade pairs them with the new model's)."""
+        self._sync()
+        return self._ids.array
+
+    def rows_of(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each id, whether it is live); rows of ids that are not live are meaningless."""
+        self._sync()
+        return self._live_rows_of(np.asarray(ids, np.int64))
+
+    def ids_without_text(self, ids: np.ndarray) -> np.ndarray:
+        """Those of ``ids`` stored without a text."""
+        self._sync()
+        rows, live = self._live_rows_of(np.asarray(ids, np.int64))
+        texts = self._texts_of_rows(rows[live])
+        return np.asarray(ids)[live][[t is None for t in texts]]
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes with every commit, log appends included (a key for caches)."""
+        self._sync()
+        return self._manifest.generation, self._tail.end
+
+    @property
+    def next_id(self) -> int:
+        """The smallest id above every id this collection has stored."""
+        self._sync()
+        return self._next_id
+
+    @property
+    def has_texts(self) -> bool:
+        """Whether texts are stored (so a keyword index exists)."""
+        return self._keyword_index() is not None
+
+    def attach_encoder(self, encoder: Any) -> Any:
+        """Use this ``Encoder`` object (it must be the recorded model); returns it."""
+        self._encoder = self._checked_encoder(encoder)
+        return self._encoder
+
+    def delete_own(self, ids: Any) -> int:
+        """Delete from this collection's own rows (never from an upgrade's new space)."""
+        return self._delete_rows(ids)
 
     # -- writing ----------------------------------------------------------------------------
     def add(
@@ -269,8 +514,9 @@ class Collection:
         """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing).
 
         ``metadata`` (one JSON-able dict per vector) and ``texts`` (the source text, kept for
-        keyword search and re-embedding) are optional.
+        keyword search and re-embedding) are optional. Durable when it returns.
         """
+        self._require_open()
         x, extra = self._ingest(vectors)
         given = None if ids is None else as_ids(ids, len(x))
         metas = as_metadata(metadata, len(x))
@@ -278,42 +524,143 @@ class Collection:
             texts = as_texts(texts)
             if len(texts) != len(x):
                 raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
-        with self._writing():
+        with self.transaction():
             new_ids = given if given is not None else self._next_ids(len(x))
             self._reject_live_duplicates(new_ids)
             if self.upgrade is not None:
                 self.upgrade.new_space._reject_live_duplicates(new_ids)
-            manifest = self._manifest
-            generation = manifest.generation + 1
-            state_file = manifest.state_file
-            if not manifest.segments:
-                self._fit(x, extra)
-                state = self._state()
-                if state:
-                    state_file = f"state-{generation:06d}.npz"
-                    save_arrays(self.path / state_file, state)
-            codes = self._encode(x)
-            name = segment_name(generation)
-            arrays = {"ids": new_ids, **self._row_arrays(x, extra), **codes}
-            write_segment(self.path, name, arrays)
-            self._meta.insert(new_ids, manifest.rows, metas, texts)
-            if texts is not None:
-                keyword = self._keyword_index(create=True)
-                keyword.add(new_ids, texts)
-                self._save_keyword_index(keyword, generation)
-            entry = SegmentEntry(name=name, start=manifest.rows, rows=len(x))
-            manifest.segments.append(entry)
-            manifest.rows += len(x)
-            manifest.next_id = max(manifest.next_id, int(new_ids.max()) + 1)
-            manifest.generation = generation
-            manifest.state_file = state_file
-            manifest.save(self.path)
-            self._segments.append((entry, open_segment(self.path, name, self._layout(len(x)))))
-            self._starts = np.append(self._starts, entry.start)
-            self._resident.append(arrays[self.pipeline.first_key])
-            self._ids.append(new_ids)
-            self._deleted = np.concatenate([self._deleted, np.zeros(len(x), bool)])
+            if self.logs_adds and self._manifest.log and len(x) < LOG_MAX_ROWS:
+                self._log(LogRecord("add", {"ids": new_ids, "x": x}, {"metadata": metas,
+                                                                       "texts": texts}))
+            else:
+                self._commit_segment(x, extra, new_ids, metas, texts)
+                self._maintain()
         return new_ids
+
+    def _log(self, record: LogRecord) -> None:
+        """Append a record (durable on return), then flush if the log has grown enough."""
+        self._tail.end = append_record(self.path / self._manifest.log, self._tail.end, record)
+        self._apply(record)
+        if len(self._tail) >= FLUSH_ROWS or self._tail.end >= FLUSH_BYTES:
+            self._flush()
+            self._maintain()
+
+    def _flush(self) -> None:
+        """Fold the log into the segments now, if it holds anything."""
+        if self._manifest.log and self._tail.records:
+            self._commit_segment(None, None, np.empty(0, np.int64), None, None)
+
+    def _commit_segment(self, x, extra, ids, metas, texts) -> None:
+        """One commit of the log's rows followed by ``x`` (may be None) as a new segment,
+        the log's deletes as a tombstone file, and a fresh log. The pipeline is fitted first
+        if it never was (on every row of this segment, the log's included)."""
+        m, tail = self._manifest, self._tail
+        generation = m.generation + 1
+        if len(tail):  # single-vector collections only (multi-vector adds never log)
+            n_new = 0 if x is None else len(x)
+            x = tail.x.array if x is None else np.concatenate([tail.x.array, x])
+            ids = np.concatenate([self._ids.array[m.rows :], ids])
+            metas = tail.meta + (metas or [None] * n_new)
+            texts = None if texts is None and not any(tail.texts) else (
+                tail.texts + (texts or [None] * n_new)
+            )
+        if x is not None and len(x):
+            if not self.fitted:
+                self._fit(x, extra)
+                self._save_state(generation, len(x))
+            arrays = {"ids": ids, **self._row_arrays(x, extra), **self._encode(x)}
+            name = segment_name(generation)
+            write_segment(self.path, name, arrays)
+            self._meta.insert(ids, m.rows, metas, texts)
+            keyword = self._keyword_index(create=texts is not None)
+            if keyword is not None and texts is not None:
+                new_texts = texts[len(tail) :]
+                if any(t is not None for t in new_texts):
+                    keep = [i for i, t in enumerate(new_texts) if t is not None]
+                    keyword.add(ids[len(tail) :][keep], [new_texts[i] for i in keep])
+            m.segments.append(SegmentEntry(name=name, start=m.rows, rows=len(ids)))
+            m.rows += len(ids)
+            m.next_id = max(m.next_id, int(ids.max()) + 1)
+        keyword = self._keyword_index()
+        if keyword is not None:
+            self._save_keyword_index(keyword, generation)
+        self._deleted.append(np.zeros(m.rows - len(self._deleted.array), bool))
+        self._write_tombstones(generation)
+        m.next_id = max(m.next_id, self._next_id)
+        self._start_log(generation)
+        m.commit(self.path)
+        self._load()
+        self._sweep()  # the old log
+
+    def _save_state(self, generation: int, fitted_on: int) -> None:
+        state = self._state()
+        m = self._manifest
+        m.state_file = None
+        if state:
+            m.state_file = f"state-{generation:06d}.npz"
+            save_arrays(self.path / m.state_file, state)
+        m.fitted_on = fitted_on
+
+    def _write_tombstones(self, generation: int) -> None:
+        m = self._manifest
+        deleted = self._deleted.array[: m.rows]
+        count = int(np.count_nonzero(deleted))
+        if count != m.deleted or (count and m.tombstones is None):
+            m.tombstones = None
+            if count:
+                m.tombstones = f"tombstones-{generation:06d}.npy"
+                save_array(self.path / m.tombstones, np.packbits(deleted))
+            m.deleted = count
+
+    def _maintain(self) -> None:
+        """After a segment was added: refit calibrations that the collection outgrew, and
+        merge segments so their count stays logarithmic (bounded work, under the lock)."""
+        live = self.own_count
+        if (
+            self.refits
+            and self._fitted_on < REFIT_ENOUGH
+            and live >= REFIT_GROWTH * max(self._fitted_on, 1)
+            and self.upgrade is None
+        ):
+            self._rewrite(refit=True)
+            return
+        while (run := self._merge_candidate()) is not None:
+            self._merge(*run)
+
+    #: Whether ``_maintain`` may refit (multi-vector collections cannot re-derive their
+    #: pipeline input from stored arrays cheaply, so they keep their first calibration).
+    refits: ClassVar[bool] = True
+
+    def _merge_candidate(self) -> tuple[int, int] | None:
+        """(first, stop) segment indices of a run to merge, or None: MERGE_FANOUT neighbours
+        of one size class, or past MAX_SEGMENTS the smallest neighbouring pair."""
+        entries = self._manifest.segments
+        tiers = [int(np.log(max(e.rows, 1)) / np.log(MERGE_FANOUT)) for e in entries]
+        for stop in range(len(entries), MERGE_FANOUT - 1, -1):
+            first = stop - MERGE_FANOUT
+            rows = sum(e.rows for e in entries[first:stop])
+            if len(set(tiers[first:stop])) == 1 and rows <= MERGE_MAX_ROWS:
+                return first, stop
+        if len(entries) > MAX_SEGMENTS:
+            pairs = [entries[i].rows + entries[i + 1].rows for i in range(len(entries) - 1)]
+            i = int(np.argmin(pairs))
+            if pairs[i] <= MERGE_MAX_ROWS:
+                return i, i + 2
+        return None
+
+    def _merge(self, first: int, stop: int) -> None:
+        """Concatenate segments ``first:stop`` (deleted rows included: row numbers, metadata
+        and tombstones stay valid) into one. One commit."""
+        m = self._manifest
+        run = m.segments[first:stop]
+        rows = np.arange(run[0].start, run[-1].start + run[-1].rows)
+        name = segment_name(m.generation + 1)
+        write_segment(self.path, name, self._compact_arrays(rows))
+        merged = SegmentEntry(name=name, start=run[0].start, rows=len(rows))
+        m.segments[first:stop] = [merged]
+        m.commit(self.path)
+        self._load()
+        self._sweep()
 
     def _encode(self, x: np.ndarray) -> dict[str, np.ndarray]:
         chunks = range(0, len(x), ENCODE_CHUNK)
@@ -326,17 +673,23 @@ class Collection:
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
     def _next_ids(self, n: int) -> np.ndarray:
-        return np.arange(self._manifest.next_id, self._manifest.next_id + n, dtype=np.int64)
+        start = self._next_id
+        if start + n - 1 > MAX_ID:
+            raise InvalidInputError(
+                f"automatic ids would pass the largest id {MAX_ID} (ids up to {start - 1} are "
+                f"taken); give explicit ids below it"
+            )
+        return np.arange(start, start + n, dtype=np.int64)
 
     def _live_rows(self) -> np.ndarray:
-        return np.flatnonzero(~self._deleted)
+        return np.flatnonzero(~self._deleted.array)
 
     def live_ids(self) -> np.ndarray:
         """Ids of this collection's own live vectors, in row order."""
-        return self._ids.array[~self._deleted]
+        self._sync()
+        return self._ids.array[~self._deleted.array]
 
     def _live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row of each id, whether it is live); rows of ids that are not live are meaningless."""
         live_rows = self._live_rows()
         if not len(live_rows):
             return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
@@ -346,7 +699,8 @@ class Collection:
         return live_rows[order[pos]], live_ids[order[pos]] == ids
 
     def _reject_live_duplicates(self, ids: np.ndarray) -> None:
-        clash = ids[np.isin(ids, self.live_ids())]
+        _, live = self._live_rows_of(ids)
+        clash = ids[live]
         if len(clash):
             raise DuplicateIdError(
                 f"ids already in the collection: {clash[:10].tolist()}"
@@ -399,6 +753,7 @@ class Collection:
         batch_size: int | None = None,
     ) -> np.ndarray:
         """Embed ``texts`` with the collection's encoder and store them; returns their ids."""
+        self._require_open()
         texts = as_texts(texts)
         if self.upgrade is not None:
             return self.upgrade.add_texts(texts, ids=ids, metadata=metadata, batch_size=batch_size)
@@ -409,9 +764,10 @@ class Collection:
     @property
     def upgrade(self) -> Any:
         """The model upgrade in progress (a ``slimvec.compat.upgrade.Upgrade``), or None."""
+        self._sync()
         if "upgrade" not in self._manifest.extra:
             return None
-        if getattr(self, "_upgrade", None) is None:
+        if self._upgrade is None:
             from slimvec.compat.upgrade import Upgrade
 
             self._upgrade = Upgrade.load(self)
@@ -422,7 +778,9 @@ class Collection:
         ``Upgrade`` (with its adapter quality report). See ``slimvec.compat.upgrade``."""
         from slimvec.compat.upgrade import begin_upgrade
 
-        return begin_upgrade(self, encoder, **options)
+        self._require_open()
+        self._upgrade = begin_upgrade(self, encoder, **options)
+        return self._upgrade
 
     def backfill(self, batch_size: int = 256, **options: Any) -> int:
         """Re-embed stored texts with the new model, a batch at a time (resumable)."""
@@ -459,6 +817,7 @@ class Collection:
         safe default; where one side is far stronger (BM25 on exact-term queries) the weighted
         sum keeps it from being diluted.
         """
+        self._sync()
         if mode not in SEARCH_MODES:
             raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
         if fusion not in FUSION_MODES:
@@ -472,7 +831,7 @@ class Collection:
             if upgrade is not None:
                 return upgrade.search_texts(queries, k, exact=exact)
             return self.search(self._embed(queries, "query", None), k=k, exact=exact)
-        if self._keyword_index() is None:
+        if not self.has_texts and (upgrade is None or not upgrade.has_keyword_index):
             raise InvalidInputError(
                 f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
                 f"texts with add_texts(...) or add(vectors, texts=...)"
@@ -490,29 +849,53 @@ class Collection:
         )
 
     def _keyword_search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top-k; during a model upgrade over both spaces (an id moved to the new space
-        by backfill but not yet deleted from the old one counts once, as the new space's)."""
-        ids, scores = self._keyword_index().search(queries, k)
-        upgrade = self.upgrade
-        new_index = None if upgrade is None else upgrade.new_space._keyword_index()
-        if new_index is None:
-            return ids, scores
-        new_ids, new_scores = new_index.search(queries, k)
-        moved = (ids[:, :, None] == new_ids[:, None, :]).any(axis=2) & (ids >= 0)
-        scores = np.where(moved, -np.inf, scores)
-        all_ids = np.concatenate([new_ids, ids], axis=1)
-        cols, best = select_top(np.concatenate([new_scores, scores], axis=1), k)
-        return pad_results(np.take_along_axis(all_ids, cols, axis=1), best, k)
+        """BM25 top-k (during a model upgrade the upgrade merges both spaces' indexes)."""
+        if self.upgrade is not None:
+            return self.upgrade.keyword_search(queries, k)
+        return self.keyword_search_own(queries, k)
+
+    def keyword_search_own(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k over this collection's own texts: (ids, scores), -1 / -inf padded."""
+        index = self._keyword_index()
+        if index is None:
+            nq = len(queries)
+            return np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
+        return index.search(queries, k)
 
     def _keyword_index(self, create: bool = False) -> BM25Index | None:
-        """The BM25 index over stored texts (loaded on first use), or None if there is none."""
+        """The BM25 index over stored texts (loaded on first use, log replayed into it), or
+        None if there is none."""
+        self._sync()
         if self._bm25 is None:
             recorded = self._manifest.extra.get("bm25")
             if recorded:
-                self._bm25 = BM25Index.load(self.path, recorded["files"])
-            elif create:
-                self._bm25 = BM25Index(**self._manifest.extra.get("keyword_options", {}))
+                try:
+                    index = BM25Index.load(self.path, recorded["files"])
+                except CorruptCollectionError:
+                    before = self._signature
+                    self._load()  # a writer may have replaced those files meanwhile
+                    if self._signature == before:
+                        raise
+                    return self._keyword_index(create)
+            elif create or any(r.info.get("texts") for r in self._tail.records):
+                index = BM25Index(**self._manifest.extra.get("keyword_options", {}))
+            else:
+                return None
+            for record in self._tail.records:
+                self._bm25_apply(index, record)
+            self._bm25 = index
         return self._bm25
+
+    @staticmethod
+    def _bm25_apply(index: BM25Index, record: LogRecord) -> None:
+        ids = record.arrays["ids"]
+        if record.kind == "delete":
+            index.delete(ids)
+            return
+        texts = record.info.get("texts")
+        if texts:
+            index.delete(ids)  # an id deleted and re-added in the log
+            index.add(ids, texts)
 
     def _save_keyword_index(self, keyword: BM25Index, generation: int) -> None:
         self._manifest.extra["bm25"] = {"files": keyword.save(self.path, generation)}
@@ -522,128 +905,147 @@ class Collection:
 
     def texts(self, ids: Any) -> list[str | None]:
         """The stored text of each id (None where none was stored or the id is unknown)."""
-        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64)).tolist()
-        found = self._meta.texts(wanted, self._manifest.rows)
-        return [found.get(i) for i in wanted]
+        return self._per_id(ids, self._texts_of_rows, "texts")
+
+    def metadata(self, ids: Any) -> list[dict | None]:
+        """Metadata stored with each id (None where none was given or the id is unknown)."""
+        return self._per_id(ids, self._meta_of_rows, "metadata")
+
+    def _per_id(self, ids: Any, of_rows, what: str) -> list:
+        """Look ids up in this space, and during an upgrade in the new space for the rest."""
+        self._sync()
+        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        rows, live = self._live_rows_of(wanted)
+        found = of_rows(rows[live])
+        out: list = [None] * len(wanted)
+        for i, value in zip(np.flatnonzero(live).tolist(), found):
+            out[i] = value
+        upgrade = self.upgrade
+        if upgrade is not None and not live.all():
+            rest = np.flatnonzero(~live)
+            others = getattr(upgrade.new_space, what)(wanted[rest])
+            for i, value in zip(rest.tolist(), others):
+                out[i] = value
+        return out
+
+    def _rows_column(self, rows: np.ndarray, lookup, tail: list) -> list:
+        """Values for live ``rows``: SQLite (by id) for segment rows, RAM for log rows."""
+        committed = self._manifest.rows
+        ids = self._ids.array[rows]
+        found = lookup(ids[rows < committed].tolist(), committed)
+        return [
+            found.get(i) if r < committed else tail[r - committed]
+            for r, i in zip(rows.tolist(), ids.tolist())
+        ]
+
+    def _texts_of_rows(self, rows: np.ndarray) -> list[str | None]:
+        return self._rows_column(rows, self._meta.texts, self._tail.texts)
+
+    def _meta_of_rows(self, rows: np.ndarray) -> list[dict | None]:
+        return self._rows_column(rows, self._meta.metadata, self._tail.meta)
 
     def delete(self, ids: Any) -> int:
         """Tombstone the vectors with these ids; returns how many were deleted.
 
         During a model upgrade the ids may live in either space; both are handled."""
+        self._require_open()
         if self.upgrade is not None:
             return self.upgrade.delete(ids)
         return self._delete_rows(ids)
 
     def _delete_rows(self, ids: Any) -> int:
-        """Delete from this collection's own rows (never from an upgrade's new space)."""
-        wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
-        with self._writing():
-            rows, hit = self._live_rows_of(wanted)
+        wanted = np.atleast_1d(np.asarray(ids))
+        if wanted.size == 0:
+            return 0
+        wanted = np.unique(as_ids(wanted, wanted.size))
+        with self.transaction():
+            _, hit = self._live_rows_of(wanted)
             if not hit.all():
                 raise InvalidInputError(
                     f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
                 )
-            deleted = self._deleted.copy()
-            deleted[rows] = True
-            manifest = self._manifest
-            manifest.generation += 1
-            keyword = self._keyword_index()
-            if keyword is not None:
-                keyword.delete(wanted)
-                self._save_keyword_index(keyword, manifest.generation)
-            old = manifest.tombstones
-            manifest.tombstones = f"tombstones-{manifest.generation:06d}.npy"
-            save_array(self.path / manifest.tombstones, np.packbits(deleted))
-            manifest.deleted = int(deleted.sum())
-            manifest.save(self.path)
-            self._deleted = deleted
-            if old:
-                (self.path / old).unlink(missing_ok=True)
+            if not self._manifest.log:  # written before the log existed: start one
+                self._start_log(self._manifest.generation + 1)
+                self._manifest.commit(self.path)
+                self._load()
+            self._log(LogRecord("delete", {"ids": wanted}))
         return len(wanted)
 
+    def _start_log(self, generation: int) -> None:
+        """Name a new, empty log in the manifest (committed by the caller)."""
+        self._manifest.log = f"log-{generation:06d}.wal"
+        create_log(self.path / self._manifest.log)
+
+    def flush(self) -> None:
+        """Fold the write-ahead log into a segment now (writes do it when it is full)."""
+        with self.transaction():
+            self._flush()
+            self._maintain()
+
     def compact(self) -> None:
-        """Rewrite the live vectors into one segment, reclaiming space held by deleted ones."""
-        with self._writing():
-            if self._manifest.deleted == 0 and len(self._manifest.segments) <= 1:
+        """Rewrite the live vectors into one segment, reclaiming space held by deleted ones
+        (and refitting calibrations the collection has outgrown)."""
+        with self.transaction():
+            self._flush()
+            m = self._manifest
+            refit = self.refits and self.own_count >= REFIT_GROWTH * max(self._fitted_on, 1)
+            if m.deleted == 0 and len(m.segments) <= 1 and not refit:
                 return
-            manifest = self._manifest
-            live = self._live_rows()
-            generation = manifest.generation + 1
+            self._rewrite(refit=refit and self._fitted_on < REFIT_ENOUGH)
+
+    def _rewrite(self, refit: bool) -> None:
+        """All live rows into one new segment with a fresh metadata database; with ``refit``
+        the pipeline is first refitted on (a sample of) them and every code re-encoded."""
+        m = self._manifest
+        live = self._live_rows()
+        generation = m.generation + 1
+        if refit and len(live):
+            sample = live
+            if len(live) > REFIT_ENOUGH:
+                rng = np.random.default_rng(generation)
+                sample = np.sort(rng.choice(live, REFIT_ENOUGH, replace=False))
+            self._fit(self.gather(ORIGINAL, sample), None)
+            self._save_state(generation, len(sample))
+            originals = self.gather(ORIGINAL, live)
+            arrays = {"ids": self._ids.array[live], ORIGINAL: originals}
+            arrays.update(self._encode(originals))
+        else:
             arrays = self._compact_arrays(live)
-            name = segment_name(generation)
-            write_segment(self.path, name, arrays)
-            ids = arrays["ids"]
-            old_meta = self._meta.metadata(ids.tolist(), manifest.rows)
-            old_texts = self._meta.texts(ids.tolist(), manifest.rows)
-            meta_db = f"meta-{generation:06d}.sqlite"
-            (self.path / meta_db).unlink(missing_ok=True)
-            fresh = MetaStore(self.path / meta_db, create=True)
-            fresh.insert(
-                ids,
-                0,
-                [old_meta.get(i) for i in ids.tolist()],
-                [old_texts.get(i) for i in ids.tolist()],
-            )
-            fresh.close()
-            keyword = self._keyword_index()
-            if keyword is not None:
-                keyword.compact()
-                self._save_keyword_index(keyword, generation)
-            manifest.segments = [SegmentEntry(name=name, start=0, rows=len(live))]
-            manifest.rows = len(live)
-            manifest.deleted = 0
-            manifest.tombstones = None
-            manifest.meta_db = meta_db
-            manifest.generation = generation
-            manifest.save(self.path)
-            self._load()
-            self._sweep()
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the write lock on an up-to-date view; on failure, forget uncommitted changes."""
-        with write_lock(self.path):
-            self._refresh()
-            try:
-                yield
-            except BaseException:
-                self._load()  # the disk holds the last commit; drop what memory changed
-                raise
-
-    def _refresh(self) -> None:
-        """Under the write lock: reload if another process committed, drop leftovers."""
-        current = Manifest.load(self.path)
-        if current.extra.get("moved_to"):
-            raise InvalidInputError(
-                f"{str(self.path)!r} finished a model upgrade and moved to "
-                f"{current.extra['moved_to']!r}; reopen it with slimvec.open"
-            )
-        if current.generation != self._manifest.generation:
-            self._load()
+        name = segment_name(generation)
+        write_segment(self.path, name, arrays)
+        ids = arrays["ids"]
+        meta_db = f"meta-{generation:06d}.sqlite"
+        (self.path / meta_db).unlink(missing_ok=True)
+        fresh = MetaStore(self.path / meta_db, create=True)
+        fresh.insert(ids, 0, self._meta_of_rows(live), self._texts_of_rows(live))
+        fresh.close()
+        keyword = self._keyword_index()
+        if keyword is not None:
+            keyword.compact()
+            self._save_keyword_index(keyword, generation)
+        m.segments = [SegmentEntry(name=name, start=0, rows=len(live))] if len(live) else []
+        m.rows = len(live)
+        m.deleted = 0
+        m.tombstones = None
+        m.meta_db = meta_db
+        m.commit(self.path)
+        self._load()
         self._sweep()
 
     def _sweep(self) -> None:
         """Remove files of interrupted writes (anything the manifest does not name)."""
         m = self._manifest
-        named = {m.state_file, m.tombstones, m.meta_db, MANIFEST, "LOCK", SEGMENTS_DIR}
-        named.update(m.extra.get("bm25", {}).get("files", []))
-        for child in self.path.iterdir():
-            if (
-                child.name not in named
-                and child.name.split("-")[0] in {"state", "tombstones", "meta", "bm25"}
-            ) or child.name == MANIFEST + ".tmp":
-                child.unlink(missing_ok=True)
-        live_segments = {e.name for e in m.segments}
-        seg_dir = self.path / SEGMENTS_DIR
-        if seg_dir.is_dir():
-            for child in seg_dir.iterdir():
-                if child.name not in live_segments:
-                    shutil.rmtree(child, ignore_errors=True)
+        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}}
+        sweep(self.path, m.files | {MANIFEST, LOCK}, _OWN_PREFIXES, subdirs)
 
     # -- reading ----------------------------------------------------------------------------
     def resident(self, key: str) -> np.ndarray:
+        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``)."""
         if key != self.pipeline.first_key:
-            raise KeyError(f"{key} is not held in RAM")
+            raise InvalidInputError(
+                f"{key!r} is not held in RAM; only the first stage's codes "
+                f"({self.pipeline.first_key!r}) are"
+            )
         return self._resident.array
 
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
@@ -652,6 +1054,18 @@ class Collection:
             return self._resident.array[rows]
         if key == "ids":
             return self._ids.array[rows]
+        committed = self._manifest.rows
+        in_tail = rows >= committed
+        if in_tail.any():
+            tail = self._tail.x if key == ORIGINAL else self._tail.codes[key]
+            out = np.empty((len(rows), *tail.array.shape[1:]), tail.array.dtype)
+            out[in_tail] = tail.array[rows[in_tail] - committed]
+            if not in_tail.all():
+                out[~in_tail] = self._gather_segments(key, rows[~in_tail])
+            return out
+        return self._gather_segments(key, rows)
+
+    def _gather_segments(self, key: str, rows: np.ndarray) -> np.ndarray:
         seg = np.searchsorted(self._starts, rows, side="right") - 1
         _, arrays0 = self._segments[0]
         out = np.empty((len(rows), *arrays0[key].shape[1:]), arrays0[key].dtype)
@@ -670,125 +1084,99 @@ class Collection:
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
+        self._sync()
         if self.upgrade is not None:  # it validates the queries against this (old) space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
         return self._search_own(self._queries_in(queries), check_k(k), exact)
 
-    def _search_own(self, q: np.ndarray, k: int, exact: bool) -> SearchResult:
-        """Top-``k`` over this collection's own rows for validated queries ``q``."""
-        allow = ~self._deleted if self._manifest.deleted else None
-        if self._manifest.rows == 0:
+    def _search_own(self, q: Any, k: int, exact: bool) -> SearchResult:
+        """Top-``k`` over this collection's own rows for validated queries ``q``; the work is
+        sized by the live count, the result padded to ``k``."""
+        deleted = self._deleted.array
+        live = len(deleted) - int(np.count_nonzero(deleted))
+        nq = len(q)
+        if live == 0:
             return SearchResult(
-                ids=np.full((len(q), k), -1, np.int64),
-                scores=np.full((len(q), k), -np.inf, np.float32),
+                ids=np.full((nq, k), -1, np.int64), scores=np.full((nq, k), -np.inf, np.float32)
             )
-        if exact:
-            rows, scores = self._exact(q, k, allow)
+        allow = ~deleted if live < len(deleted) else None
+        work = min(k, live)
+        if exact or not self.fitted:
+            rows, scores = self._exact(q, work, allow)
         else:
-            rows, scores = self._approximate(q, k, allow)
+            rows, scores = self._approximate(q, work, allow)
+        rows, scores = pad_results(rows, scores, k)
         ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
         return SearchResult(ids=ids, scores=scores)
 
     def _exact(self, q: np.ndarray, k: int, allow: np.ndarray | None):
+        parts = [(e.start, e.rows, self._originals(e, arrays)) for e, arrays in self._segments]
+        if len(self._tail):
+            parts.append((self._manifest.rows, len(self._tail), self._tail.x.array))
         parts_rows, parts_scores = [], []
-        for entry, arrays in self._segments:
-            original = arrays[ORIGINAL]
-            seg_allow = None if allow is None else allow[entry.start : entry.start + entry.rows]
+        for start, n, original in parts:
+            seg_allow = None if allow is None else allow[start : start + n]
             rows, scores = blocked_top(
-                lambda a, b, o=original: q @ np.asarray(o[a:b]).T, entry.rows, len(q), k, seg_allow
+                lambda a, b, o=original: q @ np.asarray(o[a:b]).T, n, len(q), k, seg_allow
             )
-            parts_rows.append(np.where(rows >= 0, rows + entry.start, -1))
+            parts_rows.append(np.where(rows >= 0, rows + start, -1))
             parts_scores.append(scores)
         cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
         rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
         return np.where(np.isfinite(scores), rows, -1), scores
 
-    def metadata(self, ids: Any) -> list[dict | None]:
-        """Metadata stored with each id (None where none was given or the id is unknown)."""
-        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64)).tolist()
-        found = self._meta.metadata(wanted, self._manifest.rows)
-        return [found.get(i) for i in wanted]
+    def _originals(self, entry: SegmentEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
+        if ORIGINAL in arrays:
+            return arrays[ORIGINAL]
+        return self._resident.array[entry.start : entry.start + entry.rows]  # spec "f32"
 
     def info(self) -> dict[str, Any]:
         """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
-        rows = max(self._manifest.rows, 1)
+        self._sync()
+        total = len(self._ids.array)
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         first = self.pipeline.first_key
         # first-stage codes + int64 id + tombstone flag; memory-mapped files are not counted
         ram_per_vector = self.pipeline.bytes_per_vector(first) + 8 + 1
+        upgrade = self.upgrade
+        refit_at = REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None
         return {
             "path": str(self.path),
             "count": len(self),
-            "deleted": self._manifest.deleted,
+            "deleted": total - self.own_count,
             "dim": self.dim,
             "metric": self.metric,
             "spec": self.spec,
             "encoder": self._manifest.extra.get("encoder"),
             "segments": len(self._manifest.segments),
+            "log_rows": len(self._tail),
+            "calibration": {
+                "fitted_on": self._fitted_on,
+                "refit_at": refit_at if self.refits else None,
+                "note": None
+                if self.fitted
+                else f"not fitted yet: the first {FLUSH_ROWS} rows are searched exactly, then "
+                f"the pipeline is fitted on them",
+            },
             "ram_bytes_per_vector": ram_per_vector,
-            "disk_bytes_per_vector": round(disk / rows, 1) if self._manifest.rows else None,
+            "disk_bytes_per_vector": round(disk / total, 1) if total else None,
             "float32_bytes_per_vector": 4 * self.dim,
             "code_bytes_per_vector": {
                 key: self.pipeline.bytes_per_vector(key) for key in self.pipeline.codecs
             },
-            "upgrade": None if self.upgrade is None else self.upgrade.describe(),
+            "upgrade": None if upgrade is None else upgrade.describe(),
         }
 
     def close(self) -> None:
+        """Release files (and an upgrade's new space); every later call raises."""
+        if self._closed:
+            return
+        if self._upgrade is not None:
+            self._upgrade.close()
+            self._upgrade = None
         if self._meta is not None:
             self._meta.close()
             self._meta = None
-        self._segments = []
+        self._segments, self._open = [], {}
+        self._closed = True
 
-
-def create(
-    path: str | Path,
-    dim: int | None = None,
-    metric: str = "cosine",
-    spec: str = DEFAULT_SPEC,
-    encoder: Any = None,
-    multivector: bool = False,
-    keyword: dict[str, Any] | None = None,
-    **multivector_options: Any,
-) -> Collection:
-    """Create an empty collection directory for ``dim``-dim vectors and open it.
-
-    ``metric``: "cosine" (vectors normalised on the way in) or "ip". ``spec``: the pipeline,
-    see :mod:`slimvec.spec`; the default is a binary first pass with float32 rescoring.
-    ``encoder``: a model name/path or ``slimvec.encoders.Encoder`` for ``add_texts`` /
-    ``search_texts`` (needs ``slimvec[text]``); its name, dim and fingerprint are recorded.
-    ``multivector=True`` makes a collection of token sets (ColBERT-style) searched through
-    MUVERA encodings and exact MaxSim; see :class:`slimvec.multivector.MultiVectorCollection`
-    for its options (``fde``, ``pool_factor``, ``token_code``) and default spec.
-    ``keyword``: options of the BM25 index kept over stored texts (see
-    :class:`slimvec.sparse.BM25Index`: ``k1``, ``b``, ``stopwords``, ``stemmer``, ...).
-    """
-    if multivector:
-        from slimvec.multivector.collection import MultiVectorCollection
-
-        if spec == DEFAULT_SPEC:
-            spec = MultiVectorCollection.default_spec
-        return MultiVectorCollection.create_multivector(
-            path, dim, metric, spec, encoder, keyword=keyword, **multivector_options
-        )
-    if multivector_options:
-        raise InvalidInputError(
-            f"options {sorted(multivector_options)} apply to multi-vector collections only; "
-            f"pass multivector=True"
-        )
-    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword)
-
-
-def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin
-    """Open an existing collection; raises ``CollectionNotFoundError`` if there is none.
-
-    ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
-    """
-    manifest = Manifest.load(Path(path))
-    if manifest.extra.get("moved_to"):  # a finished model upgrade: the data lives there now
-        return open(Path(path) / manifest.extra["moved_to"], encoder=encoder)
-    if "multivector" in manifest.extra:
-        from slimvec.multivector.collection import MultiVectorCollection
-
-        return MultiVectorCollection(path, encoder=encoder)
-    return Collection(path, encoder=encoder)

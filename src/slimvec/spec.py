@@ -34,6 +34,9 @@ from slimvec.errors import SpecError
 
 DEFAULT_SPEC = "binary*40 > f32"
 DEFAULT_KEEP = 10
+#: Limits that keep a hostile or mistyped spec from asking for absurd work or memory.
+MAX_KEEP = 10_000
+MAX_DIM = 65_536
 TRANSFORM_KINDS = ("mrl", "pca", "rot")
 CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "maxsim")
 
@@ -157,8 +160,8 @@ def _parse_transform(token: str, text: str) -> TransformSpec:
             f"'pca:D' (fitted rotation) and 'rot:D' (random rotation), e.g. 'pca:256 | binary*40'"
         )
     dim = int(m["dim"])
-    if dim < 1:
-        raise SpecError(f"{text!r}: {token!r} needs a dimension >= 1")
+    if not 1 <= dim <= MAX_DIM:
+        raise SpecError(f"{text!r}: {token!r} needs a dimension from 1 to {MAX_DIM}")
     return TransformSpec(m["kind"], dim)
 
 
@@ -180,8 +183,12 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     keep = int(m["keep"]) if m["keep"] else None
     if dims is not None and dims < 8:
         raise SpecError(f"{text!r}: '@{dims}' is too few dims; use at least 8")
-    if keep is not None and keep < 1:
-        raise SpecError(f"{text!r}: '*{keep}' must keep at least 1x k candidates")
+    if keep is not None and not 1 <= keep <= MAX_KEEP:
+        raise SpecError(
+            f"{text!r}: '*{keep}' must keep from 1x to {MAX_KEEP}x k candidates"
+        )
+    if dims is not None and dims > MAX_DIM:
+        raise SpecError(f"{text!r}: '@{dims}' is more dims than the limit of {MAX_DIM}")
     return StageSpec(m["codec"], bits, dims, keep)
 
 

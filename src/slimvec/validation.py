@@ -63,8 +63,9 @@ def as_matrix(
 
 
 def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
-    """Unit-norm rows for cosine similarity; zero rows cannot be normalised."""
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    """Unit-norm rows for cosine similarity; zero rows cannot be normalised. Norms are taken
+    in float64, so components up to float32's limit (3e38) do not overflow to inf."""
+    norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
     zero = norms[:, 0] == 0
     if zero.any():
         raise InvalidInputError(
@@ -72,6 +73,12 @@ def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
             f"direction for cosine similarity; drop them"
         )
     return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+#: Ids are confined to 0 .. 2**53 - 1: exact as JSON numbers (the HTTP API) and in JavaScript.
+MAX_ID = 2**53 - 1
+#: Results per query: a search returns (queries, k) arrays, so k bounds its memory.
+MAX_K = 100_000
 
 
 def as_ids(ids: Any, n: int) -> np.ndarray:
@@ -89,9 +96,12 @@ def as_ids(ids: Any, n: int) -> np.ndarray:
             array = array.astype(np.int64)
         else:
             raise InvalidInputError(f"ids must be integers, got dtype {array.dtype}")
+    if array.size and (array.max() > MAX_ID or array.min() < 0):
+        raise InvalidInputError(
+            f"ids must be >= 0 (-1 marks a missing result) and <= {MAX_ID} (2**53 - 1, exact in "
+            f"JSON and JavaScript), got {array.min()} .. {array.max()}"
+        )
     array = array.astype(np.int64)
-    if (array < 0).any():
-        raise InvalidInputError("ids must be >= 0 (-1 marks a missing result in search output)")
     uniq, counts = np.unique(array, return_counts=True)
     if (counts > 1).any():
         raise DuplicateIdError(
@@ -120,6 +130,11 @@ def as_metadata(metadata: Any, n: int) -> list[dict | None] | None:
 def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
         raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    if k > MAX_K:
+        raise InvalidInputError(
+            f"k={k} is above the limit of {MAX_K} results per query; page through results "
+            f"with several searches, or use col.live_ids() to list everything"
+        )
     return int(k)
 
 

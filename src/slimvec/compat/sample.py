@@ -119,18 +119,9 @@ def draw_sample(
     )
 
 
-def ids_without_text(col: Any, ids: np.ndarray) -> np.ndarray:
-    """Those of ``ids`` stored without text (one SQL scan, not a read of every text)."""
-    rows = col._meta.db.execute(
-        "SELECT id FROM items WHERE text IS NULL AND row < ?", (col._manifest.rows,)
-    ).fetchall()
-    missing = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
-    return ids[np.isin(ids, missing)]
-
-
 def stored_vectors(col: Any, ids: np.ndarray) -> np.ndarray:
     """The float32 vectors the collection stores for live ``ids``."""
-    rows, _ = col._live_rows_of(ids)
+    rows, _ = col.rows_of(ids)
     return col.gather(ORIGINAL, rows)
 
 

@@ -38,6 +38,7 @@ next ``backfill`` finishes by deleting them from the parent: no duplicates, no l
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,19 +49,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
-from slimvec.compat.sample import (
-    PairedSample,
-    draw_sample,
-    ids_without_text,
-    stored_vectors,
-    unit,
-)
+from slimvec.compat.sample import PairedSample, draw_sample, stored_vectors, unit
 from slimvec.compat.spaces import SpaceIdentity
 from slimvec.errors import DuplicateIdError, InvalidInputError
-from slimvec.kernels.topk import select_top
+from slimvec.kernels.topk import pad_results, select_top
 from slimvec.search.funnel import ORIGINAL
+from slimvec.search.result import SearchResult
 from slimvec.store.files import save_arrays
-from slimvec.store.manifest import Manifest
 from slimvec.store.meta import MetaStore
 from slimvec.transforms.adapter import Adapter, fit_adapter, load_adapter
 from slimvec.validation import as_ids, as_texts, check_k
@@ -88,20 +83,6 @@ BLEND_BLOCK = 65_536
 #: ``backfill`` refits the adapter each time the backfilled pairs reach this many times the
 #: pairs it was last fitted on (so a full backfill refits about log2(n / sample) times).
 REFIT_GROWTH = 2.0
-
-# Encoder objects attached in this process, by identity: a custom Encoder (not loadable by
-# name) survives the collection reloading its Upgrade (every failed write reloads).
-_ATTACHED: dict[tuple[str, int, str], Any] = {}
-#: Attribute of the parent Collection keeping its Upgrade across the collection's reloads.
-_KEPT = "_upgrade_kept"
-
-
-def _remember(encoder: Any) -> None:
-    from slimvec.encoders import encoder_spec
-
-    spec = encoder_spec(encoder)
-    _ATTACHED[(spec["name"], spec["dim"], spec["fingerprint"])] = encoder
-
 
 @dataclass
 class Bridge:
@@ -132,7 +113,7 @@ class Bridge:
     def search(self, space: Any, queries: np.ndarray, k: int, exact: bool):
         """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores."""
         return _calibrated(
-            space._search_own(self.adapter.transform(queries), k, exact), self.calibrator
+            space.search_rows(self.adapter.transform(queries), k, exact), self.calibrator
         )
 
 
@@ -233,12 +214,11 @@ def begin_upgrade(
     through the adapter. The returned :class:`Upgrade`'s ``report`` says how good the adapter
     (new → old) is on held-out pairs.
     """
-    from slimvec.collection import Collection, create
     from slimvec.encoders import get_encoder
 
     _check_can_begin(col)
     new_encoder = get_encoder(encoder)
-    old_id = SpaceIdentity.from_dict(col._manifest.extra["encoder"])
+    old_id = SpaceIdentity.from_dict(col.manifest.extra["encoder"])
     new_id = SpaceIdentity.from_encoder(new_encoder)
     if old_id.compatible(new_id):
         raise InvalidInputError(
@@ -252,17 +232,15 @@ def begin_upgrade(
     sample = draw_sample(col, new_encoder, sample_texts, sample_pairs, seed)
     bridges, reports = _fit_bridges(sample.new, sample.old, adapter, seed)
     dual = _fit_dual_calibrator(sample)
-    _remember(new_encoder)
 
     child = None
-    with col._writing():
-        m = col._manifest
+    with col.transaction() as m:
         _check_can_begin(col)  # another process may have begun meanwhile
         generation = m.generation + 1
         _remove_orphans(col)
         space = f"{SPACES_DIR}/{generation:06d}"
         try:
-            child = create(
+            child = type(col).create(
                 col.path / space,
                 metric=col.metric,
                 spec=spec or col.spec,
@@ -289,22 +267,18 @@ def begin_upgrade(
                 "calibration": {"method": "quantile", "top": CALIBRATION_TOP},
                 "old_count_at_begin": col.own_count,
             }
-            m.generation = generation
-            m.save(col.path)  # the commit point
+            m.commit(col.path)  # the commit point
         except BaseException:
             m.extra.pop("upgrade", None)
             if child is not None:
                 child.close()
             _remove_orphans(col)
             raise
-    assert isinstance(child, Collection)
-    upgrade = Upgrade(col, child, bridges, dual)
-    col._upgrade = upgrade
-    return upgrade
+    return Upgrade(col, child, bridges, dual)
 
 
 def _check_can_begin(col: Any) -> None:
-    extra = col._manifest.extra
+    extra = col.manifest.extra
     where = repr(str(col.path))
     if "multivector" in extra:
         raise InvalidInputError(f"{where} is a multi-vector collection; upgrades need one vector")
@@ -329,7 +303,7 @@ def _check_can_begin(col: Any) -> None:
             f"collection with the new encoder"
         )
     live = col.live_ids()
-    if len(ids_without_text(col, live)) == len(live):
+    if len(col.ids_without_text(live)) == len(live):
         raise InvalidInputError(
             f"collection {where} stores no texts, so its documents cannot be re-embedded with "
             f"a new model; add documents with add_texts(...) or add(vectors, texts=...)"
@@ -356,7 +330,7 @@ def _remove_orphans(col: Any) -> None:
     """Under the parent's write lock: upgrade files no committed record points at (written by
     a ``begin_upgrade`` or ``refit_adapter`` that crashed before its commit, or left by
     ``finish``), and a new space no upgrade or move points at."""
-    extra = col._manifest.extra
+    extra = col.manifest.extra
     kept = set(_file_names(extra["upgrade"])) if "upgrade" in extra else set()
     if "upgrade" not in extra and not extra.get("moved_to"):
         shutil.rmtree(col.path / SPACES_DIR, ignore_errors=True)
@@ -374,40 +348,38 @@ class Upgrade:
     """
 
     def __init__(self, col: Any, child: Any, bridges: dict[str, Bridge], dual: ScoreCalibrator):
-        setattr(col, _KEPT, self)
         self.old_space = col
         self.new_space = child
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         self.dual_calibrator = dual  # old-model scores onto the new model's, both encoders in use
-        self._overlap_cache: tuple[tuple[int, int], np.ndarray] | None = None
-        self._paired_cache: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        self._record_seen = copy.deepcopy(col.manifest.extra.get("upgrade"))
+        self._overlap_cache: tuple[Any, np.ndarray] | None = None
+        self._paired_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def load(cls, col: Any) -> Upgrade:
         """The upgrade recorded in ``col``'s manifest (``extra["upgrade"]``)."""
-        from slimvec.collection import Collection
-
-        record = col._manifest.extra.get("upgrade")
+        record = col.manifest.extra.get("upgrade")
         if not record:
             raise InvalidInputError("no model upgrade in progress; start one with begin_upgrade")
-        # The collection forgets its Upgrade on every reload (a failed write reloads); hand back
-        # the same object, so a caller's `up` and `col.upgrade` share one view of the new space.
-        previous = getattr(col, _KEPT, None)
-        if previous is not None and previous.new_space.path == col.path / record["space"]:
-            return previous
-        child = Collection(col.path / record["space"])
+        child = type(col)(col.path / record["space"])
         bridges = {way: Bridge.load(col.path, record["files"][way]) for way in DIRECTIONS}
         dual = _load_calibrator(col.path / record["files"]["dual"]["calibration"])
-        new = record["new"]
-        known = _ATTACHED.get((new["name"], new["dim"], new["fingerprint"]))
-        if known is not None:
-            child._encoder = known
         return cls(col, child, bridges, dual)
+
+    def matches(self, record: dict[str, Any] | None) -> bool:
+        """Whether this object still describes the upgrade ``record`` (a manifest's
+        ``extra["upgrade"]``): the collection keeps it across reloads while it does."""
+        return record is not None and record == self._record_seen
+
+    def close(self) -> None:
+        """Release the new space's files (the parent collection's ``close`` calls this)."""
+        self.new_space.close()
 
     # -- description ------------------------------------------------------------------------
     @property
     def record(self) -> dict[str, Any]:
-        record = self.old_space._manifest.extra.get("upgrade")
+        record = self.old_space.manifest.extra.get("upgrade")
         if record is None:
             raise InvalidInputError(
                 "this upgrade is finished: the collection is the new space now (its manifest "
@@ -443,9 +415,7 @@ class Upgrade:
         e.g. after reopening); it must be the model the upgrade began with."""
         from slimvec.encoders import get_encoder
 
-        model = self.new_space._checked_encoder(get_encoder(encoder))
-        self.new_space._encoder = model
-        _remember(model)
+        self.new_space.attach_encoder(get_encoder(encoder))
         return self
 
     def status(self) -> UpgradeStatus:
@@ -458,7 +428,7 @@ class Upgrade:
             backfilled=float(np.clip(1 - len(old_live) / at_begin, 0, 1)),
             adapter=self.adapter.kind,
             keep_old_encoder=self.keep_old_encoder,
-            missing_texts=len(ids_without_text(self.old_space, old_live)),
+            missing_texts=len(self.old_space.ids_without_text(old_live)),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -497,10 +467,9 @@ class Upgrade:
         given = None if ids is None else as_ids(ids, len(texts))
         vectors = self.encoder.encode(texts, kind="doc", batch_size=batch_size)
         col = self.old_space
-        with col._writing():
-            m = col._manifest
+        with col.transaction() as m:
             if given is None:
-                start = max(m.next_id, Manifest.load(self.new_space.path).next_id)
+                start = max(m.next_id, self.new_space.next_id)
                 new_ids = np.arange(start, start + len(texts), dtype=np.int64)
             else:
                 live = np.concatenate([col.live_ids(), self.new_space.live_ids()])
@@ -514,8 +483,7 @@ class Upgrade:
             reserved = int(new_ids.max()) + 1
             if reserved > m.next_id:
                 m.next_id = reserved
-                m.generation += 1
-                m.save(col.path)
+                m.commit(col.path)
             return self.new_space.add(vectors, ids=new_ids, metadata=metadata, texts=texts)
 
     def delete(self, ids: Any) -> int:
@@ -531,7 +499,7 @@ class Upgrade:
         if len(in_new):
             self.new_space.delete(in_new)
         if len(in_old):
-            self.old_space._delete_rows(in_old)
+            self.old_space.delete_own(in_old)
         return len(wanted)
 
     def backfill(
@@ -559,13 +527,11 @@ class Upgrade:
         if limit is not None and limit < 0:
             raise InvalidInputError(f"limit must be a non-negative integer or None, got {limit!r}")
         col, child = self.old_space, self.new_space
-        with col._writing():  # an up-to-date view of the old space
-            pass
-        with child._writing():
-            pass
+        col.refresh()
+        child.refresh()
         moved = self._settle()
         todo = np.sort(col.live_ids())
-        missing = ids_without_text(col, todo)
+        missing = col.ids_without_text(todo)
         if len(missing):
             raise InvalidInputError(
                 f"{len(missing)} documents of the old space have no stored text, so they cannot "
@@ -582,7 +548,7 @@ class Upgrade:
                 metadata = col.metadata(ids)
                 vectors = encoder.encode(texts, kind="doc", progress=False)
                 child.add(vectors, ids=ids, metadata=metadata, texts=texts)
-                col._delete_rows(ids)
+                col.delete_own(ids)
                 moved += len(ids)
                 bar.update(len(ids))
                 if refit and self._refit_due():
@@ -598,7 +564,7 @@ class Upgrade:
 
     def _backfilled_rows(self) -> np.ndarray:
         """Old-space rows still holding the old vectors of documents now in the new space."""
-        stored = self.old_space._ids.array
+        stored = self.old_space.stored_ids()
         # last row holding each id in the old space (an id deleted and re-added has several)
         last = len(stored) - 1 - np.unique(stored[::-1], return_index=True)[1]
         return last[np.isin(stored[last], self.new_space.live_ids())]
@@ -607,7 +573,7 @@ class Upgrade:
         """Delete from the old space the ids an interrupted backfill already moved."""
         both = self._overlap()
         if len(both):
-            self.old_space._delete_rows(both)
+            self.old_space.delete_own(both)
         return len(both)
 
     def finish(self) -> Any:
@@ -619,19 +585,16 @@ class Upgrade:
         """
         col, child = self.old_space, self.new_space
         record = self.record
-        with col._writing():
+        with col.transaction() as m:
             if col.own_count:
                 raise InvalidInputError(
                     f"{col.own_count} documents are still in the old space; run backfill() until "
                     f"it returns 0 (or delete them) before finishing the upgrade"
                 )
-            m = col._manifest
-            with child._writing():  # ids stay unique: the child continues the parent's range
-                cm = child._manifest
+            with child.transaction() as cm:  # ids stay unique: the child continues the parent's
                 cm.next_id = max(cm.next_id, m.next_id)
                 cm.extra["upgraded_from"] = {"old": record["old"], "report": record["report"]}
-                cm.generation += 1
-                cm.save(child.path)
+                cm.commit(child.path)
             generation = m.generation + 1
             meta_db = f"meta-{generation:06d}.sqlite"
             (col.path / meta_db).unlink(missing_ok=True)
@@ -639,16 +602,30 @@ class Upgrade:
             del m.extra["upgrade"]
             m.extra.pop("bm25", None)
             m.extra["moved_to"] = record["space"]
-            m.segments, m.rows, m.deleted, m.tombstones = [], 0, 0, None
+            m.segments, m.rows, m.deleted, m.tombstones, m.log = [], 0, 0, None, None
             m.meta_db = meta_db
-            m.generation = generation
-            m.save(col.path)  # the commit point
-            col._load()
-            col._sweep()  # the old segments, tombstones, texts and keyword index
+            m.commit(col.path)  # the commit point; the transaction then sweeps the old
+            # segments, tombstones, texts and keyword index
+        with col.transaction():
             _remove_orphans(col)  # the upgrade's files
         return child
 
     # -- searching --------------------------------------------------------------------------
+    @property
+    def has_keyword_index(self) -> bool:
+        return self.old_space.has_texts or self.new_space.has_texts
+
+    def keyword_search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-``k`` over both spaces (an id moved to the new space by backfill but not
+        yet deleted from the old one counts once, as the new space's)."""
+        ids, scores = self.old_space.keyword_search_own(queries, k)
+        new_ids, new_scores = self.new_space.keyword_search_own(queries, k)
+        moved = (ids[:, :, None] == new_ids[:, None, :]).any(axis=2) & (ids >= 0)
+        scores = np.where(moved, -np.inf, scores)
+        all_ids = np.concatenate([new_ids, ids], axis=1)
+        cols, best = select_top(np.concatenate([new_scores, scores], axis=1), k)
+        return pad_results(np.take_along_axis(all_ids, cols, axis=1), best, k)
+
     def refit_adapter(
         self, kind: str | None = None, max_pairs: int = 20_000, seed: int = 0
     ) -> dict:
@@ -663,7 +640,7 @@ class Upgrade:
         kind = kind or self.record.get("adapter_kind", "auto")
         col, child = self.old_space, self.new_space
         old_rows = self._backfilled_rows()
-        stored = col._ids.array
+        stored = col.stored_ids()
         if len(old_rows) < 10:
             raise InvalidInputError(
                 f"only {len(old_rows)} backfilled documents still have their old vectors; "
@@ -674,16 +651,16 @@ class Upgrade:
         ids = stored[old_rows]
         new, old = stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
         bridges, reports = _fit_bridges(new, old, kind, seed)
-        with col._writing():
+        with col.transaction() as m:
             _remove_orphans(col)  # of an earlier refit that crashed before its commit
-            record = col._manifest.extra["upgrade"]
+            record = m.extra["upgrade"]
             previous = [name for way in DIRECTIONS for name in record["files"][way].values()]
-            generation = col._manifest.generation + 1
+            generation = m.generation + 1
             record["files"].update(_save_bridges(col, bridges, generation))
             record.update(report=reports["to_old"], reverse_report=reports["to_new"])
             record["sample"] = {"source": "backfilled", "pairs": len(ids), "query_probes": 0}
-            col._manifest.generation = generation
-            col._manifest.save(col.path)  # the commit point; old files are unused from here on
+            m.commit(col.path)  # the commit point; old files are unused from here on
+            self._record_seen = copy.deepcopy(record)
         for name in previous:
             (col.path / name).unlink(missing_ok=True)
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
@@ -706,14 +683,12 @@ class Upgrade:
         """Merged top-``k`` over both spaces for query vectors of either model or both (row i
         = the same query). Each space is searched with its own model's vectors when given, else
         through the bridge from the other model, scores calibrated onto that model's scale."""
-        from slimvec.collection import SearchResult
-
         if new_queries is None and old_queries is None:
             raise InvalidInputError("give new_queries, old_queries or both")
         k = check_k(k)
         col, child = self.old_space, self.new_space
-        new_q = None if new_queries is None else child._queries_in(new_queries)
-        old_q = None if old_queries is None else col._queries_in(old_queries)
+        new_q = None if new_queries is None else child.prepare_queries(new_queries)
+        old_q = None if old_queries is None else col.prepare_queries(old_queries)
         if new_q is not None and old_q is not None and len(new_q) != len(old_q):
             raise InvalidInputError(
                 f"got {len(new_q)} new-model queries but {len(old_q)} old-model ones"
@@ -721,7 +696,7 @@ class Upgrade:
         both = self._overlap()
         blend = new_q is not None and old_q is not None and col.own_count > 0
         if new_q is not None:
-            new_res = child._search_own(new_q, k * BLEND_DEPTH if blend else k, exact)
+            new_res = child.search_rows(new_q, k * BLEND_DEPTH if blend else k, exact)
             if blend:
                 new_res = self._blend(new_res, old_q)
         else:
@@ -729,7 +704,7 @@ class Upgrade:
         if not col.own_count:
             return new_res
         if old_q is not None:
-            old_res = col._search_own(old_q, k + len(both), exact)
+            old_res = col.search_rows(old_q, k + len(both), exact)
             if new_q is not None:  # both models' own scores: put the old ones on the new scale
                 old_res = _calibrated(old_res, self.dual_calibrator)
         else:
@@ -767,17 +742,17 @@ class Upgrade:
     def _paired(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted ids of backfilled documents and the old-space rows of their old vectors,
         cached per commit."""
-        key = (self.old_space._manifest.generation, self.new_space._manifest.generation)
+        key = (self.old_space.version, self.new_space.version)
         if self._paired_cache is None or self._paired_cache[0] != key:
             rows = self._backfilled_rows()
-            ids = self.old_space._ids.array[rows]
+            ids = self.old_space.stored_ids()[rows]
             order = np.argsort(ids)
             self._paired_cache = (key, ids[order], rows[order])
         return self._paired_cache[1], self._paired_cache[2]
 
     def _overlap(self) -> np.ndarray:
         """Ids live in both spaces (only after an interrupted backfill), cached per commit."""
-        key = (self.old_space._manifest.generation, self.new_space._manifest.generation)
+        key = (self.old_space.version, self.new_space.version)
         if self._overlap_cache is None or self._overlap_cache[0] != key:
             both = np.intersect1d(self.old_space.live_ids(), self.new_space.live_ids())
             self._overlap_cache = (key, both)

@@ -56,6 +56,10 @@ class MultiVectorCollection(Collection):
     #: MiniLM tokens: an int8 or f16 FDE pass keeps f32's recall, 1-bit Hamming over FDEs does
     #: not (0.44 of exact MaxSim's top-10), so binary is not the default here.
     default_spec = "int8*30 > maxsim"
+    #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
+    #: calibration stays the first batch's (refitting would re-encode every token set).
+    logs_adds = False
+    refits = False
 
     @classmethod
     def create_multivector(
@@ -69,7 +73,7 @@ class MultiVectorCollection(Collection):
         pool_factor: int = 1,
         token_code: str = "f16",
         keyword: dict[str, Any] | None = None,
-    ) -> MultiVectorCollection:
+    ) -> Collection:
         if token_code not in ("f16", "int8"):
             raise InvalidInputError(f"token_code must be 'f16' or 'int8', got {token_code!r}")
         TokenPooler(pool_factor)  # validates
@@ -91,9 +95,7 @@ class MultiVectorCollection(Collection):
                 "token_code": token_code,
             }
         }
-        created = cls.create(path, dim, metric, spec, encoder, extra=extra, keyword=keyword)
-        assert isinstance(created, MultiVectorCollection)
-        return created
+        return cls.create(path, dim, metric, spec, encoder, extra=extra, keyword=keyword)
 
     @classmethod
     def _check_config(cls, manifest: Manifest) -> Pipeline:

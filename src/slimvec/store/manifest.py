@@ -8,6 +8,7 @@ removed by the next writer).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from slimvec.store.files import atomic_write_text
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "slimvec-collection"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this slimvec reads: 1 had no write-ahead log (loaded with none).
+READABLE_VERSIONS = (1, 2)
+#: A file name inside the collection directory: no separators, no "..", not hidden.
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
+_SEGMENT_NAME = re.compile(r"^seg-\d{1,12}$")
+#: Where a model upgrade keeps its new space (and a finished one moved to).
+_SPACE_NAME = re.compile(r"^spaces/\d{1,12}$")
 
 
 @dataclass
@@ -40,7 +48,16 @@ class Manifest:
     tombstones: str | None = None
     deleted: int = 0
     meta_db: str = "meta-000000.sqlite"
+    log: str | None = None  # the write-ahead log of small writes (store/log.py)
+    fitted_on: int = 0  # rows the pipeline's transforms and codecs were last fitted on
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def files(self) -> set[str]:
+        """Top-level files this manifest names (besides segments)."""
+        named = {self.state_file, self.tombstones, self.meta_db, self.log}
+        named.update(self.extra.get("bm25", {}).get("files", []))
+        return {n for n in named if n}
 
     def to_json(self) -> str:
         body = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(self)}
@@ -48,6 +65,40 @@ class Manifest:
 
     def save(self, directory: Path) -> None:
         atomic_write_text(directory / MANIFEST, self.to_json())
+
+    def commit(self, directory: Path) -> None:
+        """The one way a write becomes visible: bump the generation, replace the file."""
+        self.generation += 1
+        self.save(directory)
+
+    def validate(self, path: Path) -> None:
+        """Refuse a manifest that names files outside the collection or has impossible
+        numbers (a damaged or hostile file must not make a writer touch other files)."""
+        bad = [n for n in self.files if not isinstance(n, str) or not _FILE_NAME.match(n)]
+        bad += [s.name for s in self.segments if not _SEGMENT_NAME.match(str(s.name))]
+        for key in ("moved_to",):
+            value = self.extra.get(key)
+            if value is not None and not (isinstance(value, str) and _SPACE_NAME.match(value)):
+                bad.append(value)
+        upgrade = self.extra.get("upgrade")
+        if isinstance(upgrade, dict):
+            space = upgrade.get("space")
+            if not (isinstance(space, str) and _SPACE_NAME.match(space)):
+                bad.append(space)
+            for group in (upgrade.get("files") or {}).values():
+                bad += [n for n in group.values() if not _FILE_NAME.match(str(n))]
+        if bad:
+            raise CorruptCollectionError(
+                f"{path} names files outside the collection or with invalid names "
+                f"({bad[:5]}); it is damaged or was tampered with: restore from a backup"
+            )
+        start = 0
+        for s in self.segments:
+            if not (isinstance(s.start, int) and isinstance(s.rows, int)) or s.start != start:
+                raise CorruptCollectionError(f"{path} has inconsistent segment rows; restore")
+            start += s.rows
+        if start != self.rows or not 0 <= self.deleted <= self.rows or self.next_id < 0:
+            raise CorruptCollectionError(f"{path} has inconsistent row counts; restore it")
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:
@@ -75,7 +126,7 @@ class Manifest:
                 if isinstance(body, dict)
                 else f"{path} is not a slimvec manifest"
             )
-        if body.get("version") != FORMAT_VERSION:
+        if body.get("version") not in READABLE_VERSIONS:
             raise CorruptCollectionError(
                 f"{path} has format version {body.get('version')!r}; this slimvec reads version "
                 f"{FORMAT_VERSION}: upgrade slimvec to open it"
@@ -84,6 +135,8 @@ class Manifest:
             segments = [SegmentEntry(**s) for s in body.pop("segments")]
             body.pop("format")
             body.pop("version")
-            return cls(segments=segments, **body)
+            manifest = cls(segments=segments, **body)
         except (KeyError, TypeError) as exc:
             raise CorruptCollectionError(f"{path} is missing or has unknown fields: {exc}") from exc
+        manifest.validate(path)
+        return manifest

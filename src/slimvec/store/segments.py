@@ -1,11 +1,15 @@
-"""Segments: immutable directories of code arrays, one .npy file per code, memory-mapped.
+"""Segments: immutable directories of row arrays, one .npy file per array.
 
 A segment holds a contiguous range of global row numbers: ``ids.npy`` (int64), ``original.npy``
-(float32, what exact search reads) and one file per stored code key.
+(float32, what exact search reads) and one file per stored code key. Arrays a collection keeps
+in RAM anyway (ids, first-stage codes) are read into memory; the others are memory-mapped, so
+a segment holds at most one file descriptor per memory-mapped key (Python's mmap keeps one),
+and tiered merging keeps the segment count logarithmic in the number of writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection as Keys
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +38,19 @@ Shape = tuple[int | None, ...]
 
 
 def open_segment(
-    directory: Path, name: str, layout: dict[str, tuple[np.dtype, Shape]]
+    directory: Path,
+    name: str,
+    layout: dict[str, tuple[np.dtype, Shape]],
+    in_memory: Keys[str] = (),
 ) -> dict[str, np.ndarray]:
-    """Memory-map a segment's arrays, checking dtype and shape (``None`` = any length)."""
+    """A segment's arrays, checking dtype and shape (``None`` = any length); keys in
+    ``in_memory`` are read, the others memory-mapped."""
     seg = directory / SEGMENTS_DIR / name
     out = {}
     for key, (dtype, expected) in layout.items():
         path = seg / f"{key}.npy"
         try:
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            array = np.load(path, mmap_mode=None if key in in_memory else "r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CorruptCollectionError(
                 f"segment file {path} is missing or damaged ({exc}); restore from a backup"

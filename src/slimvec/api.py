@@ -1,0 +1,64 @@
+"""``slimvec.create`` and ``slimvec.open``: pick the collection class a directory needs.
+
+They live above ``collection`` and ``multivector`` so that neither imports the other's
+module for dispatch (``MultiVectorCollection`` is a ``Collection``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from slimvec.collection import Collection
+from slimvec.errors import InvalidInputError
+from slimvec.multivector.collection import MultiVectorCollection
+from slimvec.spec import DEFAULT_SPEC
+from slimvec.store.manifest import Manifest
+
+def create(
+    path: str | Path,
+    dim: int | None = None,
+    metric: str = "cosine",
+    spec: str = DEFAULT_SPEC,
+    encoder: Any = None,
+    multivector: bool = False,
+    keyword: dict[str, Any] | None = None,
+    **multivector_options: Any,
+) -> Collection:
+    """Create an empty collection directory for ``dim``-dim vectors and open it.
+
+    ``metric``: "cosine" (vectors normalised on the way in) or "ip". ``spec``: the pipeline,
+    see :mod:`slimvec.spec`; the default is a binary first pass with float32 rescoring.
+    ``encoder``: a model name/path or ``slimvec.encoders.Encoder`` for ``add_texts`` /
+    ``search_texts`` (needs ``slimvec[text]``); its name, dim and fingerprint are recorded.
+    ``multivector=True`` makes a collection of token sets (ColBERT-style) searched through
+    MUVERA encodings and exact MaxSim; see :class:`slimvec.multivector.MultiVectorCollection`
+    for its options (``fde``, ``pool_factor``, ``token_code``) and default spec.
+    ``keyword``: options of the BM25 index kept over stored texts (see
+    :class:`slimvec.sparse.BM25Index`: ``k1``, ``b``, ``stopwords``, ``stemmer``, ...).
+    """
+    if multivector:
+        if spec == DEFAULT_SPEC:
+            spec = MultiVectorCollection.default_spec
+        return MultiVectorCollection.create_multivector(
+            path, dim, metric, spec, encoder, keyword=keyword, **multivector_options
+        )
+    if multivector_options:
+        raise InvalidInputError(
+            f"options {sorted(multivector_options)} apply to multi-vector collections only; "
+            f"pass multivector=True"
+        )
+    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword)
+
+
+def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin
+    """Open an existing collection; raises ``CollectionNotFoundError`` if there is none.
+
+    ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
+    """
+    manifest = Manifest.load(Path(path))
+    if manifest.extra.get("moved_to"):  # a finished model upgrade: the data lives there now
+        return open(Path(path) / manifest.extra["moved_to"], encoder=encoder)
+    if "multivector" in manifest.extra:
+        return MultiVectorCollection(path, encoder=encoder)
+    return Collection(path, encoder=encoder)

@@ -1,0 +1,15 @@
+"""What every search returns, local, remote or sharded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SearchResult:
+    """``ids`` (nq, k) int64 and ``scores`` (nq, k) float32, best first; -1 / -inf pad."""
+
+    ids: np.ndarray
+    scores: np.ndarray
