@@ -8,7 +8,6 @@
 
 from slimvec.api import create, open  # noqa: A004
 from slimvec.collection import Collection
-from slimvec.search.result import SearchResult
 from slimvec.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -18,6 +17,7 @@ from slimvec.errors import (
     SlimvecError,
     SpecError,
 )
+from slimvec.search.result import SearchResult
 from slimvec.spec import DEFAULT_SPEC, Spec, parse_spec
 
 __version__ = "0.1.0"

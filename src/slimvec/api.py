@@ -15,6 +15,7 @@ from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.spec import DEFAULT_SPEC
 from slimvec.store.manifest import Manifest
 
+
 def create(
     path: str | Path,
     dim: int | None = None,

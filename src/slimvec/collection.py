@@ -88,6 +88,8 @@ REFIT_GROWTH = 4
 REFIT_ENOUGH = 65_536
 #: Adds of fewer rows than this go to the write-ahead log; larger ones become a segment.
 LOG_MAX_ROWS = 64
+#: The keyword index writes a file per flush; past this many it is rewritten as one.
+MAX_KEYWORD_FILES = 16
 #: How often a load that races another process's commit is retried before giving up.
 LOAD_RETRIES = 20
 #: Prefixes of top-level files the manifest names; others with them are leftovers.
@@ -235,9 +237,7 @@ class Collection:
             opened[entry.name] = self._open.get(entry.name) or open_segment(
                 self.path, entry.name, {k: v for k, v in shapes.items() if k not in in_memory}
             )
-            read = open_segment(
-                self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory
-            )
+            read = open_segment(self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory)
             ids.append(read["ids"])
             resident.append(read[first])
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
@@ -286,10 +286,10 @@ class Collection:
             self._ids.append(ids)
             self._deleted.append(np.zeros(len(ids), bool))
             if self.fitted:
-                codes = self.pipeline.encode(x)
+                codes = {ORIGINAL: x, **self.pipeline.encode(x)}
                 self._resident.append(codes[self.pipeline.first_key])
                 for key, code in codes.items():
-                    if key != self.pipeline.first_key:
+                    if key not in (self.pipeline.first_key, ORIGINAL):
                         tail.codes.setdefault(key, GrowableArray(code[:0])).append(code)
             self._next_id = max(self._next_id, int(ids.max()) + 1)
         elif record.kind == "delete":
@@ -530,8 +530,9 @@ class Collection:
             if self.upgrade is not None:
                 self.upgrade.new_space._reject_live_duplicates(new_ids)
             if self.logs_adds and self._manifest.log and len(x) < LOG_MAX_ROWS:
-                self._log(LogRecord("add", {"ids": new_ids, "x": x}, {"metadata": metas,
-                                                                       "texts": texts}))
+                self._log(
+                    LogRecord("add", {"ids": new_ids, "x": x}, {"metadata": metas, "texts": texts})
+                )
             else:
                 self._commit_segment(x, extra, new_ids, metas, texts)
                 self._maintain()
@@ -561,8 +562,10 @@ class Collection:
             x = tail.x.array if x is None else np.concatenate([tail.x.array, x])
             ids = np.concatenate([self._ids.array[m.rows :], ids])
             metas = tail.meta + (metas or [None] * n_new)
-            texts = None if texts is None and not any(tail.texts) else (
-                tail.texts + (texts or [None] * n_new)
+            texts = (
+                None
+                if texts is None and not any(tail.texts)
+                else (tail.texts + (texts or [None] * n_new))
             )
         if x is not None and len(x):
             if not self.fitted:
@@ -583,6 +586,8 @@ class Collection:
             m.next_id = max(m.next_id, int(ids.max()) + 1)
         keyword = self._keyword_index()
         if keyword is not None:
+            if len(m.extra.get("bm25", {}).get("files", [])) > MAX_KEYWORD_FILES:
+                keyword.compact()  # one file again instead of one per flush
             self._save_keyword_index(keyword, generation)
         self._deleted.append(np.zeros(m.rows - len(self._deleted.array), bool))
         self._write_tombstones(generation)
@@ -1139,7 +1144,9 @@ class Collection:
         # first-stage codes + int64 id + tombstone flag; memory-mapped files are not counted
         ram_per_vector = self.pipeline.bytes_per_vector(first) + 8 + 1
         upgrade = self.upgrade
-        refit_at = REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None
+        refit_at = (
+            REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None
+        )
         return {
             "path": str(self.path),
             "count": len(self),
@@ -1152,7 +1159,7 @@ class Collection:
             "log_rows": len(self._tail),
             "calibration": {
                 "fitted_on": self._fitted_on,
-                "refit_at": refit_at if self.refits else None,
+                "refit_at": refit_at,
                 "note": None
                 if self.fitted
                 else f"not fitted yet: the first {FLUSH_ROWS} rows are searched exactly, then "
@@ -1179,4 +1186,3 @@ class Collection:
             self._meta = None
         self._segments, self._open = [], {}
         self._closed = True
-

@@ -184,9 +184,7 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     if dims is not None and dims < 8:
         raise SpecError(f"{text!r}: '@{dims}' is too few dims; use at least 8")
     if keep is not None and not 1 <= keep <= MAX_KEEP:
-        raise SpecError(
-            f"{text!r}: '*{keep}' must keep from 1x to {MAX_KEEP}x k candidates"
-        )
+        raise SpecError(f"{text!r}: '*{keep}' must keep from 1x to {MAX_KEEP}x k candidates")
     if dims is not None and dims > MAX_DIM:
         raise SpecError(f"{text!r}: '@{dims}' is more dims than the limit of {MAX_DIM}")
     return StageSpec(m["codec"], bits, dims, keep)

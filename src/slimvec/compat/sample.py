@@ -102,7 +102,7 @@ def draw_sample(
         old, source = col.encoder.encode(texts, kind="doc"), "texts"
     else:
         live = col.live_ids()
-        with_text = np.setdiff1d(live, ids_without_text(col, live))
+        with_text = np.setdiff1d(live, col.ids_without_text(live))
         n = int(np.clip(round(SAMPLE_FRACTION * len(with_text)), SAMPLE_MIN, SAMPLE_MAX))
         rng = np.random.default_rng(seed)
         ids = np.sort(rng.choice(with_text, size=min(n, len(with_text)), replace=False))

@@ -84,6 +84,7 @@ BLEND_BLOCK = 65_536
 #: pairs it was last fitted on (so a full backfill refits about log2(n / sample) times).
 REFIT_GROWTH = 2.0
 
+
 @dataclass
 class Bridge:
     """One direction across an upgrade: an adapter from one model's space into the other's, and

@@ -95,7 +95,9 @@ def read_log(path: Path, start: int = 0) -> tuple[list[LogRecord], int]:
         try:
             records.append(_parse(header, body))
         except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptCollectionError(f"write-ahead log {path} holds a bad record ({exc})")
+            raise CorruptCollectionError(
+                f"write-ahead log {path} holds a bad record ({exc})"
+            ) from exc
         at = end
     return records, start + at
 
