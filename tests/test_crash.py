@@ -134,7 +134,7 @@ def test_kill_during_add(tmp_path, point):
         reopened.add(np.ones((2, 32), np.float32), ids=[1000, 1001])
         assert len(slimvec.open(tmp_path / "c")) == 452
         leftovers = {p.name for p in (tmp_path / "c" / "segments").iterdir()}
-        assert len(leftovers) == len(reopened._manifest.segments)
+        assert len(leftovers) == len(reopened.manifest.segments)
 
 
 @pytest.mark.parametrize("point", ["mid_log", "after_log"])

@@ -97,7 +97,7 @@ def test_keyword_index_follows_deletes_compaction_and_reopen(col, debian):
     reopened = slimvec.open(col.path)
     np.testing.assert_array_equal(reopened.search_texts(query, k=5, mode="sparse").ids, after)
     stale = [p.name for p in col.path.glob("bm25-*")]
-    assert set(stale) == set(reopened._manifest.extra["bm25"]["files"])
+    assert set(stale) == set(reopened.manifest.extra["bm25"]["files"])
 
 
 def test_kill_between_keyword_save_and_commit(tmp_path):

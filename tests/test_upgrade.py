@@ -76,8 +76,8 @@ def _reference(col, up, queries, k):
     the new space's ids, and while old documents remain, its top BLEND_DEPTH * k backfilled
     ones (not those added to the new space) blend in their calibrated old-model cosine."""
     old_enc, new_enc = col.encoder, up.encoder
-    new_ids = up.new_space._ids.array[~up.new_space._deleted]
-    old_ids = np.setdiff1d(col._ids.array[~col._deleted], new_ids)
+    new_ids = up.new_space.live_ids()
+    old_ids = np.setdiff1d(col.live_ids(), new_ids)
     texts = dict(zip(range(len(DOCS)), DOCS))
     texts.update(zip(new_ids.tolist(), up.new_space.texts(new_ids)))
     old_q, new_q = old_enc.encode(queries, kind="query"), new_enc.encode(queries, kind="query")
@@ -92,7 +92,7 @@ def _reference(col, up, queries, k):
         blended = new_scores + BLEND_OLD_WEIGHT * (
             calibrate(cosines(old_enc, old_q, new_ids)) - new_scores
         )
-        backfilled = np.isin(new_ids, col._ids.array)  # their old rows are still stored
+        backfilled = np.isin(new_ids, col.stored_ids())  # their old rows are still stored
         blended = np.where(backfilled, blended, new_scores)
         new_scores = np.full_like(new_scores, -np.inf)
         np.put_along_axis(new_scores, shortlist, np.take_along_axis(blended, shortlist, 1), 1)
@@ -155,8 +155,8 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
 
     reopened = slimvec.open(tmp_path / "c", encoder=new_model())
     assert reopened.path == done.path and reopened.dim == 24 and reopened.info()["upgrade"] is None
-    assert reopened._manifest.extra["encoder"]["name"] == "hash-new"
-    all_ids = np.sort(reopened._ids.array[~reopened._deleted])
+    assert reopened.manifest.extra["encoder"]["name"] == "hash-new"
+    all_ids = np.sort(reopened.live_ids())
     assert all_ids.tolist() == list(range(len(DOCS) + 2))
     assert reopened.texts([7]) == [DOCS[7]] and reopened.metadata([7]) == [{"i": 7}]
     new_q = new_model().encode(QUERIES, kind="query")
@@ -181,7 +181,7 @@ def test_ids_stay_unique_across_spaces(tmp_path):
     assert col.add(old_vec, texts=["an old-model client"]).tolist() == [1001]
     assert up.add_texts(["auto"]).tolist() == [1002]
     assert up.delete([1000, 3]) == 2
-    assert 1000 not in up.new_space._ids.array[~up.new_space._deleted]
+    assert 1000 not in up.new_space.live_ids()
     assert col.backfill(progress=False) == 59 + 1  # the old-model add is backfilled too
     assert len(col.finish_upgrade()) == 61
 
@@ -266,7 +266,7 @@ def test_sample_pairs_and_texts(tmp_path):
         col.begin_upgrade(new_model(), sample_pairs=(new_model().encode(texts), np.ones((50, 3))))
     with pytest.raises(slimvec.InvalidInputError, match="at least"):
         col.begin_upgrade(new_model(), sample_texts=texts[:3])
-    assert "upgrade" not in col._manifest.extra
+    assert "upgrade" not in col.manifest.extra
     up = col.begin_upgrade(new_model(), sample_texts=texts, adapter="procrustes")
     assert up.report["n_pairs"] == 50 and up.adapter.kind == "procrustes"
     up.backfill(limit=30, progress=False)
@@ -331,15 +331,19 @@ CRASH = textwrap.dedent(
                 die()
             return original(self, ids)
         Collection._delete_rows = delete
-    elif point == "mid_new_commit":  # 2nd batch written to the new space, not committed
-        original = Manifest.save
-        def save(self, directory):
-            if "spaces" in str(directory):
+    elif point == "mid_new_commit":  # 2nd batch half-written to the new space's log
+        import slimvec.collection as c
+        original = c.append_record
+        def append(path, offset, record):
+            if "spaces" in str(path) and record.kind == "add":
                 calls["n"] += 1
                 if calls["n"] == 2:
+                    blob = record.to_bytes()
+                    fd = os.open(path, os.O_WRONLY)
+                    os.pwrite(fd, blob[: len(blob) // 2], offset)
                     die()
-            return original(self, directory)
-        Manifest.save = save
+            return original(path, offset, record)
+        c.append_record = append
     elif point == "begin":  # the new space is created, the parent's commit never happens
         original = Manifest.save
         def save(self, directory):
@@ -387,7 +391,7 @@ def test_backfill_resumes_after_kill(tmp_path, point):
 
     assert again.backfill(batch_size=40, progress=False) == n - 30
     done = again.finish_upgrade()
-    ids = done._ids.array[~done._deleted]
+    ids = done.live_ids()
     assert len(ids) == len(np.unique(ids)) == n + 1
     assert set(ids.tolist()) == set(range(n + 1))
     assert done.texts(np.arange(n)) == DOCS[:n]
@@ -475,3 +479,23 @@ def test_backfill_refits_the_adapter_as_pairs_double(tmp_path, refit):
     begun = {"source": "texts", "pairs": 30, "query_probes": 30}  # a 4-word sentence each
     assert sample == ({"source": "backfilled", "pairs": 128, "query_probes": 0} if refit else begun)
     assert up.report["n_pairs"] == sample["pairs"] + sample["query_probes"]
+
+
+def test_texts_and_metadata_of_documents_added_mid_upgrade(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    col.begin_upgrade(new_model())
+    (added,) = col.add_texts(["written during the upgrade"], metadata=[{"new": True}])
+    assert col.texts([added, 0]) == ["written during the upgrade", DOCS[0]]
+    assert col.metadata([added, 0]) == [{"new": True}, {"i": 0}]
+    reopened = slimvec.open(tmp_path / "c", encoder=old_model())
+    assert reopened.texts([added]) == ["written during the upgrade"]
+
+
+def test_close_releases_the_new_space(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    up = col.begin_upgrade(new_model())
+    col.close()
+    with pytest.raises(slimvec.InvalidInputError, match="closed"):
+        up.new_space.search(np.ones((1, 24)), k=1)
+    with pytest.raises(slimvec.InvalidInputError, match="closed"):
+        col.search(np.ones((1, 16)), k=1)

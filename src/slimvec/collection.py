@@ -313,7 +313,10 @@ class Collection:
                 self._load()
                 return
             if size > self._tail.end:
-                self._replay_log()
+                try:
+                    self._replay_log()
+                except CorruptCollectionError:  # swept by a flush meanwhile: reload
+                    self._load()
 
     def _require_open(self) -> None:
         if self._closed:
