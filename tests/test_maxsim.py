@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from slimvec.errors import InvalidInputError
-from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference, top_k
+from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference
+from slimvec.kernels.topk import top_k
 from slimvec.multivector import fde_shortlist, rerank
 from slimvec.transforms.fde import FDE, pack_token_sets
 
@@ -134,7 +135,7 @@ def test_fde_shortlist_then_rerank_recovers_exact_top(data):
 def test_top_k_pads_and_breaks_ties_by_position():
     scores = np.array([[1.0, 3.0, 3.0, -np.inf]], np.float32)
     cands = np.array([[7, 5, 9, -1]])
-    ids, best = top_k(scores, cands, 5)
+    ids, best = top_k(scores, cands, 5, ties_by_position=True)
     np.testing.assert_array_equal(ids, [[5, 9, 7, -1, -1]])
     assert np.isneginf(best[0, 3:]).all()
 
