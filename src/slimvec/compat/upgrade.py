@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from slimvec.compat.adapters import Adapter, fit_adapter, load_adapter
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
 from slimvec.compat.sample import (
     PairedSample,
@@ -62,7 +63,6 @@ from slimvec.search.funnel import ORIGINAL
 from slimvec.store.files import save_arrays
 from slimvec.store.manifest import Manifest
 from slimvec.store.meta import MetaStore
-from slimvec.transforms.adapter import Adapter, fit_adapter, load_adapter
 from slimvec.validation import as_ids, as_texts, check_k
 
 #: The two bridges of an upgrade: adapter + calibrator new → old, and old → new.
