@@ -40,10 +40,10 @@ from pathlib import Path
 import numpy as np
 
 from slimvec.compat import RelativeRepresentation, ScoreCalibrator, probe_scores
+from slimvec.compat.adapters import fit_adapter
 from slimvec.compat.upgrade import BLEND_DEPTH, BLEND_OLD_WEIGHT
 from slimvec.eval.metrics import Judgements, ndcg_at_k, qrels_recall_at_k
 from slimvec.kernels.topk import select_top
-from slimvec.transforms.adapter import fit_adapter
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
 SUCCESSORS = Path.home() / ".cache" / "slimvec" / "upgrade"

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from slimvec.errors import InvalidInputError
-from slimvec.transforms.adapter import (
+from slimvec.compat.adapters import (
     ADAPTERS,
     LinearAdapter,
     ProcrustesAdapter,
@@ -16,6 +15,7 @@ from slimvec.transforms.adapter import (
     fit_adapter,
     load_adapter,
 )
+from slimvec.errors import InvalidInputError
 
 
 def _orthogonal(d: int, seed: int) -> np.ndarray:

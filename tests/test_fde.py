@@ -231,10 +231,10 @@ def test_load_state_rejects_other_configuration():
     ("kwargs", "match"),
     [
         ({"dim": 0}, "dim"),
-        ({"dim": 8.0}, "dim must be an integer"),
+        ({"dim": 8.0}, "dim must be a positive integer"),
         ({"k_sim": -1}, "k_sim"),
         ({"k_sim": 17}, "k_sim"),
-        ({"k_sim": True}, "k_sim must be an integer"),
+        ({"k_sim": True}, "k_sim must be an integer in 0..16"),
         ({"d_proj": 0}, "d_proj"),
         ({"d_proj": 9}, "d_proj"),
         ({"r_reps": 0}, "r_reps"),

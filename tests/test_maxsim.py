@@ -3,12 +3,15 @@ the decoded tokens and stays close to f32; rerank returns the exact top-k of its
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from slimvec.errors import InvalidInputError
-from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference, top_k
-from slimvec.multivector import fde_shortlist, rerank
+from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference
+from slimvec.kernels.topk import top_k
+from slimvec.multivector import SegmentedTokens, fde_shortlist, rerank
 from slimvec.transforms.fde import FDE, pack_token_sets
 
 DIM = 48
@@ -118,6 +121,35 @@ def test_rerank_is_exact_top_k_of_candidates(data):
     np.testing.assert_array_equal(ids, expected)
 
 
+def test_rerank_over_segments_equals_one_array(data):
+    """A collection's segments (candidates as global rows, some segments never opened) rerank
+    exactly like the same tokens in one array."""
+    _, _, tokens, offsets, q_tokens, q_offsets, exact = data
+    bounds = [0, 100, 210, 300]  # documents per segment
+    segments = [
+        TokenCodes.encode(tokens[offsets[a] : offsets[b]], offsets[a : b + 1] - offsets[a], "f32")
+        for a, b in itertools.pairwise(bounds)
+    ]
+    opened = []
+
+    def open_segment(s: int) -> TokenCodes:
+        opened.append(s)
+        return segments[s]
+
+    docs = SegmentedTokens(np.array(bounds[:-1]), open_segment)
+    cands = np.broadcast_to(np.arange(300), (len(exact), 300)).copy()
+    cands[:, ::7] = -1  # padding
+    ids, scores = rerank(q_tokens, q_offsets, docs, cands, k=8)
+    want_ids, want_scores = rerank(
+        q_tokens, q_offsets, TokenCodes.encode(tokens, offsets, "f32"), cands, k=8
+    )
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-6)
+    opened.clear()
+    rerank(q_tokens, q_offsets, docs, np.full((len(exact), 3), 150), k=2)
+    assert opened == [1]  # only the segment holding a candidate is read
+
+
 def test_fde_shortlist_then_rerank_recovers_exact_top(data):
     docs, queries, tokens, offsets, q_tokens, q_offsets, exact = data
     fde = FDE(DIM, k_sim=4, d_proj=16, r_reps=20)
@@ -134,7 +166,7 @@ def test_fde_shortlist_then_rerank_recovers_exact_top(data):
 def test_top_k_pads_and_breaks_ties_by_position():
     scores = np.array([[1.0, 3.0, 3.0, -np.inf]], np.float32)
     cands = np.array([[7, 5, 9, -1]])
-    ids, best = top_k(scores, cands, 5)
+    ids, best = top_k(scores, cands, 5, ties_by_position=True)
     np.testing.assert_array_equal(ids, [[5, 9, 7, -1, -1]])
     assert np.isneginf(best[0, 3:]).all()
 

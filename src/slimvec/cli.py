@@ -22,6 +22,7 @@ from rich.table import Table
 
 import slimvec
 from slimvec.errors import InvalidInputError, SlimvecError
+from slimvec.validation import check_int
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,8 +110,8 @@ def load_data(
     from slimvec.datasets import load
 
     for name, value in (("--size", size), ("--queries", queries)):
-        if value is not None and value < 1:
-            raise InvalidInputError(f"{name} must be a positive integer, got {value}")
+        if value is not None:
+            check_int(value, name)
     path = Path(data).expanduser()
     if path.exists():
         kwargs: dict[str, Any] = {"prefix": prefix}
@@ -184,17 +185,9 @@ def create(
 
 
 def _read_jsonl(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
-    def records():
-        with file.open(encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_no, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{file}:{line_no} is not JSON ({exc.msg})") from exc
+    from slimvec.datasets.files import iter_jsonl
 
-    return _text_records(file, records())
+    return _text_records(file, iter_jsonl(file))
 
 
 def _read_parquet(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:

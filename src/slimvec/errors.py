@@ -49,3 +49,13 @@ class ModelNotFoundError(InvalidInputError):
 
 class DatasetUnavailableError(SlimvecError, FileNotFoundError):
     """A dataset's source files are missing; the message says how to get them."""
+
+
+class NotFittedError(SlimvecError, RuntimeError):
+    """A fitted object (rotation, calibrator, adapter, ...) was used before it was fitted."""
+
+
+def not_fitted(owner: object, method: str = "transform", first: str = "fit") -> NotFittedError:
+    """The one "called before fit" error: ``raise not_fitted(self)`` in ``transform``."""
+    name = type(owner).__name__
+    return NotFittedError(f"{name}.{method} called before {first}; call {name}.{first} first")

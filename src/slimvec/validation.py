@@ -127,15 +127,36 @@ def as_metadata(metadata: Any, n: int) -> list[dict | None] | None:
     return list(metadata)
 
 
+def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high]``, or an ``InvalidInputError`` naming ``name``.
+
+    Python and NumPy integers pass; ``bool`` (an ``int`` subclass), floats and strings do not,
+    so ``k=True`` or ``dim=8.0`` is caught rather than silently meaning 1 or 8.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
+    ):
+        if high is not None:
+            bound = f"an integer in {low}..{high}"
+        elif low in (0, 1):
+            bound = "a positive integer" if low else "a non-negative integer"
+        else:
+            bound = f"an integer >= {low}"
+        raise InvalidInputError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
 def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    k = check_int(k, "k")
     if k > MAX_K:
         raise InvalidInputError(
             f"k={k} is above the limit of {MAX_K} results per query; page through results "
             f"with several searches, or use col.live_ids() to list everything"
         )
-    return int(k)
+    return k
 
 
 def check_metric(metric: str) -> str:

@@ -21,6 +21,7 @@ from slimvec.capacity.free_embedding import (
     solvable,
 )
 from slimvec.capacity.limit_data import limit_dataset, limit_large, limit_small
+from slimvec.validation import check_int
 
 # Dimensions measured by the command: quick takes ~15 s of CPU, the full run ~3-4 minutes on
 # 2 shared cores (an iteration costs ~n^3 and critical n grows ~d^3, so d = 20 alone is ~6 min).
@@ -52,10 +53,7 @@ def capacity_command(
     from rich.console import Console
     from rich.table import Table
 
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        from slimvec.errors import InvalidInputError
-
-        raise InvalidInputError(f"--dim must be a positive integer, got {dim!r}")
+    check_int(dim, "--dim")
     console = Console()
     dims = QUICK_DIMS if quick else FULL_DIMS
     fit = fit_capacity(dims, k, quick=quick)

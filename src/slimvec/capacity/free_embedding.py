@@ -43,6 +43,7 @@ from math import comb
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.validation import check_int
 
 LR = 0.01
 TEMPERATURE = 0.1
@@ -474,8 +475,7 @@ def capacity_warning(
     documents per query; for other k it says so instead of pretending.
     """
     for name, value, low in (("dim", dim, 1), ("n_docs", n_docs, 0), ("k", k, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, low)
     fit = fit or CapacityFit.paper()
     est = fit.predict(dim)
     if n_docs <= est:
@@ -530,8 +530,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def _check(n: int, d: int, k: int) -> None:
     for name, value, low in (("n", n, 2), ("d", d, 1), ("k", k, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, low)
     if k >= n:
         raise InvalidInputError(f"k ({k}) must be smaller than n ({n}): pick more documents")
     if comb(n, k) > 5_000_000:

@@ -32,6 +32,7 @@ import numpy as np
 
 from slimvec.datasets.base import Dataset
 from slimvec.errors import InvalidInputError
+from slimvec.validation import check_int
 
 WORDLIST = Path("/usr/share/dict/american-english")
 N_ATTRIBUTES = 1850  # as in the paper: 1,000 query attributes + 850 fillers
@@ -65,8 +66,7 @@ def limit_dataset(
     ``attributes_per_doc`` defaults to the most query attributes any core document receives.
     """
     for name, value, low in (("n_queries", n_queries, 1), ("k", k, 1), ("n_docs", n_docs, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_int(value, name, low)
     if n_core is None:
         n_core = k + 1
         while comb(n_core, k) < n_queries:

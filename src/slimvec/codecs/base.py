@@ -22,7 +22,6 @@ class Codec:
     """
 
     token: ClassVar[str]
-    needs_fit: ClassVar[bool] = False
 
     def __init__(self, dim: int):
         self.dim = dim

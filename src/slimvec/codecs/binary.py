@@ -44,7 +44,6 @@ class _Queries:
 
 
 class BinaryCodec(Codec):
-    needs_fit = True
 
     def __init__(self, dim: int, bits: int = 1):
         super().__init__(dim)

@@ -57,7 +57,6 @@ class Float16Codec(FloatCodec):
 
 class Float8Codec(FloatCodec):
     token = "f8"
-    needs_fit = True
     dtype = np.dtype(np.uint8)  # raw E4M3 bytes; numpy files cannot name ml_dtypes types
 
     def __init__(self, dim: int):

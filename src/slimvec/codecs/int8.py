@@ -13,18 +13,16 @@ from typing import Any
 import numpy as np
 
 from slimvec.codecs.base import Codec
-
-_LEVELS = 255.0
+from slimvec.kernels.int8 import LEVELS, dequantise, fit_range, quantise
 
 
 class Int8Codec(Codec):
     token = "int8"
-    needs_fit = True
 
     def __init__(self, dim: int):
         super().__init__(dim)
         self.low = np.full(dim, -1.0, np.float32)
-        self.step = np.full(dim, 2.0 / _LEVELS, np.float32)
+        self.step = np.full(dim, 2.0 / LEVELS, np.float32)
 
     @property
     def code_dtype(self) -> np.dtype:
@@ -35,18 +33,14 @@ class Int8Codec(Codec):
         return self.dim
 
     def fit(self, x: np.ndarray) -> Int8Codec:
-        low, high = np.percentile(x, [0.05, 99.95], axis=0)
-        span = np.maximum(high - low, 1e-6)
-        self.low = low.astype(np.float32)
-        self.step = (span / _LEVELS).astype(np.float32)
+        self.low, self.step = fit_range(x)
         return self
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        levels = np.rint((x - self.low) / self.step)
-        return np.clip(levels, 0, _LEVELS).astype(np.uint8)
+        return quantise(x, self.low, self.step)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
-        return self.low + codes.astype(np.float32) * self.step
+        return dequantise(codes, self.low, self.step)
 
     def prepare(self, queries: np.ndarray) -> Any:
         q = np.ascontiguousarray(queries, dtype=np.float32)

@@ -30,7 +30,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from slimvec.errors import InvalidInputError
+from slimvec.errors import InvalidInputError, not_fitted
+from slimvec.validation import check_int
 
 Method = Literal["moments", "quantile"]
 
@@ -93,10 +94,9 @@ class ScoreCalibrator:
             raise InvalidInputError(
                 f"unknown calibration method {method!r}; use one of {list(self.methods)}"
             )
-        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-            raise InvalidInputError(f"top must be a positive integer or None, got {top!r}")
-        if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int) or n_quantiles < 2:
-            raise InvalidInputError(f"n_quantiles must be an integer >= 2, got {n_quantiles!r}")
+        if top is not None:
+            top = check_int(top, "top")
+        n_quantiles = check_int(n_quantiles, "n_quantiles", low=2)
         self.method = method
         self.top = top
         self.n_quantiles = n_quantiles
@@ -137,7 +137,7 @@ class ScoreCalibrator:
     def transform(self, scores: Any) -> np.ndarray:
         """Source scores on the target scale, same shape, float32; order is preserved."""
         if not self.fitted:
-            raise RuntimeError("ScoreCalibrator.transform called before fit")
+            raise not_fitted(self)
         x = np.asarray(scores, dtype=np.float64)
         if self.method != "quantile":
             return (self.slope * x + self.intercept).astype(np.float32)

@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from slimvec.encoders import Encoder, get_encoder
-from slimvec.errors import InvalidInputError
-from slimvec.transforms.adapter import _as_vectors
+from slimvec.errors import InvalidInputError, not_fitted
 from slimvec.transforms.base import Transform, normalise_rows
-from slimvec.validation import as_texts
+from slimvec.validation import as_matrix, as_texts
 
 
 class RelativeRepresentation(Transform):
@@ -57,7 +56,7 @@ class RelativeRepresentation(Transform):
             self.set_anchors(anchors)
 
     def set_anchors(self, anchors: np.ndarray) -> RelativeRepresentation:
-        a = _as_vectors(anchors, "anchor vectors")
+        a = as_matrix(anchors, None, "anchor vectors")
         if len(a) < 2:
             raise InvalidInputError(
                 f"relative representations need at least 2 anchors, got {len(a)}; use a few "
@@ -74,8 +73,8 @@ class RelativeRepresentation(Transform):
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         if self.anchors is None:
-            raise RuntimeError("RelativeRepresentation needs anchors (set_anchors) first")
-        v = _as_vectors(x, "vectors")
+            raise not_fitted(self, first="set_anchors")
+        v = as_matrix(x, None, "vectors")
         if v.shape[1] != self.anchors.shape[1]:
             raise InvalidInputError(
                 f"vectors have {v.shape[1]} dims but the anchors were embedded in "

@@ -9,7 +9,8 @@ what to do instead (start a model upgrade).
 
 Matching rules: dimensions must agree; when both sides carry a fingerprint, the fingerprints
 decide (names are labels: ``"all-MiniLM-L6-v2"`` and a local path to the same weights match);
-otherwise the names must agree (case-insensitive).
+otherwise the names must agree (case-insensitive). Names and fingerprints compare with
+:func:`slimvec.encoders.base.same_name` / ``same_weights``, as a collection's encoder check does.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from slimvec.encoders.base import probes_agree
+from slimvec.encoders.base import same_name, same_weights
 from slimvec.errors import InvalidInputError, SpaceMismatchError
+from slimvec.validation import check_int
 
 
 class EncoderLike(Protocol):
@@ -47,8 +49,8 @@ class SpaceIdentity:
             raise InvalidInputError(
                 f"a space needs a model name (a non-empty string), got {self.name!r}"
             )
-        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or self.dim < 1:
-            raise InvalidInputError(f"a space's dim must be a positive integer, got {self.dim!r}")
+        # frozen: store the checked value as a plain int (a NumPy integer would not go to JSON)
+        object.__setattr__(self, "dim", check_int(self.dim, "a space's dim"))
         if self.fingerprint is not None and (
             not isinstance(self.fingerprint, str) or not self.fingerprint
         ):
@@ -121,9 +123,9 @@ class SpaceIdentity:
         if self.dim != other.dim:
             return f"the dimensions differ ({other.dim} vs {self.dim})"
         if self.fingerprint is not None and other.fingerprint is not None:
-            if self.fingerprint == other.fingerprint or probes_agree(self.probe, other.probe):
+            if same_weights(self.fingerprint, self.probe, other.fingerprint, other.probe):
                 return None
-            if _same_name(self.name, other.name):
+            if same_name(self.name, other.name):
                 return (
                     f"the model's fingerprint changed ({other.fingerprint} vs "
                     f"{self.fingerprint}): same name, different weights, revision or settings "
@@ -133,7 +135,7 @@ class SpaceIdentity:
                 f"they are different models (fingerprints {other.fingerprint} vs "
                 f"{self.fingerprint})"
             )
-        if not _same_name(self.name, other.name):
+        if not same_name(self.name, other.name):
             return "they are different models (and no fingerprint shows they embed alike)"
         return None
 
@@ -149,7 +151,3 @@ class SpaceIdentity:
                 f"{self.label}: {reason}. Embed them with {self.name!r}, or switch models "
                 f"with an upgrade (Collection.begin_upgrade) instead of mixing spaces"
             )
-
-
-def _same_name(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()

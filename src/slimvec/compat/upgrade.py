@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from slimvec.compat.adapters import Adapter, fit_adapter, load_adapter
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
 from slimvec.compat.sample import PairedSample, draw_sample, stored_vectors, unit
 from slimvec.compat.spaces import SpaceIdentity
@@ -57,7 +58,6 @@ from slimvec.search.funnel import ORIGINAL
 from slimvec.search.result import SearchResult
 from slimvec.store.files import save_arrays
 from slimvec.store.meta import MetaStore
-from slimvec.transforms.adapter import Adapter, fit_adapter, load_adapter
 from slimvec.validation import as_ids, as_texts, check_k
 
 #: The two bridges of an upgrade: adapter + calibrator new → old, and old → new.
@@ -390,7 +390,7 @@ class Upgrade:
 
     @property
     def report(self) -> dict[str, Any]:
-        """The adapter's held-out quality (see ``slimvec.transforms.adapter.AdapterReport``)."""
+        """The adapter's held-out quality (see ``slimvec.compat.adapters.AdapterReport``)."""
         return self.record["report"]
 
     @property

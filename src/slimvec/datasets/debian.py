@@ -33,7 +33,8 @@ from slimvec.datasets.cache import (
     write_json,
 )
 from slimvec.encoders.base import Encoder
-from slimvec.errors import DatasetUnavailableError, InvalidInputError
+from slimvec.errors import DatasetUnavailableError
+from slimvec.validation import check_int
 
 SEED = 20250101  # the seed of the shared debian-gemma set
 MIN_DOC_WORDS = 8  # near-empty long descriptions are not documents
@@ -127,10 +128,8 @@ def sample(corpus: DebianCorpus, size: int | None, queries: int, seed: int) -> D
     n = len(corpus)
     if size is None:
         size = n
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= n:
-        raise InvalidInputError(f"size must be an integer in 1..{n} (documents), got {size!r}")
-    if isinstance(queries, bool) or not isinstance(queries, int) or queries < 0:
-        raise InvalidInputError(f"queries must be a non-negative integer, got {queries!r}")
+    size = check_int(size, "size", high=n)
+    queries = check_int(queries, "queries", low=0)
     rng = random.Random(seed)
     order = list(range(n))
     rng.shuffle(order)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -83,27 +84,34 @@ def read_vectors(path: Path, what: str) -> np.ndarray:
     return array
 
 
-def read_jsonl(path: Path) -> tuple[list[str | None], list[str]]:
-    """(ids or None per line, texts) from a JSON-lines file of {"id", "text"} objects."""
-    ids: list[str | None] = []
-    texts: list[str] = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line of a JSON-lines file; a line that is
+    not JSON is an ``InvalidInputError`` naming the file and line. The one JSONL reader: the
+    dataset loader and ``slimvec add`` read through it."""
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                yield number, json.loads(line)
             except ValueError as exc:
                 raise InvalidInputError(f"{path}:{number} is not valid JSON ({exc})") from exc
-            if isinstance(item, str):
-                item = {"text": item}
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise InvalidInputError(
-                    f'{path}:{number} must be an object with a "text" string (and optionally '
-                    f'an "id"), e.g. {{"id": "doc1", "text": "..."}}'
-                )
-            ids.append(None if item.get("id") is None else str(item["id"]))
-            texts.append(item["text"])
+
+
+def read_jsonl(path: Path) -> tuple[list[str | None], list[str]]:
+    """(ids or None per line, texts) from a JSON-lines file of {"id", "text"} objects."""
+    ids: list[str | None] = []
+    texts: list[str] = []
+    for number, item in iter_jsonl(path):
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise InvalidInputError(
+                f'{path}:{number} must be an object with a "text" string (and optionally '
+                f'an "id"), e.g. {{"id": "doc1", "text": "..."}}'
+            )
+        ids.append(None if item.get("id") is None else str(item["id"]))
+        texts.append(item["text"])
     return ids, texts
 
 

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from slimvec.datasets.base import Dataset
 from slimvec.datasets.cache import cache_root, save_npy, write_json
 from slimvec.errors import DatasetUnavailableError, InvalidInputError
+from slimvec.validation import check_int
 
 NAME = "sentences"
 MIN_WORDS, MAX_WORDS = 5, 80
@@ -422,8 +423,7 @@ def load_sentences(
         )
     meta = json.loads((cache / META_FILE).read_text())
     available, full_dim = int(meta["sentences"]), int(meta["dim"])
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= available:
-        raise InvalidInputError(f"n must be an integer in 1..{available:,} (got {n!r})")
+    n = check_int(n, "n", high=available)
     nq = int(meta["queries"]) if n_queries is None else n_queries
     if not 1 <= nq <= int(meta["queries"]):
         raise InvalidInputError(f"n_queries must be in 1..{meta['queries']} (got {n_queries!r})")

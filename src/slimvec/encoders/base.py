@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from slimvec.errors import InvalidInputError, SlimvecError
+from slimvec.validation import check_int
 
 Kind = Literal["doc", "query"]
 KINDS: tuple[str, ...] = ("doc", "query")
@@ -174,9 +175,7 @@ class Encoder:
     def _check_batch_size(self, batch_size: int | None) -> int:
         if batch_size is None:
             return self.default_batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        return batch_size
+        return check_int(batch_size, "batch_size")
 
     def _chunks(self, texts: list[str], kind: str, batch_size: int, progress: bool | None):
         """Yield (row indices, texts) in longest-first chunks of a few batches, with a bar."""
@@ -212,16 +211,41 @@ PROBE_TOLERANCE = 0.005
 
 def model_mismatch(recorded: dict[str, Any], found: dict[str, Any]) -> str | None:
     """Which of name, dim or fingerprint tells ``found`` (an :func:`encoder_spec`) apart from
-    ``recorded``, or None when it is the same model. Differing fingerprints whose probe values
-    all agree within ``PROBE_TOLERANCE`` are the same model on another CPU (a rounded digit
-    flipped); another model moves them by far more (all-MiniLM-L6-v2 vs the same model
-    fine-tuned one epoch on Debian pairs: 0.035; vs multilingual-e5-small: 0.86)."""
-    for field in ("name", "dim"):
-        if recorded[field] != found[field]:
-            return field
-    if recorded["fingerprint"] == found["fingerprint"]:
+    ``recorded``, or None when it is the same model. Names compare with :func:`same_name` and
+    fingerprints with :func:`same_weights`, the rules :class:`slimvec.compat.SpaceIdentity`
+    applies too; a collection's encoder must also keep its name (an alias is refused, since
+    the name is what ``slimvec.open`` loads the model by)."""
+    if not same_name(recorded["name"], found["name"]):
+        return "name"
+    if recorded["dim"] != found["dim"]:
+        return "dim"
+    if same_weights(
+        recorded["fingerprint"], recorded.get("probe"), found["fingerprint"], found.get("probe")
+    ):
         return None
-    return None if probes_agree(recorded.get("probe"), found.get("probe")) else "fingerprint"
+    return "fingerprint"
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two model names are one name: case and surrounding blanks do not count (the
+    Hugging Face hub resolves ``all-minilm-l6-v2`` to ``all-MiniLM-L6-v2``)."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def same_weights(
+    fingerprint_a: str,
+    probe_a: Sequence[float] | None,
+    fingerprint_b: str,
+    probe_b: Sequence[float] | None,
+) -> bool:
+    """Whether two fingerprints (with their probe values, when recorded) are one model's.
+
+    Differing fingerprints whose probe values all agree within ``PROBE_TOLERANCE`` are the
+    same model on another CPU (a rounded digit flipped); another model moves them by far more
+    (all-MiniLM-L6-v2 vs the same model fine-tuned one epoch on Debian pairs: 0.035; vs
+    multilingual-e5-small: 0.86).
+    """
+    return fingerprint_a == fingerprint_b or probes_agree(probe_a, probe_b)
 
 
 def probes_agree(a: Sequence[float] | None, b: Sequence[float] | None) -> bool:

@@ -37,7 +37,7 @@ from slimvec.eval.bench import (
     thread_limit,
 )
 from slimvec.eval.metrics import recall_at_k
-from slimvec.search.funnel import ORIGINAL, ArrayCodes, Pipeline
+from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, ArrayCodes, Pipeline
 from slimvec.spec import parse_spec
 from slimvec.transforms import PCARotation, normalise_rows
 
@@ -53,7 +53,6 @@ MIN_PREFIX = 32
 BATCH = 100
 WARMUP = 4
 SHORTLIST_WARN = 0.05  # warn when the first stage keeps more than this share of the sample
-RAM_OVERHEAD = 9  # int64 id + tombstone flag per vector, as Collection.info() counts them
 
 
 @dataclass
@@ -170,7 +169,7 @@ class _Evaluator:
                 continue
             codec = pipe.codecs[key]
             if (tkey, key) not in self._codes:
-                view = pipe._stage_view(z, stage)
+                view = pipe.stage_view(z, stage)
                 codec.fit(view)
                 self._codes[(tkey, key)] = (codec.state(), codec.encode(view))
             state, encoded = self._codes[(tkey, key)]
@@ -198,8 +197,8 @@ class _Evaluator:
         cand = Candidate(
             spec=spec_text,
             recall=recall_at_k(found, self.truth, self.k),
-            ram_bytes_per_vector=pipe.bytes_per_vector(pipe.first_key) + RAM_OVERHEAD,
-            disk_bytes_per_vector=stored + 4 * self.dim + RAM_OVERHEAD,
+            ram_bytes_per_vector=pipe.ram_bytes_per_vector(),
+            disk_bytes_per_vector=stored + 4 * self.dim + ROW_OVERHEAD_BYTES,
             qps=len(q) / seconds,
         )
         self.results[spec_text] = cand

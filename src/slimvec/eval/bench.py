@@ -30,7 +30,7 @@ from slimvec.eval.metrics import Judgements, mrr_at_k, ndcg_at_k, recall_at_k
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.spec import parse_spec
 from slimvec.transforms import normalise_rows
-from slimvec.validation import as_matrix, check_metric
+from slimvec.validation import as_matrix, check_int, check_metric
 
 QUALITY_K = 10  # nDCG, MRR and the QPS pass are measured at this k
 BATCH = 100
@@ -381,8 +381,7 @@ def thread_limit(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InvalidInputError(f"threads must be a positive integer, got {threads!r}")
+    threads = check_int(threads, "threads")
     import numba
 
     before_numba = numba.get_num_threads()

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.validation import check_k
 
 _CHUNK = 2048  # queries per broadcast block in recall_at_k (bounds memory at nq * k * k)
 
@@ -34,8 +35,7 @@ def _rows(found: np.ndarray, what: str = "found") -> np.ndarray:
 
 
 def _check_k(k: int, width: int, what: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    k = check_k(k)
     if k > width:
         raise InvalidInputError(
             f"k={k} but {what} has only {width} columns; search with k >= {k} first"

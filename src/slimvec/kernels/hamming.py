@@ -13,7 +13,6 @@ Ties at the cut-off go to the lowest row number, so results are deterministic.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
@@ -178,8 +177,3 @@ def hamming_top(
             _scan_parts(q, docs, nwords, allow_arr, keep, bounds, buf_d, buf_r, counts)
             _merge(buf_d, buf_r, counts, keep, max_dist, rows[start:stop], dists[start:stop])
     return rows, dists
-
-
-def set_threads(n: int) -> None:
-    """Cap the threads the compiled kernels use (numba's pool)."""
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))

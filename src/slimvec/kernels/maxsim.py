@@ -9,7 +9,8 @@ codes:
 * ``float16`` — half the bytes; decoded in the kernel from the bit patterns (numba has no float16
   type on CPU), so scores equal float32 scoring of the rounded values;
 * ``int8`` — a quarter of the bytes; ``uint8`` codes with a per-dimension range, exactly as
-  :class:`slimvec.codecs.int8.Int8Codec` makes them (``value = low + step * code``). The kernel
+  :class:`slimvec.codecs.int8.Int8Codec` makes them (``value = low + step * code``, the
+  arithmetic of :mod:`slimvec.kernels.int8`). The kernel
   never decodes: ``<q, low + step*c> = <q, low> + <q*step, c>``, so queries are pre-scaled once.
 
 The compiled kernel groups the (query, candidate) pairs of a batch by document and runs the
@@ -29,8 +30,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from slimvec.codecs.int8 import Int8Codec
 from slimvec.errors import InvalidInputError
+from slimvec.kernels.int8 import dequantise, fit_range, quantise
 
 _F16_MAX = float(np.finfo(np.float16).max)
 #: 2**112: moves a float16 exponent, shifted into float32 position, to float32's bias.
@@ -117,19 +118,18 @@ class TokenCodes:
                 )
             return cls(np.ascontiguousarray(tokens, np.float16), offsets)
         if kind == "int8":
-            codec = Int8Codec(tokens.shape[1])
             if low is None or step is None:
-                codec.fit(tokens)
+                low, step = fit_range(tokens)
             else:
-                codec.load_state({"low": low, "step": step})
-            return cls(codec.encode(tokens), offsets, codec.low, codec.step)
+                low, step = np.asarray(low, np.float32), np.asarray(step, np.float32)
+            return cls(quantise(tokens, low, step), offsets, low, step)
         raise InvalidInputError(f"unknown token code {kind!r}; use one of {CODE_KINDS}")
 
     def decode(self, doc: int) -> np.ndarray:
         """float32 token vectors of one document (what the kernel scores against)."""
         rows = self.codes[self.offsets[doc] : self.offsets[doc + 1]]
         if self.kind == "int8":
-            return self.low + rows.astype(np.float32) * self.step
+            return dequantise(rows, self.low, self.step)
         return rows.astype(np.float32)
 
 
@@ -226,24 +226,6 @@ def maxsim_reference(query: np.ndarray, doc_tokens: list[np.ndarray]) -> np.ndar
     """MaxSim of one query (m, dim) against each document's (n_j, dim) tokens, in NumPy."""
     q = np.asarray(query, np.float64)
     return np.array([(q @ np.asarray(d, np.float64).T).max(axis=1).sum() for d in doc_tokens])
-
-
-def top_k(scores: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` of each row: (indices from ``candidates``, scores), best first, ties by
-    candidate position; rows with fewer than ``k`` real candidates pad with -1 / -inf."""
-    k_eff = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    pos = np.take_along_axis(part, order, axis=1)
-    ids = np.take_along_axis(candidates, pos, axis=1)
-    best = np.take_along_axis(scores, pos, axis=1)
-    ids = np.where(np.isneginf(best), -1, ids)
-    if k_eff < k:
-        pad = k - k_eff
-        ids = np.pad(ids, ((0, 0), (0, pad)), constant_values=-1)
-        best = np.pad(best, ((0, 0), (0, pad)), constant_values=-np.inf)
-    return ids, best
 
 
 def _decode(codes, lo, n, buf):

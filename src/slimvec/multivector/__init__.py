@@ -8,11 +8,12 @@ f32/f16/int8 token codes), ``TokenPooler`` (index-time token pooling), ``fde_sho
 
 from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference
 from slimvec.multivector.pooling import TokenPooler
-from slimvec.multivector.rerank import fde_shortlist, rerank
+from slimvec.multivector.rerank import SegmentedTokens, fde_shortlist, rerank
 from slimvec.transforms.fde import FDE, pack_token_sets
 
 __all__ = [
     "FDE",
+    "SegmentedTokens",
     "TokenCodes",
     "TokenPooler",
     "fde_shortlist",

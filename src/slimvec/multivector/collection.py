@@ -23,6 +23,7 @@ from slimvec.errors import InvalidInputError, SpecError
 from slimvec.kernels.maxsim import CODE_KINDS, TokenCodes, maxsim
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.multivector.pooling import TokenPooler
+from slimvec.multivector.rerank import SegmentedTokens, rerank
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
 from slimvec.store.manifest import Manifest
@@ -201,16 +202,8 @@ class MultiVectorCollection(Collection):
 
     def _rerank(self, q: _TokenQueries, rows: np.ndarray, k: int):
         """Exact MaxSim of each query against its candidate rows, keeping the best ``k``."""
-        scores = np.full(rows.shape, -np.inf, np.float32)
-        valid = rows >= 0
-        seg = np.searchsorted(self._starts, np.where(valid, rows, 0), side="right") - 1
-        for s in np.unique(seg[valid]):
-            entry, _ = self._segments[s]
-            local = np.where(valid & (seg == s), rows - entry.start, -1)
-            found = maxsim(q.tokens, q.offsets, self._segment_tokens(s), local)
-            scores = np.where(local >= 0, found, scores)
-        cols, best = select_top(scores, k)
-        return pad_results(np.take_along_axis(rows, cols, axis=1), best, k)
+        segments = SegmentedTokens(self._starts, self._segment_tokens)
+        return rerank(q.tokens, q.offsets, segments, rows, k)
 
     def _exact(self, q: _TokenQueries, k: int, allow: np.ndarray | None):
         """Brute-force MaxSim over every live item (for checking the funnel)."""

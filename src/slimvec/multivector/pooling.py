@@ -18,9 +18,9 @@ import numpy as np
 from numba import njit
 from scipy.cluster.hierarchy import linkage
 
-from slimvec.errors import InvalidInputError
 from slimvec.transforms.base import normalise_rows
 from slimvec.transforms.fde import check_packed, pack_token_sets
+from slimvec.validation import check_int
 
 
 class TokenPooler:
@@ -31,10 +31,7 @@ class TokenPooler:
     """
 
     def __init__(self, pool_factor: int = 2, normalise: bool = True):
-        if isinstance(pool_factor, bool) or not isinstance(pool_factor, (int, np.integer)):
-            raise InvalidInputError(f"pool_factor must be an integer >= 1, got {pool_factor!r}")
-        if pool_factor < 1:
-            raise InvalidInputError(f"pool_factor must be >= 1 (1 = no pooling), got {pool_factor}")
+        pool_factor = check_int(pool_factor, "pool_factor")
         self.pool_factor = int(pool_factor)
         self.normalise = bool(normalise)
 

@@ -1,1 +1,2 @@
-"""Search: the funnel pipeline and (later) fusion and filters."""
+"""Search: the funnel pipeline of codec stages (``funnel``) and the fusion of several ranked
+lists, such as vector and BM25 results (``fusion``)."""

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from slimvec.codecs import Codec, make_codec
-from slimvec.kernels.topk import pad_results, select_top
+from slimvec.kernels.topk import top_k
 from slimvec.spec import Spec, StageSpec
 from slimvec.transforms import TRANSFORMS, Matryoshka, Transform, normalise_rows
 
@@ -20,6 +20,8 @@ from slimvec.transforms import TRANSFORMS, Matryoshka, Transform, normalise_rows
 ORIGINAL = "original"
 #: Largest block of gathered shortlist codes a rescoring stage holds at once.
 RESCORE_BYTES = 256 * 1024 * 1024
+#: Resident bytes per row besides its first-stage code: the int64 id and the tombstone flag.
+ROW_OVERHEAD_BYTES = 8 + 1
 
 
 class CodeSource(Protocol):
@@ -80,19 +82,13 @@ class Pipeline:
     def first_key(self) -> str:
         return self.code_key(self.spec.stages[0])
 
-    @property
-    def needs_fit(self) -> bool:
-        return any(t.needs_fit for t in self.transforms) or any(
-            c.needs_fit for c in self.codecs.values()
-        )
-
     # -- building -------------------------------------------------------------------------
     def fit(self, x: np.ndarray) -> Pipeline:
         z = x
         for transform in self.transforms:
             z = transform.fit(z).transform(z)
         for stage in self.spec.stages:
-            self.codecs[self.code_key(stage)].fit(self._stage_view(z, stage))
+            self.codecs[self.code_key(stage)].fit(self.stage_view(z, stage))
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -101,7 +97,9 @@ class Pipeline:
             z = transform.transform(z)
         return z
 
-    def _stage_view(self, z: np.ndarray, stage: StageSpec) -> np.ndarray:
+    def stage_view(self, z: np.ndarray, stage: StageSpec) -> np.ndarray:
+        """What ``stage``'s codec sees of transformed vectors ``z``: the first ``@D`` dims when
+        the stage takes a prefix, re-normalised if every transform allows it."""
         if stage.dims is None or stage.dims == z.shape[1]:
             return z
         prefix = np.ascontiguousarray(z[:, : stage.dims])
@@ -117,7 +115,7 @@ class Pipeline:
         for stage in self.spec.stages:
             key = self.code_key(stage)
             if key != ORIGINAL and key not in out:
-                out[key] = self.codecs[key].encode(self._stage_view(z, stage))
+                out[key] = self.codecs[key].encode(self.stage_view(z, stage))
         return out
 
     def state(self) -> dict[str, np.ndarray]:
@@ -145,6 +143,12 @@ class Pipeline:
             return 4 * self.dim
         return self.codecs[key].bytes_per_vector
 
+    def ram_bytes_per_vector(self) -> int:
+        """Resident bytes per stored vector: first-stage codes + ``ROW_OVERHEAD_BYTES`` (later
+        stages and originals are memory-mapped and not counted). What ``Collection.info`` and
+        ``slimvec advise`` report."""
+        return self.bytes_per_vector(self.first_key) + ROW_OVERHEAD_BYTES
+
     # -- searching ------------------------------------------------------------------------
     def search(
         self, queries: np.ndarray, k: int, source: CodeSource, allow: np.ndarray | None
@@ -165,7 +169,7 @@ class Pipeline:
     def _query_view(self, queries: np.ndarray, z: np.ndarray, stage: StageSpec) -> np.ndarray:
         if self.code_key(stage) == ORIGINAL:
             return queries
-        return self._stage_view(z, stage)
+        return self.stage_view(z, stage)
 
     def _rescore(self, queries, z, stage, rows, source, keep):
         key = self.code_key(stage)
@@ -184,5 +188,4 @@ class Pipeline:
             codes = source.gather(key, safe[lo:hi].ravel()).reshape(hi - lo, rows.shape[1], -1)
             scores[lo:hi] = codec.score(prepared, codes)
         scores[~valid] = -np.inf
-        cols, best = select_top(scores, keep)
-        return pad_results(np.take_along_axis(rows, cols, axis=1), best, keep)
+        return top_k(scores, rows, keep)

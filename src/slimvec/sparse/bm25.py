@@ -45,7 +45,7 @@ from bm25s.tokenization import Tokenizer, _infer_stopwords
 from slimvec.errors import CorruptCollectionError, DuplicateIdError, InvalidInputError
 from slimvec.store.files import atomic_write_text, fsync_dir, save_array, save_arrays
 from slimvec.store.growable import GrowableArray
-from slimvec.validation import as_ids, check_k
+from slimvec.validation import as_ids, check_int, check_k
 
 FORMAT = "slimvec-bm25"
 FORMAT_VERSION = 1
@@ -272,8 +272,7 @@ class BM25Index:
         grow from one save to the next, so files of committed generations are never rewritten.
         """
         directory = Path(directory)
-        if isinstance(generation, bool) or not isinstance(generation, (int, np.integer)):
-            raise InvalidInputError(f"generation must be an integer, got {generation!r}")
+        check_int(generation, "generation", low=0)
         if generation <= self._generation:
             raise InvalidInputError(
                 f"generation {generation} was already used (last {self._generation}); pass the "

@@ -17,7 +17,6 @@ class Transform:
 
     kind: ClassVar[str]
     prefix_renormalises: ClassVar[bool] = True
-    needs_fit: ClassVar[bool] = False
 
     def __init__(self, dim: int):
         self.dim = dim

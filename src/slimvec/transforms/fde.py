@@ -39,6 +39,7 @@ from numba import njit, prange
 
 from slimvec.errors import InvalidInputError
 from slimvec.transforms.base import Transform
+from slimvec.validation import check_int
 
 #: Largest uncompressed FDE accepted (before any final Count-Sketch).
 MAX_RAW_DIM = 1 << 22
@@ -128,15 +129,6 @@ def check_packed(tokens: np.ndarray, offsets: np.ndarray, dim: int) -> None:
         )
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidInputError(f"FDE {name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidInputError(f"FDE {name} must be {bound}, got {value}")
-    return int(value)
-
-
 class FDE(Transform):
     """MUVERA encoder: ``encode_documents`` / ``encode_queries`` map token sets to vectors.
 
@@ -158,12 +150,12 @@ class FDE(Transform):
         seed: int = 0,
         fill_empty: bool = True,
     ):
-        dim = _check_int("dim", dim, 1)
+        dim = check_int(dim, "FDE dim", 1)
         super().__init__(dim)
-        self.k_sim = _check_int("k_sim", k_sim, 0, 16)
-        self.d_proj = None if d_proj is None else _check_int("d_proj", d_proj, 1, dim)
-        self.r_reps = _check_int("r_reps", r_reps, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.k_sim = check_int(k_sim, "FDE k_sim", 0, 16)
+        self.d_proj = None if d_proj is None else check_int(d_proj, "FDE d_proj", 1, dim)
+        self.r_reps = check_int(r_reps, "FDE r_reps", 1)
+        self.seed = check_int(seed, "FDE seed", 0)
         if not isinstance(fill_empty, (bool, np.bool_)):
             raise InvalidInputError(f"FDE fill_empty must be True or False, got {fill_empty!r}")
         self.fill_empty = bool(fill_empty)
@@ -173,7 +165,7 @@ class FDE(Transform):
                 f"{MAX_RAW_DIM}); lower k_sim, d_proj or r_reps"
             )
         self.final_dim = (
-            None if final_dim is None else _check_int("final_dim", final_dim, 1, self.raw_dim)
+            None if final_dim is None else check_int(final_dim, "FDE final_dim", 1, self.raw_dim)
         )
         self._draw()
 

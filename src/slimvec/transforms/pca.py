@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from slimvec.errors import InvalidInputError
+from slimvec.errors import InvalidInputError, not_fitted
 from slimvec.transforms.base import Transform
 
 MAX_FIT_ROWS = 100_000
@@ -20,7 +20,6 @@ MAX_FIT_ROWS = 100_000
 class PCARotation(Transform):
     kind = "pca"
     prefix_renormalises = False
-    needs_fit = True
 
     def __init__(self, dim: int, seed: int = 0):
         super().__init__(dim)
@@ -47,7 +46,7 @@ class PCARotation(Transform):
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         if self.components is None:
-            raise RuntimeError("PCARotation.transform called before fit")
+            raise not_fitted(self)
         return np.ascontiguousarray(x @ self.components.T, dtype=np.float32)
 
     def state(self) -> dict[str, np.ndarray]:

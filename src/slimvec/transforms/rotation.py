@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from slimvec.errors import not_fitted
 from slimvec.transforms.base import Transform
 
 
 class RandomRotation(Transform):
     kind = "rot"
     prefix_renormalises = False
-    needs_fit = True  # the input dimension is only known from data; the draw is seeded
 
     def __init__(self, dim: int, seed: int = 0):
         super().__init__(dim)
@@ -35,7 +35,7 @@ class RandomRotation(Transform):
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         if self.components is None:
-            raise RuntimeError("RandomRotation.transform called before fit")
+            raise not_fitted(self)
         return np.ascontiguousarray(x @ self.components.T, dtype=np.float32)
 
     def state(self) -> dict[str, np.ndarray]:

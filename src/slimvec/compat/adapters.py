@@ -37,10 +37,10 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 
-from slimvec.errors import InvalidInputError
+from slimvec.errors import InvalidInputError, not_fitted
 from slimvec.kernels.topk import select_top
 from slimvec.transforms.base import Transform, normalise_rows
-from slimvec.validation import as_matrix
+from slimvec.validation import as_matrix, check_int
 
 #: Fewest pairs any adapter accepts (a rotation is determined by two points at the very least).
 MIN_PAIRS = 2
@@ -53,14 +53,10 @@ AdapterKind = Literal["auto", "procrustes", "linear", "scores", "mlp"]
 
 
 # -- input checks ------------------------------------------------------------------------------
-def _as_vectors(x: Any, what: str) -> np.ndarray:
-    return as_matrix(x, None, what)
-
-
 def check_pairs(new: Any, old: Any, min_pairs: int = MIN_PAIRS) -> tuple[np.ndarray, np.ndarray]:
     """``(new, old)`` as float32 arrays whose row i embeds the same text, or a clear error."""
-    new = _as_vectors(new, "new-model vectors")
-    old = _as_vectors(old, "old-model vectors")
+    new = as_matrix(new, None, "new-model vectors")
+    old = as_matrix(old, None, "old-model vectors")
     if len(new) != len(old):
         raise InvalidInputError(
             f"paired sample has {len(new)} new-model vectors but {len(old)} old-model vectors; "
@@ -184,13 +180,11 @@ class Adapter(Transform):
 
     ``fit(new, old)`` takes paired rows; ``transform(new)`` works on any new-model vectors
     (documents or queries). With ``normalise=True`` outputs are unit-norm, as cosine
-    collections store them, so adapted and native scores live on the same scale. The
-    collection fits adapters explicitly at ``begin_upgrade`` (``needs_fit`` is false: never on
-    the first batch added).
+    collections store them, so adapted and native scores live on the same scale. An upgrade
+    fits its adapters explicitly at ``begin_upgrade``; they are never part of a pipeline.
     """
 
     kind: ClassVar[str]
-    needs_fit: ClassVar[bool] = False
 
     def __init__(self, normalise: bool = True):
         super().__init__(0)
@@ -209,8 +203,8 @@ class Adapter(Transform):
 
     def transform(self, new: np.ndarray) -> np.ndarray:
         if not self.fitted:
-            raise RuntimeError(f"{type(self).__name__}.transform called before fit")
-        x = _as_vectors(new, "new-model vectors")
+            raise not_fitted(self)
+        x = as_matrix(new, None, "new-model vectors")
         if x.shape[1] != self.in_dim:
             raise InvalidInputError(
                 f"this adapter maps {self.in_dim}-dim vectors of the new model, got "
@@ -305,9 +299,7 @@ class ProcrustesAdapter(_AffineAdapter):
 
     def __init__(self, dim: int | None = None, center: bool = True, normalise: bool = True):
         super().__init__(center, normalise)
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise InvalidInputError(f"dim must be a positive integer or None, got {dim!r}")
-        self.common_dim = dim
+        self.common_dim = None if dim is None else check_int(dim, "dim")
 
     def _fit(self, new: np.ndarray, old: np.ndarray) -> None:
         xc, yc = self._centre(new, old)
@@ -354,8 +346,7 @@ class LinearAdapter(_AffineAdapter):
         normalise: bool = True,
     ):
         super().__init__(center, normalise)
-        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-            raise InvalidInputError(f"folds must be an integer >= 2, got {folds!r}")
+        check_int(folds, "folds", low=2)
         if alpha is not None and not (np.isfinite(alpha) and alpha >= 0):
             raise InvalidInputError(f"alpha must be a finite number >= 0, got {alpha!r}")
         if alpha is None and not alphas:
@@ -448,8 +439,7 @@ class ResidualMLPAdapter(Adapter):
     ):
         super().__init__(normalise)
         for name, value in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+            check_int(value, name)
         self.hidden, self.epochs, self.lr, self.weight_decay = hidden, epochs, lr, weight_decay
         self.batch_size, self.patience, self.alpha = batch_size, patience, alpha
         self.val_fraction, self.seed = val_fraction, seed
