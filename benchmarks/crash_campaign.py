@@ -216,8 +216,10 @@ def main() -> None:
     rounds, errors, samples = reader.communicate(timeout=120)[0].split(" ", 2)
     final = slimvec.open(path)
     print()
-    print("| trials | confirmed ops | by kind | failures | reader rounds | reader errors | "
-          "documents at the end | segments | minutes |")
+    print(
+        "| trials | confirmed ops | by kind | failures | reader rounds | reader errors | "
+        "documents at the end | segments | minutes |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {args.trials} | {ops_total} | {kinds} | {len(failures)} | {rounds} | {errors} "

@@ -89,7 +89,10 @@ def run_adds(src: str | None, path: Path, n: int, data: Path) -> float:
         env["PYTHONPATH"] = src
     out = subprocess.run(
         [sys.executable, "-c", SINGLE_ADDS, str(path), str(n), str(data)],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     return float(out.stdout.split()[-1])
 
@@ -125,13 +128,16 @@ def main() -> None:
     files = sum(1 for p in (work / "grown").rglob("*") if p.is_file())
     probe = subprocess.run(
         [sys.executable, "-c", OPEN_UNDER_ULIMIT, str(work / "grown")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     opens = probe.returncode == 0 and probe.stdout.strip() == str(args.adds)
     bulk = slimvec.create(work / "bulk", dim=x.shape[1])
     bulk.add(x, ids=np.arange(len(x)))
-    print("\n| collection | segments | files | log rows | opens under ulimit -n 256 "
-          "| p50 ms approx | p50 ms exact |")
+    print(
+        "\n| collection | segments | files | log rows | opens under ulimit -n 256 "
+        "| p50 ms approx | p50 ms exact |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, col in (("grown one at a time", grown), ("bulk-loaded", bulk)):
         col_files = sum(1 for p in col.path.rglob("*") if p.is_file())
@@ -152,7 +158,10 @@ def main() -> None:
         for i in range(n):
             g.add(x[i : i + 1])
         truth = b.search(queries, k=10, exact=True).ids
-        rb, rg = recall(b.search(queries, k=10).ids, truth), recall(g.search(queries, k=10).ids, truth)
+        rb, rg = (
+            recall(b.search(queries, k=10).ids, truth),
+            recall(g.search(queries, k=10).ids, truth),
+        )
         print(f"| `{spec}` | {rb:.4f} | {rg:.4f} | {rg - rb:+.4f} |")
 
 
