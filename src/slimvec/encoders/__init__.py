@@ -17,6 +17,7 @@ from slimvec.encoders.base import (
     encoder_spec,
 )
 from slimvec.encoders.e5 import E5_NAMES, E5Encoder
+from slimvec.encoders.mbat import JSONEncoder
 from slimvec.encoders.sentence import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model
 from slimvec.errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
@@ -25,6 +26,7 @@ __all__ = [
     "PROBE_TEXTS",
     "E5Encoder",
     "Encoder",
+    "JSONEncoder",
     "MissingDependencyError",
     "ModelNotFoundError",
     "SentenceTransformerEncoder",
@@ -50,6 +52,8 @@ def get_encoder(
             f"model must be a model name, a local model path or an Encoder, got "
             f"{type(name_or_encoder).__name__}"
         )
+    if str(name_or_encoder).startswith(JSONEncoder.name_prefix):  # a JSON collection's manifest
+        return JSONEncoder.from_name(str(name_or_encoder), device=device)
     e5 = str(name_or_encoder).lower() in E5_NAMES
     key = (E5Encoder.name if e5 else resolve_model(str(name_or_encoder))[0], device)
     if key not in _LOADED:
