@@ -24,6 +24,8 @@ def create(
     encoder: Any = None,
     multivector: bool = False,
     keyword: dict[str, Any] | None = None,
+    layers: int | None = None,
+    dims: int | None = None,
     **multivector_options: Any,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
@@ -37,7 +39,13 @@ def create(
     for its options (``fde``, ``pool_factor``, ``token_code``) and default spec.
     ``keyword``: options of the BM25 index kept over stored texts (see
     :class:`slimvec.sparse.BM25Index`: ``k1``, ``b``, ``stopwords``, ``stemmer``, ...).
+    ``layers`` / ``dims``: run only the encoder's first L layers and keep its first D dims (an
+    elastic, 2D Matryoshka operating point; recorded in the model identity).
     """
+    if layers is not None or dims is not None:  # an elastic encoder's operating point
+        from slimvec.encoders import get_encoder
+
+        encoder = get_encoder(encoder, layers=layers, dims=dims)
     if multivector:
         if spec == DEFAULT_SPEC:
             spec = MultiVectorCollection.default_spec

@@ -1189,3 +1189,16 @@ class Collection:
             self._meta = None
         self._segments, self._open = [], {}
         self._closed = True
+
+    # -- JSON records (MBAT; see slimvec.encoders.mbat) -------------------------------------
+    def add_json(self, records: Any, ids: Any = None, metadata: Any = None) -> np.ndarray:
+        """Encode JSON records with the collection's ``JSONEncoder`` and add them."""
+        from slimvec.encoders.mbat import add_json
+
+        return add_json(self, records, ids=ids, metadata=metadata)
+
+    def search_json(self, partial_records: Any, k: int = 10) -> SearchResult:
+        """Search with (partial) JSON records; fields a query leaves out do not count."""
+        from slimvec.encoders.mbat import search_json
+
+        return search_json(self, partial_records, k=k)
