@@ -49,3 +49,16 @@ class ModelNotFoundError(InvalidInputError):
 
 class DatasetUnavailableError(SlimvecError, FileNotFoundError):
     """A dataset's source files are missing; the message says how to get them."""
+
+
+class ServerError(SlimvecError):
+    """A slimvec server could not be reached or answered with an error of its own (HTTP 5xx,
+    a body that is not slimvec's); ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ServerError, PermissionError):
+    """The request has no valid API key (401) or its key may not do this (403)."""
