@@ -49,6 +49,8 @@ from slimvec.server.wire import decode_array, from_npy, result_to_json
 
 NPY = "application/x-npy"
 COOKIE = "slimvec_key"
+#: Search bodies up to this size (a few queries) run on the event loop, not in a pool thread.
+INLINE_BYTES = 16_384
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,11 @@ def _json_info(name: str, info: dict[str, Any]) -> dict[str, Any]:
     info = {**info, "name": name}
     info.pop("path", None)  # the server's file system is not the client's business
     return json.loads(json.dumps(info, default=str))
+
+
+def _json(body: Any) -> Response:
+    """A JSON response without FastAPI's per-item encoding walk (results are plain lists)."""
+    return Response(json.dumps(body), media_type="application/json")
 
 
 def _binary(request: Request) -> bool:
@@ -571,10 +578,18 @@ def create_app(
         body = await service.body(request, "search", npy=True)
         binary = _binary(request)
 
-        def work() -> dict[str, Any]:
-            data = service.parse(body, {"vectors", "k", "exact", "filter"}, "search")
-            return service.search_one(registry.reader(name), data, binary)
+        def work(data: dict[str, Any] | None = None) -> Response:
+            if data is None:
+                data = service.parse(body, {"vectors", "k", "exact", "filter"}, "search")
+            return _json(service.search_one(registry.reader(name), data, binary))
 
+        if len(body.get("_raw") or body.get("vectors")) <= INLINE_BYTES:
+            data = service.parse(body, {"vectors", "k", "exact", "filter"}, "search")
+            if not data.get("exact"):
+                # a few approximate queries take about a millisecond: handing them to a pool
+                # thread costs as much again, far more when the CPUs are busy
+                return work(data)
+            return await run_in_threadpool(work, data)
         return await run_in_threadpool(work)
 
     @app.post(

@@ -172,13 +172,9 @@ class RemoteCollection:
         )
         if numeric and self.client.wire != "json":
             return encode_array(array, self.client.vector_dtype)
-        value = _jsonable(vectors)
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            as_matrix(vectors, None, what)  # raises the library's message
-            raise InvalidInputError(f"{what} cannot be sent as JSON numbers") from None
-        return value
+        if array is not None and array.dtype != object and not numeric:
+            as_matrix(vectors, None, what)  # bool, complex, str...: the library's message
+        return _jsonable(vectors)
 
     def _post(self, path: str, body: dict[str, Any], **params: Any) -> Any:
         return self.client.request("POST", self._base + path, body, params=params or None)
