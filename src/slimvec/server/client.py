@@ -20,6 +20,7 @@ import numpy as np
 from slimvec import errors
 from slimvec.collection import SearchResult
 from slimvec.errors import AuthError, InvalidInputError, MissingDependencyError, ServerError
+from slimvec.server.registry import check_name
 from slimvec.server.wire import WIRE_DTYPES, encode_array, result_from_json, to_npy
 from slimvec.validation import as_matrix, as_metadata
 
@@ -119,12 +120,12 @@ class Client:
         """Like ``slimvec.create(path, dim, ...)``, with a collection name instead of a path
         (``encoder`` is a model name the server can load)."""
         body = {"dim": _jsonable(dim), **{k: _jsonable(v) for k, v in options.items()}}
-        self.request("PUT", f"/collections/{name}", body)
+        self.request("PUT", f"/collections/{check_name(name)}", body)
         return RemoteCollection(self, name)
 
     def open(self, name: str) -> RemoteCollection:
         """Like ``slimvec.open``: ``CollectionNotFoundError`` if there is none."""
-        self.request("GET", f"/collections/{name}/count")
+        self.request("GET", f"/collections/{check_name(name)}/count")
         return RemoteCollection(self, name)
 
     def list(self) -> list[str]:
@@ -133,7 +134,7 @@ class Client:
 
     def drop(self, name: str) -> None:
         """Delete a whole collection on the server."""
-        self.request("DELETE", f"/collections/{name}")
+        self.request("DELETE", f"/collections/{check_name(name)}")
 
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/healthz")
