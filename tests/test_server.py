@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 import httpx
 import numpy as np
@@ -249,6 +250,41 @@ def test_filter_is_forwarded_only_when_given(client, tmp_path):
     else:
         got = col.search(np.eye(DIM, dtype=np.float32)[:1], k=1, filter={"a": 1})
         assert (got.ids == expected.ids).all()
+
+
+def test_readers_see_commits_while_a_writer_adds_and_compacts(client):
+    x = np.random.default_rng(3).standard_normal((600, DIM)).astype(np.float32)
+    writer = client.create("busy", DIM)
+    writer.add(x[:100])
+    errors, counts = [], []
+
+    def search() -> None:
+        col = client.open("busy")
+        for i in range(40):
+            try:
+                res = col.search(x[i % 100], k=3)
+                assert res.ids[0, 0] == i % 100
+                counts.append(len(col))
+            except Exception as exc:  # collected: the assertion below shows them
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for start in range(100, 600, 100):
+        writer.add(x[start : start + 100])
+        writer.delete([start])
+        if start == 300:
+            writer.compact()
+    for t in threads:
+        t.join()
+    assert errors == []
+    committed, n = {100}, 100
+    for _ in range(5):
+        committed |= {n + 100, n + 99}
+        n += 99
+    assert set(counts) <= committed  # every size a reader saw was a committed state
+    assert len(writer) == 595 and len(client.open("busy")) == 595
 
 
 # -- observability -------------------------------------------------------------------------------

@@ -367,8 +367,9 @@ def create_app(
     limits: Limits | None = None,
     encoders: dict[str, Any] | None = None,
     bench_plot: str | Path | None = None,
-) -> FastAPI:
-    """The ASGI app serving the collections under ``root`` (each sub-directory is one).
+) -> Any:
+    """The ASGI app serving the collections under ``root`` (each sub-directory is one): the
+    FastAPI routes wrapped in the body-size limit and the metrics middleware.
 
     ``keys``: accepted API keys (None: no authentication). ``encoders``: encoder objects to use
     for collections recording those encoder names. ``bench_plot``: a PNG shown on the page (by
@@ -386,7 +387,6 @@ def create_app(
         "binary (base64 float32/float16 objects, or an application/x-npy body). Errors are "
         '`{"error": {"type", "message"}}` with the library\'s own message.',
     )
-    app.state.registry = registry
 
     prefix = str(registry.root.resolve()) + os.sep
 
@@ -685,7 +685,7 @@ def create_app(
             raise StarletteHTTPException(404)
         return FileResponse(plot, media_type="image/png")
 
-    return BodyLimit(Metrics(app, registry, prom), limits.max_body_bytes)  # type: ignore[return-value]
+    return BodyLimit(Metrics(app, registry, prom), limits.max_body_bytes)
 
 
 def _bench_plot(root: Path, given: str | Path | None) -> Path | None:

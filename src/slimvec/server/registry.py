@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import slimvec
-from slimvec.errors import CollectionNotFoundError, InvalidInputError
+from slimvec.errors import CollectionNotFoundError, CorruptCollectionError, InvalidInputError
 
 MANIFEST = "MANIFEST.json"  # documented in the README's storage section
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -37,7 +37,10 @@ def check_name(name: str) -> str:
     return name
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+Stamp = tuple[int, int, int] | None
+
+
+def _stamp(path: Path) -> Stamp:
     """Identity of the committed manifest: a commit renames a new file over it."""
     try:
         st = os.stat(path / MANIFEST)
@@ -49,7 +52,7 @@ def _stamp(path: Path) -> tuple[int, int, int] | None:
 class _Handle:
     def __init__(self) -> None:
         self.reader: slimvec.Collection | None = None
-        self.stamp: tuple[int, int, int] | None = None
+        self.stamp: Stamp = None
         self.writer: slimvec.Collection | None = None
         self.write_lock = threading.Lock()
         self.reopen_lock = threading.Lock()
@@ -109,8 +112,21 @@ class Registry:
                 stamp = _stamp(self.path(name))
                 if handle.reader is None or stamp != handle.stamp:
                     # the old snapshot stays usable by requests still holding it
-                    handle.reader, handle.stamp = self._open(name), stamp
+                    handle.reader, handle.stamp = self._open_stable(name, stamp)
         return handle.reader
+
+    def _open_stable(self, name: str, stamp: Stamp) -> tuple[slimvec.Collection, Stamp]:
+        """Open the commit ``stamp`` names; if a compaction swept its files while we opened
+        it, a newer commit exists: open that one instead."""
+        for _ in range(5):
+            try:
+                return self._open(name), stamp
+            except (CorruptCollectionError, FileNotFoundError):
+                newer = _stamp(self.path(name))
+                if newer == stamp or newer is None:
+                    raise
+                stamp = newer
+        return self._open(name), _stamp(self.path(name))
 
     @contextmanager
     def writer(self, name: str) -> Iterator[slimvec.Collection]:
