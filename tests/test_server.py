@@ -383,6 +383,15 @@ def test_serve_refuses_public_bind_without_keys(tmp_path):
     assert result.exit_code == 2 and "refusing to serve 0.0.0.0 without API keys" in result.output
     helped = CliRunner().invoke(app, ["serve", "--help"])
     assert helped.exit_code == 0 and "slimvec.connect" in helped.output
+    keys = tmp_path / "keys.toml"
+    made = CliRunner().invoke(
+        app, ["apikey", str(keys), "ci", "--role", "read-write", "--collection", "docs"]
+    )
+    assert made.exit_code == 0, made.output
+    who = KeyFile.load(keys).authenticate(made.output.strip())
+    assert (who.name, who.role, who.collections) == ("ci", "read-write", frozenset({"docs"}))
+    bad = CliRunner().invoke(app, ["apikey", str(keys), "ci2", "--role", "admin"])
+    assert bad.exit_code == 2 and "role must be one of" in bad.output
 
 
 # -- processes ---------------------------------------------------------------------------------
