@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,7 +51,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "slimvec.cli", "serve", str(root), "--port", str(self.port)]
         cmd += ["--workers", str(workers), "--log-level", "warning", "--max-body-mb", "1024"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -67,8 +70,8 @@ class Server:
             httpx.get(self.url + "/healthz")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
+        os.killpg(self.proc.pid, signal.SIGTERM)  # uvicorn and its worker processes
+        self.proc.wait(60)
 
 
 def pct(ms: np.ndarray) -> str:

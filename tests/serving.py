@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -72,12 +73,24 @@ def process_server(root: Path, *args: str) -> Iterator[tuple[str, subprocess.Pop
     cmd = [sys.executable, "-m", "slimvec.cli", "serve", str(root), "--port", str(port)]
     cmd += ["--log-level", "warning", *args]
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: worker processes die with it
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc)
         yield url, proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill(proc)
         proc.wait(10)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL a server and its worker processes (no clean shutdown: a crash)."""
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)

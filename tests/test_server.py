@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import itertools
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import pytest
 import slimvec
 from api_contract import *  # noqa: F403 - the shared tests
 from api_contract import HashEncoder
-from serving import process_server, thread_server
+from serving import kill, process_server, thread_server
 from slimvec.encoders import Encoder
 from slimvec.errors import AuthError
 from slimvec.server.app import Limits, create_app
@@ -419,7 +418,7 @@ def test_a_killed_server_loses_no_committed_write(tmp_path):
             for start in range(0, 2000, 20):
                 acked += col.add(x[start : start + 20], ids=np.arange(start, start + 20)).tolist()
                 if len(acked) == 200:
-                    proc.send_signal(signal.SIGKILL)
+                    kill(proc)
     assert len(acked) >= 200
     ids = slimvec.open(tmp_path / "durable").live_ids().tolist()
     assert len(ids) == len(set(ids)) and set(acked) <= set(ids)  # every acknowledged write kept
