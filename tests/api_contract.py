@@ -176,6 +176,8 @@ def test_bad_input_is_refused_with_the_library_message(make_collection, make_bad
         col.add(docs[:2], ids=[100, 101], metadata=[{}])
     with pytest.raises(slimvec.InvalidInputError, match="ids must be >= 0"):
         col.add(docs[:1], ids=[-1])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        col.search(docs[:1], k=1, nope=True)
     assert len(col) == 4 and col.search(docs[:1], k=1).ids[0, 0] == 0
 
 

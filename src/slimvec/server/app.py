@@ -320,10 +320,13 @@ class Service:
         data = _loads(body["_raw"])
         if not isinstance(data, dict):
             raise RequestProblem(400, f"{what} must be a JSON object with fields {sorted(fields)}")
-        unknown = set(data) - fields
-        if unknown:
+        unknown = sorted(set(data) - fields)
+        if unknown:  # worded as Python words an unknown argument of the same method
             raise RequestProblem(
-                400, f"{what}: unknown fields {sorted(unknown)}; expected some of {sorted(fields)}"
+                400,
+                f"Collection.{what}() got an unexpected keyword argument {unknown[0]!r} "
+                f"(fields: {', '.join(sorted(fields))})",
+                kind="TypeError",
             )
         if "filter" in data and _depth(data["filter"]) > self.limits.max_filter_depth:
             raise RequestProblem(
@@ -604,7 +607,7 @@ def create_app(
         binary = _binary(request)
 
         def work() -> dict[str, Any]:
-            data = service.parse(body, {"searches"}, "batch search")
+            data = service.parse(body, {"searches"}, "search_batch")
             searches = data.get("searches")
             if not isinstance(searches, list) or not all(isinstance(s, dict) for s in searches):
                 raise RequestProblem(400, "'searches' must be a list of search objects")
