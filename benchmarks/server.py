@@ -74,6 +74,12 @@ class Server:
         self.proc.wait(60)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(ms: np.ndarray) -> str:
     p50, p90, p99 = np.percentile(ms, [50, 90, 99])
     return f"{p50:7.2f} {p90:7.2f} {p99:7.2f}"
@@ -108,6 +114,17 @@ def single_query(root: Path, docs: np.ndarray, queries: np.ndarray, n_queries: i
                 if i >= 20:
                     times[name].append(1000 * (time.perf_counter() - t0))
         same = (col.search(qs[:50], 10).ids == remote.search(qs[:50], 10).ids).mean()
+        # CPU time per query, which a busy machine does not inflate the way it does wall time:
+        # in-process vs this client plus the server process (utime + stime from /proc)
+        cpu_local = time.process_time()
+        for q in qs:
+            col.search(q[None], 10)
+        cpu_local = 1000 * (time.process_time() - cpu_local) / len(qs)
+        server_cpu, cpu_client = cpu_seconds(server.proc.pid), time.process_time()
+        for q in qs:
+            remote.search(q[None], 10)
+        cpu_client = 1000 * (time.process_time() - cpu_client) / len(qs)
+        cpu_server = 1000 * (cpu_seconds(server.proc.pid) - server_cpu) / len(qs)
         print(
             f"\n## Single query, k=10, {len(docs):,} docs x {docs.shape[1]}, "
             f"{n_queries} queries (load {load()})"
@@ -118,6 +135,11 @@ def single_query(root: Path, docs: np.ndarray, queries: np.ndarray, n_queries: i
             ms = np.array(ms)
             print(f"{name:28s} {pct(ms)}   {np.median(ms) - base:+.2f} ms")
         print(f"remote ids equal to in-process ids: {same:.3f}")
+        print(
+            f"CPU ms per query: in-process {cpu_local:.2f}; over HTTP client {cpu_client:.2f} + "
+            f"server {cpu_server:.2f} = {cpu_client + cpu_server:.2f} "
+            f"(extra {cpu_client + cpu_server - cpu_local:+.2f})"
+        )
         client.close()
         raw.close()
     finally:
