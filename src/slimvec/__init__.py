@@ -22,6 +22,15 @@ from slimvec.spec import DEFAULT_SPEC, Spec, parse_spec
 
 __version__ = "0.1.0"
 
+
+def connect(url: str, api_key: str | None = None, **options):
+    """A client for a ``slimvec serve`` server: ``client.open(name)`` / ``client.create(name,
+    dim)`` give remote collections with the local API. Needs ``pip install 'slimvec[server]'``."""
+    from slimvec.server.client import connect as _connect
+
+    return _connect(url, api_key=api_key, **options)
+
+
 __all__ = [
     "DEFAULT_SPEC",
     "Collection",
@@ -34,6 +43,7 @@ __all__ = [
     "SlimvecError",
     "Spec",
     "SpecError",
+    "connect",
     "create",
     "open",
     "parse_spec",

@@ -695,5 +695,96 @@ def datasets_build(
     )
 
 
+# -- server ------------------------------------------------------------------------------------
+@app.command()
+@friendly
+def serve(
+    root: Annotated[
+        Path, typer.Argument(help="directory holding the collections (one per subdirectory)")
+    ],
+    host: Annotated[
+        str, typer.Option(help="address to bind; non-loopback needs API keys")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(help="TOML file of hashed API keys (make one with slimvec apikey)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="worker processes sharing the directory")] = 1,
+    insecure: Annotated[
+        bool, typer.Option(help="allow a non-loopback address without API keys")
+    ] = False,
+    max_body_mb: Annotated[int, typer.Option(help="largest request body, MiB")] = 256,
+    max_batch: Annotated[int, typer.Option(help="most vectors or texts per add")] = 200_000,
+    max_k: Annotated[int, typer.Option(help="largest k a search may ask for")] = 10_000,
+    bench_plot: Annotated[
+        Path | None, typer.Option(help="PNG for the page (default: newest bench.png under ROOT)")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve the collections under ROOT over HTTP: REST API, web page, Python client.
+
+    Routes follow Qdrant's: PUT /collections/NAME (create), POST .../points (add),
+    POST .../search, POST .../points/delete, GET /collections/NAME (info); /docs has them all,
+    /metrics is Prometheus, / is a page listing the collections with a search box.
+    From Python: [bold]slimvec.connect(url, api_key=...)[/] gives collections with the local API.
+
+    [bold]Example[/]: slimvec serve ./collections --port 8000
+    [bold]Example[/]: slimvec apikey keys.toml writer --role read-write && slimvec serve
+    ./collections --host 0.0.0.0 --api-key-file keys.toml --workers 2
+    """
+    import ipaddress
+
+    try:
+        from slimvec.server.app import Limits, ServeConfig
+        from slimvec.server.app import serve as run_server
+        from slimvec.server.auth import KeyFile
+    except ImportError as exc:
+        raise _fail(
+            f"slimvec serve needs the server extra: pip install 'slimvec[server]' ({exc})"
+        ) from None
+    keys = KeyFile.load(api_key_file) if api_key_file is not None else None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and (keys is None or len(keys) == 0) and not insecure:
+        raise _fail(
+            f"refusing to serve {host} without API keys: anyone who can reach it could read and "
+            f"write every collection. Pass --api-key-file keys.toml (slimvec apikey makes one), "
+            f"or --insecure if the network is trusted"
+        )
+    if workers < 1:
+        raise _fail("--workers must be at least 1")
+    root.mkdir(parents=True, exist_ok=True)
+    limits = Limits(max_body_bytes=max_body_mb << 20, max_batch=max_batch, max_k=max_k)
+    config = ServeConfig(
+        root=str(root.resolve()),
+        key_file=None if api_key_file is None else str(api_key_file.resolve()),
+        bench_plot=None if bench_plot is None else str(bench_plot.resolve()),
+        limits={k: getattr(limits, k) for k in ("max_body_bytes", "max_batch", "max_k")},
+    )
+    run_server(config, host=host, port=port, workers=workers, log_level=log_level)
+
+
+@app.command()
+@friendly
+def apikey(
+    key_file: Annotated[Path, typer.Argument(help="TOML key file (created if missing)")],
+    name: Annotated[str, typer.Argument(help="a name for the key, e.g. ci-reader")],
+    role: Annotated[str, typer.Option(help="read-only or read-write")] = "read-only",
+    collection: Annotated[
+        list[str] | None, typer.Option(help="allow only this collection (repeatable)")
+    ] = None,
+) -> None:
+    """Add an API key for slimvec serve and print it once (only its hash is stored).
+
+    [bold]Example[/]: slimvec apikey keys.toml app --role read-write --collection docs
+    """
+    from slimvec.server.auth import new_key
+
+    print(new_key(key_file, name, role, collection or None))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -59,3 +59,16 @@ def not_fitted(owner: object, method: str = "transform", first: str = "fit") -> 
     """The one "called before fit" error: ``raise not_fitted(self)`` in ``transform``."""
     name = type(owner).__name__
     return NotFittedError(f"{name}.{method} called before {first}; call {name}.{first} first")
+
+
+class ServerError(SlimvecError):
+    """A slimvec server could not be reached or answered with an error of its own (HTTP 5xx,
+    a body that is not slimvec's); ``status`` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(ServerError, PermissionError):
+    """The request has no valid API key (401) or its key may not do this (403)."""

@@ -1,0 +1,209 @@
+"""The collection API contract, written once and run against every kind of collection.
+
+A test module imports these tests (``from api_contract import *``) and defines the fixture
+``make_collection(name, dim=None, **create_kwargs)`` returning a fresh, empty collection:
+local (``slimvec.create``) in ``test_contract_local.py``, remote (a real server through
+``slimvec.connect``) in ``test_server.py``. Encoders are passed as ``Encoder`` objects; a
+remote factory sends their name to a server that knows them. Results and exceptions must be
+the same: same classes, same messages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import slimvec
+from slimvec.encoders import Encoder
+
+__all__ = [
+    "HashEncoder",
+    "test_add_assigns_increasing_ids_and_search_finds_them",
+    "test_bad_input_is_refused_with_the_library_message",
+    "test_delete_hides_vectors_and_compact_keeps_answers",
+    "test_exact_search_matches_numpy",
+    "test_given_ids_metadata_and_texts_round_trip",
+    "test_k_larger_than_the_collection_pads",
+    "test_len_and_info",
+    "test_text_collections_search_dense_sparse_and_hybrid",
+    "test_vectors_need_texts_for_keyword_search",
+]
+
+DIM = 32
+TEXTS = [
+    "Perl module to extract data from an HTML table",
+    "lossless data compression library with a fast decoder",
+    "command-line tool to convert images between formats",
+    "Python bindings for the SQLite embedded database",
+    "fonts with wide Unicode coverage for terminals",
+    "HTML parser and tree builder for Python",
+]
+
+
+class HashEncoder(Encoder):
+    """A tiny deterministic encoder, so text tests need no model download or torch."""
+
+    dim = 16
+    name = "hash-16"
+
+    def _encode(self, texts, kind, batch_size):
+        rows = [
+            np.random.default_rng([0, *map(ord, t[:32])]).standard_normal(self.dim) for t in texts
+        ]
+        return np.array(rows, np.float32)
+
+
+def _data(n: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _top(docs: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(q @ docs.T), axis=1, kind="stable")[:, :k]
+
+
+def test_add_assigns_increasing_ids_and_search_finds_them(make_collection):
+    col = make_collection("basic", DIM)
+    docs = _data(300)
+    ids = col.add(docs[:200])
+    more = col.add(docs[200:])
+    assert ids.dtype == np.int64 and more.dtype == np.int64
+    assert ids.tolist() == list(range(200)) and more.tolist() == list(range(200, 300))
+    res = col.search(docs[:20], k=5)
+    assert isinstance(res, slimvec.SearchResult)
+    assert res.ids.shape == (20, 5) and res.ids.dtype == np.int64
+    assert res.scores.shape == (20, 5) and res.scores.dtype == np.float32
+    assert (res.ids[:, 0] == np.arange(20)).all()  # each vector is its own nearest
+    assert np.all(np.diff(res.scores, axis=1) <= 1e-6)
+    single = col.search(docs[7], k=3)  # one query as a 1-D vector
+    assert single.ids.shape == (1, 3) and single.ids[0, 0] == 7
+    listed = col.search(docs[:2].tolist(), k=3)  # plain lists work as well
+    assert listed.ids[:, 0].tolist() == [0, 1]
+
+
+def test_exact_search_matches_numpy(make_collection):
+    col = make_collection("exact", DIM, spec="binary*10 > f32")
+    docs, queries = _data(500, 1), _data(10, 2)
+    col.add(docs)
+    exact = col.search(queries, k=10, exact=True)
+    assert (exact.ids == _top(docs, queries, 10)).all()
+    np.testing.assert_allclose(
+        exact.scores, np.sort(queries @ docs.T, axis=1)[:, ::-1][:, :10], rtol=1e-5, atol=1e-5
+    )
+    approx = col.search(queries, k=10)
+    hits = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx.ids, exact.ids)])
+    assert hits >= 0.8  # recall of the funnel measured against exact search
+
+
+def test_given_ids_metadata_and_texts_round_trip(make_collection):
+    col = make_collection("payload", DIM)
+    docs = _data(3, 3)
+    ids = col.add(
+        docs,
+        ids=[10, 20, 30],
+        metadata=[{"lang": "en"}, None, {"n": [1, 2]}],
+        texts=["a", "b", "c"],
+    )
+    assert ids.tolist() == [10, 20, 30]
+    assert col.metadata([30, 10, 99]) == [{"n": [1, 2]}, {"lang": "en"}, None]
+    assert col.texts(np.array([20, 99])) == ["b", None]
+    assert col.search(docs[1], k=1).ids[0, 0] == 20
+    with pytest.raises(slimvec.DuplicateIdError, match=r"ids already in the collection: \[20\]"):
+        col.add(docs[:1], ids=[20])
+    assert len(col) == 3
+
+
+def test_delete_hides_vectors_and_compact_keeps_answers(make_collection):
+    col = make_collection("deletes", DIM)
+    docs = _data(100, 4)
+    col.add(docs)
+    assert col.delete([3, 5]) == 2
+    assert len(col) == 98
+    res = col.search(docs[[3, 5, 6]], k=3, exact=True)
+    assert not np.isin([3, 5], res.ids).any() and res.ids[2, 0] == 6
+    with pytest.raises(slimvec.InvalidInputError, match=r"ids not in the collection: \[3\]"):
+        col.delete([3])
+    before = col.search(docs[:10], k=5)
+    col.compact()
+    after = col.search(docs[:10], k=5)
+    assert (before.ids == after.ids).all() and len(col) == 98
+    assert col.info()["deleted"] == 0
+
+
+def test_k_larger_than_the_collection_pads(make_collection):
+    col = make_collection("pad", DIM)
+    docs = _data(3, 5)
+    col.add(docs)
+    res = col.search(docs[:2], k=5)
+    assert (res.ids[:, 3:] == -1).all() and np.isneginf(res.scores[:, 3:]).all()
+    empty = make_collection("empty", DIM).search(docs[:1], k=2)
+    assert empty.ids.tolist() == [[-1, -1]] and np.isneginf(empty.scores).all()
+
+
+def test_len_and_info(make_collection):
+    col = make_collection("info", DIM, metric="ip", spec="int8*4 > f32")
+    col.add(_data(50, 6))
+    info = col.info()
+    assert len(col) == 50 and info["count"] == 50
+    assert info["dim"] == DIM and info["metric"] == "ip" and info["spec"] == "int8*4 > f32"
+    assert info["ram_bytes_per_vector"] == DIM + 9
+    assert info["float32_bytes_per_vector"] == 4 * DIM
+
+
+BAD = [
+    (lambda d: d[:, :5], r"vectors have 5 dims but this collection holds 32-dim vectors"),
+    (lambda d: np.where(np.arange(DIM) == 0, np.nan, d), r"NaN or infinite values in rows \[0, 1"),
+    (lambda d: np.zeros_like(d), r"all zeros"),
+    (lambda d: [[1.0, 2.0], [1.0]], r"could not read it \(setting an array element"),
+    (lambda d: [["a"] * DIM], r"must hold real numbers"),
+    (lambda d: d[0], r"must be 2-D"),
+]
+
+
+@pytest.mark.parametrize("make_bad, message", BAD)
+def test_bad_input_is_refused_with_the_library_message(make_collection, make_bad, message):
+    col = make_collection("bad", DIM)
+    docs = _data(4, 7)
+    col.add(docs)
+    with pytest.raises(slimvec.InvalidInputError, match=message):
+        col.add(make_bad(docs))
+    assert len(col) == 4  # nothing written
+    with pytest.raises(slimvec.InvalidInputError, match="k must be"):
+        col.search(docs[:1], k=0)
+    with pytest.raises(slimvec.InvalidInputError, match="queries have 5 dims"):
+        col.search(docs[:1, :5], k=1)
+    with pytest.raises(slimvec.InvalidInputError, match="metadata must be a list with one dict"):
+        col.add(docs[:2], ids=[100, 101], metadata=[{}])
+    with pytest.raises(slimvec.InvalidInputError, match="ids must be >= 0"):
+        col.add(docs[:1], ids=[-1])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):
+        col.search(docs[:1], k=1, nope=True)
+    assert len(col) == 4 and col.search(docs[:1], k=1).ids[0, 0] == 0
+
+
+def test_text_collections_search_dense_sparse_and_hybrid(make_collection):
+    col = make_collection("texts", encoder=HashEncoder())
+    ids = col.add_texts(TEXTS, metadata=[{"i": i} for i in range(len(TEXTS))])
+    assert ids.tolist() == list(range(len(TEXTS)))
+    assert col.info()["encoder"]["name"] == "hash-16"
+    dense = col.search_texts(TEXTS[2], k=1)
+    assert dense.ids.tolist() == [[2]]
+    sparse = col.search_texts(["html parser python", "compression"], k=2, mode="sparse")
+    assert sparse.ids.shape == (2, 2) and sparse.ids[0, 0] == 5 and sparse.ids[1, 0] == 1
+    hybrid = col.search_texts("HTML table", k=3, mode="hybrid", fusion="weighted")
+    assert hybrid.ids[0, 0] in (0, 5) and hybrid.scores.dtype == np.float32
+    assert col.texts([5]) == [TEXTS[5]] and col.metadata([5]) == [{"i": 5}]
+    with pytest.raises(slimvec.InvalidInputError, match="unknown mode 'fuzzy'"):
+        col.search_texts("x", mode="fuzzy")
+    with pytest.raises(slimvec.InvalidInputError, match=r"must be strings; items \[1\] are not"):
+        col.add_texts(["ok", 3])
+    assert len(col) == len(TEXTS)
+
+
+def test_vectors_need_texts_for_keyword_search(make_collection):
+    col = make_collection("notext", DIM)
+    col.add(_data(5, 8))
+    with pytest.raises(slimvec.InvalidInputError, match="has no encoder"):
+        col.search_texts("anything")
+    with pytest.raises(slimvec.InvalidInputError, match="holds no texts"):
+        col.search_texts("anything", mode="sparse")
