@@ -49,3 +49,12 @@ class ModelNotFoundError(InvalidInputError):
 
 class DatasetUnavailableError(SlimvecError, FileNotFoundError):
     """A dataset's source files are missing; the message says how to get them."""
+
+
+class ShardUnavailableError(SlimvecError, RuntimeError):
+    """A shard of a sharded collection (``slimvec.distributed``) could not answer: its actor
+    died during the call, or could not start. ``shard`` is its index; the message names it."""
+
+    def __init__(self, message: str, shard: int | None = None):
+        super().__init__(message)
+        self.shard = shard
