@@ -344,3 +344,64 @@ def test_a_replica_answers_when_a_shard_actor_dies(make_collection, data):
     assert len(col) == 2098
     for _ in range(2):  # reads alternate between the replicas: both see the new commit
         assert col.search(docs[2000:2010], k=1).ids[:, 0].tolist() == list(range(2000, 2010))
+
+
+# -- ingest ------------------------------------------------------------------------------------
+TEXTS = [f"text number {i} on subject {i % 13}" for i in range(1000)]
+
+
+def test_ingest_texts_in_parallel_and_resume(make_collection):
+    col = make_collection("c", encoder=HashEncoder(), spec="f32", shards=2)
+    first = sd.ingest_texts(
+        ray.data.from_items([{"text": t} for t in TEXTS[:300]]),
+        col,
+        batch_size=64,
+        encoders=2,
+        progress=False,
+    )
+    assert (first.added, first.skipped) == (300, 0)
+    # rerun over the whole set (as after an interruption): only the missing 700 are embedded
+    again = sd.ingest_texts(
+        ray.data.from_items([{"text": t} for t in TEXTS]), col, batch_size=64, progress=False
+    )
+    assert (again.added, again.skipped) == (700, 300)
+    ids = col.live_ids()
+    assert len(ids) == len(set(ids.tolist())) == 1000
+    assert sorted(ids.tolist()) == sorted(sd.ingest.text_ids(TEXTS).tolist())
+    res = col.search_texts(TEXTS[:5], k=1)  # each text's vector is the encoder's
+    assert res.ids[:, 0].tolist() == sd.ingest.text_ids(TEXTS[:5]).tolist()
+    assert col.texts(res.ids[:, 0]) == TEXTS[:5]
+    rows = ray.data.from_items([{"body": t, "key": i} for i, t in enumerate(TEXTS[:10])])
+    with pytest.raises(InvalidInputError, match="no column 'text'"):
+        sd.ingest_texts(rows, col)
+    keyed = make_collection("k", encoder=HashEncoder(), spec="f32", shards=2)
+    sd.ingest_texts(rows, keyed, text_column="body", id_column="key", progress=False)
+    assert sorted(keyed.live_ids().tolist()) == list(range(10))
+
+
+def test_ingest_survives_a_shard_killed_mid_run(tmp_path, make_collection):
+    col = make_collection("c", encoder=HashEncoder(), spec="f32", shards=2)
+    victim = col._actors[1][0]
+    shard_dir = tmp_path / "c" / "shard-0001"
+    killed = {}
+
+    def kill_when_shard_has_rows():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if len(slimvec.open(shard_dir)) > 0:
+                _busy(victim, 3)  # the next batch for this shard queues behind this...
+                time.sleep(1)
+                killed["at_rows"] = len(slimvec.open(shard_dir))
+                ray.kill(victim, no_restart=False)  # ...and dies with it
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_when_shard_has_rows)
+    killer.start()
+    ds = ray.data.from_items([{"text": t} for t in TEXTS])
+    report = sd.ingest_texts(ds, col, batch_size=20, progress=False)
+    killer.join()
+    assert 0 < killed["at_rows"] < 1000  # the kill landed mid-ingest
+    assert report.retries >= 1 and report.added == 1000
+    ids = col.live_ids()
+    assert len(ids) == len(set(ids.tolist())) == 1000  # nothing lost, nothing twice
