@@ -120,6 +120,10 @@ def test_same_calls_give_the_same_answers(tmp_path, make_collection, data):
         col.add(docs[500:1000], ids=np.arange(5000, 5500))
         col.add(docs[1000:1100])  # auto ids continue past the given ones
     assert len(local) == len(sharded) == 1100
+    want, got = local.info(), sharded.info()
+    for key in ("count", "dim", "metric", "spec", "ram_bytes_per_vector", "code_bytes_per_vector"):
+        assert got[key] == want[key], key
+    assert got["healthy"] and got["ram_bytes"] == 1100 * want["ram_bytes_per_vector"]
     probe = [0, 3, 499, 5001, 5500, 5599, 123456]
     assert sharded.metadata(probe) == local.metadata(probe)
     assert sharded.texts(probe) == local.texts(probe)
@@ -259,6 +263,22 @@ def test_without_ray_the_error_says_what_to_install():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'slimvec[ray]'" in out.stdout
+
+
+def test_without_ray_init_nothing_is_written(tmp_path):
+    code = (
+        "import sys, slimvec.distributed as sd\n"
+        "try:\n    sd.create(sys.argv[1], 4)\n"
+        "except slimvec.errors.SlimvecError as e:\n    print(e)\n"
+    )
+    target = tmp_path / "c"
+    out = subprocess.run(
+        [sys.executable, "-c", code.replace("sys, ", "sys, slimvec, "), str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "call ray.init()" in out.stdout and not target.exists()
 
 
 def test_core_package_never_imports_ray():

@@ -82,11 +82,7 @@ class ShardedCollection:
         actor_options: dict[str, Any] | None = None,
         start_timeout: float = 120.0,
     ):
-        if not ray.is_initialized():
-            raise SlimvecError(
-                "Ray is not running in this process: call ray.init() (or "
-                "ray.init(address='auto') to join a cluster) before slimvec.distributed"
-            )
+        _require_ray()
         self.root = Path(root)
         self._map = smap
         self._encoder = None
@@ -158,6 +154,10 @@ class ShardedCollection:
         for s, args in per_shard.items():
             r = turn % len(self._actors[s])
             pending[s] = (r, getattr(self._actors[s][r], method).remote(*args))
+        try:  # the common case in one call: every shard answered
+            return ray.get([ref for _, ref in pending.values()])
+        except (RayActorError, RayTaskError):
+            pass  # sort out below which shard failed and how
         out = {}
         for s, (r, ref) in pending.items():
             group = self._actors[s]
@@ -497,6 +497,7 @@ def create(
     ``{"num_cpus": 2}`` to give each shard two cores; default: no CPU reserved, spread over
     nodes). Other arguments as :func:`slimvec.create`.
     """
+    _require_ray()
     shards = _positive("shards", shards)
     replicas = _positive("replicas", replicas)
     root = Path(root)
@@ -549,6 +550,7 @@ def open(  # noqa: A001 - like slimvec.open
     """Serve an existing sharded collection. ``shards``, if given, must match the map (a
     check for deployment scripts); shard directories missing or from another collection are
     refused before any actor starts."""
+    _require_ray()
     root = Path(root)
     smap = ShardMap.load(root)
     if shards is not None and _positive("shards", shards) != smap.shards:
@@ -558,6 +560,14 @@ def open(  # noqa: A001 - like slimvec.open
         )
     smap.check_shards(root)
     return ShardedCollection(root, smap, encoder, actor_options, start_timeout)
+
+
+def _require_ray() -> None:
+    if not ray.is_initialized():
+        raise SlimvecError(
+            "Ray is not running in this process: call ray.init() (or ray.init(address='auto') "
+            "to join a cluster) before using slimvec.distributed"
+        )
 
 
 def _empty(root: Path) -> None:

@@ -72,9 +72,8 @@ class Shard:
     def info(self) -> dict[str, Any]:
         info = self.col.info()
         disk = sum(f.stat().st_size for f in self.col.path.rglob("*") if f.is_file())
-        info.update(
-            self.ready(), disk_bytes=disk, ram_bytes=info["count"] * info["ram_bytes_per_vector"]
-        )
+        rows = info["count"] + info["deleted"]  # tombstoned rows stay resident until compact
+        info.update(self.ready(), disk_bytes=disk, ram_bytes=rows * info["ram_bytes_per_vector"])
         return info
 
 
