@@ -35,10 +35,12 @@ def test_shards_spread_over_two_nodes_and_survive_a_kill(tmp_path, two_nodes):
     docs = rng.standard_normal((1000, 16)).astype(np.float32)
     local = slimvec.create(tmp_path / "local", 16, spec="f32")
     local.add(docs)
-    with sd.create(tmp_path / "c", 16, shards=2, spec="f32") as col:
+    # one CPU per shard on two one-CPU nodes: each node must take one shard
+    options = {"num_cpus": 1}
+    with sd.create(tmp_path / "c", 16, shards=2, spec="f32", actor_options=options) as col:
         col.add(docs)
         nodes = {e["replicas"][0]["node"] for e in col.info()["shard_info"]}
-        assert len(nodes) == 2  # SPREAD placed one shard on each node
+        assert len(nodes) == 2
         want = local.search(docs[:20], k=5)
         got = col.search(docs[:20], k=5)
         assert (got.ids == want.ids).all()

@@ -495,7 +495,8 @@ def create(
     disk for one machine; NFS/EFS/Lustre for several). ``replicas`` actors serve each shard
     (reads fail over between them). ``actor_options`` go to ``ShardActor.options`` (e.g.
     ``{"num_cpus": 2}`` to give each shard two cores; default: no CPU reserved, spread over
-    nodes). Other arguments as :func:`slimvec.create`.
+    nodes, best effort: reserve CPUs to make Ray place shards by capacity). Other arguments
+    as :func:`slimvec.create`.
     """
     _require_ray()
     shards = _positive("shards", shards)
