@@ -105,6 +105,8 @@ def test_flat_search_equals_a_single_collection(tmp_path, make_collection, data,
     for exact in (False, True):
         want = local.search(queries, k=10, exact=exact)
         assert_same_results(sharded.search(queries, k=10, exact=exact), want)
+    many = docs[:1000]  # 128 KB of queries: sent to the shards through the object store
+    assert_same_results(sharded.search(many, k=5), local.search(many, k=5))
     counts = [e["count"] for e in sharded.info()["shard_info"]]
     assert sum(counts) == len(docs) and min(counts) > 0.2 * len(docs)  # hashed evenly
 

@@ -173,6 +173,11 @@ class ShardedCollection:
         return [out[s] for s in per_shard]
 
     def _read_all(self, method: str, *args: Any) -> list[Any]:
+        """``method(*args)`` on every shard; large arrays go to the object store once, not
+        once per shard."""
+        args = tuple(
+            ray.put(a) if isinstance(a, np.ndarray) and a.nbytes > 100_000 else a for a in args
+        )
         return self._read(method, dict.fromkeys(range(self.shards), args))
 
     def _write(self, method: str, per_shard: dict[int, tuple]) -> dict[int, Any]:
