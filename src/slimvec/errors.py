@@ -72,3 +72,12 @@ class ServerError(SlimvecError):
 
 class AuthError(ServerError, PermissionError):
     """The request has no valid API key (401) or its key may not do this (403)."""
+
+
+class ShardUnavailableError(SlimvecError, RuntimeError):
+    """A shard of a sharded collection (``slimvec.distributed``) could not answer: its actor
+    died during the call, or could not start. ``shard`` is its index; the message names it."""
+
+    def __init__(self, message: str, shard: int | None = None):
+        super().__init__(message)
+        self.shard = shard
