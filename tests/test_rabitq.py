@@ -10,6 +10,7 @@ from conftest import _clustered, recall
 from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, SpecError
 from slimvec.kernels.bitplane import bitplane_top, quantise_queries
+from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
 
 
@@ -178,3 +179,39 @@ def test_zero_query_under_cosine_is_refused(tmp_path, small):
     with pytest.raises(InvalidInputError, match="zeros"):
         col.search(np.zeros((1, 64), np.float32), k=5)
     col.close()
+
+
+def test_auto_shortlist_keeps_recall_and_shrinks_with_more_bits(tmp_path):
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((5000, 96)).astype(np.float32)  # isotropic: the hard case
+    queries = rng.standard_normal((50, 96)).astype(np.float32)
+    sizes = {}
+    for spec in ("rabitq:2*auto > f32", "rabitq:4*auto > f32"):
+        col = slimvec.create(tmp_path / spec[:8], dim=96, metric="cosine", spec=spec)
+        col.add(docs)
+        found = col.search(queries, k=10).ids
+        exact = col.search(queries, k=10, exact=True).ids
+        assert recall(found, exact) >= 0.99
+        col.close()
+        pipe = _pipeline_for(spec, docs)
+        codec = pipe.codecs[pipe.first_key]
+        z = docs / np.linalg.norm(docs, axis=1, keepdims=True)
+        codes = codec.encode(z)
+        prepared = codec.prepare(queries / np.linalg.norm(queries, axis=1, keepdims=True))
+        rows, scores = codec.scan(prepared, codes, 2000, None)
+        rows, _ = codec.prune(prepared, codes, rows, scores, 10)
+        sizes[spec] = (rows >= 0).sum(axis=1).mean()
+    assert 10 <= sizes["rabitq:4*auto > f32"] < sizes["rabitq:2*auto > f32"]
+
+
+def _pipeline_for(spec, docs):
+    x = docs / np.linalg.norm(docs, axis=1, keepdims=True)
+    return Pipeline(parse_spec(spec), docs.shape[1], "cosine").fit(x)
+
+
+@pytest.mark.parametrize(
+    "bad", ["binary*auto > f32", "rabitq*40 > rabitq:4*auto > f32", "rabitq*auto"]
+)
+def test_auto_needs_a_first_rabitq_stage(bad):
+    with pytest.raises(SpecError):
+        parse_spec(bad)

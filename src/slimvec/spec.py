@@ -8,7 +8,7 @@ Grammar (spaces are free)::
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
                 | "rot:" D        random orthogonal rotation (evens out variance before
                                   binary codes), keeping D dims
-    stage      := codec ["@" D] ["*" F]
+    stage      := codec ["@" D] ["*" F | "*auto"]
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
                 | "rabitq" [":" B] ["/q" Q]  RaBitQ codes, B = 1..8 bits per dim (default 1),
                                   scanned with queries quantised to Q = 1..8 bits (default 4)
@@ -21,6 +21,10 @@ memory-mapped files. ``*F`` says how many candidates a stage keeps: ``F * k`` (d
 every stage but the last, which keeps ``k``). ``@D`` makes a stage use only the first D dims of
 the transformed vector (re-normalised for cosine, as Matryoshka models are trained), so
 ``f16@128*10 > f32`` is MRL adaptive retrieval: a 128-d first pass, full-dimension rescoring.
+
+``*auto`` (a first ``rabitq`` stage only) sizes the shortlist per query from the estimator's
+error bound instead of a fixed factor: every candidate whose upper bound reaches the k-th best
+lower bound is kept (at most ``AUTO_CAP * k``).
 
 ``rabitq`` stores a random rotation, the data centroid and four scalars per vector beside the
 bits, and scores with RaBitQ's unbiased inner-product estimator (``codecs/rabitq.py``); ``/qQ``
@@ -41,6 +45,9 @@ from slimvec.errors import SpecError
 
 DEFAULT_SPEC = "binary*40 > f32"
 DEFAULT_KEEP = 10
+#: ``keep`` value meaning ``*auto`` (shortlist sized by the error bound), and its cap (x k).
+AUTO = 0
+AUTO_CAP = 200
 TRANSFORM_KINDS = ("mrl", "pca", "rot")
 CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "rabitq", "maxsim")
 DEFAULT_QBITS = 4
@@ -50,7 +57,7 @@ BIT_RANGES = {"binary": (1, 4), "rabitq": (1, 8)}
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
     r"^(?P<codec>[a-z0-9]+)(?::(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
-    r"(?:\*(?P<keep>\d+))?$"
+    r"(?:\*(?P<keep>\d+|auto))?$"
 )
 
 
@@ -86,7 +93,9 @@ class StageSpec:
             text += f"/q{self.qbits}"
         if self.dims is not None:
             text += f"@{self.dims}"
-        if self.keep is not None:
+        if self.keep == AUTO:
+            text += "*auto"
+        elif self.keep is not None:
             text += f"*{self.keep}"
         return text
 
@@ -200,10 +209,15 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     if not 1 <= qbits <= 8:
         raise SpecError(f"{text!r}: rabitq quantises queries to 1 to 8 bits (got /q{qbits})")
     dims = int(m["dims"]) if m["dims"] else None
-    keep = int(m["keep"]) if m["keep"] else None
+    keep = None if not m["keep"] else AUTO if m["keep"] == "auto" else int(m["keep"])
+    if keep == AUTO and codec != "rabitq":
+        raise SpecError(
+            f"{text!r}: '*auto' sizes the shortlist from RaBitQ's error bound and needs a "
+            f"'rabitq' stage, e.g. 'rabitq*auto > f32'"
+        )
     if dims is not None and dims < 8:
         raise SpecError(f"{text!r}: '@{dims}' is too few dims; use at least 8")
-    if keep is not None and keep < 1:
+    if keep is not None and keep != AUTO and keep < 1:
         raise SpecError(f"{text!r}: '*{keep}' must keep at least 1x k candidates")
     return StageSpec(codec, bits, dims, keep, qbits)
 
@@ -218,12 +232,14 @@ def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
             f"{text!r}: 'maxsim' reranks a shortlist and must be the last stage after a "
             f"vector stage, e.g. 'binary*40 > f16*10 > maxsim'"
         )
+    if any(s.keep == AUTO for s in stages[1:]):
+        raise SpecError(f"{text!r}: only the first stage can size its shortlist with '*auto'")
     filled = [
         StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP, s.qbits)
         for s in stages[:-1]
     ]
     for before, after in pairwise(filled):
-        if after.keep > before.keep:
+        if before.keep != AUTO and after.keep > before.keep:
             raise SpecError(
                 f"{text!r}: stage '{after}' keeps more candidates than '{before}' gives it; "
                 f"keep factors must not increase along the funnel"

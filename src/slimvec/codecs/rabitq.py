@@ -15,11 +15,11 @@ RaBitQ (Gao & Long, SIGMOD 2024) and extended RaBitQ (Gao et al., SIGMOD 2025):
   like 1 - 2 exp(-c0 eps0^2) (eps0 = 1.9 is the papers' working choice; ``ERROR_EPS``).
 
 Per-vector scalars sit after the planes in the code row (4 float32): F = |r| / <y, o>,
-L = F * sum(u), G = -h * F and E = |r| sqrt(|y|^2 - <y, o>^2) / <y, o> (the error scale). With
+L = F * sum(u), R = F |y| = |r| / a and E = |r| sqrt(1 - a^2) / a (the error scale). With
 the rotated query Rq quantised to ``qbits`` bits (Rq ~ lo + delta * v, per query), the first
 pass is
 
-    score = <q, c> + F * delta * <u, v> + lo * L + sum(lo + delta * v) * G
+    score = <q, c> + F * delta * <u, v> + lo * L - h * F * sum(lo + delta * v)
 
 with <u, v> from bit-plane popcounts (``kernels/bitplane.py``). Rescoring a shortlist
 (``score``) uses the float query: <u, Rq> exactly, only the document side is quantised.
@@ -43,6 +43,9 @@ from slimvec.kernels.quantise import extended_codes
 #: eps0 of the error bound (Gao & Long use 1.9).
 ERROR_EPS = 1.9
 DEFAULT_QBITS = 4
+#: eps0 of ``*auto`` shortlists: a true top-k candidate is dropped only if its estimate errs by
+#: more than 3 of its standard deviations (~0.3% of pairs, measured in tests/test_rabitq.py).
+AUTO_EPS = 3.0
 _FACTORS = 4  # F, L, G, E
 
 
@@ -118,9 +121,9 @@ class RaBitQCodec(Codec):
         ip = np.where(ok, ip, 1.0)
         f = np.where(ok, norm / ip, 0.0)
         e = np.where(ok, norm * np.sqrt(np.maximum(ynorm**2 - ip**2, 0.0)) / ip, 0.0)
-        factors = np.stack(
-            [f, f * u.sum(axis=1, dtype=np.int64), -self.half * f, e], axis=1
-        ).astype(np.float32)
+        factors = np.stack([f, f * u.sum(axis=1, dtype=np.int64), f * ynorm, e], axis=1).astype(
+            np.float32
+        )
         codes = np.zeros((len(x), self.width), np.uint8)
         for p in range(self.bits):
             packed = np.packbits((u >> p) & 1, axis=1)
@@ -130,7 +133,7 @@ class RaBitQCodec(Codec):
         return codes
 
     def factors(self, codes: np.ndarray) -> np.ndarray:
-        """(..., 4) float32 view of F, L, G, E of each code row."""
+        """(..., 4) float32 copy of F, L, R, E of each code row."""
         return np.ascontiguousarray(codes[..., self.factor_start :]).view(np.float32)
 
     def error_bound(self, prepared: _Queries, codes: np.ndarray, eps: float = ERROR_EPS):
@@ -188,11 +191,47 @@ class RaBitQCodec(Codec):
             2.0 ** np.arange(self.bits),
             fcols[:, 0:1],
             fcols[:, 1],
-            fcols[:, 2],
+            fcols[:, 0] * np.float32(-self.half),
             keep,
             allow,
         )
         return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+
+    def scan_radius(
+        self, prepared: _Queries, codes: np.ndarray, rows: np.ndarray, eps: float
+    ) -> np.ndarray:
+        """(nq, c) error bound of ``scan`` estimates for resident ``codes`` at ``rows``.
+
+        Two independent parts, added in quadrature: the estimator's own error (scale E |q| /
+        sqrt(D - 1)) and the query's rounding to ``qbits`` (uniform, delta^2 / 12 per
+        coordinate, seen through the unit direction of y: scale R delta / sqrt(12)).
+        """
+        p = self._quantised(prepared)
+        f = self.factors(codes[np.where(rows >= 0, rows, 0)])
+        own = f[..., 3] * (p.norms[:, None] / np.sqrt(max(self.dim - 1, 1)))
+        rounding = f[..., 2] * (p.delta[:, None] / np.sqrt(12.0))
+        return eps * np.sqrt(own**2 + rounding**2)
+
+    def prune(
+        self, prepared: _Queries, codes: np.ndarray, rows, scores, k: int, eps: float = AUTO_EPS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Of a scan's candidates, those that may still be in the true top ``k``.
+
+        A candidate is dropped when its upper bound (estimate + radius) is below the k-th
+        largest lower bound (estimate - radius): with probability given by ``eps`` it cannot
+        be among the best k. Columns are compacted; missing entries are row -1.
+        """
+        radius = self.scan_radius(prepared, codes, rows, eps)
+        valid = rows >= 0
+        lower = np.where(valid, scores - radius, -np.inf)
+        kk = min(k, lower.shape[1])
+        kth = -np.partition(-lower, kk - 1, axis=1)[:, kk - 1]
+        alive = valid & (scores + radius >= kth[:, None])
+        width = max(int(alive.sum(axis=1).max()), k)
+        order = np.argsort(~alive, axis=1, kind="stable")[:, :width]  # survivors first, in order
+        rows = np.where(np.take_along_axis(alive, order, 1), np.take_along_axis(rows, order, 1), -1)
+        scores = np.where(rows >= 0, np.take_along_axis(scores, order, 1), -np.inf)
+        return rows, scores.astype(np.float32)
 
     def score_block(self, prepared: _Queries, codes: np.ndarray) -> np.ndarray:
         gathered = np.broadcast_to(codes, (len(prepared), *codes.shape))
