@@ -43,7 +43,7 @@ def test_missing_keep_factor_gets_the_default():
         ("foo:3 | f32", "unknown transform"),
         ("binary*4 > f32*2", "last stage"),
         ("binary*4 > int8*8 > f32", "must not increase"),
-        ("int8:2", "only 'binary' takes a bit count"),
+        ("int8:2", "only 'binary' and 'rabitq' take a bit count"),
         ("binary:5", "1 to 4 bits"),
         ("a | b | c", "use '|' once"),
         ("binary >  > f32", "empty element"),

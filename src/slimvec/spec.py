@@ -8,8 +8,10 @@ Grammar (spaces are free)::
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
                 | "rot:" D        random orthogonal rotation (evens out variance before
                                   binary codes), keeping D dims
-    stage      := codec ["@" D] ["*" F]
+    stage      := codec ["@" D] ["*" F | "*auto"]
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
+                | "rabitq" [":" B] ["/q" Q]  RaBitQ codes, B = 1..8 bits per dim (default 1),
+                                  scanned with queries quantised to Q = 1..8 bits (default 4)
                 | "maxsim"        multi-vector collections only, last stage: exact MaxSim
                                   over the stored token vectors
 
@@ -20,7 +22,16 @@ every stage but the last, which keeps ``k``). ``@D`` makes a stage use only the 
 the transformed vector (re-normalised for cosine, as Matryoshka models are trained), so
 ``f16@128*10 > f32`` is MRL adaptive retrieval: a 128-d first pass, full-dimension rescoring.
 
-Examples: ``"binary*40 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,
+``*auto`` (a first ``rabitq`` stage only) sizes the shortlist per query from the estimator's
+error bound instead of a fixed factor: every candidate whose upper bound reaches the k-th best
+lower bound is kept (at most ``AUTO_CAP * k``).
+
+``rabitq`` stores a random rotation, the data centroid and four scalars per vector beside the
+bits, and scores with RaBitQ's unbiased inner-product estimator (``codecs/rabitq.py``); ``/qQ``
+only changes the first-pass scan (rescoring stages use the float query).
+
+Examples: ``"binary*40 > f32"``, ``"rabitq:4*4 > f32"``, ``"rabitq/q8*20 > f32"``,
+``"pca:256 | binary*20 > int8*4 > f32"``,
 ``"mrl:512 | binary@128*30 > f16"``. ``str(parse_spec(s))`` gives the canonical spelling.
 """
 
@@ -37,12 +48,19 @@ DEFAULT_KEEP = 10
 #: Limits that keep a hostile or mistyped spec from asking for absurd work or memory.
 MAX_KEEP = 10_000
 MAX_DIM = 65_536
+#: ``keep`` value meaning ``*auto`` (shortlist sized by the error bound), and its cap (x k).
+AUTO = 0
+AUTO_CAP = 200
 TRANSFORM_KINDS = ("mrl", "pca", "rot")
-CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "maxsim")
+CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "rabitq", "maxsim")
+DEFAULT_QBITS = 4
+#: Bits per dim each multi-bit codec accepts.
+BIT_RANGES = {"binary": (1, 4), "rabitq": (1, 8)}
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
-    r"^(?P<codec>[a-z0-9]+)(?::(?P<bits>\d+))?(?:@(?P<dims>\d+))?(?:\*(?P<keep>\d+))?$"
+    r"^(?P<codec>[a-z0-9]+)(?::(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
+    r"(?:\*(?P<keep>\d+|auto))?$"
 )
 
 
@@ -61,20 +79,26 @@ class StageSpec:
     bits: int = 1
     dims: int | None = None
     keep: int | None = None
+    qbits: int = DEFAULT_QBITS  # query bits of a rabitq scan
 
     @property
     def code_key(self) -> str:
         """Identifies the stored code: stages with equal keys share one file."""
-        name = self.codec if self.codec != "binary" or self.bits == 1 else f"binary{self.bits}"
+        multi = self.codec in BIT_RANGES and self.bits != 1
+        name = f"{self.codec}{self.bits}" if multi else self.codec
         return name if self.dims is None else f"{name}@{self.dims}"
 
     def __str__(self) -> str:
         text = self.codec
-        if self.codec == "binary" and self.bits != 1:
+        if self.codec in BIT_RANGES and self.bits != 1:
             text += f":{self.bits}"
+        if self.codec == "rabitq" and self.qbits != DEFAULT_QBITS:
+            text += f"/q{self.qbits}"
         if self.dims is not None:
             text += f"@{self.dims}"
-        if self.keep is not None:
+        if self.keep == AUTO:
+            text += "*auto"
+        elif self.keep is not None:
             text += f"*{self.keep}"
         return text
 
@@ -170,24 +194,37 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     if not m or m["codec"] not in CODEC_KINDS:
         raise SpecError(
             f"{text!r}: unknown stage {token!r}; a stage is CODEC[@DIMS][*KEEP] with CODEC one "
-            f"of {', '.join(CODEC_KINDS)} (binary may take :2..:4 bits), e.g. 'binary*40'"
+            f"of {', '.join(CODEC_KINDS)} (binary may take :2..:4 bits, rabitq :1..:8 bits and "
+            f"/q1../q8 query bits), e.g. 'binary*40' or 'rabitq:4/q8*4'"
         )
     if m["codec"] == "maxsim" and m["dims"]:
         raise SpecError(f"{text!r}: 'maxsim' scores whole token vectors and takes no '@D'")
+    codec = m["codec"]
     bits = int(m["bits"]) if m["bits"] else 1
-    if m["bits"] and m["codec"] != "binary":
-        raise SpecError(f"{text!r}: only 'binary' takes a bit count (got {token!r})")
-    if not 1 <= bits <= 4:
-        raise SpecError(f"{text!r}: binary codes take 1 to 4 bits per dim (got {bits})")
+    if m["bits"] and codec not in BIT_RANGES:
+        raise SpecError(f"{text!r}: only 'binary' and 'rabitq' take a bit count (got {token!r})")
+    low, high = BIT_RANGES.get(codec, (1, 1))
+    if not low <= bits <= high:
+        raise SpecError(f"{text!r}: {codec} codes take {low} to {high} bits per dim (got {bits})")
+    qbits = int(m["qbits"]) if m["qbits"] else DEFAULT_QBITS
+    if m["qbits"] and codec != "rabitq":
+        raise SpecError(f"{text!r}: only 'rabitq' takes query bits '/qQ' (got {token!r})")
+    if not 1 <= qbits <= 8:
+        raise SpecError(f"{text!r}: rabitq quantises queries to 1 to 8 bits (got /q{qbits})")
     dims = int(m["dims"]) if m["dims"] else None
-    keep = int(m["keep"]) if m["keep"] else None
+    keep = None if not m["keep"] else AUTO if m["keep"] == "auto" else int(m["keep"])
+    if keep == AUTO and codec != "rabitq":
+        raise SpecError(
+            f"{text!r}: '*auto' sizes the shortlist from RaBitQ's error bound and needs a "
+            f"'rabitq' stage, e.g. 'rabitq*auto > f32'"
+        )
     if dims is not None and dims < 8:
         raise SpecError(f"{text!r}: '@{dims}' is too few dims; use at least 8")
-    if keep is not None and not 1 <= keep <= MAX_KEEP:
+    if keep is not None and keep != AUTO and not 1 <= keep <= MAX_KEEP:
         raise SpecError(f"{text!r}: '*{keep}' must keep from 1x to {MAX_KEEP}x k candidates")
     if dims is not None and dims > MAX_DIM:
         raise SpecError(f"{text!r}: '@{dims}' is more dims than the limit of {MAX_DIM}")
-    return StageSpec(m["codec"], bits, dims, keep)
+    return StageSpec(codec, bits, dims, keep, qbits)
 
 
 def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
@@ -200,12 +237,14 @@ def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
             f"{text!r}: 'maxsim' reranks a shortlist and must be the last stage after a "
             f"vector stage, e.g. 'binary*40 > f16*10 > maxsim'"
         )
+    if any(s.keep == AUTO for s in stages[1:]):
+        raise SpecError(f"{text!r}: only the first stage can size its shortlist with '*auto'")
     filled = [
-        StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP)
+        StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP, s.qbits)
         for s in stages[:-1]
     ]
     for before, after in pairwise(filled):
-        if after.keep > before.keep:
+        if before.keep != AUTO and after.keep > before.keep:
             raise SpecError(
                 f"{text!r}: stage '{after}' keeps more candidates than '{before}' gives it; "
                 f"keep factors must not increase along the funnel"

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from slimvec.kernels.threads import blas_threads_for
 from slimvec.kernels.topk import blocked_top
 
 
@@ -69,9 +70,10 @@ class Codec:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Best ``keep`` rows per query over all ``codes`` (row -1 where fewer exist)."""
         nq = _num_queries(prepared)
-        return blocked_top(
-            lambda a, b: self.score_block(prepared, codes[a:b]), len(codes), nq, keep, allow
-        )
+        with blas_threads_for(len(codes) * nq * self.dim):
+            return blocked_top(
+                lambda a, b: self.score_block(prepared, codes[a:b]), len(codes), nq, keep, allow
+            )
 
 
 def _num_queries(prepared: Any) -> int:

@@ -3,7 +3,9 @@
 Each dimension gets its own range (from the calibration sample's 0.05th to 99.95th
 percentiles) split into 256 levels, so dimensions with small spread keep their resolution.
 Scores are computed on de-quantised values, q . (lo + scale * c) = q . lo + (q * scale) . c,
-so rankings follow the real inner product rather than raw code values.
+so rankings follow the real inner product rather than raw code values. The first-pass scan
+quantises q * scale to int8 as well and runs a compiled integer-valued dot product with fused
+top-k (``kernels/int8dot.py``); rescoring a shortlist keeps the float query.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from slimvec.codecs.base import Codec
 from slimvec.kernels.int8 import LEVELS, dequantise, fit_range, quantise
+from slimvec.kernels.int8dot import int8_top, quantise_int8
 
 
 class Int8Codec(Codec):
@@ -45,6 +48,14 @@ class Int8Codec(Codec):
     def prepare(self, queries: np.ndarray) -> Any:
         q = np.ascontiguousarray(queries, dtype=np.float32)
         return q * self.step, q @ self.low
+
+    def scan(
+        self, prepared: Any, codes: np.ndarray, keep: int, allow: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        weighted, offset = prepared
+        qcodes, qscale = quantise_int8(weighted)
+        rows, scores = int8_top(qcodes, qscale, offset, codes, keep, allow)
+        return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
 
     def score_block(self, prepared: Any, codes: np.ndarray) -> np.ndarray:
         weighted, offset = prepared

@@ -3,8 +3,10 @@
 How much compression an embedding tolerates depends on the model and the data, so the advisor
 measures instead of guessing. On a sample it evaluates a small grid of funnels:
 
-* first stage (held in RAM, what the user pays for): f32/f16/f8/int8 and binary with 1-4 bits
-  (1-bit also after a random rotation, ``rot:D``),
+* first stage (held in RAM, what the user pays for): f32/f16/f8/int8, binary with 1-4 bits
+  (1-bit also after a random rotation, ``rot:D``) and RaBitQ with 1-4 bits (``rabitq[:B]``,
+  full dimension: its own rotation and per-vector corrections hold recall on data where sign
+  bits of raw coordinates lose it, e.g. isotropic or low-intrinsic-dimension vectors),
   at full dimension and at 1/2, 1/4, 1/8 of it, taken as Matryoshka prefixes when the model
   is Matryoshka-trained (``@D`` stages) or as leading PCA components otherwise (``pca:D | ...``);
 * rescoring: none, float32, or int8 then float32, with oversampling factors found by bisection
@@ -45,7 +47,7 @@ KEEPS = (2, 5, 10, 20, 40, 80)  # oversampling factors tried for the first stage
 MID_KEEP = 3  # int8 middle stage of three-stage funnels: int8 rescoring is near exact
 # Full-dim binary:3/4 are left out: they cost as much RAM as int8 on half the dims, with a
 # slower kernel. f8 matches int8's size and is tried as a single stage.
-FULL_DIM_CODECS = ("int8", "binary", "binary:2")
+FULL_DIM_CODECS = ("int8", "binary", "binary:2", "rabitq", "rabitq:2", "rabitq:3", "rabitq:4")
 PREFIX_CODECS = ("int8", "binary:4", "binary:3", "binary:2", "binary")
 SINGLE_STAGE = ("f32", "f16", "f8", "int8")
 PREFIX_FRACTIONS = (2, 4, 8)

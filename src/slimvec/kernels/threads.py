@@ -3,7 +3,8 @@
 A numba parallel region waits for every worker thread it starts. On a busy machine a worker
 that the OS has descheduled stalls the whole region for a scheduler slice, so a 0.3 ms query
 can take 10 ms or more (benchmarks/latency.py measures it with busy processes on every core).
-Small scans gain nothing from threads anyway: they run with one, large ones with all.
+Small scans gain nothing from threads anyway: they run with one, large ones with all. BLAS
+(OpenBLAS's own pool, used by float matmul scans) has the same problem and gets the same rule.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba
+from threadpoolctl import ThreadpoolController
 
 #: Kernel calls doing at most this much work (their own unit: e.g. rows x queries x words for
 #: a Hamming scan, about a millisecond on one core) run single-threaded.
@@ -35,3 +37,19 @@ def numba_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(before)
+
+
+_BLAS: ThreadpoolController | None = None
+
+
+@contextmanager
+def blas_threads_for(work: int) -> Iterator[None]:
+    """BLAS calls inside the block run on one thread when ``work`` (multiply-adds) is small."""
+    global _BLAS
+    if work > SERIAL_WORK:
+        yield
+        return
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield

@@ -13,7 +13,7 @@ import numpy as np
 
 from slimvec.codecs import Codec, make_codec
 from slimvec.kernels.topk import top_k
-from slimvec.spec import Spec, StageSpec
+from slimvec.spec import AUTO, AUTO_CAP, Spec, StageSpec
 from slimvec.transforms import TRANSFORMS, Matryoshka, Transform, normalise_rows
 
 #: The code key under which the untransformed float32 vectors are kept.
@@ -157,10 +157,14 @@ class Pipeline:
         z = self.transform(queries)
         stages = self.spec.stages
         first = stages[0]
-        keep = k * (first.keep or 1)
+        auto = first.keep == AUTO
+        keep = k * (AUTO_CAP if auto else first.keep or 1)
         codec = self.codecs[self.first_key]
         prepared = codec.prepare(self._query_view(queries, z, first))
-        rows, scores = codec.scan(prepared, source.resident(self.first_key), keep, allow)
+        resident = source.resident(self.first_key)
+        rows, scores = codec.scan(prepared, resident, keep, allow)
+        if auto:
+            rows, scores = codec.prune(prepared, resident, rows, scores, k)
         for stage in stages[1:]:
             keep = k * (stage.keep or 1)
             rows, scores = self._rescore(queries, z, stage, rows, source, keep)

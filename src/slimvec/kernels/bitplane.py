@@ -1,0 +1,234 @@
+"""Compiled scan of quantised queries against bit-plane codes, with fused top-k.
+
+A query quantised to ``QB`` bits per dim is split into bit planes Q_k (plane k holds bit k of
+every coordinate), and a document code into ``B`` planes D_p. Then for unsigned integer codes
+
+    <u_doc, u_query> = sum_p 2^p sum_k 2^k popcount(D_p & Q_k)
+
+so one AND + popcount per 64 dims and plane pair replaces 64 multiply-adds (the bit-plane
+popcount form of RaBitQ's query quantisation). Codecs combine the per-plane counts ``acc_p`` into
+a score with per-query and per-document scalars (nothing else varies per pair)::
+
+    score = qa + qdelta * sum_p pscale_p * w[j, p] * acc_p + qlo * lterm[j] + qsum * gterm[j]
+
+RaBitQ and the residual multi-bit binary codes both fit this form (see their codecs).
+
+The scan works like ``hamming.py``: L1-sized blocks of rows transposed to word-major order so
+the popcount loop over a block's rows vectorises, every query scored against the cached block,
+and each query's candidates kept in a bounded buffer under a running score threshold that
+tightens whenever the buffer is cut to its best ``keep`` (a partition, not a sort). No
+(queries x rows) score matrix is written. Ties at the cut-off go to the lowest row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from slimvec.kernels.hamming import _popcount64
+from slimvec.kernels.threads import numba_threads, threads_for
+
+BLOCK = 256
+MAX_QUERIES = 1024
+TRANSPOSE_MIN_QUERIES = 4
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cut(buf_s, buf_r, count, keep):
+    """Keep the ``keep`` best of ``count`` buffered candidates (in place, order kept).
+
+    Returns (new count, threshold): afterwards only scores > threshold can still enter
+    (equal scores come later in row order and lose the tie).
+    """
+    kth = np.partition(buf_s[:count], count - keep)[count - keep]
+    above = 0
+    for c in range(count):
+        if buf_s[c] > kth:
+            above += 1
+    at_kth = keep - above
+    filled = 0
+    for c in range(count):
+        s = buf_s[c]
+        if s > kth or (s == kth and at_kth > 0):
+            if s == kth:
+                at_kth -= 1
+            buf_s[filled] = s
+            buf_r[filled] = buf_r[c]
+            filled += 1
+    return filled, kth
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _scan_parts(
+    qplanes, qa, qdelta, qlo, qsum, docs, planes, pwords, pscale, w, lterm, gterm, allow, keep,
+    bounds, buf_s, buf_r, counts,
+):  # fmt: skip
+    nq, qbits, _ = qplanes.shape
+    cap = buf_s.shape[2]
+    nparts = bounds.shape[0] - 1
+    wcols = w.shape[1]
+    for part in prange(nparts):
+        lo = bounds[part]
+        hi = bounds[part + 1]
+        block = np.empty((planes * pwords, BLOCK), np.uint64)
+        acc = np.empty((planes, BLOCK), np.int64)
+        score = np.empty(BLOCK, np.float32)
+        threshold = np.full(nq, -np.inf, np.float32)
+        count = np.zeros(nq, np.int64)
+        transpose = nq >= TRANSPOSE_MIN_QUERIES
+        for start in range(lo, hi, BLOCK):
+            stop = min(hi, start + BLOCK)
+            m = stop - start
+            if transpose:
+                for j in range(m):
+                    for p in range(planes):
+                        for t in range(pwords):
+                            block[p * pwords + t, j] = docs[start + j, p * pwords + t]
+            for i in range(nq):
+                for p in range(planes):
+                    for j in range(m):
+                        acc[p, j] = 0
+                    for t in range(pwords):
+                        for k in range(qbits):
+                            qw = qplanes[i, k, t]
+                            if transpose:
+                                row = p * pwords + t
+                                for j in range(m):
+                                    acc[p, j] += _popcount64(qw & block[row, j]) << k
+                            else:
+                                for j in range(m):
+                                    acc[p, j] += (
+                                        _popcount64(qw & docs[start + j, p * pwords + t]) << k
+                                    )
+                for j in range(m):
+                    total = 0.0
+                    for p in range(planes):
+                        total += pscale[p] * w[start + j, min(p, wcols - 1)] * acc[p, j]
+                    score[j] = (
+                        qa[i]
+                        + qdelta[i] * total
+                        + qlo[i] * lterm[start + j]
+                        + (qsum[i] * gterm[start + j])
+                    )
+                thr = threshold[i]
+                c = count[i]
+                for j in range(m):
+                    if score[j] > thr and (allow.shape[0] == 0 or allow[start + j]):
+                        buf_s[part, i, c] = score[j]
+                        buf_r[part, i, c] = start + j
+                        c += 1
+                        if c == cap:
+                            c, thr = _cut(buf_s[part, i], buf_r[part, i], c, keep)
+                threshold[i] = thr
+                count[i] = c
+        for i in range(nq):
+            c = count[i]
+            if c > keep:
+                c, _ = _cut(buf_s[part, i], buf_r[part, i], c, keep)
+            counts[part, i] = c
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out):
+    """Best ``keep`` over all parts (parts in row order), best first, ties by lowest row."""
+    nparts, nq, _ = buf_s.shape
+    for i in prange(nq):
+        total = 0
+        for p in range(nparts):
+            total += counts[p, i]
+        cand_s = np.empty(total, np.float32)
+        cand_r = np.empty(total, np.int64)
+        c = 0
+        for p in range(nparts):
+            for s in range(counts[p, i]):
+                cand_s[c] = buf_s[p, i, s]
+                cand_r[c] = buf_r[p, i, s]
+                c += 1
+        if c > keep:
+            c, _ = _cut(cand_s, cand_r, c, keep)
+        order = np.argsort(-cand_s[:c], kind="mergesort")
+        for f in range(c):
+            rows_out[i, f] = cand_r[order[f]]
+            scores_out[i, f] = cand_s[order[f]]
+        for f in range(c, keep):
+            rows_out[i, f] = -1
+            scores_out[i, f] = -np.inf
+
+
+def part_bounds(n: int, threads: int, block: int) -> np.ndarray:
+    """Row ranges of the parts a parallel scan splits ``n`` rows into (several per thread)."""
+    nparts = max(1, min(4 * threads, -(-n // block))) if threads > 1 else 1
+    return np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
+
+
+def bitplane_top(
+    qplanes: np.ndarray,
+    qa: np.ndarray,
+    qdelta: np.ndarray,
+    qlo: np.ndarray,
+    qsum: np.ndarray,
+    docs: np.ndarray,
+    planes: int,
+    pwords: int,
+    pscale: np.ndarray,
+    w: np.ndarray,
+    lterm: np.ndarray,
+    gterm: np.ndarray,
+    keep: int,
+    allow: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and scores of each query's ``keep`` best documents (row -1, -inf where none).
+
+    ``qplanes`` (nq, QB, pwords) uint64 query bit planes; ``docs`` (n, >= planes * pwords)
+    uint64 code words, plane p at words [p * pwords, (p + 1) * pwords); ``w`` (n, 1 or planes)
+    per-document plane weights (one column = shared by all planes); ``lterm``, ``gterm`` (n,).
+    Strided views (columns of the code rows) are fine. Rows where ``allow`` is false are
+    never returned.
+    """
+    n = docs.shape[0]
+    nq = qplanes.shape[0]
+    allow_arr = np.empty(0, np.bool_) if allow is None else np.ascontiguousarray(allow)
+    rows = np.empty((nq, keep), np.int64)
+    scores = np.empty((nq, keep), np.float32)
+    threads = threads_for(n * nq * planes * pwords * qplanes.shape[1])
+    bounds = part_bounds(n, threads, BLOCK)
+    nparts = len(bounds) - 1
+    cap = 2 * keep + BLOCK
+    f32 = np.float32
+    for start in range(0, nq, MAX_QUERIES):
+        stop = min(nq, start + MAX_QUERIES)
+        buf_s = np.empty((nparts, stop - start, cap), np.float32)
+        buf_r = np.empty((nparts, stop - start, cap), np.int64)
+        counts = np.zeros((nparts, stop - start), np.int64)
+        with numba_threads(threads):
+            _scan_parts(
+                np.ascontiguousarray(qplanes[start:stop]),
+                qa[start:stop].astype(f32),
+                qdelta[start:stop].astype(f32),
+                qlo[start:stop].astype(f32),
+                qsum[start:stop].astype(f32),
+                docs, planes, pwords, pscale.astype(f32), w, lterm, gterm, allow_arr, keep,
+                bounds, buf_s, buf_r, counts,
+            )  # fmt: skip
+            merge_parts(buf_s, buf_r, counts, keep, rows[start:stop], scores[start:stop])
+    return rows, scores
+
+
+def quantise_queries(q: np.ndarray, qbits: int, pwords: int):
+    """Per-query uniform scalar quantisation to ``qbits`` bits, as bit planes.
+
+    Returns (planes (nq, qbits, pwords) uint64, lo (nq,), delta (nq,), sums (nq,)) with
+    q ~ lo + delta * u, u in [0, 2^qbits - 1] rounded to nearest, and ``sums`` the coordinate
+    sums of that quantised query (what a scan must subtract to stay consistent with it).
+    """
+    nq, d = q.shape
+    lo = q.min(axis=1)
+    span = q.max(axis=1) - lo
+    delta = np.where(span > 0, span / ((1 << qbits) - 1), 1.0).astype(np.float32)
+    u = np.rint((q - lo[:, None]) / delta[:, None]).astype(np.uint8)
+    planes = np.zeros((nq, qbits, pwords * 8), np.uint8)
+    for k in range(qbits):
+        packed = np.packbits((u >> k) & 1, axis=1)
+        planes[:, k, : packed.shape[1]] = packed
+    sums = d * lo + delta * u.sum(axis=1, dtype=np.int64)
+    return planes.view(np.uint64), lo.astype(np.float32), delta, sums.astype(np.float32)
