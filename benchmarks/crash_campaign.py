@@ -116,7 +116,9 @@ def check(path: Path, confirmed: dict[int, bool], in_flight: dict, second: set[i
     """'' if the collection agrees with the ledger, else what is wrong."""
     col = slimvec.open(path)
     live = set(col.live_ids().tolist())
-    mine = {i for i in live if i < 50_000_000}
+    mine = {i for i in live if 1_000_000 <= i < 50_000_000}
+    if not set(range(300)) <= live:  # the seed documents, never deleted
+        return f"seed documents lost: {sorted(set(range(300)) - live)[:5]}"
     expected = {i for i, alive in confirmed.items() if alive}
     maybe_added = set(in_flight.get("ids", [])) if in_flight.get("op") == "begin_add" else set()
     maybe_deleted = (
@@ -205,6 +207,10 @@ def main() -> None:
             in_flight = {}
         second_ids = {int(x) for x in ledger.read_text().split()}
         problem = check(path, confirmed, in_flight, second_ids)
+        if in_flight.get("ids"):  # the operation in flight landed or not: the ledger learns which
+            live = set(slimvec.open(path).live_ids().tolist())
+            for i in in_flight["ids"]:
+                confirmed[i] = i in live
         if problem:
             failures.append((trial, problem))
             print(f"trial {trial}: {problem}", flush=True)

@@ -251,8 +251,7 @@ class Collection:
         self._deleted = GrowableArray(self._load_tombstones())
         self._bm25: BM25Index | None = None  # loaded on first use
         if self._upgrade is not None and not self._upgrade.matches(manifest.extra.get("upgrade")):
-            self._upgrade.close()  # finished, or refitted by another process: load it anew
-            self._upgrade = None
+            self._upgrade = None  # finished (its new space lives on), or changed elsewhere
         self._fitted_on = manifest.fitted_on or (
             manifest.segments[0].rows if manifest.segments else 0
         )
@@ -1058,20 +1057,20 @@ class Collection:
 
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
         """Rows of one stored array (``ids``, ``original`` or a code key), in the order given."""
-        if key == self.pipeline.first_key:
-            return self._resident.array[rows]
         if key == "ids":
             return self._ids.array[rows]
         committed = self._manifest.rows
         in_tail = rows >= committed
-        if in_tail.any():
-            tail = self._tail.x if key == ORIGINAL else self._tail.codes[key]
-            out = np.empty((len(rows), *tail.array.shape[1:]), tail.array.dtype)
-            out[in_tail] = tail.array[rows[in_tail] - committed]
-            if not in_tail.all():
-                out[~in_tail] = self._gather_segments(key, rows[~in_tail])
-            return out
-        return self._gather_segments(key, rows)
+        if key == self.pipeline.first_key and (self.fitted or not in_tail.any()):
+            return self._resident.array[rows]  # segments and the log's encoded rows
+        if not in_tail.any():
+            return self._gather_segments(key, rows)
+        tail = self._tail.x if key == ORIGINAL else self._tail.codes[key]
+        out = np.empty((len(rows), *tail.array.shape[1:]), tail.array.dtype)
+        out[in_tail] = tail.array[rows[in_tail] - committed]
+        if not in_tail.all():
+            out[~in_tail] = self.gather(key, rows[~in_tail])
+        return out
 
     def _gather_segments(self, key: str, rows: np.ndarray) -> np.ndarray:
         seg = np.searchsorted(self._starts, rows, side="right") - 1
