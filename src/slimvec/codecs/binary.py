@@ -44,7 +44,6 @@ class _Queries:
 
 
 class BinaryCodec(Codec):
-
     def __init__(self, dim: int, bits: int = 1):
         super().__init__(dim)
         self.bits = bits
