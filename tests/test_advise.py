@@ -180,3 +180,17 @@ def test_bad_input(dataset):
     )
     with pytest.raises(InvalidInputError, match="at least 20 documents"):
         advise(tiny)
+
+
+def test_considers_rabitq_codes_and_picks_them_where_sign_bits_fail():
+    # Isotropic vectors: sign bits of raw coordinates cannot reach 0.99 with any shortlist the
+    # advisor tries, RaBitQ's corrected estimates can.
+    from slimvec.datasets.synthetic import isotropic
+
+    ds = isotropic(2000, queries=40, dim=64, seed=2)
+    advice = advise(ds, target_recall=0.99, sample=2000, n_queries=40, threads=1)
+    tried = {c.spec.split("*")[0] for c in advice.candidates}
+    assert {"rabitq", "rabitq:2", "rabitq:3", "rabitq:4"} <= tried
+    binary = [c for c in advice.candidates if c.spec.startswith("binary*")]
+    assert binary and all(c.recall < 0.99 for c in binary)
+    assert advice.spec is not None and advice.chosen.recall >= 0.99

@@ -85,11 +85,12 @@ def test_metadata_round_trip_survives_compaction(tmp_path, docs):
 
 def test_info_reports_sizes(tmp_path, docs):
     x, _ = docs
-    col = slimvec.create(tmp_path / "c", dim=384)  # default: binary*40 > f32
+    col = slimvec.create(tmp_path / "c", dim=384)  # default: rabitq:2*40 > f32
     col.add(x)
     info = col.info()
     assert info["ram_bytes_per_vector"] <= 384 * 4 / 8
-    assert info["code_bytes_per_vector"]["binary"] == 56  # 48 bytes of bits + weight + padding
+    # 2 planes of 48 bytes of bits + 4 float32 factors
+    assert info["code_bytes_per_vector"]["rabitq2"] == 112
     assert info["disk_bytes_per_vector"] > 384 * 4  # originals are kept for exact search
     assert info["count"] == len(x) and info["deleted"] == 0
 

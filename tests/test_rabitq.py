@@ -215,3 +215,15 @@ def _pipeline_for(spec, docs):
 def test_auto_needs_a_first_rabitq_stage(bad):
     with pytest.raises(SpecError):
         parse_spec(bad)
+
+
+def test_collections_with_the_old_default_still_open_and_search(tmp_path, minilm):
+    docs, queries = minilm
+    col = slimvec.create(tmp_path / "old", dim=docs.shape[1], spec="binary*40 > f32")
+    col.add(docs[:2000])
+    col.close()
+    col = slimvec.open(tmp_path / "old")
+    assert col.info()["spec"] == "binary*40 > f32"
+    found = col.search(queries[:50], k=10).ids
+    assert recall(found, col.search(queries[:50], k=10, exact=True).ids) >= 0.97
+    col.close()

@@ -1,7 +1,7 @@
 """slimvec: compressed embedding retrieval with funnel search.
 
 >>> import slimvec
->>> col = slimvec.create("docs.slim", dim=384)            # default spec: binary*40 > f32
+>>> col = slimvec.create("docs.slim", dim=384)            # default spec: rabitq:2*40 > f32
 >>> ids = col.add(vectors)
 >>> res = col.search(queries, k=10)                         # res.ids, res.scores
 """
