@@ -44,9 +44,10 @@ def test_shards_spread_over_two_nodes_and_survive_a_kill(tmp_path, two_nodes):
         want = local.search(docs[:20], k=5)
         got = col.search(docs[:20], k=5)
         assert (got.ids == want.ids).all()
-        ray.kill(col._actors[1][0], no_restart=False)
+        pid = col.info()["shard_info"][1]["replicas"][0]["pid"]
+        ray.kill(col._actors[1][0], no_restart=False)  # returns before the actor is dead
         deadline = time.monotonic() + 60
-        while not col.info(timeout=5)["healthy"]:
+        while col.info(timeout=5)["shard_info"][1]["replicas"][0].get("pid") in (pid, None):
             assert time.monotonic() < deadline
             time.sleep(0.5)
         assert len(col) == 1000
