@@ -1142,9 +1142,7 @@ class Collection:
         self._sync()
         total = len(self._ids.array)
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
-        first = self.pipeline.first_key
-        # first-stage codes + int64 id + tombstone flag; memory-mapped files are not counted
-        ram_per_vector = self.pipeline.bytes_per_vector(first) + 8 + 1
+        ram_per_vector = self.pipeline.ram_bytes_per_vector()  # memory-mapped files not counted
         upgrade = self.upgrade
         refit_at = (
             REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None

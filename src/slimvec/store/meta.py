@@ -81,8 +81,5 @@ class MetaStore:
             out.update(self.db.execute(query, (*chunk, committed_rows)))
         return out
 
-    def size_bytes(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
-
     def close(self) -> None:
         self.db.close()
