@@ -497,19 +497,19 @@ def create_app(
     @app.post(
         "/collections/{name}/points", tags=["points"], openapi_extra=_doc_body(AddBody, npy=True)
     )
-    async def add(name: str, request: Request) -> dict[str, Any]:
+    async def add(name: str, request: Request) -> Response:
         """``add(vectors, ids, metadata, texts)``; returns the ids. A .npy body is vectors only."""
         service.allow(request, name, write=True)
         body = await service.body(request, "adding points", npy=True)
         binary = _binary(request)
 
-        def work() -> dict[str, Any]:
+        def work() -> Response:
             data = service.parse(body, {"vectors", "ids", "metadata", "texts"}, "add")
             vectors = service.vectors(data, "vectors", limits.max_batch, "vectors")
             args = {k: data[k] for k in ("ids", "metadata", "texts") if data.get(k) is not None}
             with registry.writer(name) as col:
                 ids = col.add(vectors, **args)
-            return {"ids": result_to_json(ids, ids, True)["ids"] if binary else ids.tolist()}
+            return _json({"ids": result_to_json(ids, ids, True)["ids"] if binary else ids.tolist()})
 
         return await run_in_threadpool(work)
 
@@ -553,20 +553,20 @@ def create_app(
         )(_lookup(field))
 
     @app.post("/collections/{name}/texts", tags=["points"], openapi_extra=_doc_body(TextsBody))
-    async def add_texts(name: str, request: Request) -> dict[str, Any]:
+    async def add_texts(name: str, request: Request) -> Response:
         """``add_texts(texts, ids, metadata)``: embedded on the server by the collection's
         encoder."""
         service.allow(request, name, write=True)
         body = await service.body(request, "adding texts")
 
-        def work() -> dict[str, Any]:
+        def work() -> Response:
             data = service.parse(body, {"texts", "ids", "metadata", "batch_size"}, "add_texts")
             texts = data.get("texts")
             if isinstance(texts, list):
                 service.check_rows(len(texts), limits.max_batch, "texts")
             args = {k: v for k, v in data.items() if k != "texts" and v is not None}
             with registry.writer(name) as col:
-                return {"ids": col.add_texts(texts, **args).tolist()}
+                return _json({"ids": col.add_texts(texts, **args).tolist()})
 
         return await run_in_threadpool(work)
 
@@ -574,7 +574,7 @@ def create_app(
     @app.post(
         "/collections/{name}/search", tags=["search"], openapi_extra=_doc_body(SearchBody, True)
     )
-    async def search(name: str, request: Request) -> dict[str, Any]:
+    async def search(name: str, request: Request) -> Response:
         """``search(vectors, k, exact)``: ids and scores per query (scores null for -inf
         padding; ``?binary=true`` returns base64 int64/float32 arrays instead)."""
         service.allow(request, name, write=False)
@@ -600,13 +600,13 @@ def create_app(
         tags=["search"],
         openapi_extra=_doc_body(BatchSearchBody),
     )
-    async def search_batch(name: str, request: Request) -> dict[str, Any]:
+    async def search_batch(name: str, request: Request) -> Response:
         """Several searches (each with its own k, exact, filter) in one request."""
         service.allow(request, name, write=False)
         body = await service.body(request, "batch search")
         binary = _binary(request)
 
-        def work() -> dict[str, Any]:
+        def work() -> Response:
             data = service.parse(body, {"searches"}, "search_batch")
             searches = data.get("searches")
             if not isinstance(searches, list) or not all(isinstance(s, dict) for s in searches):
@@ -619,7 +619,7 @@ def create_app(
                     raise RequestProblem(
                         400, f"a search has unknown fields {sorted(set(s) - fields)}"
                     )
-            return {"results": [service.search_one(col, s, binary) for s in searches]}
+            return _json({"results": [service.search_one(col, s, binary) for s in searches]})
 
         return await run_in_threadpool(work)
 
@@ -628,13 +628,13 @@ def create_app(
         tags=["search"],
         openapi_extra=_doc_body(SearchTextsBody),
     )
-    async def search_texts(name: str, request: Request) -> dict[str, Any]:
+    async def search_texts(name: str, request: Request) -> Response:
         """``search_texts(queries, k, mode, ...)``: dense, sparse (BM25) or hybrid."""
         service.allow(request, name, write=False)
         body = await service.body(request, "search_texts")
         binary = _binary(request)
 
-        def work() -> dict[str, Any]:
+        def work() -> Response:
             data = service.parse(body, set(SearchTextsBody.model_fields), "search_texts")
             queries = data.pop("queries", None)
             if isinstance(queries, list):
@@ -642,7 +642,7 @@ def create_app(
             service.check_k(data.get("k"))
             args = {k: v for k, v in data.items() if v is not None}
             result = registry.reader(name).search_texts(queries, **args)
-            return result_to_json(result.ids, result.scores, binary)
+            return _json(result_to_json(result.ids, result.scores, binary))
 
         return await run_in_threadpool(work)
 
