@@ -45,7 +45,7 @@ WRITER = textwrap.dedent(
         print(json.dumps({"op": op, **kw}), flush=True)
     while True:
         r = rng.random()
-        mine = [int(i) for i in col.live_ids() if start_id <= i < start_id + 10**7]
+        mine = [int(i) for i in col.live_ids() if start_id <= i < start_id + 10**6]
         if r < 0.55:
             ids = [next_id]
             say("begin_add", ids=ids)
@@ -82,7 +82,7 @@ SECOND_WRITER = textwrap.dedent(
     path, ledger = sys.argv[1], sys.argv[2]
     col = slimvec.open(path)
     rng = np.random.default_rng(1)
-    i = 50_000_000
+    i = 10**12
     while True:
         col.add(rng.standard_normal((1, 32)), ids=[i], texts=[f"second {i}"],
                 metadata=[{"id": i}])
@@ -116,7 +116,7 @@ def check(path: Path, confirmed: dict[int, bool], in_flight: dict, second: set[i
     """'' if the collection agrees with the ledger, else what is wrong."""
     col = slimvec.open(path)
     live = set(col.live_ids().tolist())
-    mine = {i for i in live if 1_000_000 <= i < 50_000_000}
+    mine = {i for i in live if 1_000_000 <= i < 10**12}
     if not set(range(300)) <= live:  # the seed documents, never deleted
         return f"seed documents lost: {sorted(set(range(300)) - live)[:5]}"
     expected = {i for i, alive in confirmed.items() if alive}
