@@ -10,7 +10,8 @@ Layers, top to bottom; a unit may import its own layer or any layer below, never
 
 0. entry points: ``cli``, ``demo``, ``server``, ``distributed``, ``integrations``
 1. tools the entry points use: ``eval``, ``capacity``, ``datasets``
-2. the public facade ``slimvec`` and ``api`` (``create``/``open`` pick the collection class)
+2. the public facade ``slimvec``, ``api`` (``create``/``open`` pick the collection class) and
+   ``remote`` (``connect``: the HTTP client, below the server it talks to)
 3. collections: ``collection``, ``multivector``, ``compat`` (models, adapters, upgrades)
 4. retrieval engines: ``search`` (funnel, fusion, filters), ``index``, ``sparse``, ``encoders``
 5. ``transforms``, ``codecs``
@@ -34,7 +35,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "slimvec"
 LAYERS: list[set[str]] = [
     {"cli", "demo", "server", "distributed", "integrations"},
     {"eval", "capacity", "datasets"},
-    {"slimvec", "api"},
+    {"slimvec", "api", "remote"},
     {"collection", "multivector", "compat"},
     {"search", "index", "sparse", "encoders"},
     {"transforms", "codecs"},

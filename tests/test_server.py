@@ -20,9 +20,9 @@ from api_contract import HashEncoder
 from serving import kill, process_server, thread_server
 from slimvec.encoders import Encoder
 from slimvec.errors import AuthError
+from slimvec.remote.wire import encode_array, to_npy
 from slimvec.server.app import Limits, create_app
 from slimvec.server.auth import KeyFile, new_key
-from slimvec.server.wire import encode_array, to_npy
 
 DIM = 8
 

@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 def connect(url: str, api_key: str | None = None, **options):
     """A client for a ``slimvec serve`` server: ``client.open(name)`` / ``client.create(name,
     dim)`` give remote collections with the local API. Needs ``pip install 'slimvec[server]'``."""
-    from slimvec.server.client import connect as _connect
+    from slimvec.remote.client import connect as _connect
 
     return _connect(url, api_key=api_key, **options)
 

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.fft import dct
 
 from slimvec.encoders.base import PROBE_TEXTS, Encoder, Kind, check_kind
+from slimvec.encoders.registry import NAMED_ENCODERS
 from slimvec.errors import InvalidInputError
 
 __all__ = ["JSONEncoder", "JSONInputError", "UnknownFieldError"]
@@ -134,7 +135,7 @@ class JSONEncoder(Encoder):
         seed: int = 0,
         max_depth: int = DEFAULT_MAX_DEPTH,
     ):
-        from slimvec.encoders import get_encoder
+        from slimvec.encoders.registry import get_encoder
 
         self.text = get_encoder(text_encoder)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -175,7 +176,7 @@ class JSONEncoder(Encoder):
         match = _NAME.match(name)
         if match is None:
             raise InvalidInputError(f"{name!r} is not a JSONEncoder name (mbat-v1(...))")
-        from slimvec.encoders import get_encoder
+        from slimvec.encoders.registry import get_encoder
 
         config = json.loads(match["fields"])
         encoder = cls(
@@ -432,3 +433,6 @@ def search_json(collection: Any, partial_records: Any, k: int = 10) -> Any:
     """Search with (partial) records as queries: fields left out simply do not count."""
     vectors = json_encoder_of(collection).encode(partial_records, kind="query")
     return collection.search(vectors, k=k)
+
+
+NAMED_ENCODERS[JSONEncoder.name_prefix] = JSONEncoder.from_name

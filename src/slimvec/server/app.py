@@ -43,9 +43,10 @@ from slimvec.errors import (
     MissingDependencyError,
     SlimvecError,
 )
+from slimvec.remote.names import check_name
+from slimvec.remote.wire import decode_array, from_npy, result_to_json
 from slimvec.server.auth import ANONYMOUS, KeyFile, Principal
-from slimvec.server.registry import Registry, check_name
-from slimvec.server.wire import decode_array, from_npy, result_to_json
+from slimvec.server.registry import Registry
 
 NPY = "application/x-npy"
 COOKIE = "slimvec_key"

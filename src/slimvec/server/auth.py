@@ -127,7 +127,7 @@ def new_key(
 ) -> str:
     """Append a key entry to the key file (created if missing) and return the key itself,
     which is stored nowhere else."""
-    from slimvec.server.registry import check_name
+    from slimvec.remote.names import check_name
 
     if role not in ROLES:
         raise InvalidInputError(f"role must be one of {ROLES}, got {role!r}")

@@ -11,7 +11,6 @@ collection's own lock file orders writers across processes (``--workers N``).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -20,23 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import slimvec
-from slimvec.errors import CollectionNotFoundError, CorruptCollectionError, InvalidInputError
+from slimvec.errors import CollectionNotFoundError, CorruptCollectionError
+from slimvec.remote.names import check_name, is_valid_name
 
 MANIFEST = "MANIFEST.json"  # documented in the README's storage section
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-
-
-def check_name(name: str) -> str:
-    """A collection name that is safe as one directory entry: no separators, no ``..``, no
-    leading dot (hidden files), at most 128 characters."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
-        raise InvalidInputError(
-            f"collection name {name!r} is not allowed: use 1-128 letters, digits, '_', '-' or "
-            f"'.', starting with a letter or digit (no '/', no '..')"
-        )
-    return name
-
-
 Stamp = tuple[int, int, int] | None
 
 
@@ -79,7 +65,7 @@ class Registry:
         return sorted(
             p.name
             for p in self.root.iterdir()
-            if _NAME.fullmatch(p.name) and (p / MANIFEST).is_file()
+            if is_valid_name(p.name) and (p / MANIFEST).is_file()
         )
 
     def _handle(self, name: str) -> _Handle:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from slimvec import errors
-from slimvec.collection import SearchResult
+import slimvec.errors as errors
 from slimvec.errors import AuthError, InvalidInputError, MissingDependencyError, ServerError
-from slimvec.server.registry import check_name
-from slimvec.server.wire import WIRE_DTYPES, encode_array, result_from_json, to_npy
+from slimvec.remote.names import check_name
+from slimvec.remote.wire import WIRE_DTYPES, encode_array, result_from_json, to_npy
+from slimvec.search.result import SearchResult
 from slimvec.validation import as_matrix, as_metadata
 
 try:
