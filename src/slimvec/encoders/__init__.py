@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-
 from slimvec.encoders.base import (
     PROBE_TEXTS,
     Encoder,
