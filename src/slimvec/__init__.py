@@ -1,5 +1,11 @@
 """slimvec: compressed embedding retrieval with funnel search.
 
+Layers (imports point down; ``tests/test_architecture.py`` enforces it): entry points (``cli``,
+``server``, ``distributed``) -> tools (``eval``, ``datasets``, ``capacity``) -> this facade,
+``api`` and ``remote`` -> ``collection``, ``multivector``, ``compat`` -> ``search`` (funnel,
+fusion, filters), ``index`` (IVF, next), ``sparse``, ``encoders`` -> ``transforms``, ``codecs``
+-> ``kernels`` -> ``store``, ``spec``, ``validation``, ``errors``.
+
 >>> import slimvec
 >>> col = slimvec.create("docs.slim", dim=384)            # default spec: rabitq:2*40 > f32
 >>> ids = col.add(vectors)
