@@ -96,6 +96,25 @@ LOAD_RETRIES = 20
 _OWN_PREFIXES = ("state-", "tombstones-", "meta-", "bm25-", "log-")
 
 
+def _last_rows(ids: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ids of rows ``start:stop`` and the last row holding each (an id is live
+    in at most its last row: it can only be added again after being deleted)."""
+    part = ids[start:stop]
+    order = np.lexsort((np.arange(len(part)), part))
+    sorted_ids = part[order]
+    last = np.ones(len(order), bool)
+    last[:-1] = sorted_ids[1:] != sorted_ids[:-1]
+    return sorted_ids[last], order[last].astype(np.int64) + start
+
+
+def _lookup(sorted_ids: np.ndarray, rows: np.ndarray, ids: np.ndarray):
+    """(row, found) for each of ``ids`` in an index made by ``_last_rows``."""
+    if not len(sorted_ids):
+        return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return rows[pos], sorted_ids[pos] == ids
+
+
 def _signature(path: Path) -> tuple[int, int, int] | None:
     """Identifies one committed manifest (each commit is a new file, so a new inode)."""
     try:
@@ -261,6 +280,7 @@ class Collection:
                 self._meta.close()
             self._meta = meta
         self._tail = _Tail(self.dim)
+        self._id_index = None
         self._next_id = manifest.next_id
         self._signature = signature
         if manifest.log:
@@ -697,13 +717,26 @@ class Collection:
         return self._ids.array[~self._deleted.array]
 
     def _live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        live_rows = self._live_rows()
-        if not len(live_rows):
+        """(row of each id, whether it is live). Segment rows are looked up in an index built
+        once per commit, the log's few rows on the fly: a single add costs O(log n), not a
+        sort of every id."""
+        ids = np.asarray(ids, np.int64)
+        if not len(self._ids.array):
             return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
-        live_ids = self._ids.array[live_rows]
-        order = np.argsort(live_ids)
-        pos = np.minimum(np.searchsorted(live_ids, ids, sorter=order), len(order) - 1)
-        return live_rows[order[pos]], live_ids[order[pos]] == ids
+        if self._id_index is None or self._id_index[0] != self._manifest.generation:
+            self._id_index = (
+                self._manifest.generation,
+                *_last_rows(self._ids.array, 0, self._manifest.rows),
+            )
+        _, seg_ids, seg_rows = self._id_index
+        rows, found = _lookup(seg_ids, seg_rows, ids)
+        committed = self._manifest.rows
+        if len(self._ids.array) > committed:  # the log's rows are newer: they win
+            tail_ids, tail_rows = _last_rows(self._ids.array, committed, len(self._ids.array))
+            t_rows, t_found = _lookup(tail_ids, tail_rows, ids)
+            rows = np.where(t_found, t_rows, rows)
+            found |= t_found
+        return rows, found & ~self._deleted.array[rows]
 
     def _reject_live_duplicates(self, ids: np.ndarray) -> None:
         _, live = self._live_rows_of(ids)
