@@ -208,8 +208,8 @@ def test_reopen_mid_upgrade(tmp_path):
     col.add_texts(["added during the upgrade"])
     col.backfill(batch_size=25, limit=50, progress=False)
     before = col.search_texts(QUERIES, k=8, exact=True)
-    col.close()
-    up.new_space.close()
+    report = up.report
+    col.close()  # closes the upgrade's new space too; a closed collection refuses every call
 
     again = slimvec.open(tmp_path / "c", encoder=old_model())
     upgrade = again.upgrade
@@ -219,7 +219,7 @@ def test_reopen_mid_upgrade(tmp_path):
     after = again.search_texts(QUERIES, k=8, exact=True)
     assert (after.ids == before.ids).all()
     np.testing.assert_allclose(after.scores, before.scores, rtol=1e-5)
-    assert upgrade.report == up.report
+    assert upgrade.report == report
     np.testing.assert_allclose(
         upgrade.adapter.transform(np.ones((1, 24), np.float32)),
         up.adapter.transform(np.ones((1, 24), np.float32)),

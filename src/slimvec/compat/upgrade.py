@@ -470,7 +470,7 @@ class Upgrade:
         col = self.old_space
         with col.transaction() as m:
             if given is None:
-                start = max(m.next_id, self.new_space.next_id)
+                start = max(col.next_id, self.new_space.next_id)  # log adds included
                 new_ids = np.arange(start, start + len(texts), dtype=np.int64)
             else:
                 live = np.concatenate([col.live_ids(), self.new_space.live_ids()])
