@@ -35,10 +35,11 @@ class IngestReport:
 
 
 def text_ids(texts: list[str]) -> np.ndarray:
-    """Stable non-negative 63-bit ids from the texts themselves (blake2b), for datasets that
-    carry no id column: the same text gets the same id on every run (and is stored once)."""
+    """Stable non-negative 53-bit ids (slimvec's id range) from the texts themselves (blake2b),
+    for datasets that carry no id column: the same text gets the same id on every run (and is
+    stored once)."""
     digests = b"".join(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest() for t in texts)
-    return (np.frombuffer(digests, dtype="<u8") >> np.uint64(1)).astype(np.int64)
+    return (np.frombuffer(digests, dtype="<u8") >> np.uint64(11)).astype(np.int64)
 
 
 def _unseen(
