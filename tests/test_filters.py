@@ -1,7 +1,5 @@
 """Filtered search: the filter language, its evaluation, search vs exact filtered search."""
 
-import json
-
 import numpy as np
 import pytest
 

@@ -30,6 +30,7 @@ the funnel once the pipeline is fitted, exactly before (a collection of a few do
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -1283,10 +1284,9 @@ class Collection:
             live = self._live_rows()
             columns = MetadataColumns.from_metadata(live, self._meta_of_rows(live))
             for field in self._manifest.extra.get("indexes", []):
-                try:
+                # a field that now holds mixed types stays unindexed (filters on it explain)
+                with contextlib.suppress(InvalidInputError):
                     columns.create_index(field)
-                except InvalidInputError:
-                    pass  # the field now holds mixed types: filters on it explain why
             self._columns, self._columns_key = columns, key
         return self._columns
 
