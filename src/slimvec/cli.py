@@ -274,14 +274,20 @@ def search(
         str, typer.Option(help="for --text: dense, sparse (BM25) or hybrid (fused)")
     ] = "dense",
     show: Annotated[int, typer.Option(help="queries to print")] = 5,
+    where: Annotated[
+        str | None,
+        typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\''),
+    ] = None,
 ) -> None:
     """Top-k ids and scores for query vectors or texts.
 
     [bold]Example[/]: slimvec search docs.slim --query-file queries.npy -k 5
     [bold]Example[/]: slimvec search docs.slim --text "perl html table" --mode hybrid
+    [bold]Example[/]: slimvec search docs.slim --text "diff" --filter '{"section": 1}'
     """
     if (query_file is None) == (not text):
         raise InvalidInputError("give exactly one of --query-file FILE.npy or --text '...'")
+    filter_ = _parse_filter_option(where)
     col = slimvec.open(path)
     if query_file is not None:
         if not query_file.is_file():
@@ -290,10 +296,10 @@ def search(
             queries = np.load(query_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"{query_file} is not a readable .npy array ({exc})") from exc
-        res = col.search(queries, k=k, exact=exact)
+        res = col.search(queries, k=k, exact=exact, filter=filter_)
         labels = [f"#{i}" for i in range(len(res.ids))]
     else:
-        res = col.search_texts(text, k=k, mode=mode, exact=exact)
+        res = col.search_texts(text, k=k, mode=mode, exact=exact, filter=filter_)
         labels = list(text)
     console = _console()
     for label, ids, scores in list(zip(labels, res.ids, res.scores))[:show]:
@@ -311,7 +317,23 @@ def search(
         console.print(table)
     if len(res.ids) > show:
         console.print(f"... {len(res.ids) - show} more queries (use --show)")
+    if res.explain is not None:
+        console.print(f"[dim]filter: {res.explain['plan']} - {escape(res.explain['why'])}[/]")
     col.close()
+
+
+def _parse_filter_option(text: str | None) -> dict | None:
+    """``--filter`` JSON text as a dict (validated later, with the collection's fields)."""
+    if text is None:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f'--filter must be JSON, e.g. --filter \'{{"year": {{"$gte": 2020}}}}\' '
+            f"(double quotes inside single quotes); {exc}"
+        ) from exc
+    return parsed
 
 
 @app.command()

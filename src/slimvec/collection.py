@@ -10,6 +10,11 @@ Layout::
     meta-<gen>.sqlite     ids -> rows and per-vector metadata
     bm25-<gen>*           the keyword index over stored texts
 
+Filters (``search(..., filter=...)``, ``count``, ``get``, ``delete(filter=...)``) run over typed
+metadata columns (slimvec.search.columns) built in RAM from the live rows' metadata on the
+first filtered call after each change; ``update_metadata`` is a log record (kind "meta") like a
+delete, folded into the metadata database at the next flush.
+
 **Writes.** Under a lock file, one writer at a time. A small add or any delete is one record
 appended to the log and ``fdatasync``-ed: durable when ``add`` returns, no new files. Large
 adds, and the log once it holds ``FLUSH_ROWS`` rows, become a segment: new files are written
@@ -25,9 +30,12 @@ the funnel once the pipeline is fitted, exactly before (a collection of a few do
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,6 +50,8 @@ from slimvec.errors import (
     SpecError,
 )
 from slimvec.kernels.topk import blocked_top, pad_results, select_top
+from slimvec.search.columns import MetadataColumns
+from slimvec.search.filters import parse_filter
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.search.fusion import MODES as FUSION_MODES
 from slimvec.search.fusion import fuse
@@ -93,7 +103,26 @@ MAX_KEYWORD_FILES = 16
 #: How often a load that races another process's commit is retried before giving up.
 LOAD_RETRIES = 20
 #: Prefixes of top-level files the manifest names; others with them are leftovers.
-_OWN_PREFIXES = ("state-", "tombstones-", "meta-", "bm25-", "log-")
+#: ("filters-" and "metaupd-": files of the first filters format, which kept its metadata
+#: columns on disk; the columns are now built in RAM, so such files are leftovers.)
+_OWN_PREFIXES = ("state-", "tombstones-", "meta-", "bm25-", "log-", "filters-", "metaupd-")
+#: Filtered search scores the matching rows exactly (no funnel) when there are at most this
+#: many, or when gathering their originals reads fewer bytes than the first pass scans.
+EXACT_FILTER_ROWS = 4096
+#: Cap on how much a filtered funnel grows its shortlists (by 1 / selectivity). Measured on
+#: 50k embedding-like vectors: growing past 2x bought <= 0.005 recall@10 (binary*10) or none
+#: (binary*40) for 2-10x the rescoring cost, because the masked first pass already ranks only
+#: matching rows.
+FILTER_GROWTH_MAX = 2
+
+
+@dataclass
+class GetResult:
+    """Live ids (row order) with their metadata and stored texts, from ``Collection.get``."""
+
+    ids: np.ndarray
+    metadata: list[dict | None]
+    texts: list[str | None]
 
 
 def _last_rows(ids: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -281,6 +310,11 @@ class Collection:
             self._meta = meta
         self._tail = _Tail(self.dim)
         self._id_index = None
+        #: Metadata of segment rows replaced by the log's "meta" records (row -> metadata);
+        #: folded into the metadata database at the next flush.
+        self._meta_overrides: dict[int, dict | None] = {}
+        self._columns: MetadataColumns | None = None  # built on the first filtered call
+        self._columns_key: tuple[int, int] | None = None
         self._next_id = manifest.next_id
         self._signature = signature
         if manifest.log:
@@ -314,6 +348,19 @@ class Collection:
         elif record.kind == "delete":
             rows, hit = self._live_rows_of(record.arrays["ids"])
             self._deleted.array[rows[hit]] = True
+        elif record.kind == "meta":
+            rows, hit = self._live_rows_of(record.arrays["ids"])
+            metas = record.info.get("metadata") or []
+            if len(metas) != len(rows):
+                raise CorruptCollectionError(f"the log of {self.path} holds a bad meta record")
+            committed = self._manifest.rows
+            for row, live, meta in zip(rows.tolist(), hit.tolist(), metas):
+                if not live:
+                    continue
+                if row >= committed:
+                    tail.meta[row - committed] = meta
+                else:
+                    self._meta_overrides[row] = meta
         else:
             raise CorruptCollectionError(f"the log of {self.path} holds a {record.kind!r} record")
         tail.records.append(record)
@@ -611,6 +658,11 @@ class Collection:
             if len(m.extra.get("bm25", {}).get("files", [])) > MAX_KEYWORD_FILES:
                 keyword.compact()  # one file again instead of one per flush
             self._save_keyword_index(keyword, generation)
+        if self._meta_overrides:  # the log's "meta" records, into the metadata database
+            rows = np.fromiter(self._meta_overrides, np.int64, len(self._meta_overrides))
+            self._meta.update_metadata(
+                zip(self._ids.array[rows].tolist(), rows.tolist(), self._meta_overrides.values())
+            )
         self._deleted.append(np.zeros(m.rows - len(self._deleted.array), bool))
         self._write_tombstones(generation)
         m.next_id = max(m.next_id, self._next_id)
@@ -847,6 +899,7 @@ class Collection:
         rrf_constant: float = 60.0,
         candidates: int | None = None,
         exact: bool = False,
+        filter: Any = None,  # noqa: A002
     ) -> SearchResult:
         """Search by text: ``mode`` "dense" (the encoder + funnel), "sparse" (BM25 over the
         stored texts) or "hybrid" (both, fused).
@@ -855,7 +908,7 @@ class Collection:
         rank fusion (``fusion="rrf"``, ``rrf_constant``) or a weighted sum of min-max
         normalised scores (``fusion="weighted"``); ``weights`` = (dense, sparse). RRF is the
         safe default; where one side is far stronger (BM25 on exact-term queries) the weighted
-        sum keeps it from being diluted.
+        sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode.
         """
         self._sync()
         if mode not in SEARCH_MODES:
@@ -867,7 +920,12 @@ class Collection:
         queries = as_texts(queries, "queries")
         k = check_k(k)
         upgrade = self.upgrade
+        if filter is not None:
+            self._no_filter_during_upgrade("search_texts")
+            parse_filter(filter)
         if mode == "dense":
+            if filter is not None:
+                return self.search(self._embed(queries, "query", None), k, exact, filter)
             if upgrade is not None:
                 return upgrade.search_texts(queries, k, exact=exact)
             return self.search(self._embed(queries, "query", None), k=k, exact=exact)
@@ -876,31 +934,39 @@ class Collection:
                 f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
                 f"texts with add_texts(...) or add(vectors, texts=...)"
             )
+        allow_ids = None if filter is None else self._ids.array[self._allow(filter)]
         if mode == "sparse":
-            return SearchResult(*self._keyword_search(queries, k))
+            return SearchResult(*self._keyword_search(queries, k, allow_ids))
         depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
         if upgrade is not None:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
-            dense = self.search(self._embed(queries, "query", None), k=depth, exact=exact)
-        sparse = self._keyword_search(queries, depth)
+            q = self._embed(queries, "query", None)
+            dense = self.search(q, k=depth, exact=exact, filter=filter)
+        sparse = self._keyword_search(queries, depth, allow_ids)
         return SearchResult(
             *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
         )
 
-    def _keyword_search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top-k (during a model upgrade the upgrade merges both spaces' indexes)."""
+    def _keyword_search(
+        self, queries: list[str], k: int, allow_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k, among ``allow_ids`` if given (during a model upgrade, which refuses
+        filters, the upgrade merges both spaces' indexes)."""
         if self.upgrade is not None:
             return self.upgrade.keyword_search(queries, k)
-        return self.keyword_search_own(queries, k)
+        return self.keyword_search_own(queries, k, allow_ids)
 
-    def keyword_search_own(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top-k over this collection's own texts: (ids, scores), -1 / -inf padded."""
+    def keyword_search_own(
+        self, queries: list[str], k: int, allow_ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-k over this collection's own texts (among ``allow_ids`` if given):
+        (ids, scores), -1 / -inf padded."""
         index = self._keyword_index()
         if index is None:
             nq = len(queries)
             return np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
-        return index.search(queries, k)
+        return index.search(queries, k, allow_ids=allow_ids)
 
     def _keyword_index(self, create: bool = False) -> BM25Index | None:
         """The BM25 index over stored texts (loaded on first use, log replayed into it), or
@@ -982,34 +1048,60 @@ class Collection:
         return self._rows_column(rows, self._meta.texts, self._tail.texts)
 
     def _meta_of_rows(self, rows: np.ndarray) -> list[dict | None]:
-        return self._rows_column(rows, self._meta.metadata, self._tail.meta)
+        out = self._rows_column(rows, self._meta.metadata, self._tail.meta)
+        overrides = self._meta_overrides
+        if overrides:
+            for i, row in enumerate(rows.tolist()):
+                if row in overrides:
+                    out[i] = overrides[row]
+        return out
 
-    def delete(self, ids: Any) -> int:
-        """Tombstone the vectors with these ids; returns how many were deleted.
+    def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
+        """Tombstone the vectors with these ids, or (``filter``) whose metadata matches, in
+        one commit (one log record); returns how many were deleted.
 
         During a model upgrade the ids may live in either space; both are handled."""
         self._require_open()
+        if filter is not None:
+            if ids is not None:
+                raise InvalidInputError("give ids or filter to delete, not both")
+            self._no_filter_during_upgrade("delete")
+            parse_filter(filter)  # a malformed filter fails before the lock is taken
+            return self._delete_rows(None, filter)
+        if ids is None:
+            raise InvalidInputError("give the ids to delete, or filter={...}")
         if self.upgrade is not None:
             return self.upgrade.delete(ids)
         return self._delete_rows(ids)
 
-    def _delete_rows(self, ids: Any) -> int:
-        wanted = np.atleast_1d(np.asarray(ids))
-        if wanted.size == 0:
-            return 0
-        wanted = np.unique(as_ids(wanted, wanted.size))
+    def _delete_rows(self, ids: Any, filter: Any = None) -> int:  # noqa: A002
+        """Delete from this collection's own rows; with ``filter``, the matching rows are
+        chosen under the write lock (one atomic log record)."""
+        if filter is None:
+            wanted = np.atleast_1d(np.asarray(ids))
+            if wanted.size == 0:
+                return 0
+            wanted = np.unique(as_ids(wanted, wanted.size))
         with self.transaction():
+            if filter is not None:
+                wanted = np.unique(self._ids.array[self._allow(filter)])
+                if not len(wanted):
+                    return 0
             _, hit = self._live_rows_of(wanted)
             if not hit.all():
                 raise InvalidInputError(
                     f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
                 )
-            if not self._manifest.log:  # written before the log existed: start one
-                self._start_log(self._manifest.generation + 1)
-                self._manifest.commit(self.path)
-                self._load()
+            self._ensure_log()
             self._log(LogRecord("delete", {"ids": wanted}))
         return len(wanted)
+
+    def _ensure_log(self) -> None:
+        """Under the lock: a collection written before the log existed starts one."""
+        if not self._manifest.log:
+            self._start_log(self._manifest.generation + 1)
+            self._manifest.commit(self.path)
+            self._load()
 
     def _start_log(self, generation: int) -> None:
         """Name a new, empty log in the manifest (committed by the caller)."""
@@ -1117,17 +1209,194 @@ class Collection:
             out[where[order]] = arrays[key][local[order]]
         return out
 
-    def search(self, queries: Any, k: int = 10, exact: bool = False) -> SearchResult:
+    def search(
+        self,
+        queries: Any,
+        k: int = 10,
+        exact: bool = False,
+        filter: Any = None,  # noqa: A002
+    ) -> SearchResult:
         """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals.
+
+        ``filter`` restricts results to vectors whose metadata matches (see
+        :mod:`slimvec.search.filters`); results are never short when at least ``k`` match,
+        and ``res.explain`` says which plan ran.
 
         During a model upgrade ``queries`` are the old model's vectors (what existing clients
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
         self._sync()
+        if filter is not None:
+            self._no_filter_during_upgrade("search")
+            return self._search_filtered(self._queries_in(queries), check_k(k), exact, filter)
         if self.upgrade is not None:  # it validates the queries against this (old) space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
         return self._search_own(self._queries_in(queries), check_k(k), exact)
+
+    # -- filters (see slimvec.search.filters / columns) -------------------------------------
+    def _no_filter_during_upgrade(self, what: str) -> None:
+        if self.upgrade is not None:
+            raise InvalidInputError(
+                f"{what} with a filter is not supported during a model upgrade yet; finish "
+                f"the upgrade (backfill, finish_upgrade) or search without filter"
+            )
+
+    def _search_filtered(self, q: Any, k: int, exact: bool, filter: Any) -> SearchResult:  # noqa: A002
+        """The planner: few matching rows are scored exactly; otherwise the first pass scans
+        with the filter as its allow-mask and every shortlist grows by 1 / selectivity (up to
+        ``FILTER_GROWTH_MAX``) so that the filtered top-k keeps its recall."""
+        nq = len(q)
+        start = time.perf_counter()
+        allow = self._allow(filter)
+        matching = int(np.count_nonzero(allow))
+        live = self.own_count
+        explain: dict[str, Any] = {
+            "matching": matching,
+            "live": live,
+            "selectivity": matching / live if live else 0.0,
+            "filter_ms": round(1000 * (time.perf_counter() - start), 3),
+        }
+        limit = max(EXACT_FILTER_ROWS, len(allow) * self._first_bytes_ratio())
+        if matching == 0:
+            rows = np.full((nq, k), -1, np.int64)
+            scores = np.full((nq, k), -np.inf, np.float32)
+            explain.update(plan="empty", why="no live vector matches the filter")
+        elif exact or not self.fitted:
+            rows, scores = self._exact(q, min(k, matching), allow)
+            explain.update(
+                plan="exact-scan", why="exact=True" if exact else "pipeline not fitted yet"
+            )
+        elif matching <= limit:
+            rows, scores = self._score_rows(q, min(k, matching), np.flatnonzero(allow))
+            explain.update(
+                plan="exact-rows",
+                why=f"{matching:,} matching rows <= {int(limit):,}: scoring them exactly "
+                f"costs less than a first pass",
+            )
+        else:
+            growth = int(min(FILTER_GROWTH_MAX, max(1, round(live / matching))))
+            rows, scores = self._approximate(q, min(k * growth, matching), allow)
+            rows, scores = rows[:, :k], scores[:, :k]
+            explain.update(
+                plan="masked-funnel",
+                why=f"{matching:,} matching rows: first pass with the filter as allow-mask, "
+                f"shortlists grown x{growth}",
+                growth=growth,
+            )
+        rows, scores = pad_results(rows, scores, k)
+        explain["total_ms"] = round(1000 * (time.perf_counter() - start), 3)
+        ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
+        return SearchResult(ids=ids, scores=scores, explain=explain)
+
+    def _first_bytes_ratio(self) -> float:
+        """First-pass bytes per row over exact-scoring bytes per row (the exact-rows plan
+        wins while it reads fewer bytes than the first pass)."""
+        return self.pipeline.bytes_per_vector(self.pipeline.first_key) / (4 * self.dim)
+
+    def _score_rows(self, q: np.ndarray, k: int, rows: np.ndarray):
+        """Exact top-``k`` among ``rows`` (gathered originals, in blocks)."""
+        found, scores = blocked_top(
+            lambda a, b: q @ self.gather(ORIGINAL, rows[a:b]).T, len(rows), len(q), k
+        )
+        return np.where(found >= 0, rows[np.maximum(found, 0)], -1), scores
+
+    def _allow(self, filter: Any) -> np.ndarray:  # noqa: A002
+        """Live rows whose metadata matches ``filter`` (validated first: nothing runs on a
+        malformed filter)."""
+        node = parse_filter(filter)
+        deleted = self._deleted.array
+        allow = self._filter_columns().mask(node, len(deleted))
+        return allow & ~deleted
+
+    def _filter_columns(self) -> MetadataColumns:
+        """Typed metadata columns of the live rows (segments' metadata from SQLite, the log's
+        from RAM), built on first use after each change (keyed by ``version``)."""
+        key = self.version
+        if self._columns is None or self._columns_key != key:
+            live = self._live_rows()
+            columns = MetadataColumns.from_metadata(live, self._meta_of_rows(live))
+            for field in self._manifest.extra.get("indexes", []):
+                # a field that now holds mixed types stays unindexed (filters on it explain)
+                with contextlib.suppress(InvalidInputError):
+                    columns.create_index(field)
+            self._columns, self._columns_key = columns, key
+        return self._columns
+
+    def count(self, filter: Any = None) -> int:  # noqa: A002
+        """Live vectors, or those whose metadata matches ``filter``."""
+        if filter is None:
+            return len(self)
+        self._sync()
+        self._no_filter_during_upgrade("count")
+        return int(np.count_nonzero(self._allow(filter)))
+
+    def get(
+        self,
+        ids: Any = None,
+        filter: Any = None,  # noqa: A002
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> GetResult:
+        """Live vectors' ids, metadata and texts, in insertion order, ``limit`` from
+        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``."""
+        self._sync()
+        self._no_filter_during_upgrade("get")
+        if limit is not None:
+            limit = check_k(limit)
+        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
+        allow = ~self._deleted.array if filter is None else self._allow(filter)
+        if ids is not None:
+            wanted = np.atleast_1d(np.asarray(ids))
+            wanted = as_ids(wanted, len(wanted))
+            rows, hit = self._live_rows_of(wanted)
+            chosen = np.zeros_like(allow)
+            chosen[rows[hit]] = True
+            allow &= chosen
+        rows = np.flatnonzero(allow)[offset : None if limit is None else offset + limit]
+        return GetResult(
+            ids=self._ids.array[rows],
+            metadata=self._meta_of_rows(rows),
+            texts=self._texts_of_rows(rows),
+        )
+
+    def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
+        """Replace the metadata of live ``ids`` (one dict, or None to clear, per id) in one
+        commit (one log record); returns how many were updated. Unknown ids: an error,
+        nothing written."""
+        self._require_open()
+        self._no_filter_during_upgrade("update_metadata")
+        wanted = np.atleast_1d(np.asarray(ids))
+        wanted = as_ids(wanted, len(wanted))
+        metas = as_metadata(metadatas, len(wanted))
+        if metas is None:
+            raise InvalidInputError("give one metadata dict (or None) per id")
+        if not len(wanted):
+            return 0
+        with self.transaction():
+            _, hit = self._live_rows_of(wanted)
+            if not hit.all():
+                raise InvalidInputError(
+                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was updated"
+                )
+            self._ensure_log()
+            self._log(LogRecord("meta", {"ids": wanted}, {"metadata": metas}))
+        return len(wanted)
+
+    def create_index(self, field: str) -> None:
+        """Keep a sorted index of a metadata field (keyword or numeric): equality and range
+        filters on it then cost in proportion to the matching rows, not the collection. The
+        field is recorded in the manifest; the index itself lives in RAM."""
+        if not isinstance(field, str) or not field:
+            raise InvalidInputError(f"field must be a non-empty string, got {field!r}")
+        with self.transaction() as m:
+            self._filter_columns().create_index(field)  # refuses a mixed-type field
+            indexes = list(m.extra.get("indexes", []))
+            if field in indexes:
+                return
+            m.extra["indexes"] = [*indexes, field]
+            m.commit(self.path)
 
     def _search_own(self, q: Any, k: int, exact: bool) -> SearchResult:
         """Top-``k`` over this collection's own rows for validated queries ``q``; the work is

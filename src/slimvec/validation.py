@@ -121,9 +121,11 @@ def as_metadata(metadata: Any, n: int) -> list[dict | None] | None:
         if item is not None and not isinstance(item, dict):
             raise InvalidInputError(f"metadata[{i}] must be a dict or None, got {type(item)}")
         try:
-            json.dumps(item)
+            json.dumps(item, allow_nan=False)  # NaN/inf are not JSON and break filters
         except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
+            raise InvalidInputError(
+                f"metadata[{i}] is not JSON-serialisable: {exc}; use null for a missing number"
+            ) from exc
     return list(metadata)
 
 

@@ -205,6 +205,17 @@ class MultiVectorCollection(Collection):
         segments = SegmentedTokens(self._starts, self._segment_tokens)
         return rerank(q.tokens, q.offsets, segments, rows, k)
 
+    def _score_rows(self, q: _TokenQueries, k: int, rows: np.ndarray):
+        """Exact MaxSim of every query against the same candidate ``rows`` (a filter's)."""
+        return self._rerank(q, np.broadcast_to(rows, (len(q), len(rows))), k)
+
+    def _first_bytes_ratio(self) -> float:
+        tokens = sum(len(arrays[TOKENS]) for _, arrays in self._segments)
+        per_item = max(tokens / max(self._manifest.rows, 1), 1.0)
+        token_bytes = 2 if self.token_code == "f16" else 1
+        first = self.pipeline.bytes_per_vector(self.pipeline.first_key)
+        return first / (per_item * self.dim * token_bytes)
+
     def _exact(self, q: _TokenQueries, k: int, allow: np.ndarray | None):
         """Brute-force MaxSim over every live item (for checking the funnel)."""
         parts_rows, parts_scores = [], []

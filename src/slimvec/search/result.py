@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -13,3 +14,5 @@ class SearchResult:
 
     ids: np.ndarray
     scores: np.ndarray
+    #: For filtered searches: which plan ran and why (matching rows, selectivity, timings).
+    explain: dict[str, Any] | None = None

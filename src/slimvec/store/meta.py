@@ -64,6 +64,13 @@ class MetaStore:
                 zip(ids.tolist(), rows, metas, text_values),
             )
 
+    def update_metadata(self, items: Iterable[tuple[int, int, dict | None]]) -> None:
+        """Replace the metadata of (id, row, metadata) items in one transaction (the
+        collection folding its log's "meta" records)."""
+        values = [(json.dumps(m) if m is not None else None, i, r) for i, r, m in items]
+        with self.db:
+            self.db.executemany("UPDATE items SET meta = ? WHERE id = ? AND row = ?", values)
+
     def metadata(self, ids: Sequence[int], committed_rows: int) -> dict[int, dict | None]:
         found = self._column("meta", ids, committed_rows)
         return {i: json.loads(m) if m is not None else None for i, m in found.items()}
