@@ -35,7 +35,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -55,7 +54,7 @@ from slimvec.search.filters import parse_filter
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.search.fusion import MODES as FUSION_MODES
 from slimvec.search.fusion import fuse
-from slimvec.search.result import SearchResult
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
@@ -114,15 +113,6 @@ EXACT_FILTER_ROWS = 4096
 #: (binary*40) for 2-10x the rescoring cost, because the masked first pass already ranks only
 #: matching rows.
 FILTER_GROWTH_MAX = 2
-
-
-@dataclass
-class GetResult:
-    """Live ids (row order) with their metadata and stored texts, from ``Collection.get``."""
-
-    ids: np.ndarray
-    metadata: list[dict | None]
-    texts: list[str | None]
 
 
 def _last_rows(ids: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
