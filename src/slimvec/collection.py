@@ -52,8 +52,7 @@ from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
 from slimvec.search.funnel import ORIGINAL, Pipeline
-from slimvec.search.fusion import MODES as FUSION_MODES
-from slimvec.search.fusion import fuse
+from slimvec.search.fusion import check_text_search, fuse
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
@@ -83,7 +82,6 @@ from slimvec.validation import (
 )
 
 ENCODE_CHUNK = 65_536
-SEARCH_MODES = ("dense", "sparse", "hybrid")
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
 MERGE_FANOUT = 8
 #: Merges build the merged segment in RAM: runs larger than this stay as they are (such
@@ -901,14 +899,7 @@ class Collection:
         sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode.
         """
         self._sync()
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
-        if fusion not in FUSION_MODES:
-            raise InvalidInputError(
-                f"unknown fusion mode {fusion!r}; use one of {', '.join(FUSION_MODES)}"
-            )
-        queries = as_texts(queries, "queries")
-        k = check_k(k)
+        queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
         upgrade = self.upgrade
         if filter is not None:
             self._no_filter_during_upgrade("search_texts")
@@ -927,7 +918,6 @@ class Collection:
         allow_ids = None if filter is None else self._ids.array[self._allow(filter)]
         if mode == "sparse":
             return SearchResult(*self._keyword_search(queries, k, allow_ids))
-        depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
         if upgrade is not None:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
