@@ -41,9 +41,46 @@ from successor_model import DATA, training_pairs
 
 OUT = Path.home() / ".cache" / "slimvec" / "elastic"
 MODEL_DIR = OUT / "models" / "minilm-debian-2d"
-BATCH = 16  # pairs per step (in-batch negatives)
+BATCH = 32  # pairs per step (in-batch negatives)
 LAYERS = (2, 3, 4, 6)
 DIMS = (384, 256, 128, 64)
+
+
+SCALE = 20.0  # similarity scale of MultipleNegativesRankingLoss (temperature 0.05)
+
+
+def _pooled_layers(model, features, layers) -> dict:
+    """Mean-pooled (the MiniLM pooling) sentence embeddings after each of ``layers`` transformer
+    layers, all from one forward pass: the 2D loss costs one forward + backward per batch."""
+    out = model[0](features)
+    mask = out["attention_mask"].unsqueeze(-1).to(out["all_layer_embeddings"][0].dtype)
+    count = mask.sum(1).clamp(min=1e-9)
+    return {L: (out["all_layer_embeddings"][L] * mask).sum(1) / count for L in layers}
+
+
+def two_d_loss(q: dict, d: dict, teacher_scores, distill: float):
+    """Mean over every (layer, dims) point of in-batch-negatives cross-entropy
+    (MultipleNegativesRankingLoss) plus ``distill`` x the KL divergence from the frozen full
+    model's query-by-document score distribution (the ESE/2DMSE alignment of shallow layers
+    to the full model, here to the *original* full model so that the full depth is kept)."""
+    import torch
+    from torch.nn import functional as F
+
+    target = torch.arange(teacher_scores.shape[0])
+    teacher = F.softmax(SCALE * teacher_scores, dim=1)
+    total = 0.0
+    n = 0
+    for L in q:
+        for dims in DIMS:
+            scores = SCALE * (
+                F.normalize(q[L][:, :dims], dim=-1) @ F.normalize(d[L][:, :dims], dim=-1).T
+            )
+            total = total + F.cross_entropy(scores, target)
+            if distill > 0:
+                kl = F.kl_div(F.log_softmax(scores, dim=1), teacher, reduction="batchmean")
+                total = total + distill * kl
+            n += 1
+    return total / n
 
 
 def train_2d(
@@ -51,16 +88,26 @@ def train_2d(
     minutes: float,
     batch: int = BATCH,
     lr: float = 1e-4,
+    distill: float = 1.0,
+    max_tokens: int = 48,
     seed: int = 0,
+    checkpoint: Path | None = None,
 ):
-    """Matryoshka2dLoss(MNRL) over ``pairs``, one epoch or ``minutes`` of it, whichever ends
-    first; returns (the trained model, the number of steps taken)."""
+    """The 2D-Matryoshka fine-tune: one epoch over ``pairs`` or ``minutes`` of it, whichever ends
+    first; returns (the trained model, the number of steps taken).
+
+    What it trains, and why it differs from ``Matryoshka2dLoss(MNRL)``: that loss trains every
+    depth including the embedding layer's output (depth 0) and the unused depths 1 and 5, and
+    aligns shallow layers to the model's *own* (moving) last layer. Here the loss is taken only
+    at the depths a user would pick (``LAYERS``) x every dims prefix, from one forward pass, and
+    shallow points are distilled towards the frozen original model's in-batch score
+    distribution (a soft target over all 2 x batch texts instead of one positive), which keeps
+    the full model where it was. More learning per CPU-minute: the word-embedding matrix (half
+    the parameters, 11.7M) is frozen, so AdamW and its dense gradient skip it; texts are cut to
+    ``max_tokens``; the learning rate warms up for 10 steps then decays linearly with the time
+    budget, so a short run still ends annealed."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import (
-        Matryoshka2dLoss,
-        MultipleNegativesRankingLoss,
-    )
     from tqdm import tqdm
 
     from slimvec.encoders.sentence import packaged_minilm_path
@@ -68,48 +115,95 @@ def train_2d(
     random.seed(seed)
     torch.manual_seed(seed)
     model = SentenceTransformer(str(packaged_minilm_path()), device="cpu")
-    model.max_seq_length = 64  # the budget of 2 shared cores: a description's first 64 tokens
-    loss_fn = Matryoshka2dLoss(
-        model,
-        MultipleNegativesRankingLoss(model),
-        list(DIMS),
-        n_layers_per_step=-1,  # all depths each step: cheap, the layer outputs are cached
-        n_dims_per_step=-1,
-    )
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
+    teacher = SentenceTransformer(str(packaged_minilm_path()), device="cpu").eval()
+    for m in (model, teacher):
+        m.max_seq_length = max_tokens
+    teacher.requires_grad_(False)
+    auto = model[0].auto_model
+    auto.embeddings.word_embeddings.weight.requires_grad_(False)
+    auto.config.output_hidden_states = True
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=lr)
     model.train()
-    deadline = time.perf_counter() + 60 * minutes
+    budget = 60 * minutes
+    t0 = time.perf_counter()
+    last_save = t0
     steps = 0
     for start in tqdm(range(0, len(pairs) - batch + 1, batch), desc="2D fine-tune", unit="batch"):
-        if time.perf_counter() > deadline:
+        elapsed = time.perf_counter() - t0
+        if elapsed > budget:
             break
+        for group in optimiser.param_groups:
+            group["lr"] = lr * min(1.0, (steps + 1) / 10) * max(0.02, 1 - elapsed / budget)
         queries, docs = zip(*pairs[start : start + batch], strict=True)
-        features = [model.preprocess(list(queries)), model.preprocess(list(docs))]
-        loss = loss_fn(features, None)
+        fq, fd = model.preprocess(list(queries)), model.preprocess(list(docs))
+        with torch.no_grad():
+            tq = teacher(fq)["sentence_embedding"]
+            td = teacher(fd)["sentence_embedding"]
+            teacher_scores = (
+                torch.nn.functional.normalize(tq, dim=-1)
+                @ torch.nn.functional.normalize(td, dim=-1).T
+            )
+        loss = two_d_loss(
+            _pooled_layers(model, fq, LAYERS),
+            _pooled_layers(model, fd, LAYERS),
+            teacher_scores,
+            distill,
+        )
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         steps += 1
+        if steps % 25 == 0:
+            print(f"step {steps} loss {loss.item():.4f} load {os.getloadavg()[0]:.1f}", flush=True)
+        if checkpoint is not None and time.perf_counter() - last_save > 900:
+            _save(model, checkpoint, {"steps": steps, "final": False})
+            last_save = time.perf_counter()
     model.eval()
     return model, steps
 
 
-def ensure_model(n_pairs: int, minutes: float) -> Path:
-    if (MODEL_DIR / "config.json").exists():
+def _save(model, path: Path, info: dict) -> None:
+    model[0].auto_model.config.output_hidden_states = False
+    path.mkdir(parents=True, exist_ok=True)
+    model.save(str(path))
+    model[0].auto_model.config.output_hidden_states = True
+    (path / "training.json").write_text(json.dumps(info))
+
+
+def ensure_model(
+    n_pairs: int, minutes: float, batch: int, lr: float, distill: float, max_tokens: int
+) -> Path:
+    info = MODEL_DIR / "training.json"
+    if info.exists() and json.loads(info.read_text()).get("final", True):
         return MODEL_DIR
     pairs = training_pairs(n_pairs, seed=1)
+    load = os.getloadavg()[0]
     print(
-        f"2D-Matryoshka fine-tune of all-MiniLM-L6-v2 on {len(pairs)} Debian pairs outside the set"
+        f"2D-Matryoshka fine-tune of all-MiniLM-L6-v2 on up to {len(pairs)} Debian pairs outside "
+        f"the set; load average {load:.1f}",
+        flush=True,
     )
     t0 = time.perf_counter()
-    model, steps = train_2d(pairs, minutes)
-    MODEL_DIR.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(MODEL_DIR))
+    model, steps = train_2d(pairs, minutes, batch, lr, distill, max_tokens, checkpoint=MODEL_DIR)
     seconds = time.perf_counter() - t0
-    (MODEL_DIR / "training.json").write_text(
-        json.dumps({"pairs_seen": BATCH * steps, "steps": steps, "seconds": round(seconds)})
+    _save(
+        model,
+        MODEL_DIR,
+        {
+            "final": True,
+            "pairs_seen": batch * steps,
+            "steps": steps,
+            "batch": batch,
+            "lr": lr,
+            "distill": distill,
+            "max_tokens": max_tokens,
+            "seconds": round(seconds),
+            "load_start": round(load, 1),
+            "load_end": round(os.getloadavg()[0], 1),
+        },
     )
-    print(f"trained {steps} steps ({BATCH * steps} pairs) in {seconds:.0f} s -> {MODEL_DIR}")
+    print(f"trained {steps} steps ({batch * steps} pairs) in {seconds:.0f} s -> {MODEL_DIR}")
     return MODEL_DIR
 
 
@@ -183,7 +277,13 @@ def table(results: dict[str, list[dict]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", type=int, default=800, help="fine-tuning pairs")
+    parser.add_argument("--pairs", type=int, default=20000, help="fine-tuning pairs (at most)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="pairs per step")
+    parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate")
+    parser.add_argument(
+        "--distill", type=float, default=1.0, help="weight of the full-model score distillation"
+    )
+    parser.add_argument("--max-tokens", type=int, default=48, help="training text length")
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--train-only", action="store_true")
@@ -199,7 +299,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    path = ensure_model(args.pairs, args.train_minutes)
+    path = ensure_model(
+        args.pairs, args.train_minutes, args.batch, args.lr, args.distill, args.max_tokens
+    )
     if args.train_only:
         return
     docs, queries, judgements = evaluation_set(args.docs, args.queries)
