@@ -40,7 +40,7 @@ from slimvec.eval.metrics import Judgements, ndcg_at_k, qrels_recall_at_k
 from successor_model import DATA, training_pairs
 
 OUT = Path.home() / ".cache" / "slimvec" / "elastic"
-MODEL_DIR = OUT / "models" / "minilm-debian-2d"
+MODEL_DIR = OUT / "models" / "minilm-debian-2d-v2"  # v1: the 33-step Matryoshka2dLoss run
 BATCH = 32  # pairs per step (in-batch negatives)
 LAYERS = (2, 3, 4, 6)
 DIMS = (384, 256, 128, 64)
