@@ -458,7 +458,7 @@ def plot_encoders(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     if not points:
         raise InvalidInputError("no encoder points to plot")
@@ -498,6 +498,7 @@ def plot_encoders(
     for i, d in enumerate(dims):
         ax.scatter([], [], color="grey", marker=markers[i % len(markers)], label=f"{d} dims")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     ax.set_xlabel("documents encoded per second (measured; log scale)")
