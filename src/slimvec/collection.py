@@ -132,10 +132,10 @@ def _lookup(sorted_ids: np.ndarray, rows: np.ndarray, ids: np.ndarray):
     return rows[pos], sorted_ids[pos] == ids
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _signature(path: Path | str) -> tuple[int, int, int] | None:
     """Identifies one committed manifest (each commit is a new file, so a new inode)."""
     try:
-        st = os.stat(path / MANIFEST)
+        st = os.stat(os.path.join(path, MANIFEST))
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
@@ -164,6 +164,7 @@ class Collection:
 
     def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
+        self._dir = str(self.path)  # for the stat calls of every read (no Path joins)
         self._closed = False
         self._meta: MetaStore | None = None
         self._open: dict[str, dict[str, np.ndarray]] = {}  # segment name -> arrays
@@ -358,11 +359,11 @@ class Collection:
     def _sync(self) -> None:
         """Catch up with commits made through other handles (two ``stat``s when none were)."""
         self._require_open()
-        if _signature(self.path) != self._signature:
+        if _signature(self._dir) != self._signature:
             self._load()
         elif self._manifest.log:
             try:
-                size = os.stat(self.path / self._manifest.log).st_size
+                size = os.stat(os.path.join(self._dir, self._manifest.log)).st_size
             except FileNotFoundError:  # a flush replaced the log between the two stats
                 self._load()
                 return
@@ -1210,7 +1211,7 @@ class Collection:
         if filter is not None:
             self._no_filter_during_upgrade("search")
             return self._search_filtered(self._queries_in(queries), check_k(k), exact, filter)
-        if self.upgrade is not None:  # it validates the queries against this (old) space
+        if "upgrade" in self._manifest.extra:  # it validates the queries against this space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
         return self._search_own(self._queries_in(queries), check_k(k), exact)
 
