@@ -1,7 +1,8 @@
 """Haystack's own document-store suite (``haystack.testing.document_store``
-``DocumentStoreBaseTests``: count, write with the duplicate policies, delete, and every
-filter test) against ``SlimvecDocumentStore``, plus its embedding retriever. Nothing of theirs
-is skipped.
+``DocumentStoreBaseExtendedTests`` = ``DocumentStoreBaseTests`` (count, write with the
+duplicate policies, delete, every filter test) + delete-all, delete-by-filter and
+update-by-filter) against ``SlimvecDocumentStore``, plus its embedding retriever. Nothing of
+theirs is skipped.
 
 ``assert_documents_are_equal`` is overridden, as their docstring asks of stores that change a
 document on the way (Chroma's and Qdrant's integrations do the same): slimvec keeps float32
@@ -14,7 +15,7 @@ from haystack import Document, Pipeline
 from haystack.document_stores.errors import DuplicateDocumentError
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
-from haystack.testing.document_store import DocumentStoreBaseTests
+from haystack.testing.document_store import DocumentStoreBaseExtendedTests
 
 import slimvec
 from slimvec.errors import InvalidInputError
@@ -27,7 +28,7 @@ def _strip(doc):
     return out
 
 
-class TestSlimvecDocumentStore(DocumentStoreBaseTests):
+class TestSlimvecDocumentStore(DocumentStoreBaseExtendedTests):
     @pytest.fixture
     def document_store(self, tmp_path):
         return SlimvecDocumentStore(tmp_path / "hs", embedding_dim=768)

@@ -253,6 +253,41 @@ class SlimvecDocumentStore:
         if len(present):
             self._col.delete(list(present))
 
+    def delete_all_documents(self, recreate_index: bool = False) -> None:
+        """Delete every document (one commit); ``recreate_index`` also compacts the
+        collection, reclaiming the space."""
+        live = self._col.live_ids()
+        if len(live):
+            self._col.delete(list(live))
+        if recreate_index:
+            self._col.compact()
+
+    def delete_by_filter(self, filters: dict[str, Any]) -> int:
+        """Delete the documents matching ``filters`` in one atomic commit; returns how many."""
+        where = convert_filters(filters)
+        if where is None:
+            raise FilterError("delete_by_filter needs a filter; use delete_all_documents")
+        try:
+            return self._col.delete(filter=where)
+        except InvalidInputError as exc:
+            raise FilterError(str(exc)) from exc
+
+    def update_by_filter(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
+        """Merge ``meta`` into the metadata of the documents matching ``filters`` (one log
+        record); returns how many were updated."""
+        clash = [k for k in meta if k in _RESERVED]
+        if clash:
+            raise InvalidInputError(f"meta keys {clash} are reserved")
+        where = convert_filters(filters)
+        try:
+            got = self._col.get(filter=where, limit=None, vectors=False)
+        except InvalidInputError as exc:
+            raise FilterError(str(exc)) from exc
+        if not len(got.ids):
+            return 0
+        merged = [{**(m or {}), **meta} for m in got.metadata]
+        return self._col.update_metadata(list(got.ids), merged)
+
     def embedding_retrieval(
         self,
         query_embedding: list[float],
