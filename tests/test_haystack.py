@@ -72,6 +72,10 @@ def test_retriever_in_a_pipeline_with_filters_and_persistence(tmp_path):
     out = pipe.run({"retriever": {"query_embedding": docs[3].embedding}})["retriever"]["documents"]
     assert out[0].id == "d3" and out[0].score == pytest.approx(1.0, abs=1e-5) and len(out) == 3
     assert "plain" not in {d.id for d in out}  # documents without embeddings are not retrieved
+    absent = {"field": "meta.lang", "operator": "==", "value": "en"}  # no document has "lang"
+    assert store.filter_documents(absent) == []
+    assert len(store.filter_documents({**absent, "operator": "!="})) == 7
+    assert store.delete_by_filter(absent) == 0
     only_vcs = {"field": "meta.section", "operator": "==", "value": "vcs"}
     hits = pipe.run({"retriever": {"query_embedding": docs[2].embedding, "filters": only_vcs}})
     assert {d.id for d in hits["retriever"]["documents"]} == {"d1", "d3", "d5"}

@@ -36,6 +36,8 @@ def test_filters_mmr_scores_and_persistence(store, tmp_path):
     ids = store.add_documents(DOCS, ids=["git", "hg", "nginx", "apache"])
     hits = store.similarity_search("nginx web server", k=4, filter={"section": "web"})
     assert [d.id for d in hits] == ["nginx", "apache"]
+    assert store.similarity_search("x", k=4, filter={"lang": "en"}) == []  # no doc has "lang"
+    assert len(store.similarity_search("x", k=4, filter={"lang": {"$ne": "en"}})) == 4
     old = store.similarity_search("x", k=4, filter={"year": {"$lt": 2000}})
     assert [d.id for d in old] == ["apache"]
     scored = store.similarity_search_with_relevance_scores("git version control", k=1)

@@ -105,6 +105,8 @@ def test_filters_map_to_slimvec(store):
     assert set(_ids(store, similarity_top_k=5, filters=negated)) == {"n2", "n3", "n4"}
     assert set(_ids(store, similarity_top_k=5, doc_ids=["a", "c"])) == {"n0", "n1", "n4"}
     assert _ids(store, similarity_top_k=5, node_ids=["n3", "n0"]) == ["n0", "n3"]
+    absent = f(filters=[m(key="lang", value="en")])  # no node has "lang": no match
+    assert _ids(store, similarity_top_k=5, filters=absent) == []
     with pytest.raises(InvalidInputError, match="text_match"):
         bad = m(key="doc", value="a", operator=FilterOperator.TEXT_MATCH)
         _ids(store, filters=f(filters=[bad]))

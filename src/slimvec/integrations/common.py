@@ -54,3 +54,41 @@ def checked_filter(where: Any) -> dict | None:
         )
     parse_filter(where)
     return where
+
+
+def resolve_absent_fields(col: Any, where: dict | None) -> dict | None:
+    """``where`` with each condition on a field no stored vector has replaced by its value
+    for a missing field (``$ne``/``$nin``/``$exists: false`` hold, the rest do not).
+
+    slimvec refuses such conditions to catch typos; the frameworks' stores treat them as
+    matching nothing (or everything, for negations), and their users expect that."""
+    if where is None or col is None:
+        return where
+    known: dict[str, bool] = {}
+
+    def has(field: str) -> bool:
+        if field not in known:
+            known[field] = col.count({field: {"$exists": True}}) > 0
+        return known[field]
+
+    def walk(node: dict) -> dict:
+        out: dict[str, Any] = {}
+        for key, cond in node.items():
+            if key in ("$and", "$or"):
+                out[key] = [walk(c) for c in cond]
+            elif key == "$not":
+                out[key] = walk(cond)
+            else:
+                out[key] = cond if has(key) else {"$exists": not _holds_when_missing(cond)}
+        return out
+
+    return walk(where)
+
+
+def _holds_when_missing(cond: Any) -> bool:
+    if not (isinstance(cond, dict) and cond and all(str(k).startswith("$") for k in cond)):
+        return False  # equality with a value
+    holds = {"$ne": True, "$nin": True}
+    return all(
+        (not value) if op == "$exists" else holds.get(op, False) for op, value in cond.items()
+    )

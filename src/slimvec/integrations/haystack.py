@@ -32,7 +32,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.errors import FilterError
 
 from slimvec.errors import InvalidInputError
-from slimvec.integrations.common import LazyCollection
+from slimvec.integrations.common import LazyCollection, resolve_absent_fields
 from slimvec.search.filters import parse_filter
 from slimvec.spec import DEFAULT_SPEC
 
@@ -150,7 +150,7 @@ class SlimvecDocumentStore:
 
     def filter_documents(self, filters: dict[str, Any] | None = None) -> list[Document]:
         """Every document matching ``filters``, in the order they were written."""
-        where = convert_filters(filters)
+        where = resolve_absent_fields(self._col, convert_filters(filters))
         try:
             got = self._col.get(filter=where, limit=None, vectors=True)
         except InvalidInputError as exc:  # bound against the data: a type mismatch
@@ -264,7 +264,7 @@ class SlimvecDocumentStore:
 
     def delete_by_filter(self, filters: dict[str, Any]) -> int:
         """Delete the documents matching ``filters`` in one atomic commit; returns how many."""
-        where = convert_filters(filters)
+        where = resolve_absent_fields(self._col, convert_filters(filters))
         if where is None:
             raise FilterError("delete_by_filter needs a filter; use delete_all_documents")
         try:
@@ -278,7 +278,7 @@ class SlimvecDocumentStore:
         clash = [k for k in meta if k in _RESERVED]
         if clash:
             raise InvalidInputError(f"meta keys {clash} are reserved")
-        where = convert_filters(filters)
+        where = resolve_absent_fields(self._col, convert_filters(filters))
         try:
             got = self._col.get(filter=where, limit=None, vectors=False)
         except InvalidInputError as exc:
@@ -296,7 +296,7 @@ class SlimvecDocumentStore:
     ) -> list[Document]:
         """The ``top_k`` documents nearest ``query_embedding`` (with embeddings, matching
         ``filters``), best first, ``score`` set (cosine similarity or inner product)."""
-        where = convert_filters(filters)
+        where = resolve_absent_fields(self._col, convert_filters(filters))
         embedded = {EMBEDDED: {"$exists": False}}
         where = embedded if where is None else {"$and": [embedded, where]}
         if len(self._col) == 0:

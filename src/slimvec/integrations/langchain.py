@@ -22,7 +22,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from slimvec.errors import InvalidInputError
-from slimvec.integrations.common import LazyCollection, checked_filter
+from slimvec.integrations.common import LazyCollection, checked_filter, resolve_absent_fields
 from slimvec.spec import DEFAULT_SPEC
 
 
@@ -109,7 +109,11 @@ class SlimvecVectorStore(VectorStore):
         col = self._store.get()
         if col is None or len(col) == 0:
             return []
-        res = col.search(np.asarray(embedding, np.float32), k=k, filter=checked_filter(filter))
+        res = col.search(
+            np.asarray(embedding, np.float32),
+            k=k,
+            filter=resolve_absent_fields(col, checked_filter(filter)),
+        )
         found = [(i, s) for i, s in zip(res.ids[0].tolist(), res.scores[0].tolist()) if i]
         docs = self.get_by_ids([i for i, _ in found])
         return list(zip(docs, (s for _, s in found)))
@@ -164,7 +168,7 @@ class SlimvecVectorStore(VectorStore):
         if col is None or len(col) == 0:
             return []
         q = np.asarray(embedding, np.float32)
-        res = col.search(q, k=fetch_k, filter=checked_filter(filter))
+        res = col.search(q, k=fetch_k, filter=resolve_absent_fields(col, checked_filter(filter)))
         ids = [i for i in res.ids[0].tolist() if i]
         got = col.get(ids, limit=None, vectors=True)
         row = {i: n for n, i in enumerate(got.ids.tolist())}

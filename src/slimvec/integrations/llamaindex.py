@@ -34,7 +34,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
 from slimvec.errors import InvalidInputError
-from slimvec.integrations.common import LazyCollection, checked_filter
+from slimvec.integrations.common import LazyCollection, checked_filter, resolve_absent_fields
 from slimvec.spec import DEFAULT_SPEC
 
 _SAME = {
@@ -158,20 +158,14 @@ class SlimvecVectorStore(BasePydanticVectorStore):
 
     def _delete_where(self, where: dict[str, Any]) -> None:
         col = self._store.get()
-        if col is None or not len(col) or not self._has_field(next(iter(where))):
-            return
-        col.delete(filter=where)
-
-    def _has_field(self, field: str) -> bool:
-        """Whether any stored node has ``field`` (slimvec refuses conditions on a field no
-        vector has, to catch typos; LlamaIndex expects no match)."""
-        return self._store.get().count({field: {"$exists": True}}) > 0
+        if col is not None and len(col):
+            col.delete(filter=resolve_absent_fields(col, where))
 
     def _get(self, node_ids: list[str] | None, filters: MetadataFilters | None):
         col = self._store.get()
         return col.get(
             None if node_ids is None else list(node_ids),
-            filter=convert_filters(filters),
+            filter=resolve_absent_fields(col, convert_filters(filters)),
             limit=None,
             vectors=True,
         )
@@ -213,6 +207,7 @@ class SlimvecVectorStore(BasePydanticVectorStore):
         if query.doc_ids:  # None or [] mean no restriction (as in LlamaIndex's own store)
             docs = {"ref_doc_id": {"$in": list(query.doc_ids)}}
             where = docs if where is None else {"$and": [docs, where]}
+        where = resolve_absent_fields(col, where)
         q = np.asarray(query.query_embedding, np.float32)
         k = query.similarity_top_k
         if query.node_ids:  # score the named nodes exactly
