@@ -1491,14 +1491,19 @@ class Collection:
             limit = check_k(limit)
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
-        allow = ~self._deleted.array if filter is None else self._allow(filter)
-        if ids is not None:
-            wanted = self._internal_ids(self._user_ids(ids, unique=False))
-            rows, hit = self._live_rows_of(wanted)
-            chosen = np.zeros_like(allow)
-            chosen[rows[hit]] = True
-            allow &= chosen
-        rows = np.flatnonzero(allow)[offset : None if limit is None else offset + limit]
+        if ids is not None and filter is None:  # by id: no pass over every row
+            rows, hit = self._live_rows_of(self._internal_ids(self._user_ids(ids, unique=False)))
+            rows = np.unique(rows[hit])
+        else:
+            allow = ~self._deleted.array if filter is None else self._allow(filter)
+            if ids is not None:
+                wanted = self._internal_ids(self._user_ids(ids, unique=False))
+                rows, hit = self._live_rows_of(wanted)
+                chosen = np.zeros_like(allow)
+                chosen[rows[hit]] = True
+                allow &= chosen
+            rows = np.flatnonzero(allow)
+        rows = rows[offset : None if limit is None else offset + limit]
         if vectors is None:
             vectors = ids is not None
         return GetResult(
