@@ -183,6 +183,19 @@ def test_deletes_and_compaction_keep_lists_consistent(col):
     assert _recall(res.ids, col.search(q, 10, exact=True).ids) > 0.97
 
 
+def test_compaction_below_the_threshold_keeps_the_trained_lists(col):
+    col.delete(np.arange(12_000 - 300))  # ids are 0..11999
+    col.compact()  # 300 live rows: fewer than training needs, but the lists stay usable
+    col.close()
+    again = slimvec.open(col.path)
+    info = again.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(again) == 300
+    q = _data(20, 7)
+    truth = again.search(q, 10, exact=True).ids
+    assert _recall(again.search(q, 10, nprobe=NLIST).ids, truth) > 0.95
+    again.close()
+
+
 def test_growth_retrains_the_centroids(col):
     first = col.manifest.extra["ivf"]["centroids"]
     col.add(_data(40_000, 3))  # past 4x the 12,000 it was trained on

@@ -199,6 +199,7 @@ class IVFIndex:
             and offsets[0] == 0
             and offsets[-1] == entry.rows
             and bool((np.diff(offsets) >= 0).all())
+            and (entry.rows == 0 or 0 <= int(perm.min()) <= int(perm.max()) < entry.rows)
         )
         if not ok:
             raise CorruptCollectionError(
@@ -218,9 +219,9 @@ class IVFIndex:
         ``deleted``: tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted."""
         live = len(deleted) - int(np.count_nonzero(deleted))
         info = manifest.extra.get("ivf")
-        if live < self.train_rows:
-            if info and refit:  # the space changed and too few rows remain to retrain
-                manifest.extra.pop("ivf")
+        if live < self.train_rows and (info is None or refit):
+            # not trained yet, or the space changed and too few rows remain to retrain: flat
+            manifest.extra.pop("ivf", None)
             return
         if info is None or refit or live >= RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
             self._train(path, manifest, deleted, live)
