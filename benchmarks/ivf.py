@@ -298,6 +298,20 @@ def table(rows: list[dict], flat_qps: float) -> Table:
     return t
 
 
+def markdown(rows: list[dict], flat_qps: float) -> str:
+    """The table as markdown, for BENCHMARKS.md."""
+    lines = [
+        "| configuration | recall@10 | QPS | × FlatIP | p50 ms | RAM B/vec | build s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['recall']:.4f} | {r['qps']:,.0f} | {r['qps'] / flat_qps:.1f}× "
+            f"| {r['p50_ms']:.2f} | {r['ram_bytes']:.0f} | {r.get('build_s', 0):.0f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="sentences", choices=("sentences", "mix", "lowrank"))
@@ -336,6 +350,7 @@ def main() -> None:
         "crossover": small,
     }
     console.print(f"load average (1 min) while timing: {result['load_average_1min']}")
+    print(markdown(rows, flat["qps"]))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))
 
