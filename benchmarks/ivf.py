@@ -264,7 +264,7 @@ def crossover(ds: Dataset, tmp: Path) -> list[dict]:
                 path = tmp / "small"
                 col = slimvec.create(path, dim=x.shape[1], spec=spec)
                 col.add(x)
-                nprobe = {} if "ivf" not in spec else {"nprobe": min(nlist, ivf.DEFAULT_NPROBE)}
+                nprobe = {} if "ivf" not in spec else {"nprobe": ivf.default_nprobe(nlist)}
                 found, qps, p50 = time_search(
                     lambda qb, c=col, o=nprobe: c.search(qb, K, **o).ids, q
                 )

@@ -1235,7 +1235,8 @@ class Collection:
         ``filter`` restricts results to vectors whose metadata matches (see
         :mod:`slimvec.search.filters`); results are never short when at least ``k`` match,
         and ``res.explain`` says which plan ran. ``nprobe``: lists an ``ivf:N`` collection
-        reads per query (default ``index.ivf.DEFAULT_NPROBE``; more = higher recall, slower).
+        reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
+        recall, slower).
 
         During a model upgrade ``queries`` are the old model's vectors (what existing clients
         send) and reach the backfilled documents through the upgrade's old → new bridge; for

@@ -70,9 +70,11 @@ KMEANS_ITER = 12
 SEED = 1234
 #: Retrain when the live count reaches this multiple of the count the centroids were trained at.
 RETRAIN_GROWTH = 4
-#: Lists a query probes by default (BENCHMARKS.md "IVF": recall@10 >= 0.95 on the 1M sentence
-#: set with ivf:1024); a search can pass its own ``nprobe``.
-DEFAULT_NPROBE = 32
+#: Lists a query probes by default: 1 in ``PROBE_SHARE`` of them, at least ``MIN_NPROBE``
+#: (BENCHMARKS.md "IVF": on the 1M sentence set with ivf:1024, nprobe 32 gave recall@10 0.91
+#: and 64 gave 0.95); a search can pass its own ``nprobe``.
+PROBE_SHARE = 16
+MIN_NPROBE = 8
 #: Rows encoded at a time when building lists; assignment works in blocks of ~``ASSIGN_FLOATS``.
 CHUNK = 65_536
 ASSIGN_FLOATS = 1 << 24
@@ -89,6 +91,11 @@ def require_faiss() -> Any:
             "pip install 'slimvec[ivf]' (faiss-cpu==1.15.1)"
         ) from exc
     return faiss
+
+
+def default_nprobe(nlist: int) -> int:
+    """Lists probed when a search gives no ``nprobe``."""
+    return max(min(nlist, MIN_NPROBE), nlist // PROBE_SHARE)
 
 
 def check_nprobe(nprobe: Any, nlist: int) -> int:
@@ -328,7 +335,7 @@ class IVFIndex:
         keep = k * (self.stage.keep or 1)
         resident = source.resident(pipeline.first_key)
         allowed = len(resident) if allow is None else int(np.count_nonzero(allow))
-        nprobe = self.widened(nprobe or DEFAULT_NPROBE, allowed, len(resident))
+        nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, len(resident))
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         pscale = 2.0 ** np.arange(codec.bits)
@@ -382,7 +389,7 @@ class IVFIndex:
     # -- reporting --------------------------------------------------------------------------
     def describe(self, deleted: np.ndarray, log_rows: int) -> dict[str, Any]:
         """What ``Collection.info()["ivf"]`` shows: state, list sizes and their imbalance."""
-        out: dict[str, Any] = {"nlist": self.nlist, "default_nprobe": DEFAULT_NPROBE}
+        out: dict[str, Any] = {"nlist": self.nlist, "default_nprobe": default_nprobe(self.nlist)}
         if not self.trained:
             out.update(
                 state="flat",
