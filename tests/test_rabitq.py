@@ -64,7 +64,7 @@ def test_scan_matches_numpy_reference(bits, qbits):
     x = _clustered(n, d, 7)
     codec = RaBitQCodec(d, bits, qbits).fit(x)
     codes = codec.encode(x)
-    prepared = codec._quantised(codec.prepare(_unit(rng, nq, d)))
+    prepared = codec.quantised(codec.prepare(_unit(rng, nq, d)))
     # reference: the same estimate with the quantised query, in floats
     qhat = prepared.lo[:, None] + prepared.delta[:, None] * _levels(prepared, qbits, d)
     u = _unpack(codec, codes)

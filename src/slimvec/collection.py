@@ -49,6 +49,7 @@ from slimvec.errors import (
     InvalidInputError,
     SpecError,
 )
+from slimvec.index.ivf import IVF_DIR, IVFIndex, check_nprobe, ivf_dirs, require_faiss
 from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
@@ -245,6 +246,8 @@ class Collection:
                 f"{manifest.spec!r}: 'maxsim' reranks token vectors and needs a multi-vector "
                 f"collection: slimvec.create(path, dim, multivector=True, spec=...)"
             )
+        if spec.ivf is not None:
+            require_faiss()
         return Pipeline(spec, manifest.dim, manifest.metric)
 
     # -- loading: a consistent view of the latest commit --------------------------------------
@@ -291,6 +294,7 @@ class Collection:
             ids.append(read["ids"])
             resident.append(read[first])
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
+        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
         self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         dtype, shape = layout[first]
@@ -731,6 +735,7 @@ class Collection:
                 zip(self._ids.array[rows].tolist(), rows.tolist(), self._meta_overrides.values())
             )
         self._deleted.append(np.zeros(m.rows - len(self._deleted.array), bool))
+        self._ivf_before_commit(self._deleted.array[: m.rows])
         self._write_tombstones(generation)
         m.next_id = max(m.next_id, self._next_id)
         self._start_log(generation)
@@ -804,6 +809,7 @@ class Collection:
         write_segment(self.path, name, self._compact_arrays(rows))
         merged = SegmentEntry(name=name, start=run[0].start, rows=len(rows))
         m.segments[first:stop] = [merged]
+        self._ivf_before_commit(self._deleted.array[: m.rows])
         m.commit(self.path)
         self._load()
         self._sweep()
@@ -1277,14 +1283,21 @@ class Collection:
         m.deleted = 0
         m.tombstones = None
         m.meta_db = meta_db
+        self._ivf_before_commit(np.zeros(m.rows, bool), refit=refit)
         m.commit(self.path)
         self._load()
         self._sweep()
 
+    def _ivf_before_commit(self, deleted: np.ndarray, refit: bool = False) -> None:
+        """Before a commit that changes segments: train or retrain the IVF centroids when due
+        and build the lists of segments lacking them (``deleted``: the new rows' tombstones)."""
+        if self._ivf is not None:
+            self._ivf.prepare_commit(self.path, self._manifest, deleted, refit)
+
     def _sweep(self) -> None:
         """Remove files of interrupted writes (anything the manifest does not name)."""
         m = self._manifest
-        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}}
+        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m)}
         sweep(self.path, m.files | {MANIFEST, LOCK}, _OWN_PREFIXES, subdirs)
 
     # -- reading ----------------------------------------------------------------------------
@@ -1332,28 +1345,55 @@ class Collection:
         k: int = 10,
         exact: bool = False,
         filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
         """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals.
 
         ``filter`` restricts results to vectors whose metadata matches (see
         :mod:`slimvec.search.filters`); results are never short when at least ``k`` match,
-        and ``res.explain`` says which plan ran.
+        and ``res.explain`` says which plan ran. ``nprobe``: lists an ``ivf:N`` collection
+        reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
+        recall, slower).
 
         During a model upgrade ``queries`` are the old model's vectors (what existing clients
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
-        return self._user_result(self._search_ids(queries, k, exact, filter))
+        return self._user_result(self._search_ids(queries, k, exact, filter, nprobe))
 
-    def _search_ids(self, queries: Any, k: int, exact: bool, filter: Any) -> SearchResult:  # noqa: A002
+    def _search_ids(
+        self,
+        queries: Any,
+        k: int,
+        exact: bool,
+        filter: Any,  # noqa: A002
+        nprobe: int | None = None,
+    ) -> SearchResult:
         """``search`` in internal ids (what fusion, BM25 and upgrades work with)."""
         self._sync()
+        if nprobe is not None:
+            self._check_nprobe(nprobe)
         if filter is not None:
             self._no_filter_during_upgrade("search")
-            return self._search_filtered(self._queries_in(queries), check_k(k), exact, filter)
+            q = self._queries_in(queries)
+            return self._search_filtered(q, check_k(k), exact, filter, nprobe)
         if "upgrade" in self._manifest.extra:  # it validates the queries against this space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
-        return self._search_own(self._queries_in(queries), check_k(k), exact)
+        return self._search_own(self._queries_in(queries), check_k(k), exact, nprobe)
+
+    def _check_nprobe(self, nprobe: Any) -> None:
+        if self._ivf is None:
+            raise InvalidInputError(
+                f"nprobe applies to partitioned ('ivf:N | ...') collections; this one's spec "
+                f"is {self.spec!r}: leave nprobe out"
+            )
+        check_nprobe(nprobe, self._ivf.nlist)
+
+    def _first_pass(self, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
+        """The funnel, with an IVF first pass once the collection's lists are trained."""
+        if self._ivf is not None and self._ivf.trained:
+            return self._ivf.search(q, k, self, allow, self._manifest.rows, nprobe)
+        return self._approximate(q, k, allow)
 
     # -- filters (see slimvec.search.filters / columns) -------------------------------------
     def _no_filter_during_upgrade(self, what: str) -> None:
@@ -1363,7 +1403,7 @@ class Collection:
                 f"the upgrade (backfill, finish_upgrade) or search without filter"
             )
 
-    def _search_filtered(self, q: Any, k: int, exact: bool, filter: Any) -> SearchResult:  # noqa: A002
+    def _search_filtered(self, q: Any, k: int, exact: bool, filter: Any, nprobe=None):  # noqa: A002
         """The planner: few matching rows are scored exactly; otherwise the first pass scans
         with the filter as its allow-mask and every shortlist grows by 1 / selectivity (up to
         ``FILTER_GROWTH_MAX``) so that the filtered top-k keeps its recall."""
@@ -1397,7 +1437,7 @@ class Collection:
             )
         else:
             growth = int(min(FILTER_GROWTH_MAX, max(1, round(live / matching))))
-            rows, scores = self._approximate(q, min(k * growth, matching), allow)
+            rows, scores = self._first_pass(q, min(k * growth, matching), allow, nprobe)
             rows, scores = rows[:, :k], scores[:, :k]
             explain.update(
                 plan="masked-funnel",
@@ -1529,7 +1569,7 @@ class Collection:
             m.extra["indexes"] = [*indexes, field]
             m.commit(self.path)
 
-    def _search_own(self, q: Any, k: int, exact: bool) -> SearchResult:
+    def _search_own(self, q: Any, k: int, exact: bool, nprobe: int | None = None) -> SearchResult:
         """Top-``k`` over this collection's own rows for validated queries ``q``; the work is
         sized by the live count, the result padded to ``k``."""
         deleted = self._deleted.array
@@ -1544,7 +1584,7 @@ class Collection:
         if exact or not self.fitted:
             rows, scores = self._exact(q, work, allow)
         else:
-            rows, scores = self._approximate(q, work, allow)
+            rows, scores = self._first_pass(q, work, allow, nprobe)
         rows, scores = pad_results(rows, scores, k)
         ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
         return SearchResult(ids=ids, scores=scores)
@@ -1606,6 +1646,9 @@ class Collection:
             },
             "upgrade": None if upgrade is None else upgrade.describe(),
             "id_kind": self.id_kind,
+            "ivf": None
+            if self._ivf is None
+            else self._ivf.describe(self._deleted.array, len(self._tail)),
         }
 
     def close(self) -> None:
@@ -1618,7 +1661,7 @@ class Collection:
         if self._meta is not None:
             self._meta.close()
             self._meta = None
-        self._segments, self._open = [], {}
+        self._segments, self._open, self._ivf = [], {}, None
         self._closed = True
 
     # -- JSON records (MBAT; see slimvec.encoders.mbat) -------------------------------------

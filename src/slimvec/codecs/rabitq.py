@@ -108,8 +108,11 @@ class RaBitQCodec(Codec):
             raise RuntimeError("RaBitQCodec used before fit")
         return np.ascontiguousarray(x @ self.rotation.T, dtype=np.float32)
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        r = self._rotate(np.asarray(x, np.float32) - self.centroid).astype(np.float64)
+    def encode(self, x: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+        """Codes of ``x`` as residuals to the data centroid, or to ``origin`` (one row per
+        vector: the IVF list centroids, ``index/ivf.py``; then a scan adds <q, origin>)."""
+        base = self.centroid if origin is None else origin
+        r = self._rotate(np.asarray(x, np.float32) - base).astype(np.float64)
         norm = np.linalg.norm(r, axis=1)
         safe = np.where(norm > 0, norm, 1.0)
         o = r / safe[:, None]
@@ -169,7 +172,8 @@ class RaBitQCodec(Codec):
         rotated = self._rotate(q)
         return _Queries(rotated, q @ self.centroid, rotated.sum(axis=1), np.linalg.norm(q, axis=1))
 
-    def _quantised(self, prepared: _Queries) -> _Queries:
+    def quantised(self, prepared: _Queries) -> _Queries:
+        """``prepared`` with the rotated queries quantised to ``qbits`` (done once, kept)."""
         if prepared.planes is None:
             quantised = quantise_queries(prepared.rotated, self.qbits, self.plane_words)
             prepared.planes, prepared.lo, prepared.delta, prepared.qsums = quantised
@@ -178,7 +182,7 @@ class RaBitQCodec(Codec):
     def scan(
         self, prepared: _Queries, codes: np.ndarray, keep: int, allow: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        p = self._quantised(prepared)
+        p = self.quantised(prepared)
         codes = np.ascontiguousarray(codes)
         fcols = codes.view(np.float32)[:, self.factor_start // 4 :]
         rows, scores = bitplane_top(
@@ -208,7 +212,7 @@ class RaBitQCodec(Codec):
         sqrt(D - 1)) and the query's rounding to ``qbits`` (uniform, delta^2 / 12 per
         coordinate, seen through the unit direction of y: scale R delta / sqrt(12)).
         """
-        p = self._quantised(prepared)
+        p = self.quantised(prepared)
         f = self.factors(codes[np.where(rows >= 0, rows, 0)])
         own = f[..., 3] * (p.norms[:, None] / np.sqrt(max(self.dim - 1, 1)))
         rounding = f[..., 2] * (p.delta[:, None] / np.sqrt(12.0))
