@@ -45,9 +45,11 @@ from slimvec.errors import (
     CollectionExistsError,
     CorruptCollectionError,
     DuplicateIdError,
+    IdKindError,
     InvalidInputError,
     SpecError,
 )
+from slimvec.index.ivf import IVF_DIR, IVFIndex, check_nprobe, ivf_dirs, require_faiss
 from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
@@ -58,6 +60,7 @@ from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
 from slimvec.store.growable import GrowableArray
+from slimvec.store.idmap import IdMap, as_keys, check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import (
     FLUSH_BYTES,
@@ -113,6 +116,13 @@ EXACT_FILTER_ROWS = 4096
 FILTER_GROWTH_MAX = 2
 
 
+def _key_array(keys: list[str]) -> np.ndarray:
+    """String ids as returned to the caller: a 1-D object array of str."""
+    out = np.empty(len(keys), object)
+    out[:] = keys
+    return out
+
+
 def _last_rows(ids: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique ids of rows ``start:stop`` and the last row holding each (an id is live
     in at most its last row: it can only be added again after being deleted)."""
@@ -132,10 +142,10 @@ def _lookup(sorted_ids: np.ndarray, rows: np.ndarray, ids: np.ndarray):
     return rows[pos], sorted_ids[pos] == ids
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _signature(path: Path | str) -> tuple[int, int, int] | None:
     """Identifies one committed manifest (each commit is a new file, so a new inode)."""
     try:
-        st = os.stat(path / MANIFEST)
+        st = os.stat(os.path.join(path, MANIFEST))
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
@@ -164,8 +174,10 @@ class Collection:
 
     def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
+        self._dir = str(self.path)  # for the stat calls of every read (no Path joins)
         self._closed = False
         self._meta: MetaStore | None = None
+        self._idmap: IdMap | None = None  # string-id collections only (slimvec.store.idmap)
         self._open: dict[str, dict[str, np.ndarray]] = {}  # segment name -> arrays
         self._upgrade: Any = None
         self._encoder = None
@@ -184,6 +196,7 @@ class Collection:
         encoder: Any = None,
         extra: dict[str, Any] | None = None,
         keyword: dict[str, Any] | None = None,
+        ids: str = "int",
     ) -> Collection:
         directory = Path(path)
         model = None
@@ -202,6 +215,8 @@ class Collection:
         check_metric(metric)
         manifest = Manifest(dim=int(dim), metric=metric, spec=str(parse_spec(spec)))
         manifest.extra.update(extra or {})
+        if check_id_kind(ids) == "str":
+            manifest.extra["id_kind"] = "str"
         if keyword:
             BM25Index(**keyword)  # validates the options
             manifest.extra["keyword_options"] = dict(keyword)
@@ -231,6 +246,8 @@ class Collection:
                 f"{manifest.spec!r}: 'maxsim' reranks token vectors and needs a multi-vector "
                 f"collection: slimvec.create(path, dim, multivector=True, spec=...)"
             )
+        if spec.ivf is not None:
+            require_faiss()
         return Pipeline(spec, manifest.dim, manifest.metric)
 
     # -- loading: a consistent view of the latest commit --------------------------------------
@@ -277,6 +294,7 @@ class Collection:
             ids.append(read["ids"])
             resident.append(read[first])
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
+        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
         self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         dtype, shape = layout[first]
@@ -297,6 +315,11 @@ class Collection:
                 self._meta.close()
             self._meta = meta
         self._tail = _Tail(self.dim)
+        self._idmap = (
+            IdMap.refreshed(self._idmap, self._meta.db, self._meta.path, manifest.rows)
+            if manifest.extra.get("id_kind") == "str"
+            else None
+        )
         self._id_index = None
         #: Metadata of segment rows replaced by the log's "meta" records (row -> metadata);
         #: folded into the metadata database at the next flush.
@@ -317,8 +340,13 @@ class Collection:
 
     def _apply(self, record: LogRecord) -> None:
         tail = self._tail
-        if record.kind == "add":
+        if record.kind in ("add", "upsert"):
             ids, x = record.arrays["ids"], record.arrays["x"]
+            if record.kind == "upsert":  # the replaced rows go in the same record
+                rows, hit = self._live_rows_of(record.arrays["replaced"])
+                self._deleted.array[rows[hit]] = True
+            if self._idmap is not None:
+                self._idmap.learn(ids, record.info.get("keys") or [])
             if len(x) and x.shape[1] != self.dim:
                 raise CorruptCollectionError(f"the log of {self.path} holds vectors of another dim")
             tail.x.append(x)
@@ -358,11 +386,11 @@ class Collection:
     def _sync(self) -> None:
         """Catch up with commits made through other handles (two ``stat``s when none were)."""
         self._require_open()
-        if _signature(self.path) != self._signature:
+        if _signature(self._dir) != self._signature:
             self._load()
         elif self._manifest.log:
             try:
-                size = os.stat(self.path / self._manifest.log).st_size
+                size = os.stat(os.path.join(self._dir, self._manifest.log)).st_size
             except FileNotFoundError:  # a flush replaced the log between the two stats
                 self._load()
                 return
@@ -575,25 +603,78 @@ class Collection:
         """
         self._require_open()
         x, extra = self._ingest(vectors)
-        given = None if ids is None else as_ids(ids, len(x))
+        given = None if ids is None else self._user_ids(ids, len(x))
         metas = as_metadata(metadata, len(x))
         if texts is not None:
             texts = as_texts(texts)
             if len(texts) != len(x):
                 raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
         with self.transaction():
+            keys = None
+            if self._idmap is not None:  # string ids: fresh internal ids under the keys
+                keys = given if given is not None else new_keys(len(x))
+                self._reject_live_duplicates(self._idmap.ids_of(keys), keys)
+                given = None
             new_ids = given if given is not None else self._next_ids(len(x))
             self._reject_live_duplicates(new_ids)
             if self.upgrade is not None:
                 self.upgrade.new_space._reject_live_duplicates(new_ids)
+            info: dict[str, Any] = {"metadata": metas, "texts": texts}
+            if keys is not None:
+                info["keys"] = keys
             if self.logs_adds and self._manifest.log and len(x) < LOG_MAX_ROWS:
-                self._log(
-                    LogRecord("add", {"ids": new_ids, "x": x}, {"metadata": metas, "texts": texts})
-                )
+                self._log(LogRecord("add", {"ids": new_ids, "x": x}, info))
             else:
+                if keys is not None:  # saved by the commit; a failed one reloads the view
+                    self._idmap.learn(new_ids, keys)
                 self._commit_segment(x, extra, new_ids, metas, texts)
                 self._maintain()
-        return new_ids
+        return new_ids if keys is None else _key_array(keys)
+
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Any,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Store vectors under ``ids``, replacing the current vector, metadata and text of
+        those that exist (the others are added); returns the ids.
+
+        Atomic: one log record tombstones the replaced rows and adds the new ones, so a
+        reader (or a restart after a crash) sees every old row or every new one, never both
+        or neither. Large upserts are folded into a segment right after that record.
+        """
+        self._require_open()
+        if not self.logs_adds:
+            raise InvalidInputError(
+                f"{type(self).__name__} does not support upsert yet; delete the ids, then add"
+            )
+        if ids is None:
+            raise InvalidInputError("upsert needs the ids to replace or add; add() makes new ones")
+        x, _ = self._ingest(vectors)
+        user = self._user_ids(ids, len(x))
+        metas = as_metadata(metadata, len(x))
+        if texts is not None:
+            texts = as_texts(texts)
+            if len(texts) != len(x):
+                raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
+        if self.upgrade is not None:
+            raise InvalidInputError(
+                "upsert during a model upgrade is not supported yet; delete, then add_texts"
+            )
+        with self.transaction():
+            self._ensure_log()
+            info: dict[str, Any] = {"metadata": metas, "texts": texts}
+            if self._idmap is not None:
+                old, new_ids = self._idmap.ids_of(user), self._next_ids(len(x))
+                info["keys"] = user
+            else:
+                old = new_ids = user
+            _, live = self._live_rows_of(old)
+            arrays = {"ids": new_ids, "x": x, "replaced": old[live]}
+            self._log(LogRecord("upsert", arrays, info))
+        return _key_array(user) if self._idmap is not None else user
 
     def _log(self, record: LogRecord) -> None:
         """Append a record (durable on return), then flush if the log has grown enough."""
@@ -632,6 +713,8 @@ class Collection:
             name = segment_name(generation)
             write_segment(self.path, name, arrays)
             self._meta.insert(ids, m.rows, metas, texts)
+            if self._idmap is not None:
+                save_keys(self._meta.db, m.rows, ids, self._idmap.keys_of(ids))
             keyword = self._keyword_index(create=texts is not None)
             if keyword is not None and texts is not None:
                 new_texts = texts[len(tail) :]
@@ -652,6 +735,7 @@ class Collection:
                 zip(self._ids.array[rows].tolist(), rows.tolist(), self._meta_overrides.values())
             )
         self._deleted.append(np.zeros(m.rows - len(self._deleted.array), bool))
+        self._ivf_before_commit(self._deleted.array[: m.rows])
         self._write_tombstones(generation)
         m.next_id = max(m.next_id, self._next_id)
         self._start_log(generation)
@@ -725,6 +809,7 @@ class Collection:
         write_segment(self.path, name, self._compact_arrays(rows))
         merged = SegmentEntry(name=name, start=run[0].start, rows=len(rows))
         m.segments[first:stop] = [merged]
+        self._ivf_before_commit(self._deleted.array[: m.rows])
         m.commit(self.path)
         self._load()
         self._sweep()
@@ -752,9 +837,10 @@ class Collection:
         return np.flatnonzero(~self._deleted.array)
 
     def live_ids(self) -> np.ndarray:
-        """Ids of this collection's own live vectors, in row order."""
+        """Ids of this collection's own live vectors, in row order (the caller's ids: strings
+        in a string-id collection)."""
         self._sync()
-        return self._ids.array[~self._deleted.array]
+        return self._external_ids(self._ids.array[~self._deleted.array])
 
     def _live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row of each id, whether it is live). Segment rows are looked up in an index built
@@ -778,14 +864,65 @@ class Collection:
             found |= t_found
         return rows, found & ~self._deleted.array[rows]
 
-    def _reject_live_duplicates(self, ids: np.ndarray) -> None:
+    def _reject_live_duplicates(self, ids: np.ndarray, keys: list[str] | None = None) -> None:
         _, live = self._live_rows_of(ids)
-        clash = ids[live]
+        clash = ids[live] if keys is None else np.asarray(keys, object)[live]
         if len(clash):
             raise DuplicateIdError(
                 f"ids already in the collection: {clash[:10].tolist()}"
-                f"{' ...' if len(clash) > 10 else ''}; delete them first or use new ids"
+                f"{' ...' if len(clash) > 10 else ''}; use upsert() to replace them, or new ids"
             )
+
+    # -- the caller's ids: int64, or strings mapped to internal ids (slimvec.store.idmap) -----
+    @property
+    def id_kind(self) -> str:
+        """ "int" or "str": the kind of id this collection takes and returns (chosen at create)."""
+        return "str" if self._manifest.extra.get("id_kind") == "str" else "int"
+
+    def _user_ids(self, ids: Any, n: int | None = None, unique: bool = True, dedupe: bool = True):
+        """Validated caller ids: a list of keys (string collections) or an int64 array;
+        ``n``: the count they must have; ``unique=False`` accepts repeats (dropped unless
+        ``dedupe=False``). The wrong kind raises ``IdKindError``, never a cast."""
+        if self._idmap is not None:
+            keys = as_keys(ids, n, unique=unique)
+            return list(dict.fromkeys(keys)) if not unique and dedupe else keys
+        array = np.atleast_1d(np.asarray(ids))
+        if array.dtype.kind in "USO" and any(isinstance(i, str) for i in array.ravel().tolist()):
+            raise IdKindError(
+                f"this collection has int64 ids, got a string id {array.ravel()[0]!r}; create "
+                f"the collection with slimvec.create(..., ids='str') to use string ids"
+            )
+        if not unique:
+            if not dedupe:
+                return array.astype(np.int64) if array.size else np.empty(0, np.int64)
+            array = np.unique(array)
+        return as_ids(array, len(array) if n is None else n)
+
+    def _internal_ids(self, user: Any) -> np.ndarray:
+        """Internal int64 ids of validated caller ids (-1 for unknown string ids)."""
+        if self._idmap is not None:
+            return self._idmap.ids_of(user)
+        return np.asarray(user, np.int64)
+
+    def _external_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Caller ids of internal ids (None for -1 in a string collection)."""
+        return ids if self._idmap is None else self._idmap.keys_of(ids)
+
+    def _user_result(self, result: SearchResult) -> SearchResult:
+        """A search result in the caller's ids: one gather over the k ids per query."""
+        if self._idmap is None:
+            return result
+        return SearchResult(self._idmap.keys_of(result.ids), result.scores, result.explain)
+
+    def _require_live(self, user: Any, internal: np.ndarray, what: str) -> np.ndarray:
+        """Rows of ``internal`` ids, or an error naming the caller ids that are not live."""
+        rows, hit = self._live_rows_of(internal)
+        if not hit.all():
+            missing = [u for u, h in zip(np.asarray(user, object).tolist(), hit) if not h]
+            raise InvalidInputError(
+                f"ids not in the collection: {missing[:10]}; nothing was {what}"
+            )
+        return rows
 
     # -- text -------------------------------------------------------------------------------
     @property
@@ -859,6 +996,11 @@ class Collection:
         from slimvec.compat.upgrade import begin_upgrade
 
         self._require_open()
+        if self._idmap is not None:
+            raise InvalidInputError(
+                "model upgrades of string-id collections are not supported yet; re-embed into "
+                "a new collection (slimvec.create(..., ids='str')) instead"
+            )
         self._upgrade = begin_upgrade(self, encoder, **options)
         return self._upgrade
 
@@ -917,15 +1059,15 @@ class Collection:
             )
         allow_ids = None if filter is None else self._ids.array[self._allow(filter)]
         if mode == "sparse":
-            return SearchResult(*self._keyword_search(queries, k, allow_ids))
+            return self._user_result(SearchResult(*self._keyword_search(queries, k, allow_ids)))
         if upgrade is not None:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
             q = self._embed(queries, "query", None)
-            dense = self.search(q, k=depth, exact=exact, filter=filter)
+            dense = self._search_ids(q, depth, exact, filter)
         sparse = self._keyword_search(queries, depth, allow_ids)
-        return SearchResult(
-            *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
+        return self._user_result(
+            SearchResult(*fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant))
         )
 
     def _keyword_search(
@@ -978,6 +1120,8 @@ class Collection:
         if record.kind == "delete":
             index.delete(ids)
             return
+        if record.kind == "upsert":
+            index.delete(record.arrays["replaced"])
         texts = record.info.get("texts")
         if texts:
             index.delete(ids)  # an id deleted and re-added in the log
@@ -1000,7 +1144,7 @@ class Collection:
     def _per_id(self, ids: Any, of_rows, what: str) -> list:
         """Look ids up in this space, and during an upgrade in the new space for the rest."""
         self._sync()
-        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        wanted = self._internal_ids(self._user_ids(ids, unique=False, dedupe=False))
         rows, live = self._live_rows_of(wanted)
         found = of_rows(rows[live])
         out: list = [None] * len(wanted)
@@ -1058,20 +1202,17 @@ class Collection:
         """Delete from this collection's own rows; with ``filter``, the matching rows are
         chosen under the write lock (one atomic log record)."""
         if filter is None:
-            wanted = np.atleast_1d(np.asarray(ids))
-            if wanted.size == 0:
+            user = self._user_ids(ids, unique=False)
+            if not len(user):
                 return 0
-            wanted = np.unique(as_ids(wanted, wanted.size))
         with self.transaction():
             if filter is not None:
                 wanted = np.unique(self._ids.array[self._allow(filter)])
                 if not len(wanted):
                     return 0
-            _, hit = self._live_rows_of(wanted)
-            if not hit.all():
-                raise InvalidInputError(
-                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
-                )
+            else:
+                wanted = self._internal_ids(user)
+                self._require_live(user, wanted, "deleted")
             self._ensure_log()
             self._log(LogRecord("delete", {"ids": wanted}))
         return len(wanted)
@@ -1130,6 +1271,8 @@ class Collection:
         (self.path / meta_db).unlink(missing_ok=True)
         fresh = MetaStore(self.path / meta_db, create=True)
         fresh.insert(ids, 0, self._meta_of_rows(live), self._texts_of_rows(live))
+        if self._idmap is not None:
+            save_keys(fresh.db, 0, ids, self._idmap.keys_of(ids))
         fresh.close()
         keyword = self._keyword_index()
         if keyword is not None:
@@ -1140,14 +1283,21 @@ class Collection:
         m.deleted = 0
         m.tombstones = None
         m.meta_db = meta_db
+        self._ivf_before_commit(np.zeros(m.rows, bool), refit=refit)
         m.commit(self.path)
         self._load()
         self._sweep()
 
+    def _ivf_before_commit(self, deleted: np.ndarray, refit: bool = False) -> None:
+        """Before a commit that changes segments: train or retrain the IVF centroids when due
+        and build the lists of segments lacking them (``deleted``: the new rows' tombstones)."""
+        if self._ivf is not None:
+            self._ivf.prepare_commit(self.path, self._manifest, deleted, refit)
+
     def _sweep(self) -> None:
         """Remove files of interrupted writes (anything the manifest does not name)."""
         m = self._manifest
-        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}}
+        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m)}
         sweep(self.path, m.files | {MANIFEST, LOCK}, _OWN_PREFIXES, subdirs)
 
     # -- reading ----------------------------------------------------------------------------
@@ -1195,24 +1345,55 @@ class Collection:
         k: int = 10,
         exact: bool = False,
         filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
         """Top-``k`` ids and scores per query; ``exact=True`` scans the float32 originals.
 
         ``filter`` restricts results to vectors whose metadata matches (see
         :mod:`slimvec.search.filters`); results are never short when at least ``k`` match,
-        and ``res.explain`` says which plan ran.
+        and ``res.explain`` says which plan ran. ``nprobe``: lists an ``ivf:N`` collection
+        reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
+        recall, slower).
 
         During a model upgrade ``queries`` are the old model's vectors (what existing clients
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
+        return self._user_result(self._search_ids(queries, k, exact, filter, nprobe))
+
+    def _search_ids(
+        self,
+        queries: Any,
+        k: int,
+        exact: bool,
+        filter: Any,  # noqa: A002
+        nprobe: int | None = None,
+    ) -> SearchResult:
+        """``search`` in internal ids (what fusion, BM25 and upgrades work with)."""
         self._sync()
+        if nprobe is not None:
+            self._check_nprobe(nprobe)
         if filter is not None:
             self._no_filter_during_upgrade("search")
-            return self._search_filtered(self._queries_in(queries), check_k(k), exact, filter)
-        if self.upgrade is not None:  # it validates the queries against this (old) space
+            q = self._queries_in(queries)
+            return self._search_filtered(q, check_k(k), exact, filter, nprobe)
+        if "upgrade" in self._manifest.extra:  # it validates the queries against this space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
-        return self._search_own(self._queries_in(queries), check_k(k), exact)
+        return self._search_own(self._queries_in(queries), check_k(k), exact, nprobe)
+
+    def _check_nprobe(self, nprobe: Any) -> None:
+        if self._ivf is None:
+            raise InvalidInputError(
+                f"nprobe applies to partitioned ('ivf:N | ...') collections; this one's spec "
+                f"is {self.spec!r}: leave nprobe out"
+            )
+        check_nprobe(nprobe, self._ivf.nlist)
+
+    def _first_pass(self, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
+        """The funnel, with an IVF first pass once the collection's lists are trained."""
+        if self._ivf is not None and self._ivf.trained:
+            return self._ivf.search(q, k, self, allow, self._manifest.rows, nprobe)
+        return self._approximate(q, k, allow)
 
     # -- filters (see slimvec.search.filters / columns) -------------------------------------
     def _no_filter_during_upgrade(self, what: str) -> None:
@@ -1222,7 +1403,7 @@ class Collection:
                 f"the upgrade (backfill, finish_upgrade) or search without filter"
             )
 
-    def _search_filtered(self, q: Any, k: int, exact: bool, filter: Any) -> SearchResult:  # noqa: A002
+    def _search_filtered(self, q: Any, k: int, exact: bool, filter: Any, nprobe=None):  # noqa: A002
         """The planner: few matching rows are scored exactly; otherwise the first pass scans
         with the filter as its allow-mask and every shortlist grows by 1 / selectivity (up to
         ``FILTER_GROWTH_MAX``) so that the filtered top-k keeps its recall."""
@@ -1256,7 +1437,7 @@ class Collection:
             )
         else:
             growth = int(min(FILTER_GROWTH_MAX, max(1, round(live / matching))))
-            rows, scores = self._approximate(q, min(k * growth, matching), allow)
+            rows, scores = self._first_pass(q, min(k * growth, matching), allow, nprobe)
             rows, scores = rows[:, :k], scores[:, :k]
             explain.update(
                 plan="masked-funnel",
@@ -1317,28 +1498,42 @@ class Collection:
         filter: Any = None,  # noqa: A002
         limit: int | None = 100,
         offset: int = 0,
+        vectors: bool | None = None,
     ) -> GetResult:
         """Live vectors' ids, metadata and texts, in insertion order, ``limit`` from
-        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``."""
+        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``. Ids that
+        are not live are left out. ``vectors`` (default: when ``ids`` are given) adds the
+        stored float32 vectors."""
         self._sync()
         self._no_filter_during_upgrade("get")
         if limit is not None:
             limit = check_k(limit)
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
-        allow = ~self._deleted.array if filter is None else self._allow(filter)
-        if ids is not None:
-            wanted = np.atleast_1d(np.asarray(ids))
-            wanted = as_ids(wanted, len(wanted))
-            rows, hit = self._live_rows_of(wanted)
-            chosen = np.zeros_like(allow)
-            chosen[rows[hit]] = True
-            allow &= chosen
-        rows = np.flatnonzero(allow)[offset : None if limit is None else offset + limit]
+        if ids is not None and filter is None:  # by id: no pass over every row
+            rows, hit = self._live_rows_of(self._internal_ids(self._user_ids(ids, unique=False)))
+            rows = np.unique(rows[hit])
+        else:
+            allow = ~self._deleted.array if filter is None else self._allow(filter)
+            if ids is not None:
+                wanted = self._internal_ids(self._user_ids(ids, unique=False))
+                rows, hit = self._live_rows_of(wanted)
+                chosen = np.zeros_like(allow)
+                chosen[rows[hit]] = True
+                allow &= chosen
+            rows = np.flatnonzero(allow)
+        rows = rows[offset : None if limit is None else offset + limit]
+        if vectors is None:
+            vectors = ids is not None
         return GetResult(
-            ids=self._ids.array[rows],
+            ids=self._external_ids(self._ids.array[rows]),
             metadata=self._meta_of_rows(rows),
             texts=self._texts_of_rows(rows),
+            vectors=(
+                (self.gather(ORIGINAL, rows) if len(rows) else np.empty((0, self.dim), np.float32))
+                if vectors
+                else None
+            ),
         )
 
     def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
@@ -1347,19 +1542,15 @@ class Collection:
         nothing written."""
         self._require_open()
         self._no_filter_during_upgrade("update_metadata")
-        wanted = np.atleast_1d(np.asarray(ids))
-        wanted = as_ids(wanted, len(wanted))
-        metas = as_metadata(metadatas, len(wanted))
+        user = self._user_ids(ids)
+        metas = as_metadata(metadatas, len(user))
         if metas is None:
             raise InvalidInputError("give one metadata dict (or None) per id")
-        if not len(wanted):
+        if not len(user):
             return 0
         with self.transaction():
-            _, hit = self._live_rows_of(wanted)
-            if not hit.all():
-                raise InvalidInputError(
-                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was updated"
-                )
+            wanted = self._internal_ids(user)
+            self._require_live(user, wanted, "updated")
             self._ensure_log()
             self._log(LogRecord("meta", {"ids": wanted}, {"metadata": metas}))
         return len(wanted)
@@ -1378,7 +1569,7 @@ class Collection:
             m.extra["indexes"] = [*indexes, field]
             m.commit(self.path)
 
-    def _search_own(self, q: Any, k: int, exact: bool) -> SearchResult:
+    def _search_own(self, q: Any, k: int, exact: bool, nprobe: int | None = None) -> SearchResult:
         """Top-``k`` over this collection's own rows for validated queries ``q``; the work is
         sized by the live count, the result padded to ``k``."""
         deleted = self._deleted.array
@@ -1393,7 +1584,7 @@ class Collection:
         if exact or not self.fitted:
             rows, scores = self._exact(q, work, allow)
         else:
-            rows, scores = self._approximate(q, work, allow)
+            rows, scores = self._first_pass(q, work, allow, nprobe)
         rows, scores = pad_results(rows, scores, k)
         ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
         return SearchResult(ids=ids, scores=scores)
@@ -1454,6 +1645,10 @@ class Collection:
                 key: self.pipeline.bytes_per_vector(key) for key in self.pipeline.codecs
             },
             "upgrade": None if upgrade is None else upgrade.describe(),
+            "id_kind": self.id_kind,
+            "ivf": None
+            if self._ivf is None
+            else self._ivf.describe(self._deleted.array, len(self._tail)),
         }
 
     def close(self) -> None:
@@ -1466,7 +1661,7 @@ class Collection:
         if self._meta is not None:
             self._meta.close()
             self._meta = None
-        self._segments, self._open = [], {}
+        self._segments, self._open, self._ivf = [], {}, None
         self._closed = True
 
     # -- JSON records (MBAT; see slimvec.encoders.mbat) -------------------------------------

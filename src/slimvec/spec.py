@@ -4,7 +4,11 @@ Grammar (spaces are free)::
 
     spec       := [transforms "|"] stage (">" stage)*
     transforms := transform ("," transform)*
-    transform  := "mrl:" D        Matryoshka prefix of D dims, re-normalised
+    transform  := "ivf:" N        partition the first stage's codes into N lists (k-means
+                                  centroids); a search scans only the ``nprobe`` nearest
+                                  lists. Needs a ``rabitq`` first stage (codes of residuals
+                                  to the list centroid); at most once, written first
+                | "mrl:" D        Matryoshka prefix of D dims, re-normalised
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
                 | "rot:" D        random orthogonal rotation (evens out variance before
                                   binary codes), keeping D dims
@@ -30,8 +34,12 @@ lower bound is kept (at most ``AUTO_CAP * k``).
 bits, and scores with RaBitQ's unbiased inner-product estimator (``codecs/rabitq.py``); ``/qQ``
 only changes the first-pass scan (rescoring stages use the float query).
 
-Examples: ``"binary*40 > f32"``, ``"rabitq:4*4 > f32"``, ``"rabitq/q8*20 > f32"``,
-``"pca:256 | binary*20 > int8*4 > f32"``,
+``ivf:N`` (``index/ivf.py``) is not a transform of the vectors: it says how the first stage's
+codes are laid out and which of them a query reads. Until the collection holds enough vectors
+to train N centroids, search stays a flat scan (``info()["ivf"]`` says which).
+
+Examples: ``"ivf:1024 | rabitq:2*40 > f32"``, ``"binary*40 > f32"``, ``"rabitq:4*4 > f32"``,
+``"rabitq/q8*20 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,
 ``"mrl:512 | binary@128*30 > f16"``. ``str(parse_spec(s))`` gives the canonical spelling.
 """
 
@@ -55,6 +63,9 @@ MAX_DIM = 65_536
 AUTO = 0
 AUTO_CAP = 200
 TRANSFORM_KINDS = ("mrl", "pca", "rot")
+#: Largest ``ivf:N`` (each list costs a centroid and an offset; more lists than this would not
+#: hold enough vectors each on one machine).
+MAX_NLIST = 1 << 20
 CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "rabitq", "maxsim")
 DEFAULT_QBITS = 4
 #: Bits per dim each multi-bit codec accepts.
@@ -110,12 +121,15 @@ class StageSpec:
 class Spec:
     transforms: tuple[TransformSpec, ...]
     stages: tuple[StageSpec, ...]
+    ivf: int | None = None  # ``ivf:N``: number of lists the first stage's codes are split into
 
     def __str__(self) -> str:
         stages = " > ".join(str(s) for s in self.stages)
-        if not self.transforms:
+        prefix = [f"ivf:{self.ivf}"] if self.ivf is not None else []
+        prefix += [str(t) for t in self.transforms]
+        if not prefix:
             return stages
-        return ", ".join(str(t) for t in self.transforms) + " | " + stages
+        return ", ".join(prefix) + " | " + stages
 
     def output_dim(self, input_dim: int) -> int:
         """Dimension of vectors after the transforms, for an input of ``input_dim``."""
@@ -131,7 +145,7 @@ class Spec:
 
     def vector_stages(self) -> Spec:
         """The spec without a trailing ``maxsim`` stage: what runs on (FDE) vectors."""
-        return Spec(self.transforms, self.stages[:-1]) if self.reranks_tokens else self
+        return Spec(self.transforms, self.stages[:-1], self.ivf) if self.reranks_tokens else self
 
     def check_dim(self, input_dim: int) -> None:
         """Raise ``SpecError`` if the spec cannot apply to vectors of ``input_dim`` dims."""
@@ -163,13 +177,46 @@ def parse_spec(text: str) -> Spec:
     if len(parts) > 2:
         raise SpecError(f"{text!r}: use '|' once, between the transforms and the stages")
     transforms: list[TransformSpec] = []
+    nlist = None
     if len(parts) == 2:
         for token in _tokens(parts[0], ",", text):
-            transforms.append(_parse_transform(token, text))
+            if token.startswith("ivf"):
+                if nlist is not None:
+                    raise SpecError(f"{text!r}: give 'ivf:N' once")
+                nlist = _parse_nlist(token, text)
+            else:
+                transforms.append(_parse_transform(token, text))
     stage_tokens = _tokens(parts[-1], ">", text)
     stages = [_parse_stage(tok, text) for tok in stage_tokens]
     stages = _fill_keep(stages, text)
-    return Spec(tuple(transforms), tuple(stages))
+    if nlist is not None:
+        _check_ivf_stage(stages[0], text)
+    return Spec(tuple(transforms), tuple(stages), nlist)
+
+
+def _parse_nlist(token: str, text: str) -> int:
+    m = re.match(r"^ivf:(\d+)$", token.replace(" ", ""))
+    if not m:
+        raise SpecError(
+            f"{text!r}: {token!r} is not 'ivf:N' (N lists, e.g. 'ivf:1024 | rabitq:2*40 > f32')"
+        )
+    nlist = int(m[1])
+    if not 1 <= nlist <= MAX_NLIST:
+        raise SpecError(f"{text!r}: 'ivf:{nlist}' needs from 1 to {MAX_NLIST} lists")
+    return nlist
+
+
+def _check_ivf_stage(first: StageSpec, text: str) -> None:
+    if first.codec != "rabitq":
+        raise SpecError(
+            f"{text!r}: 'ivf:N' partitions RaBitQ codes (stored as residuals to their list's "
+            f"centroid) and needs a 'rabitq' first stage, e.g. 'ivf:1024 | rabitq:2*40 > f32'"
+        )
+    if first.keep == AUTO:
+        raise SpecError(
+            f"{text!r}: '*auto' sizes shortlists from the flat codes' error bound and does not "
+            f"combine with 'ivf:N' yet; give a factor, e.g. 'rabitq*40'"
+        )
 
 
 def _tokens(part: str, sep: str, text: str) -> list[str]:

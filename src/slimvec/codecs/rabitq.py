@@ -38,6 +38,7 @@ import numpy as np
 from slimvec.codecs.base import Codec
 from slimvec.errors import CorruptCollectionError
 from slimvec.kernels.bitplane import bitplane_top, quantise_queries
+from slimvec.kernels.lut import byte_tables, gathered_plane_sums
 from slimvec.kernels.quantise import extended_codes
 
 #: eps0 of the error bound (Gao & Long use 1.9).
@@ -59,6 +60,7 @@ class _Queries:
     lo: np.ndarray | None = None
     delta: np.ndarray | None = None
     qsums: np.ndarray | None = None  # sums of the quantised R q
+    tables: np.ndarray | None = None  # (nq, dim / 8, 256) byte tables of R q, for rescoring
 
     def __len__(self) -> int:
         return len(self.rotated)
@@ -106,8 +108,11 @@ class RaBitQCodec(Codec):
             raise RuntimeError("RaBitQCodec used before fit")
         return np.ascontiguousarray(x @ self.rotation.T, dtype=np.float32)
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        r = self._rotate(np.asarray(x, np.float32) - self.centroid).astype(np.float64)
+    def encode(self, x: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
+        """Codes of ``x`` as residuals to the data centroid, or to ``origin`` (one row per
+        vector: the IVF list centroids, ``index/ivf.py``; then a scan adds <q, origin>)."""
+        base = self.centroid if origin is None else origin
+        r = self._rotate(np.asarray(x, np.float32) - base).astype(np.float64)
         norm = np.linalg.norm(r, axis=1)
         safe = np.where(norm > 0, norm, 1.0)
         o = r / safe[:, None]
@@ -167,7 +172,8 @@ class RaBitQCodec(Codec):
         rotated = self._rotate(q)
         return _Queries(rotated, q @ self.centroid, rotated.sum(axis=1), np.linalg.norm(q, axis=1))
 
-    def _quantised(self, prepared: _Queries) -> _Queries:
+    def quantised(self, prepared: _Queries) -> _Queries:
+        """``prepared`` with the rotated queries quantised to ``qbits`` (done once, kept)."""
         if prepared.planes is None:
             quantised = quantise_queries(prepared.rotated, self.qbits, self.plane_words)
             prepared.planes, prepared.lo, prepared.delta, prepared.qsums = quantised
@@ -176,7 +182,7 @@ class RaBitQCodec(Codec):
     def scan(
         self, prepared: _Queries, codes: np.ndarray, keep: int, allow: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        p = self._quantised(prepared)
+        p = self.quantised(prepared)
         codes = np.ascontiguousarray(codes)
         fcols = codes.view(np.float32)[:, self.factor_start // 4 :]
         rows, scores = bitplane_top(
@@ -206,7 +212,7 @@ class RaBitQCodec(Codec):
         sqrt(D - 1)) and the query's rounding to ``qbits`` (uniform, delta^2 / 12 per
         coordinate, seen through the unit direction of y: scale R delta / sqrt(12)).
         """
-        p = self._quantised(prepared)
+        p = self.quantised(prepared)
         f = self.factors(codes[np.where(rows >= 0, rows, 0)])
         own = f[..., 3] * (p.norms[:, None] / np.sqrt(max(self.dim - 1, 1)))
         rounding = f[..., 2] * (p.delta[:, None] / np.sqrt(12.0))
@@ -237,17 +243,18 @@ class RaBitQCodec(Codec):
         gathered = np.broadcast_to(codes, (len(prepared), *codes.shape))
         return self.score(prepared, gathered)
 
-    def unpack(self, codes: np.ndarray) -> np.ndarray:
-        """(..., dim) float32 grid coordinates u of code rows."""
-        u = np.zeros((*codes.shape[:-1], self.dim), np.float32)
-        for p in range(self.bits):
-            start = p * self.plane_bytes
-            bits = np.unpackbits(codes[..., start : start + self.plane_bytes], axis=-1)
-            u += bits[..., : self.dim] * np.float32(1 << p)
-        return u
-
     def score(self, prepared: _Queries, codes: np.ndarray) -> np.ndarray:
+        """Estimates for codes gathered as (nq, c, width): <u, Rq> with the float query, one
+        byte-table lookup per code byte and plane."""
         f = self.factors(codes)
-        dots = np.einsum("qcd,qd->qc", self.unpack(codes), prepared.rotated)
+        if prepared.tables is None:
+            nbytes = -(-self.dim // 8)
+            padded = np.zeros((len(prepared), 8 * nbytes), np.float32)
+            padded[:, : self.dim] = prepared.rotated
+            prepared.tables = byte_tables(padded)
+        sums = gathered_plane_sums(
+            prepared.tables, codes, prepared.tables.shape[1], self.plane_bytes, self.bits
+        )
+        dots = sums @ (2.0 ** np.arange(self.bits, dtype=np.float32))
         est = f[..., 0] * (dots - self.half * prepared.sums[:, None])
         return (est + prepared.offsets[:, None]).astype(np.float32)

@@ -105,6 +105,10 @@ class MultiVectorCollection(Collection):
     @staticmethod
     def _build(manifest: Manifest) -> tuple[FDE, TokenPooler, str, Pipeline]:
         spec = parse_spec(manifest.spec)
+        if spec.ivf is not None:
+            raise SpecError(
+                f"{manifest.spec!r}: 'ivf:N' partitions single-vector collections only; drop it"
+            )
         if not spec.reranks_tokens:
             raise SpecError(
                 f"{manifest.spec!r}: a multi-vector spec ends with the exact 'maxsim' stage, "

@@ -155,8 +155,7 @@ class Pipeline:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Row numbers and scores of the top ``k`` per query (row -1 where fewer exist)."""
         z = self.transform(queries)
-        stages = self.spec.stages
-        first = stages[0]
+        first = self.spec.stages[0]
         auto = first.keep == AUTO
         keep = k * (AUTO_CAP if auto else first.keep or 1)
         codec = self.codecs[self.first_key]
@@ -165,7 +164,20 @@ class Pipeline:
         rows, scores = codec.scan(prepared, resident, keep, allow)
         if auto:
             rows, scores = codec.prune(prepared, resident, rows, scores, k)
-        for stage in stages[1:]:
+        return self.refine(queries, z, rows, scores, k, source)
+
+    def refine(
+        self,
+        queries: np.ndarray,
+        z: np.ndarray,
+        rows: np.ndarray,
+        scores: np.ndarray,
+        k: int,
+        source: CodeSource,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The stages after the first, on a first pass's shortlist ``rows`` (``z``: the
+        transformed queries). An IVF first pass (``index/ivf.py``) hands its shortlist here."""
+        for stage in self.spec.stages[1:]:
             keep = k * (stage.keep or 1)
             rows, scores = self._rescore(queries, z, stage, rows, source, keep)
         return rows, scores

@@ -20,8 +20,10 @@ class SearchResult:
 
 @dataclass
 class GetResult:
-    """Live ids (row order) with their metadata and stored texts, from ``get``."""
+    """Live ids (row order) with their metadata and stored texts, from ``get``; ``vectors``
+    (n, dim) float32 as stored (unit-normalised in cosine collections) when asked."""
 
     ids: np.ndarray
     metadata: list[dict | None]
     texts: list[str | None]
+    vectors: np.ndarray | None = None

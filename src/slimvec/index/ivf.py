@@ -1,0 +1,428 @@
+"""IVF: the first stage's RaBitQ codes split into k-means lists, so a query reads only a few.
+
+A flat first pass reads every code: its cost grows with the collection (1.6 ms per query at 1M
+in a batch, so 16 ms at 10M). ``ivf:N | rabitq... > ...`` (``spec.py``) groups the codes by
+their nearest of N centroids; a query scores only the codes of its ``nprobe`` nearest lists
+and hands that shortlist to the funnel's later stages as before.
+
+**Training.** The N centroids come from FAISS's k-means (``faiss.Kmeans``) on a sample of the
+live vectors as the first stage sees them (after transforms and its ``@D`` prefix), once the
+collection holds ``train_rows`` live vectors: ``max(FLAT_ROWS, MIN_PER_LIST * N)``. Before
+that search stays the flat scan (``info()["ivf"]`` says so). They are retrained when the live
+count reaches ``RETRAIN_GROWTH`` x the count they were trained at, and whenever the pipeline
+is refitted (its space changed).
+
+**Codes.** Each list stores RaBitQ codes of the residual x - c_l to its own centroid (the
+flat codes use the data mean): residuals are shorter, so the estimate of <q, x> = <q, c_l> +
+<q, x - c_l> is tighter; the scan adds <q, c_l> per probed list.
+
+**Files** (committed with the segments they describe, by the same manifest write)::
+
+    ivf/c<gen>/centroids.npy              (N, d) float32
+    ivf/<segment>.c<gen>/words.npy        (rows * words,) uint64: the codes' bit planes grouped
+                                          by list, blocks word-major (memory-mapped)
+                         factors.npy      (rows, 2) float32: RaBitQ's F and L per position
+                         perm.npy         (rows,) int32: the segment row of each position
+                         offsets.npy      (N + 1,) int64: list l is offsets[l]:offsets[l+1]
+
+Segments are immutable and so are their lists: every new segment (log flush, bulk add, merge,
+compaction) gets lists built from its stored vectors before the commit that names it, so
+merges and compaction re-group rows by construction; deleted rows are skipped through the
+same allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
+segment) are scanned whole with their flat codes.
+
+**Filters.** A filtered search widens ``nprobe`` by 1 / selectivity, and a query whose probed
+lists held fewer allowed rows than its shortlist is re-run as the flat masked scan: never
+fewer than k results when at least k rows match.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slimvec.codecs.rabitq import RaBitQCodec
+from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
+from slimvec.kernels.ivfscan import block_major, probe_top
+from slimvec.kernels.topk import select_top
+from slimvec.search.funnel import ORIGINAL, CodeSource, Pipeline
+from slimvec.store.files import fsync_dir, save_array
+from slimvec.store.manifest import Manifest, SegmentEntry
+from slimvec.store.segments import open_segment
+
+IVF_DIR = "ivf"
+#: Below this many live vectors search stays flat. Measured (benchmarks/ivf.py, BENCHMARKS.md
+#: "IVF"): a flat rabitq:2 scan of 20k rows costs about what probing does, and k-means on
+#: fewer rows gives lists too small to skip much.
+FLAT_ROWS = 20_000
+#: Fewest training vectors per centroid (FAISS warns below 39).
+MIN_PER_LIST = 39
+#: k-means trains on at most this many sampled vectors per centroid, for this many rounds:
+#: enough for partitions (the lists only need to be coherent, not optimal), and it keeps
+#: training at 1M x 384 with 1,024 lists to seconds.
+TRAIN_PER_LIST = 64
+KMEANS_ITER = 12
+SEED = 1234
+#: Retrain when the live count reaches this multiple of the count the centroids were trained at.
+RETRAIN_GROWTH = 4
+#: Lists a query probes by default: 1 in ``PROBE_SHARE`` of them, at least ``MIN_NPROBE``
+#: (BENCHMARKS.md "IVF": on the 1M sentence set with ivf:1024, nprobe 32 gave recall@10 0.91
+#: and 64 gave 0.95); a search can pass its own ``nprobe``.
+PROBE_SHARE = 16
+MIN_NPROBE = 8
+#: Rows encoded at a time when building lists; assignment works in blocks of ~``ASSIGN_FLOATS``.
+CHUNK = 65_536
+ASSIGN_FLOATS = 1 << 24
+_TAG = re.compile(r"^c\d{6,12}$")
+
+
+def require_faiss() -> Any:
+    """FAISS (its k-means trains the centroids), or a clear error saying how to install it."""
+    try:
+        import faiss
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "'ivf:N' specs train their centroids with FAISS's k-means: "
+            "pip install 'slimvec[ivf]' (faiss-cpu==1.15.1)"
+        ) from exc
+    return faiss
+
+
+def default_nprobe(nlist: int) -> int:
+    """Lists probed when a search gives no ``nprobe``."""
+    return max(min(nlist, MIN_NPROBE), nlist // PROBE_SHARE)
+
+
+def check_nprobe(nprobe: Any, nlist: int) -> int:
+    """``nprobe`` as an int in 1..nlist, or an ``InvalidInputError`` saying what to pass."""
+    if isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)):
+        raise InvalidInputError(f"nprobe must be an integer from 1 to {nlist}, got {nprobe!r}")
+    if not 1 <= nprobe <= nlist:
+        raise InvalidInputError(
+            f"nprobe={nprobe} is outside 1..{nlist} (the collection has {nlist} lists)"
+        )
+    return int(nprobe)
+
+
+def ivf_dirs(manifest: Manifest) -> set[str]:
+    """Entries of ``ivf/`` that ``manifest`` names (the rest are leftovers to sweep)."""
+    tag = (manifest.extra.get("ivf") or {}).get("centroids")
+    if not tag:
+        return set()
+    return {tag} | {f"{e.name}.{tag}" for e in manifest.segments}
+
+
+@dataclass
+class SegmentLists:
+    """One segment's codes grouped by list."""
+
+    start: int  # first global row of the segment
+    words: np.ndarray  # (rows * words,) uint64, memory-mapped (``kernels.ivfscan``'s layout)
+    factors: np.ndarray  # (rows, 2) float32, memory-mapped: F and L of each position
+    perm: np.ndarray  # (rows,) int32: segment row of each position
+    offsets: np.ndarray  # (nlist + 1,) int64
+
+    def live_sizes(self, deleted: np.ndarray) -> np.ndarray:
+        """Live rows per list (``deleted``: the segment's tombstones)."""
+        lists = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        return np.bincount(lists[~deleted[self.perm]], minlength=len(self.offsets) - 1)
+
+
+class IVFIndex:
+    """The IVF state of a collection's current view: centroids and each segment's lists
+    (untrained: ``centroids`` is None and search is flat)."""
+
+    def __init__(self, nlist: int, pipeline: Pipeline):
+        self.nlist = nlist
+        self.pipeline = pipeline
+        self.stage = pipeline.spec.stages[0]
+        codec = pipeline.codecs[pipeline.first_key]
+        if not isinstance(codec, RaBitQCodec):  # spec.py refuses such specs
+            raise InvalidInputError("'ivf:N' needs a 'rabitq' first stage")
+        self.codec = codec
+        self.centroids: np.ndarray | None = None
+        self.tag: str | None = None
+        self.trained_on = 0
+        self.lists: list[SegmentLists] = []
+        self.built: set[str] = set()  # complete entries of ivf/ (committed or just written)
+
+    @property
+    def trained(self) -> bool:
+        return self.centroids is not None
+
+    @property
+    def train_rows(self) -> int:
+        """Live vectors needed before the lists are trained."""
+        return max(FLAT_ROWS, MIN_PER_LIST * self.nlist)
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path, manifest: Manifest, pipeline: Pipeline) -> IVFIndex | None:
+        """The IVF state ``manifest`` commits (None for a spec without ``ivf:N``)."""
+        if pipeline.spec.ivf is None:
+            return None
+        index = cls(pipeline.spec.ivf, pipeline)
+        info = manifest.extra.get("ivf")
+        if not info:
+            return index
+        tag = info.get("centroids")
+        if not isinstance(tag, str) or not _TAG.match(tag):
+            raise CorruptCollectionError(f"{path} names IVF centroids {tag!r}: it is damaged")
+        centroids = _read(path / IVF_DIR / tag / "centroids.npy", False)
+        if centroids.shape != (index.nlist, index.codec.dim) or centroids.dtype != np.float32:
+            raise CorruptCollectionError(
+                f"IVF centroids {path / IVF_DIR / tag} hold {centroids.dtype}{centroids.shape}, "
+                f"not float32({index.nlist}, {index.codec.dim}): the collection is damaged; "
+                f"restore it from a backup"
+            )
+        if not np.isfinite(centroids).all():
+            raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
+        index.centroids, index.tag = centroids, tag
+        index.trained_on = int(info.get("trained_on", 0))
+        index.lists = [index._open_lists(path, entry) for entry in manifest.segments]
+        index.built = ivf_dirs(manifest)
+        return index
+
+    def _open_lists(self, path: Path, entry: SegmentEntry) -> SegmentLists:
+        folder = path / IVF_DIR / f"{entry.name}.{self.tag}"
+        words = _read(folder / "words.npy", True)
+        factors = _read(folder / "factors.npy", True)
+        perm = _read(folder / "perm.npy", False)
+        offsets = _read(folder / "offsets.npy", False)
+        ok = (
+            words.shape == (entry.rows * self.codec.factor_start // 8,)
+            and words.dtype == np.uint64
+            and factors.shape == (entry.rows, 2)
+            and factors.dtype == np.float32
+            and perm.shape == (entry.rows,)
+            and perm.dtype == np.int32
+            and offsets.shape == (self.nlist + 1,)
+            and offsets.dtype == np.int64
+            and offsets[0] == 0
+            and offsets[-1] == entry.rows
+            and bool((np.diff(offsets) >= 0).all())
+            and (entry.rows == 0 or 0 <= int(perm.min()) <= int(perm.max()) < entry.rows)
+        )
+        if not ok:
+            raise CorruptCollectionError(
+                f"IVF lists in {folder} do not match segment {entry.name} ({entry.rows} rows, "
+                f"{self.nlist} lists): the collection is damaged; restore it from a backup"
+            )
+        return SegmentLists(
+            entry.start, words.view(np.ndarray), factors.view(np.ndarray), perm, offsets
+        )
+
+    # -- writing (under the collection's write lock, before its manifest commit) ------------
+    def prepare_commit(
+        self, path: Path, manifest: Manifest, deleted: np.ndarray, refit: bool = False
+    ) -> None:
+        """Make ``manifest`` (about to be committed) name complete IVF files: train (or
+        retrain) the centroids when due, then build lists for every segment lacking them.
+        ``deleted``: tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted."""
+        live = len(deleted) - int(np.count_nonzero(deleted))
+        info = manifest.extra.get("ivf")
+        if live < self.train_rows and (info is None or refit):
+            # not trained yet, or the space changed and too few rows remain to retrain: flat
+            manifest.extra.pop("ivf", None)
+            return
+        if info is None or refit or live >= RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
+            self._train(path, manifest, deleted, live)
+        tag = manifest.extra["ivf"]["centroids"]
+        for entry in manifest.segments:
+            name = f"{entry.name}.{tag}"
+            if name not in self.built:
+                self._build(path, entry, name)
+                self.built.add(name)
+        fsync_dir(path / IVF_DIR)
+
+    def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
+        faiss = require_faiss()
+        generation = manifest.generation + 1
+        rng = np.random.default_rng(generation)
+        n = min(live, TRAIN_PER_LIST * self.nlist)
+        rows = np.sort(rng.choice(np.flatnonzero(~deleted), n, replace=False))
+        parts = []
+        for e in manifest.segments:
+            mine = rows[(rows >= e.start) & (rows < e.start + e.rows)] - e.start
+            parts.append(self._view(self._originals(path, e)[mine]))
+        sample = np.concatenate(parts)
+        kmeans = faiss.Kmeans(
+            sample.shape[1],
+            self.nlist,
+            niter=KMEANS_ITER,
+            seed=SEED,
+            max_points_per_centroid=TRAIN_PER_LIST,
+            verbose=False,
+        )
+        kmeans.train(sample)
+        tag = f"c{generation:06d}"
+        folder = path / IVF_DIR / tag
+        folder.mkdir(parents=True, exist_ok=True)
+        save_array(folder / "centroids.npy", kmeans.centroids.astype(np.float32))
+        fsync_dir(folder)
+        self.centroids, self.tag = kmeans.centroids.astype(np.float32), tag
+        self.built = {tag}  # every segment needs lists for the new centroids
+        manifest.extra["ivf"] = {"centroids": tag, "trained_on": live, "sample": n}
+
+    def _build(self, path: Path, entry: SegmentEntry, name: str) -> None:
+        """Assign a segment's rows to their nearest centroid and write its grouped codes."""
+        x = self._originals(path, entry)
+        assign = np.empty(entry.rows, np.int32)
+        codes = np.empty((entry.rows, self.codec.width), np.uint8)
+        for start in range(0, entry.rows, CHUNK):
+            stop = min(entry.rows, start + CHUNK)
+            view = self._view(x[start:stop])
+            lists = self.assign(view)
+            assign[start:stop] = lists
+            codes[start:stop] = self.codec.encode(view, origin=self.centroids[lists])
+        perm = np.argsort(assign, kind="stable").astype(np.int32)
+        offsets = np.zeros(self.nlist + 1, np.int64)
+        np.cumsum(np.bincount(assign, minlength=self.nlist), out=offsets[1:])
+        folder = path / IVF_DIR / name
+        folder.mkdir(parents=True, exist_ok=True)
+        codes = codes[perm]
+        start = self.codec.factor_start
+        save_array(folder / "words.npy", block_major(codes[:, :start].view(np.uint64), offsets))
+        save_array(folder / "factors.npy", codes[:, start : start + 8].view(np.float32))
+        save_array(folder / "perm.npy", perm)
+        save_array(folder / "offsets.npy", offsets)
+        fsync_dir(folder)
+
+    def _originals(self, path: Path, entry: SegmentEntry) -> np.ndarray:
+        layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.pipeline.dim))}
+        return open_segment(path, entry.name, layout)[ORIGINAL]
+
+    def _view(self, x: np.ndarray) -> np.ndarray:
+        """What the first stage's codec sees of vectors ``x``."""
+        z = self.pipeline.transform(np.asarray(x, np.float32))
+        return np.ascontiguousarray(self.pipeline.stage_view(z, self.stage), np.float32)
+
+    def assign(self, view: np.ndarray) -> np.ndarray:
+        """Nearest centroid (L2, as k-means assigned its training vectors) of each row."""
+        c = self.centroids
+        half_norms = 0.5 * np.einsum("ij,ij->i", c, c)
+        out = np.empty(len(view), np.int32)
+        step = max(1, ASSIGN_FLOATS // self.nlist)
+        for start in range(0, len(view), step):
+            block = view[start : start + step] @ c.T - half_norms
+            out[start : start + step] = np.argmax(block, axis=1)
+        return out
+
+    # -- searching --------------------------------------------------------------------------
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        source: CodeSource,
+        allow: np.ndarray | None,
+        committed: int,
+        nprobe: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The funnel with an IVF first pass: rows and scores of the top ``k`` per query.
+
+        ``source.resident`` holds the flat first-stage codes of every row (the log's rows,
+        from ``committed`` on, are scanned there); ``allow`` masks rows (tombstones, filters).
+        """
+        pipeline, codec = self.pipeline, self.codec
+        z = pipeline.transform(queries)
+        view = np.ascontiguousarray(pipeline.stage_view(z, self.stage), np.float32)
+        nq = len(view)
+        keep = k * (self.stage.keep or 1)
+        resident = source.resident(pipeline.first_key)
+        allowed = len(resident) if allow is None else int(np.count_nonzero(allow))
+        nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, len(resident))
+        probes, qa = self.probe(view, nprobe)
+        prepared = codec.quantised(codec.prepare(view))
+        pscale = 2.0 ** np.arange(codec.bits)
+        parts_rows, parts_scores = [], []
+        seen = np.zeros(nq, np.int64)
+        for lists in self.lists:
+            n = len(lists.perm)
+            rows, scores, count = probe_top(
+                prepared.planes, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
+                lists.offsets, lists.perm, lists.words, codec.bits, codec.plane_words, pscale,
+                lists.factors[:, 0], lists.factors[:, 1], -codec.half, keep,
+                None if allow is None else allow[lists.start : lists.start + n],
+            )  # fmt: skip
+            parts_rows.append(np.where(rows >= 0, rows + lists.start, -1))
+            parts_scores.append(scores)
+            seen += count
+        if len(resident) > committed:  # the log's rows, not in any list yet: scanned whole
+            tail_allow = None if allow is None else allow[committed:]
+            rows, scores = codec.scan(prepared, resident[committed:], keep, tail_allow)
+            parts_rows.append(np.where(rows >= 0, rows + committed, -1))
+            parts_scores.append(scores)
+            seen += len(resident) - committed if tail_allow is None else tail_allow.sum()
+        cols, scores = select_top(np.concatenate(parts_scores, axis=1), keep)
+        rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
+        rows = np.where(np.isfinite(scores), rows, -1)
+        short = np.flatnonzero(seen < min(keep, allowed))
+        if len(short):  # too few allowed rows in the probed lists: the flat masked scan
+            flat_rows, flat_scores = codec.scan(codec.prepare(view[short]), resident, keep, allow)
+            width = rows.shape[1]
+            rows[short], scores[short] = flat_rows[:, :width], flat_scores[:, :width]
+        return pipeline.refine(queries, z, rows, scores, k, source)
+
+    def widened(self, nprobe: int, allowed: int, total: int) -> int:
+        """``nprobe`` grown by 1 / selectivity (a filter passing 10% probes 10x the lists)."""
+        if allowed <= 0:
+            return nprobe
+        return min(self.nlist, math.ceil(nprobe * total / allowed))
+
+    def probe(self, view: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        """(nq, nprobe) lists nearest each query (L2) and <q, c> for each of them."""
+        c = self.centroids
+        dots = view @ c.T
+        nearness = dots - 0.5 * np.einsum("ij,ij->i", c, c)
+        nprobe = min(nprobe, self.nlist)
+        if nprobe < self.nlist:
+            probes = np.argpartition(-nearness, nprobe - 1, axis=1)[:, :nprobe]
+        else:
+            probes = np.broadcast_to(np.arange(self.nlist), nearness.shape)
+        return np.ascontiguousarray(probes, np.int64), np.take_along_axis(dots, probes, axis=1)
+
+    # -- reporting --------------------------------------------------------------------------
+    def describe(self, deleted: np.ndarray, log_rows: int) -> dict[str, Any]:
+        """What ``Collection.info()["ivf"]`` shows: state, list sizes and their imbalance."""
+        out: dict[str, Any] = {"nlist": self.nlist, "default_nprobe": default_nprobe(self.nlist)}
+        if not self.trained:
+            out.update(
+                state="flat",
+                train_at=self.train_rows,
+                note=f"searched flat (every code) until {self.train_rows:,} live vectors; then "
+                f"{self.nlist} k-means lists are trained and a query reads nprobe of them",
+            )
+            return out
+        sizes = np.zeros(self.nlist, np.int64)
+        for lists in self.lists:
+            sizes += lists.live_sizes(deleted[lists.start : lists.start + len(lists.perm)])
+        mean = sizes.mean()
+        out.update(
+            state="trained",
+            trained_on=self.trained_on,
+            retrain_at=RETRAIN_GROWTH * self.trained_on,
+            log_rows_scanned_flat=log_rows,
+            list_sizes={
+                "min": int(sizes.min()),
+                "max": int(sizes.max()),
+                "mean": round(float(mean), 1),
+                "imbalance": round(float(sizes.max() / mean), 2) if mean else None,
+                "empty": int(np.count_nonzero(sizes == 0)),
+            },
+            sizes=sizes.tolist(),
+        )
+        return out
+
+
+def _read(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise CorruptCollectionError(
+            f"IVF file {path} is missing or damaged ({exc}); restore the collection from a backup"
+        ) from exc

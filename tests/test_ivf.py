@@ -1,0 +1,334 @@
+"""IVF lists (``ivf:N | rabitq...``): recall against exact search, the write path (log, new
+segments, merges, deletes, compaction, retraining), filters, reopening, damage and kill -9."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import slimvec
+from slimvec.errors import CorruptCollectionError, InvalidInputError, SpecError
+from slimvec.index import ivf
+from slimvec.spec import parse_spec
+
+pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu (the ivf extra)")
+
+DIM, CLUSTERS, NLIST = 32, 60, 16
+SPEC = f"ivf:{NLIST} | rabitq:2*10 > f32"
+#: Lower than the measured default so that small sets train (the rule itself is unchanged).
+SMALL_FLAT_ROWS = 700
+
+
+def _data(n: int, seed: int, centers_seed: int = 0) -> np.ndarray:
+    """Clustered vectors with enough spread that neighbours cross list boundaries."""
+    centers = np.random.default_rng(centers_seed).standard_normal((CLUSTERS, DIM))
+    rng = np.random.default_rng(seed)
+    x = centers[rng.integers(0, CLUSTERS, n)] + 0.6 * rng.standard_normal((n, DIM))
+    return x.astype(np.float32)
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth)]))
+
+
+@pytest.fixture(autouse=True)
+def _small_threshold(monkeypatch):
+    monkeypatch.setattr(ivf, "FLAT_ROWS", SMALL_FLAT_ROWS)
+
+
+@pytest.fixture
+def col(tmp_path):
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
+    c.add(_data(12_000, 1), metadata=[{"half": i % 2} for i in range(12_000)])
+    yield c
+    c.close()
+
+
+def _named_ivf_dirs(path) -> set[str]:
+    folder = path / ivf.IVF_DIR
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+# -- the spec ---------------------------------------------------------------------------------
+def test_spec_round_trip():
+    spec = parse_spec("pca:24 , IVF:64| rabitq:2*20 > f32")
+    assert spec.ivf == 64
+    assert str(spec) == "ivf:64, pca:24 | rabitq:2*20 > f32"
+    assert str(parse_spec(str(spec))) == str(spec)
+    assert parse_spec("rabitq*10 > f32").ivf is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ivf:0 | rabitq > f32",
+        "ivf: | rabitq > f32",
+        "ivf:-3 | rabitq > f32",
+        "ivf:x | rabitq > f32",
+        f"ivf:{2**21} | rabitq > f32",
+        "ivf:4, ivf:8 | rabitq > f32",
+        "ivf:4 | binary*40 > f32",
+        "ivf:4 | f32",
+        "ivf:4 | rabitq*auto > f32",
+    ],
+)
+def test_bad_ivf_specs(text, tmp_path):
+    with pytest.raises(SpecError):
+        parse_spec(text)
+    with pytest.raises(SpecError):
+        slimvec.create(tmp_path / "c", dim=8, spec=text)
+    assert not (tmp_path / "c").exists()
+
+
+def test_multivector_collections_refuse_ivf(tmp_path):
+    with pytest.raises(SpecError, match="single-vector"):
+        slimvec.create(tmp_path / "m", dim=16, multivector=True, spec="ivf:4 | rabitq*10 > maxsim")
+
+
+# -- search -----------------------------------------------------------------------------------
+def test_flat_until_enough_vectors(tmp_path):
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
+    c.add(_data(SMALL_FLAT_ROWS - 100, 1))
+    info = c.info()["ivf"]
+    assert info["state"] == "flat" and info["train_at"] == SMALL_FLAT_ROWS
+    assert not _named_ivf_dirs(tmp_path / "c")
+    q = _data(20, 9)
+    assert _recall(c.search(q, 5, nprobe=1).ids, c.search(q, 5, exact=True).ids) > 0.9
+    c.add(_data(200, 2))  # past the threshold: the commit trains the lists
+    info = c.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(c) == SMALL_FLAT_ROWS + 100
+
+
+def test_recall_grows_with_nprobe_and_matches_exact_at_full_probe(col):
+    q = _data(200, 7)
+    truth = col.search(q, 10, exact=True).ids
+    recall = {p: _recall(col.search(q, 10, nprobe=p).ids, truth) for p in (1, 4, NLIST)}
+    flat = slimvec.create(col.path.parent / "flat", dim=DIM, spec="rabitq:2*10 > f32")
+    flat.add(_data(12_000, 1))
+    flat_recall = _recall(flat.search(q, 10).ids, truth)
+    assert recall[1] < recall[4] <= recall[NLIST] + 0.01
+    assert recall[1] < 0.95  # the lists really cut work (neighbours cross list boundaries)
+    # probing every list scans the same rows as the flat scan, with tighter residual codes
+    assert recall[NLIST] >= flat_recall - 0.01 and recall[NLIST] > 0.97
+    assert _recall(col.search(q, 10).ids, truth) >= recall[4]  # default nprobe >= 4
+
+
+def test_lists_are_balanced_and_cover_every_row(col):
+    info = col.info()["ivf"]
+    assert info["nlist"] == NLIST and len(info["sizes"]) == NLIST
+    assert sum(info["sizes"]) == len(col)
+    assert info["list_sizes"]["imbalance"] < 4  # k-means on clustered data: no giant list
+    assert info["trained_on"] == 12_000 and info["retrain_at"] == 4 * 12_000
+
+
+def test_reopen_gives_the_same_results(col):
+    q = _data(50, 7)
+    before = col.search(q, 10, nprobe=3)
+    path = col.path
+    col.close()
+    again = slimvec.open(path)
+    after = again.search(q, 10, nprobe=3)
+    np.testing.assert_array_equal(before.ids, after.ids)
+    np.testing.assert_allclose(before.scores, after.scores, rtol=1e-6)
+    assert again.info()["ivf"]["state"] == "trained"
+    again.close()
+
+
+def test_adds_after_training_are_found(col):
+    new = _data(10, 99, centers_seed=5)  # elsewhere: far from the trained centroids
+    ids = col.add(new)  # a small add: the log, scanned whole
+    assert col.info()["ivf"]["log_rows_scanned_flat"] == 10
+    assert (col.search(new, 1, nprobe=1).ids[:, 0] == ids).all()
+    col.flush()  # now a segment of its own, with lists
+    assert col.info()["ivf"]["log_rows_scanned_flat"] == 0
+    assert sum(col.info()["ivf"]["sizes"]) == len(col)
+    big = _data(3000, 98)
+    big_ids = col.add(big)  # a bulk add: a new segment, assigned to the trained centroids
+    assert col.info()["segments"] >= 2
+    assert np.mean(col.search(big[:100], 1, nprobe=2).ids[:, 0] == big_ids[:100]) > 0.95
+    assert (col.search(new, 1, nprobe=1).ids[:, 0] == ids).all()
+
+
+def test_many_small_segments_merge_and_keep_lists(tmp_path):
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
+    c.add(_data(1000, 1))
+    for i in range(9):  # segments of 100 rows: the tiered merge folds 8 of them into one
+        c.add(_data(100, 10 + i))
+    assert c.info()["segments"] < 10
+    info = c.info()["ivf"]
+    assert sum(info["sizes"]) == len(c) == 1900
+    assert _named_ivf_dirs(c.path) == ivf.ivf_dirs(c.manifest)  # merged-away lists swept
+    q = _data(50, 7)
+    assert _recall(c.search(q, 10, nprobe=NLIST).ids, c.search(q, 10, exact=True).ids) > 0.95
+
+
+def test_deletes_and_compaction_keep_lists_consistent(col):
+    q = _data(100, 7)
+    gone = col.search(q, 3, nprobe=2).ids[:, 0]
+    gone = np.unique(gone)
+    col.delete(gone)
+    res = col.search(q, 10, nprobe=2)
+    assert not np.isin(res.ids, gone).any()
+    assert sum(col.info()["ivf"]["sizes"]) == len(col) == 12_000 - len(gone)
+    col.compact()
+    info = col.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(col)
+    assert _named_ivf_dirs(col.path) == ivf.ivf_dirs(col.manifest)
+    res = col.search(q, 10, nprobe=NLIST)
+    assert not np.isin(res.ids, gone).any()
+    assert _recall(res.ids, col.search(q, 10, exact=True).ids) > 0.97
+
+
+def test_compaction_below_the_threshold_keeps_the_trained_lists(col):
+    col.delete(np.arange(12_000 - 300))  # ids are 0..11999
+    col.compact()  # 300 live rows: fewer than training needs, but the lists stay usable
+    col.close()
+    again = slimvec.open(col.path)
+    info = again.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(again) == 300
+    q = _data(20, 7)
+    truth = again.search(q, 10, exact=True).ids
+    assert _recall(again.search(q, 10, nprobe=NLIST).ids, truth) > 0.95
+    again.close()
+
+
+def test_growth_retrains_the_centroids(col):
+    first = col.manifest.extra["ivf"]["centroids"]
+    col.add(_data(40_000, 3))  # past 4x the 12,000 it was trained on
+    info = col.info()["ivf"]
+    assert col.manifest.extra["ivf"]["centroids"] != first
+    assert info["trained_on"] == 52_000 and sum(info["sizes"]) == 52_000
+    assert _named_ivf_dirs(col.path) == ivf.ivf_dirs(col.manifest)  # old lists swept
+
+
+# -- filters ----------------------------------------------------------------------------------
+def test_filtered_search_never_short_and_exact_enough(col):
+    q = _data(50, 7)
+    res = col.search(q, 10, filter={"half": 1}, nprobe=2)
+    assert res.explain["plan"] == "masked-funnel"
+    truth = col.search(q, 10, filter={"half": 1}, exact=True).ids
+    assert (res.ids >= 0).all() and (res.ids % 2 == 1).all()  # ids are row numbers here
+    assert _recall(res.ids, truth) > 0.9
+
+
+def test_filter_far_from_the_query_falls_back_to_the_flat_scan(tmp_path):
+    """The matching rows all sit in lists the query does not probe: the search widens its
+    probes and then scans flat rather than return fewer than k results."""
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
+    centers = np.random.default_rng(0).standard_normal((2, DIM)) * 3
+    rng = np.random.default_rng(1)
+    side = rng.integers(0, 2, 12_000)
+    x = (centers[side] + rng.standard_normal((12_000, DIM))).astype(np.float32)
+    c.add(x, metadata=[{"side": int(s)} for s in side])
+    q = (centers[np.zeros(20, int)] + rng.standard_normal((20, DIM))).astype(np.float32)
+    res = c.search(q, 10, filter={"side": 1}, nprobe=1)
+    assert res.explain["plan"] == "masked-funnel"
+    assert (res.ids >= 0).all() and (side[res.ids] == 1).all()
+    truth = c.search(q, 10, filter={"side": 1}, exact=True).ids
+    assert _recall(res.ids, truth) > 0.9
+
+
+# -- bad input and damage -----------------------------------------------------------------------
+@pytest.mark.parametrize("nprobe", [0, -1, NLIST + 1, 1.5, True, "4"])
+def test_bad_nprobe(col, nprobe):
+    with pytest.raises(InvalidInputError, match="nprobe"):
+        col.search(_data(2, 7), 5, nprobe=nprobe)
+
+
+def test_nprobe_needs_an_ivf_collection(tmp_path):
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec="rabitq*10 > f32")
+    c.add(_data(100, 1))
+    with pytest.raises(InvalidInputError, match="ivf:N"):
+        c.search(_data(1, 2), 5, nprobe=2)
+
+
+def test_damaged_centroids_are_reported(col):
+    path = col.path
+    tag = col.manifest.extra["ivf"]["centroids"]
+    col.close()
+    np.save(path / ivf.IVF_DIR / tag / "centroids.npy", np.zeros((NLIST, DIM + 1), np.float32))
+    with pytest.raises(CorruptCollectionError, match="centroids"):
+        slimvec.open(path)
+    (path / ivf.IVF_DIR / tag / "centroids.npy").write_bytes(b"not numpy")
+    with pytest.raises(CorruptCollectionError, match="damaged"):
+        slimvec.open(path)
+
+
+def test_missing_lists_are_reported(col):
+    path = col.path
+    name = next(n for n in ivf.ivf_dirs(col.manifest) if n.startswith("seg-"))
+    col.close()
+    (path / ivf.IVF_DIR / name / "perm.npy").unlink()
+    with pytest.raises(CorruptCollectionError, match="IVF file"):
+        slimvec.open(path)
+
+
+# -- kill -9 while training or writing lists ---------------------------------------------------
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    import numpy as np
+    import slimvec
+    from slimvec.index import ivf
+    from slimvec.store import files
+
+    path, point = sys.argv[1], sys.argv[2]
+    ivf.FLAT_ROWS = int(sys.argv[3])
+
+    def die(*a, **k):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def after(name):
+        original = getattr(ivf.IVFIndex, name)
+        def wrapped(*a, **k):
+            original(*a, **k)
+            die()
+        setattr(ivf.IVFIndex, name, wrapped)
+
+    if point == "after_centroids":
+        after("_train")
+    elif point == "after_lists":
+        after("_build")
+    elif point == "mid_lists":  # the second file of a segment's lists is never written
+        real, calls = ivf.save_array, []
+        def save(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:  # centroids, words, then die before factors
+                die()
+            real(*a, **k)
+        ivf.save_array = save
+    x = np.random.default_rng(7).standard_normal((300, 32)).astype(np.float32)
+    slimvec.open(path).add(x, ids=np.arange(1000, 1300))
+    print("finished without crashing")
+    """
+)
+
+
+@pytest.mark.parametrize("point", ["after_centroids", "mid_lists", "after_lists"])
+def test_kill_while_training_leaves_the_last_commit(tmp_path, point):
+    path = tmp_path / "c"
+    c = slimvec.create(path, dim=DIM, spec=SPEC)
+    base = _data(400, 1)
+    c.add(base)  # a flat collection of 400 rows: the child's 300 more cross the threshold
+    c.close()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), point, str(SMALL_FLAT_ROWS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    again = slimvec.open(path)
+    assert len(again) == 400 and again.info()["ivf"]["state"] == "flat"
+    assert (again.search(base[:20], 1).ids[:, 0] == np.arange(20)).all()
+    again.add(np.random.default_rng(7).standard_normal((300, DIM)).astype(np.float32))
+    info = again.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(again) == 700
+    assert _named_ivf_dirs(path) == ivf.ivf_dirs(again.manifest)  # the leftovers were swept
+    assert (again.search(base[:20], 1, nprobe=NLIST).ids[:, 0] == np.arange(20)).all()
