@@ -97,6 +97,23 @@ MetricOpt = Annotated[str, typer.Option(help="cosine or ip")]
 ThreadsOpt = Annotated[
     int | None, typer.Option(help="cap BLAS/numba/FAISS threads (shared machines: 1 or 2)")
 ]
+EncodersOpt = Annotated[
+    bool,
+    typer.Option("--encoders", help="measure encoder operating points (layers x dims), not specs"),
+]
+LayersOpt = Annotated[
+    str | None, typer.Option(help="encoder depths to measure, e.g. 2,3,6 (default: a grid)")
+]
+DimsOpt = Annotated[
+    str | None, typer.Option(help="leading dims to keep, e.g. 128,384 (default: a grid)")
+]
+CostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="how encode/store/search are weighed, e.g. 'docs=1e6,queries=1e6,months=1,"
+        "hour=0.08,ram_gb_month=3,disk_gb_month=0.1' (these are the defaults)"
+    ),
+]
 
 
 def load_data(
@@ -525,12 +542,26 @@ def bench(
     ] = "recall@10",
     metric: MetricOpt = "cosine",
     threads: ThreadsOpt = None,
+    encoders: EncodersOpt = False,
+    layers: LayersOpt = None,
+    dims: DimsOpt = None,
+    costs: CostsOpt = None,
 ) -> None:
     """Measure specs on a dataset: recall vs exact float32, nDCG/MRR, bytes, build time, speed.
 
+    With [bold]--encoders[/]: measure encoder operating points instead (first L layers x first
+    D dims of each --model, ';'-separated) on the data's texts and qrels: nDCG@10, texts/s,
+    bytes/vector, QPS and cost; --out-dir gets encoders.csv/.json/.png.
+
     [bold]Example[/]: slimvec bench --data debian --size 3000 --baselines --out-dir results
     [bold]Example[/]: slimvec bench --data ./mydata --specs "f32; binary*40 > f32; int8*4 > f32"
+    [bold]Example[/]: slimvec bench --data ./mytexts --encoders --layers 2,3,6 --dims 128,384
     """
+    if not encoders and (layers or dims or costs):
+        raise InvalidInputError("--layers, --dims and --costs need --encoders")
+    if encoders:
+        bench_encoders(data, model, size, queries, specs, layers, dims, costs, threads, out_dir)
+        return
     from slimvec.eval.bench import default_specs, print_table, run_bench, write_csv, write_json
 
     try:
@@ -597,11 +628,47 @@ def advise(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the advice here")] = None,
     metric: MetricOpt = "cosine",
     threads: ThreadsOpt = None,
+    target_ndcg: Annotated[
+        float | None,
+        typer.Option(
+            help="advise an encoder operating point (layers x dims of --model, ';'-separated) "
+            "instead of a spec: the cheapest one with this nDCG@10 on the data's texts and qrels"
+        ),
+    ] = None,
+    layers: LayersOpt = None,
+    dims: DimsOpt = None,
+    spec: Annotated[str, typer.Option(help="with --target-ndcg: the collection spec")] = "f32",
+    costs: CostsOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="with --target-ndcg: write nDCG vs texts/s here (PNG)")
+    ] = None,
 ) -> None:
     """The cheapest spec (RAM bytes/vector) that keeps a recall target on your data.
 
+    With [bold]--target-ndcg[/]: the cheapest encoder operating point (encode + store + search,
+    weighed by --costs) keeping that nDCG@10 on your texts and qrels.
+
     [bold]Example[/]: slimvec advise --data debian --target-recall 0.99 --max-bytes-per-vector 64
+    [bold]Example[/]: slimvec advise --data ./mytexts --target-ndcg 0.9 --layers 2,3,6
     """
+    if target_ndcg is None and (layers or dims or costs or plot):
+        raise InvalidInputError("--layers, --dims, --costs and --plot need --target-ndcg")
+    if target_ndcg is not None:
+        advise_encoders(
+            data,
+            model,
+            size,
+            queries,
+            target_ndcg,
+            layers,
+            dims,
+            spec,
+            costs,
+            threads,
+            json_out,
+            plot,
+        )
+        return
     from slimvec.eval.advise import advice_to_dict
     from slimvec.eval.advise import advise as run_advise
 
@@ -806,6 +873,184 @@ def apikey(
     from slimvec.server.auth import new_key
 
     print(new_key(key_file, name, role, collection or None))
+
+
+# -- encoder operating points (bench --encoders, advise --target-ndcg) --------------------------
+def _text_dataset(data: str, size: int | None, queries: int | None):
+    """A dataset with texts and qrels (no embedding: the encoders are what is measured)."""
+    from slimvec.datasets import load
+
+    for name, value in (("--size", size), ("--queries", queries)):
+        if value is not None:
+            check_int(value, name)
+    path = Path(data).expanduser()
+    if path.exists():
+        return _subset(load(path), size, queries)
+    kwargs = {k: v for k, v in (("size", size), ("queries", queries)) if v is not None}
+    return load(data, **kwargs)
+
+
+def _models(model: str | None) -> list[str]:
+    from slimvec.eval.encoders import DEFAULT_MODEL
+
+    names = [m.strip() for m in (model or DEFAULT_MODEL).split(";") if m.strip()]
+    if not names:
+        raise InvalidInputError("--model names no model; e.g. --model all-MiniLM-L6-v2")
+    return names
+
+
+def _one_spec(specs: str | None) -> str:
+    given = [s.strip() for s in (specs or "f32").split(";") if s.strip()] or ["f32"]
+    if len(given) > 1:
+        raise InvalidInputError(
+            f"--encoders measures one spec per run (the collection every point is stored in); "
+            f"got {len(given)}: pass one, e.g. --specs 'binary*40 > f32'"
+        )
+    return given[0]
+
+
+def encoder_table(points, chosen=None) -> Table:
+    """One row per (model, layers, dims): quality, encoding speed, bytes, QPS and cost."""
+    table = Table(title="encoder operating points", title_justify="left", header_style="bold")
+    for name in (
+        "",
+        "model",
+        "L",
+        "D",
+        "nDCG@10",
+        "recall@10",
+        "docs/s",
+        "queries/s",
+        "RAM B/vec",
+        "QPS",
+        "encode",
+        "store",
+        "search",
+        "total",
+    ):
+        table.add_column(name, justify="left" if name in ("", "model") else "right")
+    for p in points:
+        star = "★" if p is chosen else ""
+        table.add_row(
+            star,
+            escape(Path(p.model).name or p.model),
+            str(p.layers),
+            str(p.dims),
+            f"{p.ndcg10:.4f}",
+            f"{p.recall10:.4f}",
+            f"{p.doc_texts_per_s:,.1f}",
+            f"{p.query_texts_per_s:,.1f}",
+            f"{p.ram_bytes_per_vector:,.0f}",
+            f"{p.qps:,.0f}",
+            *(f"{p.cost[k]:,.2f}" for k in ("encode", "store", "search", "total")),
+            style="bold green" if star else None,
+        )
+    return table
+
+
+def _encoder_grid(data, model, size, queries, layers, dims, costs):
+    from slimvec.eval.encoders import Costs, parse_ints
+
+    dataset = _text_dataset(data, size, queries)
+    grid = (parse_ints(layers, "--layers"), parse_ints(dims, "--dims"))
+    return dataset, _models(model), grid, Costs.parse(costs)
+
+
+def bench_encoders(
+    data: str,
+    model: str | None,
+    size: int | None,
+    queries: int | None,
+    specs: str | None,
+    layers: str | None,
+    dims: str | None,
+    costs: str | None,
+    threads: int | None,
+    out_dir: Path | None,
+) -> None:
+    """``slimvec bench --encoders``: the table, and with ``out_dir`` CSV, JSON and a PNG."""
+    import csv
+
+    from slimvec.eval.encoders import measure_encoders, plot_encoders
+
+    dataset, models, (grid_l, grid_d), price = _encoder_grid(
+        data, model, size, queries, layers, dims, costs
+    )
+    console = _console()
+    with console.status("measuring encoders ...") as status:
+        points = measure_encoders(
+            dataset,
+            models,
+            grid_l,
+            grid_d,
+            _one_spec(specs),
+            threads,
+            price,
+            progress=lambda label: status.update(escape(label)),
+        )
+    console.print(encoder_table(points))
+    console.print(escape(price.describe()))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = [p.to_dict() for p in points]
+        with open(out_dir / "encoders.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        (out_dir / "encoders.json").write_text(json.dumps(rows, indent=1) + "\n")
+        written = [out_dir / "encoders.csv", out_dir / "encoders.json"]
+        try:
+            written.append(plot_encoders(points, out_dir / "encoders.png"))
+        except ImportError:
+            console.print(
+                "[yellow]matplotlib is missing: no plot[/] (pip install 'slimvec[bench]')"
+            )
+        console.print("wrote " + ", ".join(escape(str(p)) for p in written))
+
+
+def advise_encoders(
+    data: str,
+    model: str | None,
+    size: int | None,
+    queries: int | None,
+    target_ndcg: float,
+    layers: str | None,
+    dims: str | None,
+    spec: str,
+    costs: str | None,
+    threads: int | None,
+    json_out: Path | None,
+    plot: Path | None,
+) -> None:
+    """``slimvec advise --target-ndcg``: the grid's table, the pick starred, exit 1 if none."""
+    from slimvec.eval.encoders import check_target, choose, measure_encoders, plot_encoders
+
+    check_target(target_ndcg)
+    dataset, models, (grid_l, grid_d), price = _encoder_grid(
+        data, model, size, queries, layers, dims, costs
+    )
+    console = _console()
+    with console.status("measuring encoders ...") as status:
+        points = measure_encoders(
+            dataset,
+            models,
+            grid_l,
+            grid_d,
+            spec,
+            threads,
+            price,
+            progress=lambda label: status.update(escape(label)),
+        )
+    advice = choose(points, target_ndcg, price)
+    console.print(encoder_table(points, advice.chosen))
+    console.print(escape(advice.summary()))
+    if json_out is not None:
+        json_out.write_text(json.dumps(advice.to_dict(), indent=2) + "\n")
+        console.print(f"wrote {escape(str(json_out))}")
+    if plot is not None:
+        console.print(f"wrote {escape(str(plot_encoders(points, plot, advice.chosen)))}")
+    if advice.chosen is None:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
