@@ -22,6 +22,7 @@ __all__ = [
     "test_bad_input_is_refused_with_the_library_message",
     "test_delete_hides_vectors_and_compact_keeps_answers",
     "test_exact_search_matches_numpy",
+    "test_filters_restrict_search_count_get_update_and_delete",
     "test_given_ids_metadata_and_texts_round_trip",
     "test_k_larger_than_the_collection_pads",
     "test_len_and_info",
@@ -207,3 +208,31 @@ def test_vectors_need_texts_for_keyword_search(make_collection):
         col.search_texts("anything")
     with pytest.raises(slimvec.InvalidInputError, match="holds no texts"):
         col.search_texts("anything", mode="sparse")
+
+
+def test_filters_restrict_search_count_get_update_and_delete(make_collection):
+    col = make_collection("filters", DIM)
+    docs = _data(300, 11)
+    meta = [{"group": ["a", "b", "c"][i % 3], "year": 2000 + i % 25} for i in range(300)]
+    col.add(docs, metadata=meta)
+    flt = {"group": "b", "year": {"$gte": 2010}}
+    match = np.array([m["group"] == "b" and m["year"] >= 2010 for m in meta])
+    assert col.count(filter=flt) == int(match.sum()) and col.count() == 300
+    res = col.search(docs[:4], k=5, filter=flt, exact=True)
+    allowed = np.flatnonzero(match)
+    expect = allowed[_top(docs[allowed], docs[:4], 5)]
+    assert res.ids.tolist() == expect.tolist()
+    assert res.explain["matching"] == int(match.sum())
+    page = col.get(filter={"group": {"$in": ["a"]}}, limit=7, offset=2)
+    assert page.ids.tolist() == list(range(6, 27, 3)) and page.metadata[0] == meta[6]
+    assert col.update_metadata([1, 4], [{"group": "z"}, None]) == 2
+    assert col.metadata([1, 4]) == [{"group": "z"}, None]
+    col.create_index("group")
+    assert col.count(filter={"group": "z"}) == 1
+    assert col.delete(filter={"group": {"$in": ["z", "c"]}}) == 101
+    assert len(col) == 199 and col.count(filter={"group": "c"}) == 0
+    with pytest.raises(slimvec.InvalidInputError, match=r"\$near"):
+        col.search(docs[:1], k=1, filter={"year": {"$near": 3}})
+    with pytest.raises(slimvec.InvalidInputError, match="ids not in the collection"):
+        col.update_metadata([10_000], [{}])
+    assert len(col) == 199

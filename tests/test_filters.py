@@ -494,3 +494,10 @@ def test_text_search_modes_with_a_filter_and_upgrades_refuse_filters(tmp_path):
         with pytest.raises(InvalidInputError, match="during a model upgrade"):
             call()
     assert len(col) == len(DOCS)
+
+
+def test_an_empty_in_list_matches_nothing_and_an_empty_nin_everything(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=4)
+    col.add(np.eye(4)[:3], metadata=[{"n": 2}, {"n": -2}, {"s": "y"}])
+    assert col.count({"n": {"$in": []}}) == 0
+    assert col.count({"n": {"$nin": []}}) == 3

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from slimvec.kernels.hamming import hamming_top
-from slimvec.kernels.lut import asymmetric_scores, byte_tables
+from slimvec.kernels.lut import asymmetric_scores, byte_tables, gathered_plane_sums
 
 
 def _reference(queries, docs, nwords, keep, allow):
@@ -55,6 +55,26 @@ def test_asymmetric_lut_scores_match_unpacked_bits():
     )
     signed = np.where(bits, 1.0, -1.0)
     expected = np.einsum("qd,npd,np->qn", queries, signed, alphas)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_gathered_plane_sums_match_unpacked_bits():
+    """Each query's own shortlist of code rows, summed per plane through byte tables."""
+    rng = np.random.default_rng(1)
+    dim, planes, n, nq, c, stride = 64, 2, 300, 4, 25, 16
+    queries = rng.standard_normal((nq, dim)).astype(np.float32)
+    bits = rng.random((n, planes, dim)) > 0.5
+    codes = np.zeros((n, planes * stride + 5), np.uint8)  # + trailing bytes (factors)
+    for p in range(planes):
+        codes[:, p * stride : p * stride + dim // 8] = np.packbits(bits[:, p], axis=1)
+    rows = rng.integers(0, n, (nq, c))
+    out = gathered_plane_sums(byte_tables(queries), codes[rows], dim // 8, stride, planes)
+    expected = np.einsum("qd,qcpd->qcp", queries, bits[rows].astype(np.float32))
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    # one code block shared by every query (a broadcast view) gives the same sums
+    shared = np.broadcast_to(codes[rows[0]], (nq, c, codes.shape[1]))
+    out = gathered_plane_sums(byte_tables(queries), shared, dim // 8, stride, planes)
+    expected = np.einsum("qd,cpd->qcp", queries, bits[rows[0]].astype(np.float32))
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 

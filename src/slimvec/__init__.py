@@ -23,7 +23,7 @@ from slimvec.errors import (
     SlimvecError,
     SpecError,
 )
-from slimvec.search.result import SearchResult
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.spec import DEFAULT_SPEC, Spec, parse_spec
 
 __version__ = "0.1.0"
@@ -44,6 +44,7 @@ __all__ = [
     "CollectionNotFoundError",
     "CorruptCollectionError",
     "DuplicateIdError",
+    "GetResult",
     "InvalidInputError",
     "SearchResult",
     "SlimvecError",

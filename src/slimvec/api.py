@@ -26,6 +26,7 @@ def create(
     keyword: dict[str, Any] | None = None,
     layers: int | None = None,
     dims: int | None = None,
+    ids: str = "int",
     **multivector_options: Any,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
@@ -41,12 +42,18 @@ def create(
     :class:`slimvec.sparse.BM25Index`: ``k1``, ``b``, ``stopwords``, ``stemmer``, ...).
     ``layers`` / ``dims``: run only the encoder's first L layers and keep its first D dims (an
     elastic, 2D Matryoshka operating point; recorded in the model identity).
+    ``ids``: "int" (int64 ids, the default) or "str" (string ids such as UUIDs or paths,
+    taken and returned everywhere ids are; see :mod:`slimvec.store.idmap`).
     """
     if layers is not None or dims is not None:  # an elastic encoder's operating point
         from slimvec.encoders import get_encoder
 
         encoder = get_encoder(encoder, layers=layers, dims=dims)
     if multivector:
+        if ids != "int":
+            raise InvalidInputError(
+                "string ids are not supported by multi-vector collections yet; use int ids"
+            )
         if spec == DEFAULT_SPEC:
             spec = MultiVectorCollection.default_spec
         return MultiVectorCollection.create_multivector(
@@ -57,7 +64,7 @@ def create(
             f"options {sorted(multivector_options)} apply to multi-vector collections only; "
             f"pass multivector=True"
         )
-    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword)
+    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword, ids=ids)
 
 
 def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin

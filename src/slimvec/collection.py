@@ -35,7 +35,6 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +45,7 @@ from slimvec.errors import (
     CollectionExistsError,
     CorruptCollectionError,
     DuplicateIdError,
+    IdKindError,
     InvalidInputError,
     SpecError,
 )
@@ -54,13 +54,13 @@ from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
 from slimvec.search.funnel import ORIGINAL, Pipeline
-from slimvec.search.fusion import MODES as FUSION_MODES
-from slimvec.search.fusion import fuse
-from slimvec.search.result import SearchResult
+from slimvec.search.fusion import check_text_search, fuse
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import save_array, save_arrays
 from slimvec.store.growable import GrowableArray
+from slimvec.store.idmap import IdMap, as_keys, check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import (
     FLUSH_BYTES,
@@ -85,7 +85,6 @@ from slimvec.validation import (
 )
 
 ENCODE_CHUNK = 65_536
-SEARCH_MODES = ("dense", "sparse", "hybrid")
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
 MERGE_FANOUT = 8
 #: Merges build the merged segment in RAM: runs larger than this stay as they are (such
@@ -117,13 +116,11 @@ EXACT_FILTER_ROWS = 4096
 FILTER_GROWTH_MAX = 2
 
 
-@dataclass
-class GetResult:
-    """Live ids (row order) with their metadata and stored texts, from ``Collection.get``."""
-
-    ids: np.ndarray
-    metadata: list[dict | None]
-    texts: list[str | None]
+def _key_array(keys: list[str]) -> np.ndarray:
+    """String ids as returned to the caller: a 1-D object array of str."""
+    out = np.empty(len(keys), object)
+    out[:] = keys
+    return out
 
 
 def _last_rows(ids: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,10 +142,10 @@ def _lookup(sorted_ids: np.ndarray, rows: np.ndarray, ids: np.ndarray):
     return rows[pos], sorted_ids[pos] == ids
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
+def _signature(path: Path | str) -> tuple[int, int, int] | None:
     """Identifies one committed manifest (each commit is a new file, so a new inode)."""
     try:
-        st = os.stat(path / MANIFEST)
+        st = os.stat(os.path.join(path, MANIFEST))
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
@@ -177,8 +174,10 @@ class Collection:
 
     def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
+        self._dir = str(self.path)  # for the stat calls of every read (no Path joins)
         self._closed = False
         self._meta: MetaStore | None = None
+        self._idmap: IdMap | None = None  # string-id collections only (slimvec.store.idmap)
         self._open: dict[str, dict[str, np.ndarray]] = {}  # segment name -> arrays
         self._upgrade: Any = None
         self._encoder = None
@@ -197,6 +196,7 @@ class Collection:
         encoder: Any = None,
         extra: dict[str, Any] | None = None,
         keyword: dict[str, Any] | None = None,
+        ids: str = "int",
     ) -> Collection:
         directory = Path(path)
         model = None
@@ -215,6 +215,8 @@ class Collection:
         check_metric(metric)
         manifest = Manifest(dim=int(dim), metric=metric, spec=str(parse_spec(spec)))
         manifest.extra.update(extra or {})
+        if check_id_kind(ids) == "str":
+            manifest.extra["id_kind"] = "str"
         if keyword:
             BM25Index(**keyword)  # validates the options
             manifest.extra["keyword_options"] = dict(keyword)
@@ -313,6 +315,11 @@ class Collection:
                 self._meta.close()
             self._meta = meta
         self._tail = _Tail(self.dim)
+        self._idmap = (
+            IdMap.refreshed(self._idmap, self._meta.db, self._meta.path, manifest.rows)
+            if manifest.extra.get("id_kind") == "str"
+            else None
+        )
         self._id_index = None
         #: Metadata of segment rows replaced by the log's "meta" records (row -> metadata);
         #: folded into the metadata database at the next flush.
@@ -333,8 +340,13 @@ class Collection:
 
     def _apply(self, record: LogRecord) -> None:
         tail = self._tail
-        if record.kind == "add":
+        if record.kind in ("add", "upsert"):
             ids, x = record.arrays["ids"], record.arrays["x"]
+            if record.kind == "upsert":  # the replaced rows go in the same record
+                rows, hit = self._live_rows_of(record.arrays["replaced"])
+                self._deleted.array[rows[hit]] = True
+            if self._idmap is not None:
+                self._idmap.learn(ids, record.info.get("keys") or [])
             if len(x) and x.shape[1] != self.dim:
                 raise CorruptCollectionError(f"the log of {self.path} holds vectors of another dim")
             tail.x.append(x)
@@ -374,11 +386,11 @@ class Collection:
     def _sync(self) -> None:
         """Catch up with commits made through other handles (two ``stat``s when none were)."""
         self._require_open()
-        if _signature(self.path) != self._signature:
+        if _signature(self._dir) != self._signature:
             self._load()
         elif self._manifest.log:
             try:
-                size = os.stat(self.path / self._manifest.log).st_size
+                size = os.stat(os.path.join(self._dir, self._manifest.log)).st_size
             except FileNotFoundError:  # a flush replaced the log between the two stats
                 self._load()
                 return
@@ -591,25 +603,78 @@ class Collection:
         """
         self._require_open()
         x, extra = self._ingest(vectors)
-        given = None if ids is None else as_ids(ids, len(x))
+        given = None if ids is None else self._user_ids(ids, len(x))
         metas = as_metadata(metadata, len(x))
         if texts is not None:
             texts = as_texts(texts)
             if len(texts) != len(x):
                 raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
         with self.transaction():
+            keys = None
+            if self._idmap is not None:  # string ids: fresh internal ids under the keys
+                keys = given if given is not None else new_keys(len(x))
+                self._reject_live_duplicates(self._idmap.ids_of(keys), keys)
+                given = None
             new_ids = given if given is not None else self._next_ids(len(x))
             self._reject_live_duplicates(new_ids)
             if self.upgrade is not None:
                 self.upgrade.new_space._reject_live_duplicates(new_ids)
+            info: dict[str, Any] = {"metadata": metas, "texts": texts}
+            if keys is not None:
+                info["keys"] = keys
             if self.logs_adds and self._manifest.log and len(x) < LOG_MAX_ROWS:
-                self._log(
-                    LogRecord("add", {"ids": new_ids, "x": x}, {"metadata": metas, "texts": texts})
-                )
+                self._log(LogRecord("add", {"ids": new_ids, "x": x}, info))
             else:
+                if keys is not None:  # saved by the commit; a failed one reloads the view
+                    self._idmap.learn(new_ids, keys)
                 self._commit_segment(x, extra, new_ids, metas, texts)
                 self._maintain()
-        return new_ids
+        return new_ids if keys is None else _key_array(keys)
+
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Any,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Store vectors under ``ids``, replacing the current vector, metadata and text of
+        those that exist (the others are added); returns the ids.
+
+        Atomic: one log record tombstones the replaced rows and adds the new ones, so a
+        reader (or a restart after a crash) sees every old row or every new one, never both
+        or neither. Large upserts are folded into a segment right after that record.
+        """
+        self._require_open()
+        if not self.logs_adds:
+            raise InvalidInputError(
+                f"{type(self).__name__} does not support upsert yet; delete the ids, then add"
+            )
+        if ids is None:
+            raise InvalidInputError("upsert needs the ids to replace or add; add() makes new ones")
+        x, _ = self._ingest(vectors)
+        user = self._user_ids(ids, len(x))
+        metas = as_metadata(metadata, len(x))
+        if texts is not None:
+            texts = as_texts(texts)
+            if len(texts) != len(x):
+                raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
+        if self.upgrade is not None:
+            raise InvalidInputError(
+                "upsert during a model upgrade is not supported yet; delete, then add_texts"
+            )
+        with self.transaction():
+            self._ensure_log()
+            info: dict[str, Any] = {"metadata": metas, "texts": texts}
+            if self._idmap is not None:
+                old, new_ids = self._idmap.ids_of(user), self._next_ids(len(x))
+                info["keys"] = user
+            else:
+                old = new_ids = user
+            _, live = self._live_rows_of(old)
+            arrays = {"ids": new_ids, "x": x, "replaced": old[live]}
+            self._log(LogRecord("upsert", arrays, info))
+        return _key_array(user) if self._idmap is not None else user
 
     def _log(self, record: LogRecord) -> None:
         """Append a record (durable on return), then flush if the log has grown enough."""
@@ -648,6 +713,8 @@ class Collection:
             name = segment_name(generation)
             write_segment(self.path, name, arrays)
             self._meta.insert(ids, m.rows, metas, texts)
+            if self._idmap is not None:
+                save_keys(self._meta.db, m.rows, ids, self._idmap.keys_of(ids))
             keyword = self._keyword_index(create=texts is not None)
             if keyword is not None and texts is not None:
                 new_texts = texts[len(tail) :]
@@ -770,9 +837,10 @@ class Collection:
         return np.flatnonzero(~self._deleted.array)
 
     def live_ids(self) -> np.ndarray:
-        """Ids of this collection's own live vectors, in row order."""
+        """Ids of this collection's own live vectors, in row order (the caller's ids: strings
+        in a string-id collection)."""
         self._sync()
-        return self._ids.array[~self._deleted.array]
+        return self._external_ids(self._ids.array[~self._deleted.array])
 
     def _live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row of each id, whether it is live). Segment rows are looked up in an index built
@@ -796,14 +864,65 @@ class Collection:
             found |= t_found
         return rows, found & ~self._deleted.array[rows]
 
-    def _reject_live_duplicates(self, ids: np.ndarray) -> None:
+    def _reject_live_duplicates(self, ids: np.ndarray, keys: list[str] | None = None) -> None:
         _, live = self._live_rows_of(ids)
-        clash = ids[live]
+        clash = ids[live] if keys is None else np.asarray(keys, object)[live]
         if len(clash):
             raise DuplicateIdError(
                 f"ids already in the collection: {clash[:10].tolist()}"
-                f"{' ...' if len(clash) > 10 else ''}; delete them first or use new ids"
+                f"{' ...' if len(clash) > 10 else ''}; use upsert() to replace them, or new ids"
             )
+
+    # -- the caller's ids: int64, or strings mapped to internal ids (slimvec.store.idmap) -----
+    @property
+    def id_kind(self) -> str:
+        """ "int" or "str": the kind of id this collection takes and returns (chosen at create)."""
+        return "str" if self._manifest.extra.get("id_kind") == "str" else "int"
+
+    def _user_ids(self, ids: Any, n: int | None = None, unique: bool = True, dedupe: bool = True):
+        """Validated caller ids: a list of keys (string collections) or an int64 array;
+        ``n``: the count they must have; ``unique=False`` accepts repeats (dropped unless
+        ``dedupe=False``). The wrong kind raises ``IdKindError``, never a cast."""
+        if self._idmap is not None:
+            keys = as_keys(ids, n, unique=unique)
+            return list(dict.fromkeys(keys)) if not unique and dedupe else keys
+        array = np.atleast_1d(np.asarray(ids))
+        if array.dtype.kind in "USO" and any(isinstance(i, str) for i in array.ravel().tolist()):
+            raise IdKindError(
+                f"this collection has int64 ids, got a string id {array.ravel()[0]!r}; create "
+                f"the collection with slimvec.create(..., ids='str') to use string ids"
+            )
+        if not unique:
+            if not dedupe:
+                return array.astype(np.int64) if array.size else np.empty(0, np.int64)
+            array = np.unique(array)
+        return as_ids(array, len(array) if n is None else n)
+
+    def _internal_ids(self, user: Any) -> np.ndarray:
+        """Internal int64 ids of validated caller ids (-1 for unknown string ids)."""
+        if self._idmap is not None:
+            return self._idmap.ids_of(user)
+        return np.asarray(user, np.int64)
+
+    def _external_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Caller ids of internal ids (None for -1 in a string collection)."""
+        return ids if self._idmap is None else self._idmap.keys_of(ids)
+
+    def _user_result(self, result: SearchResult) -> SearchResult:
+        """A search result in the caller's ids: one gather over the k ids per query."""
+        if self._idmap is None:
+            return result
+        return SearchResult(self._idmap.keys_of(result.ids), result.scores, result.explain)
+
+    def _require_live(self, user: Any, internal: np.ndarray, what: str) -> np.ndarray:
+        """Rows of ``internal`` ids, or an error naming the caller ids that are not live."""
+        rows, hit = self._live_rows_of(internal)
+        if not hit.all():
+            missing = [u for u, h in zip(np.asarray(user, object).tolist(), hit) if not h]
+            raise InvalidInputError(
+                f"ids not in the collection: {missing[:10]}; nothing was {what}"
+            )
+        return rows
 
     # -- text -------------------------------------------------------------------------------
     @property
@@ -877,6 +996,11 @@ class Collection:
         from slimvec.compat.upgrade import begin_upgrade
 
         self._require_open()
+        if self._idmap is not None:
+            raise InvalidInputError(
+                "model upgrades of string-id collections are not supported yet; re-embed into "
+                "a new collection (slimvec.create(..., ids='str')) instead"
+            )
         self._upgrade = begin_upgrade(self, encoder, **options)
         return self._upgrade
 
@@ -917,14 +1041,7 @@ class Collection:
         sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode.
         """
         self._sync()
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
-        if fusion not in FUSION_MODES:
-            raise InvalidInputError(
-                f"unknown fusion mode {fusion!r}; use one of {', '.join(FUSION_MODES)}"
-            )
-        queries = as_texts(queries, "queries")
-        k = check_k(k)
+        queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
         upgrade = self.upgrade
         if filter is not None:
             self._no_filter_during_upgrade("search_texts")
@@ -942,16 +1059,15 @@ class Collection:
             )
         allow_ids = None if filter is None else self._ids.array[self._allow(filter)]
         if mode == "sparse":
-            return SearchResult(*self._keyword_search(queries, k, allow_ids))
-        depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
+            return self._user_result(SearchResult(*self._keyword_search(queries, k, allow_ids)))
         if upgrade is not None:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
             q = self._embed(queries, "query", None)
-            dense = self.search(q, k=depth, exact=exact, filter=filter)
+            dense = self._search_ids(q, depth, exact, filter)
         sparse = self._keyword_search(queries, depth, allow_ids)
-        return SearchResult(
-            *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
+        return self._user_result(
+            SearchResult(*fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant))
         )
 
     def _keyword_search(
@@ -1004,6 +1120,8 @@ class Collection:
         if record.kind == "delete":
             index.delete(ids)
             return
+        if record.kind == "upsert":
+            index.delete(record.arrays["replaced"])
         texts = record.info.get("texts")
         if texts:
             index.delete(ids)  # an id deleted and re-added in the log
@@ -1026,7 +1144,7 @@ class Collection:
     def _per_id(self, ids: Any, of_rows, what: str) -> list:
         """Look ids up in this space, and during an upgrade in the new space for the rest."""
         self._sync()
-        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        wanted = self._internal_ids(self._user_ids(ids, unique=False, dedupe=False))
         rows, live = self._live_rows_of(wanted)
         found = of_rows(rows[live])
         out: list = [None] * len(wanted)
@@ -1084,20 +1202,17 @@ class Collection:
         """Delete from this collection's own rows; with ``filter``, the matching rows are
         chosen under the write lock (one atomic log record)."""
         if filter is None:
-            wanted = np.atleast_1d(np.asarray(ids))
-            if wanted.size == 0:
+            user = self._user_ids(ids, unique=False)
+            if not len(user):
                 return 0
-            wanted = np.unique(as_ids(wanted, wanted.size))
         with self.transaction():
             if filter is not None:
                 wanted = np.unique(self._ids.array[self._allow(filter)])
                 if not len(wanted):
                     return 0
-            _, hit = self._live_rows_of(wanted)
-            if not hit.all():
-                raise InvalidInputError(
-                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was deleted"
-                )
+            else:
+                wanted = self._internal_ids(user)
+                self._require_live(user, wanted, "deleted")
             self._ensure_log()
             self._log(LogRecord("delete", {"ids": wanted}))
         return len(wanted)
@@ -1156,6 +1271,8 @@ class Collection:
         (self.path / meta_db).unlink(missing_ok=True)
         fresh = MetaStore(self.path / meta_db, create=True)
         fresh.insert(ids, 0, self._meta_of_rows(live), self._texts_of_rows(live))
+        if self._idmap is not None:
+            save_keys(fresh.db, 0, ids, self._idmap.keys_of(ids))
         fresh.close()
         keyword = self._keyword_index()
         if keyword is not None:
@@ -1242,6 +1359,17 @@ class Collection:
         send) and reach the backfilled documents through the upgrade's old → new bridge; for
         the new model's vectors use ``col.upgrade.search_vectors``.
         """
+        return self._user_result(self._search_ids(queries, k, exact, filter, nprobe))
+
+    def _search_ids(
+        self,
+        queries: Any,
+        k: int,
+        exact: bool,
+        filter: Any,  # noqa: A002
+        nprobe: int | None = None,
+    ) -> SearchResult:
+        """``search`` in internal ids (what fusion, BM25 and upgrades work with)."""
         self._sync()
         if nprobe is not None:
             self._check_nprobe(nprobe)
@@ -1249,7 +1377,7 @@ class Collection:
             self._no_filter_during_upgrade("search")
             q = self._queries_in(queries)
             return self._search_filtered(q, check_k(k), exact, filter, nprobe)
-        if self.upgrade is not None:  # it validates the queries against this (old) space
+        if "upgrade" in self._manifest.extra:  # it validates the queries against this space
             return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
         return self._search_own(self._queries_in(queries), check_k(k), exact, nprobe)
 
@@ -1370,28 +1498,42 @@ class Collection:
         filter: Any = None,  # noqa: A002
         limit: int | None = 100,
         offset: int = 0,
+        vectors: bool | None = None,
     ) -> GetResult:
         """Live vectors' ids, metadata and texts, in insertion order, ``limit`` from
-        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``."""
+        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``. Ids that
+        are not live are left out. ``vectors`` (default: when ``ids`` are given) adds the
+        stored float32 vectors."""
         self._sync()
         self._no_filter_during_upgrade("get")
         if limit is not None:
             limit = check_k(limit)
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
-        allow = ~self._deleted.array if filter is None else self._allow(filter)
-        if ids is not None:
-            wanted = np.atleast_1d(np.asarray(ids))
-            wanted = as_ids(wanted, len(wanted))
-            rows, hit = self._live_rows_of(wanted)
-            chosen = np.zeros_like(allow)
-            chosen[rows[hit]] = True
-            allow &= chosen
-        rows = np.flatnonzero(allow)[offset : None if limit is None else offset + limit]
+        if ids is not None and filter is None:  # by id: no pass over every row
+            rows, hit = self._live_rows_of(self._internal_ids(self._user_ids(ids, unique=False)))
+            rows = np.unique(rows[hit])
+        else:
+            allow = ~self._deleted.array if filter is None else self._allow(filter)
+            if ids is not None:
+                wanted = self._internal_ids(self._user_ids(ids, unique=False))
+                rows, hit = self._live_rows_of(wanted)
+                chosen = np.zeros_like(allow)
+                chosen[rows[hit]] = True
+                allow &= chosen
+            rows = np.flatnonzero(allow)
+        rows = rows[offset : None if limit is None else offset + limit]
+        if vectors is None:
+            vectors = ids is not None
         return GetResult(
-            ids=self._ids.array[rows],
+            ids=self._external_ids(self._ids.array[rows]),
             metadata=self._meta_of_rows(rows),
             texts=self._texts_of_rows(rows),
+            vectors=(
+                (self.gather(ORIGINAL, rows) if len(rows) else np.empty((0, self.dim), np.float32))
+                if vectors
+                else None
+            ),
         )
 
     def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
@@ -1400,19 +1542,15 @@ class Collection:
         nothing written."""
         self._require_open()
         self._no_filter_during_upgrade("update_metadata")
-        wanted = np.atleast_1d(np.asarray(ids))
-        wanted = as_ids(wanted, len(wanted))
-        metas = as_metadata(metadatas, len(wanted))
+        user = self._user_ids(ids)
+        metas = as_metadata(metadatas, len(user))
         if metas is None:
             raise InvalidInputError("give one metadata dict (or None) per id")
-        if not len(wanted):
+        if not len(user):
             return 0
         with self.transaction():
-            _, hit = self._live_rows_of(wanted)
-            if not hit.all():
-                raise InvalidInputError(
-                    f"ids not in the collection: {wanted[~hit][:10].tolist()}; nothing was updated"
-                )
+            wanted = self._internal_ids(user)
+            self._require_live(user, wanted, "updated")
             self._ensure_log()
             self._log(LogRecord("meta", {"ids": wanted}, {"metadata": metas}))
         return len(wanted)
@@ -1507,6 +1645,7 @@ class Collection:
                 key: self.pipeline.bytes_per_vector(key) for key in self.pipeline.codecs
             },
             "upgrade": None if upgrade is None else upgrade.describe(),
+            "id_kind": self.id_kind,
             "ivf": None
             if self._ivf is None
             else self._ivf.describe(self._deleted.array, len(self._tail)),

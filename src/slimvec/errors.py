@@ -23,6 +23,10 @@ class DuplicateIdError(InvalidInputError):
     """An id is repeated in a batch or already live in the collection."""
 
 
+class IdKindError(InvalidInputError):
+    """Ids of one kind (int or str) were given to a collection that holds the other kind."""
+
+
 class CollectionNotFoundError(SlimvecError, FileNotFoundError):
     """The path does not hold a slimvec collection."""
 

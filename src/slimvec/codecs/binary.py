@@ -32,7 +32,7 @@ import numpy as np
 from slimvec.codecs.base import Codec
 from slimvec.kernels.bitplane import bitplane_top, quantise_queries
 from slimvec.kernels.hamming import hamming_top
-from slimvec.kernels.lut import asymmetric_scores, byte_tables
+from slimvec.kernels.lut import asymmetric_scores, byte_tables, gathered_plane_sums
 
 #: Query bits of the multi-bit first pass: 8 keeps it within ~0.5% of the float query's scores.
 QUERY_BITS = 8
@@ -157,13 +157,10 @@ class BinaryCodec(Codec):
 
     def score(self, prepared: _Queries, codes: np.ndarray) -> np.ndarray:
         weights = self._weights(codes)  # (nq, c, bits)
-        total = np.zeros(codes.shape[:2], np.float32)
-        for p in range(self.bits):
-            start = p * self.plane_bytes
-            bits = np.unpackbits(codes[..., start : start + self.dim // 8], axis=-1)
-            signed = bits.astype(np.float32) * 2.0 - 1.0
-            total += weights[..., p] * np.einsum("qcd,qd->qc", signed, prepared.floats)
-        return total + prepared.offsets[:, None]
+        tables = byte_tables(prepared.floats)
+        sums = gathered_plane_sums(tables, codes, self.dim // 8, self.plane_bytes, self.bits)
+        total = (weights * (2.0 * sums - prepared.sums[:, None, None])).sum(axis=2)
+        return total.astype(np.float32) + prepared.offsets[:, None]
 
     def state(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean}

@@ -38,6 +38,7 @@ import numpy as np
 from slimvec.codecs.base import Codec
 from slimvec.errors import CorruptCollectionError
 from slimvec.kernels.bitplane import bitplane_top, quantise_queries
+from slimvec.kernels.lut import byte_tables, gathered_plane_sums
 from slimvec.kernels.quantise import extended_codes
 
 #: eps0 of the error bound (Gao & Long use 1.9).
@@ -59,6 +60,7 @@ class _Queries:
     lo: np.ndarray | None = None
     delta: np.ndarray | None = None
     qsums: np.ndarray | None = None  # sums of the quantised R q
+    tables: np.ndarray | None = None  # (nq, dim / 8, 256) byte tables of R q, for rescoring
 
     def __len__(self) -> int:
         return len(self.rotated)
@@ -241,17 +243,18 @@ class RaBitQCodec(Codec):
         gathered = np.broadcast_to(codes, (len(prepared), *codes.shape))
         return self.score(prepared, gathered)
 
-    def unpack(self, codes: np.ndarray) -> np.ndarray:
-        """(..., dim) float32 grid coordinates u of code rows."""
-        u = np.zeros((*codes.shape[:-1], self.dim), np.float32)
-        for p in range(self.bits):
-            start = p * self.plane_bytes
-            bits = np.unpackbits(codes[..., start : start + self.plane_bytes], axis=-1)
-            u += bits[..., : self.dim] * np.float32(1 << p)
-        return u
-
     def score(self, prepared: _Queries, codes: np.ndarray) -> np.ndarray:
+        """Estimates for codes gathered as (nq, c, width): <u, Rq> with the float query, one
+        byte-table lookup per code byte and plane."""
         f = self.factors(codes)
-        dots = np.einsum("qcd,qd->qc", self.unpack(codes), prepared.rotated)
+        if prepared.tables is None:
+            nbytes = -(-self.dim // 8)
+            padded = np.zeros((len(prepared), 8 * nbytes), np.float32)
+            padded[:, : self.dim] = prepared.rotated
+            prepared.tables = byte_tables(padded)
+        sums = gathered_plane_sums(
+            prepared.tables, codes, prepared.tables.shape[1], self.plane_bytes, self.bits
+        )
+        dots = sums @ (2.0 ** np.arange(self.bits, dtype=np.float32))
         est = f[..., 0] * (dots - self.half * prepared.sums[:, None])
         return (est + prepared.offsets[:, None]).astype(np.float32)

@@ -27,7 +27,6 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 import slimvec
-from slimvec.collection import SEARCH_MODES, SearchResult
 from slimvec.distributed.shard import ShardActor
 from slimvec.distributed.shardmap import ShardMap
 from slimvec.distributed.shardmap import route as slimvec_route
@@ -38,8 +37,8 @@ from slimvec.errors import (
     ShardUnavailableError,
     SlimvecError,
 )
-from slimvec.search.fusion import MODES as FUSION_MODES
-from slimvec.search.fusion import fuse
+from slimvec.search.fusion import check_text_search, fuse
+from slimvec.search.result import SearchResult
 from slimvec.spec import DEFAULT_SPEC
 from slimvec.validation import as_ids, as_matrix, as_metadata, as_texts, check_k
 
@@ -462,19 +461,11 @@ class ShardedCollection:
     ) -> SearchResult:
         """As ``Collection.search_texts``. BM25 scores use each shard's own term statistics
         (ids are spread by hash, so shards see near-identical statistics on large corpora)."""
-        if mode not in SEARCH_MODES:
-            raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
-        if fusion not in FUSION_MODES:
-            raise InvalidInputError(
-                f"unknown fusion mode {fusion!r}; use one of {', '.join(FUSION_MODES)}"
-            )
-        queries = as_texts(queries, "queries")
-        k = check_k(k)
+        queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
         if mode == "dense":
             return self.search(self.encoder.encode(queries, kind="query"), k=k, exact=exact)
         if mode == "sparse":
             return merge_top(self._read_all("search_sparse", queries, k), k)
-        depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
         dense = self.search(self.encoder.encode(queries, kind="query"), k=depth, exact=exact)
         sparse = merge_top(self._read_all("search_sparse", queries, depth), depth)
         return SearchResult(

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import ray.data
 from tqdm.auto import tqdm
 
 from slimvec.distributed.collection import ShardedCollection
@@ -95,6 +94,8 @@ def ingest_texts(
                 f"the dataset has no column {name!r} (it has {columns}); pass text_column= / "
                 f"id_column= to name yours"
             )
+    import ray.data  # ~3 s to import: not in every shard actor that imports this package
+
     model = col.encoder if encoder is None else col._checked_encoder(encoder)
     existing = col.live_ids()
     rows = dataset.map_batches(

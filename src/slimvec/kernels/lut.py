@@ -41,3 +41,33 @@ def _asymmetric_scores(tables, qsums, codes, nbytes, stride, planes, alphas, out
                     acc += tables[i, b, codes[j, base + b]]
                 total += alphas[j, p] * (2.0 * acc - qsums[i])
             out[i, j] = total
+
+
+def gathered_plane_sums(
+    tables: np.ndarray, codes: np.ndarray, nbytes: int, stride: int, planes: int
+) -> np.ndarray:
+    """(nq, c, planes) float32: for query i and each of its c gathered code rows
+    ``codes[i]`` (nq, c, width) uint8, the sum of q_i over the set bits of each bit plane
+    (plane p's ``nbytes`` bytes start at p * ``stride``).
+
+    This is how a shortlist is rescored: one table lookup per code byte instead of unpacking
+    the codes to a (queries x shortlist x dims) float array."""
+    nq, c = codes.shape[:2]
+    out = np.empty((nq, c, planes), np.float32)
+    with numba_threads(threads_for(nq * c * nbytes * planes)):
+        _gathered_plane_sums(tables, codes, nbytes, stride, planes, out)
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _gathered_plane_sums(tables, codes, nbytes, stride, planes, out):
+    c = codes.shape[1]
+    for f in prange(codes.shape[0] * c):
+        i = f // c
+        j = f - i * c
+        for p in range(planes):
+            acc = 0.0
+            base = p * stride
+            for b in range(nbytes):
+                acc += tables[i, b, codes[i, j, base + b]]
+            out[i, j, p] = acc

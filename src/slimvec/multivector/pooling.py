@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numba import njit
-from scipy.cluster.hierarchy import linkage
 
 from slimvec.transforms.base import normalise_rows
 from slimvec.transforms.fde import check_packed, pack_token_sets
@@ -45,6 +44,8 @@ class TokenPooler:
         check_packed(tokens, offsets, tokens.shape[1] if tokens.ndim == 2 else -1)
         if self.pool_factor == 1:
             return tokens, offsets
+        from scipy.cluster.hierarchy import linkage  # 0.7 s to import: only when pooling
+
         lengths = np.diff(offsets)
         targets = -(-lengths // self.pool_factor)  # ceil
         # Ward merge trees of the documents that shrink; SciPy builds each from the condensed

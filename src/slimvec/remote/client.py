@@ -21,7 +21,7 @@ import slimvec.errors as errors
 from slimvec.errors import AuthError, InvalidInputError, MissingDependencyError, ServerError
 from slimvec.remote.names import check_name
 from slimvec.remote.wire import WIRE_DTYPES, encode_array, result_from_json, to_npy
-from slimvec.search.result import SearchResult
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.validation import as_matrix, as_metadata
 
 try:
@@ -70,6 +70,8 @@ def _jsonable(value: Any) -> Any:
         return value.item()
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(v) for key, v in value.items()}
     return value
 
 
@@ -244,7 +246,8 @@ class RemoteCollection:
         """Top-``k`` ids and scores per query; ``options`` (``filter``) are forwarded as given."""
         body = {"vectors": self._vectors(queries, "queries"), "k": _jsonable(k), "exact": exact}
         body.update({key: _jsonable(v) for key, v in options.items()})
-        return SearchResult(*result_from_json(self._post("/search", body, binary="true")))
+        reply = self._post("/search", body, binary="true")
+        return SearchResult(*result_from_json(reply), explain=reply.get("explain"))
 
     def search_texts(
         self, queries: Sequence[str] | str, k: int = 10, mode: str = "dense", **options: Any
@@ -260,6 +263,38 @@ class RemoteCollection:
         if ids is not _UNSET:
             body["ids"] = _jsonable(ids)
         return int(self._post("/points/delete", body)["deleted"])
+
+    def count(self, filter: Any = None) -> int:  # noqa: A002
+        """Live vectors, or those whose metadata matches ``filter``."""
+        if filter is None:
+            return len(self)
+        return int(self._post("/count", {"filter": _jsonable(filter)})["count"])
+
+    def get(
+        self,
+        ids: Any = None,
+        filter: Any = None,  # noqa: A002
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> GetResult:
+        """A page of live ids with metadata and texts (the server caps ``limit`` at its k
+        limit: page with ``offset``)."""
+        body: dict[str, Any] = {"limit": _jsonable(limit), "offset": _jsonable(offset)}
+        if ids is not None:
+            body["ids"] = _jsonable(np.atleast_1d(ids))
+        if filter is not None:
+            body["filter"] = _jsonable(filter)
+        reply = self._post("/points/get", body)
+        return GetResult(np.asarray(reply["ids"], np.int64), reply["metadata"], reply["texts"])
+
+    def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
+        """Replace the metadata of live ``ids`` in one commit; returns how many."""
+        body = {"ids": _jsonable(np.atleast_1d(ids)), "metadata": _jsonable(metadatas)}
+        return int(self._post("/points/update_metadata", body)["updated"])
+
+    def create_index(self, field: str) -> None:
+        """A payload index on a metadata field (see ``Collection.create_index``)."""
+        self._post("/indexes", {"field": _jsonable(field)})
 
     def metadata(self, ids: Any) -> list[dict | None]:
         return self._post("/points/metadata", {"ids": _jsonable(np.atleast_1d(ids))})["metadata"]

@@ -388,9 +388,10 @@ class MetadataColumns:
 
 
 def _any_equal(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """``np.isin`` for a handful of values: a few vectorised comparisons, no sort."""
-    out = values == wanted[0]
-    for value in wanted[1:]:
+    """``np.isin`` for a handful of values: a few vectorised comparisons, no sort (an empty
+    ``$in`` list matches nothing)."""
+    out = np.zeros(values.shape, bool)
+    for value in wanted:
         out |= values == value
     return out
 

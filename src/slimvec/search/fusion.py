@@ -27,13 +27,29 @@ from typing import Any
 import numpy as np
 
 from slimvec.errors import InvalidInputError
-from slimvec.validation import check_k
+from slimvec.validation import as_texts, check_k
 
 RRF_CONSTANT = 60.0
 MODES = ("rrf", "weighted")
+#: What ``search_texts`` can do: the encoder + funnel, BM25, or both fused.
+SEARCH_MODES = ("dense", "sparse", "hybrid")
 NORMALISATIONS = ("minmax", "zscore")
 
 Ranked = tuple[np.ndarray, np.ndarray]
+
+
+def check_text_search(
+    queries: Any, k: Any, mode: str, fusion: str, candidates: Any
+) -> tuple[list[str], int, int]:
+    """``search_texts`` arguments checked the same way by every kind of collection: the
+    queries as a list, ``k``, and the hybrid depth (``candidates``, default ``max(10k, 100)``)."""
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(f"unknown mode {mode!r}; use one of {', '.join(SEARCH_MODES)}")
+    if fusion not in MODES:
+        raise InvalidInputError(f"unknown fusion mode {fusion!r}; use one of {', '.join(MODES)}")
+    k = check_k(k)
+    depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
+    return as_texts(queries, "queries"), k, depth
 
 
 def fuse(

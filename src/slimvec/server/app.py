@@ -158,6 +158,26 @@ class IdsBody(BaseModel):
     filter: dict[str, Any] | None = None
 
 
+class CountBody(BaseModel):
+    filter: dict[str, Any] | None = None
+
+
+class GetBody(BaseModel):
+    ids: list[int] | None = None
+    filter: dict[str, Any] | None = None
+    limit: int | None = 100
+    offset: int = 0
+
+
+class UpdateMetadataBody(BaseModel):
+    ids: list[int]
+    metadata: list[dict[str, Any] | None]
+
+
+class IndexBody(BaseModel):
+    field: str
+
+
 def _doc_body(model: type[BaseModel], npy: bool = False) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": model.model_json_schema()}}
     if npy:
@@ -362,7 +382,10 @@ class Service:
         self.check_k(k)
         extra = {"filter": data["filter"]} if data.get("filter") is not None else {}
         result = col.search(queries, k=k, exact=data.get("exact", False), **extra)
-        return result_to_json(result.ids, result.scores, binary)
+        reply = result_to_json(result.ids, result.scores, binary)
+        if result.explain is not None:
+            reply["explain"] = result.explain
+        return reply
 
 
 def create_app(
@@ -475,6 +498,34 @@ def create_app(
         service.allow(request, name, write=False)
         return {"count": len(await run_in_threadpool(registry.reader, name))}
 
+    @app.post("/collections/{name}/count", tags=["collections"], openapi_extra=_doc_body(CountBody))
+    async def count(name: str, request: Request) -> dict[str, Any]:
+        """``count(filter)``: live vectors whose metadata matches the filter."""
+        service.allow(request, name, write=False)
+        body = await service.body(request, "count")
+
+        def work() -> dict[str, Any]:
+            data = service.parse(body, {"filter"}, "count")
+            return {"count": registry.reader(name).count(filter=data.get("filter"))}
+
+        return await run_in_threadpool(work)
+
+    @app.post(
+        "/collections/{name}/indexes", tags=["collections"], openapi_extra=_doc_body(IndexBody)
+    )
+    async def create_index(name: str, request: Request) -> dict[str, Any]:
+        """``create_index(field)``: a payload index that makes filters on the field cheap."""
+        service.allow(request, name, write=True)
+        body = await service.body(request, "create_index")
+
+        def work() -> dict[str, Any]:
+            data = service.parse(body, {"field"}, "create_index")
+            with registry.writer(name) as col:
+                col.create_index(data.get("field"))
+            return {"indexed": data.get("field")}
+
+        return await run_in_threadpool(work)
+
     @app.delete("/collections/{name}", tags=["collections"])
     async def drop_collection(name: str, request: Request) -> dict[str, Any]:
         """Delete a whole collection and its files."""
@@ -527,6 +578,44 @@ def create_app(
             args = {k: v for k, v in data.items() if v is not None}
             with registry.writer(name) as col:
                 return {"deleted": col.delete(**args)}
+
+        return await run_in_threadpool(work)
+
+    @app.post("/collections/{name}/points/get", tags=["points"], openapi_extra=_doc_body(GetBody))
+    async def get_points(name: str, request: Request) -> dict[str, Any]:
+        """``get(ids, filter, limit, offset)``: a page of live ids with metadata and texts."""
+        service.allow(request, name, write=False)
+        body = await service.body(request, "get")
+
+        def work() -> dict[str, Any]:
+            data = service.parse(body, {"ids", "filter", "limit", "offset"}, "get")
+            limit = data.get("limit", 100)
+            if limit is None or (isinstance(limit, int) and limit > limits.max_k):
+                raise RequestProblem(
+                    400,
+                    f"limit must be at most the server's limit of {limits.max_k} (got "
+                    f"{limit}); page through with offset",
+                )
+            args = {k: v for k, v in data.items() if k != "limit" and v is not None}
+            got = registry.reader(name).get(**args, limit=limit)
+            return {"ids": got.ids.tolist(), "metadata": got.metadata, "texts": got.texts}
+
+        return await run_in_threadpool(work)
+
+    @app.post(
+        "/collections/{name}/points/update_metadata",
+        tags=["points"],
+        openapi_extra=_doc_body(UpdateMetadataBody),
+    )
+    async def update_metadata(name: str, request: Request) -> dict[str, Any]:
+        """``update_metadata(ids, metadata)``: replace the metadata of live ids, one commit."""
+        service.allow(request, name, write=True)
+        body = await service.body(request, "update_metadata")
+
+        def work() -> dict[str, Any]:
+            data = service.parse(body, {"ids", "metadata"}, "update_metadata")
+            with registry.writer(name) as col:
+                return {"updated": col.update_metadata(data.get("ids"), data.get("metadata"))}
 
         return await run_in_threadpool(work)
 
