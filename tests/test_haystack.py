@@ -9,6 +9,10 @@ document on the way (Chroma's and Qdrant's integrations do the same): slimvec ke
 vectors, so a returned embedding equals the written float64 list up to float32 rounding.
 Everything else (ids, content, meta, order) is compared exactly."""
 
+import os
+
+os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no network calls from tests
+
 import numpy as np
 import pytest
 from haystack import Document, Pipeline
