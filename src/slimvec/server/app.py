@@ -128,6 +128,10 @@ class SearchBody(BaseModel):
     k: int = 10
     exact: bool = False
     filter: dict[str, Any] | None = Field(None, description="forwarded to the library if given")
+    nprobe: int | None = Field(None, description="lists read per query ('ivf:N' collections)")
+
+
+SEARCH_FIELDS = set(SearchBody.model_fields)
 
 
 class BatchSearchBody(BaseModel):
@@ -380,7 +384,7 @@ class Service:
         queries = self.vectors(data, "vectors", self.limits.max_queries, "queries")
         k = data.get("k", 10)
         self.check_k(k)
-        extra = {"filter": data["filter"]} if data.get("filter") is not None else {}
+        extra = {key: data[key] for key in ("filter", "nprobe") if data.get(key) is not None}
         result = col.search(queries, k=k, exact=data.get("exact", False), **extra)
         reply = result_to_json(result.ids, result.scores, binary)
         if result.explain is not None:
@@ -673,11 +677,11 @@ def create_app(
 
         def work(data: dict[str, Any] | None = None) -> Response:
             if data is None:
-                data = service.parse(body, {"vectors", "k", "exact", "filter"}, "search")
+                data = service.parse(body, SEARCH_FIELDS, "search")
             return _json(service.search_one(registry.reader(name), data, binary))
 
         if len(body.get("_raw") or body.get("vectors")) <= INLINE_BYTES:
-            data = service.parse(body, {"vectors", "k", "exact", "filter"}, "search")
+            data = service.parse(body, SEARCH_FIELDS, "search")
             if not data.get("exact"):
                 # a few approximate queries take about a millisecond: handing them to a pool
                 # thread costs as much again, far more when the CPUs are busy
@@ -703,7 +707,7 @@ def create_app(
                 raise RequestProblem(400, "'searches' must be a list of search objects")
             service.check_rows(len(searches), limits.max_queries, "searches")
             col = registry.reader(name)
-            fields = {"vectors", "k", "exact", "filter"}
+            fields = SEARCH_FIELDS
             for s in searches:
                 if set(s) - fields:
                     raise RequestProblem(
