@@ -948,12 +948,28 @@ def encoder_table(points, chosen=None) -> Table:
     return table
 
 
-def _encoder_grid(data, model, size, queries, layers, dims, costs):
-    from slimvec.eval.encoders import Costs, parse_ints
+def _measure_encoder_grid(data, model, size, queries, layers, dims, costs, spec, threads):
+    """The (layers x dims) grid of ``bench --encoders`` / ``advise --target-ndcg``, measured
+    under a status line; returns (console, points, costs)."""
+    from slimvec.eval.encoders import Costs, measure_encoders, parse_ints
 
     dataset = _text_dataset(data, size, queries)
-    grid = (parse_ints(layers, "--layers"), parse_ints(dims, "--dims"))
-    return dataset, _models(model), grid, Costs.parse(costs)
+    grid_l, grid_d = parse_ints(layers, "--layers"), parse_ints(dims, "--dims")
+    models = _models(model)
+    price = Costs.parse(costs)
+    console = _console()
+    with console.status("measuring encoders ...") as status:
+        points = measure_encoders(
+            dataset,
+            models,
+            grid_l,
+            grid_d,
+            spec,
+            threads,
+            price,
+            progress=lambda label: status.update(escape(label)),
+        )
+    return console, points, price
 
 
 def bench_encoders(
@@ -971,23 +987,11 @@ def bench_encoders(
     """``slimvec bench --encoders``: the table, and with ``out_dir`` CSV, JSON and a PNG."""
     import csv
 
-    from slimvec.eval.encoders import measure_encoders, plot_encoders
+    from slimvec.eval.encoders import plot_encoders
 
-    dataset, models, (grid_l, grid_d), price = _encoder_grid(
-        data, model, size, queries, layers, dims, costs
+    console, points, price = _measure_encoder_grid(
+        data, model, size, queries, layers, dims, costs, _one_spec(specs), threads
     )
-    console = _console()
-    with console.status("measuring encoders ...") as status:
-        points = measure_encoders(
-            dataset,
-            models,
-            grid_l,
-            grid_d,
-            _one_spec(specs),
-            threads,
-            price,
-            progress=lambda label: status.update(escape(label)),
-        )
     console.print(encoder_table(points))
     console.print(escape(price.describe()))
     if out_dir is not None:
@@ -1023,24 +1027,12 @@ def advise_encoders(
     plot: Path | None,
 ) -> None:
     """``slimvec advise --target-ndcg``: the grid's table, the pick starred, exit 1 if none."""
-    from slimvec.eval.encoders import check_target, choose, measure_encoders, plot_encoders
+    from slimvec.eval.encoders import check_target, choose, plot_encoders
 
     check_target(target_ndcg)
-    dataset, models, (grid_l, grid_d), price = _encoder_grid(
-        data, model, size, queries, layers, dims, costs
+    console, points, price = _measure_encoder_grid(
+        data, model, size, queries, layers, dims, costs, spec, threads
     )
-    console = _console()
-    with console.status("measuring encoders ...") as status:
-        points = measure_encoders(
-            dataset,
-            models,
-            grid_l,
-            grid_d,
-            spec,
-            threads,
-            price,
-            progress=lambda label: status.update(escape(label)),
-        )
     advice = choose(points, target_ndcg, price)
     console.print(encoder_table(points, advice.chosen))
     console.print(escape(advice.summary()))

@@ -707,11 +707,10 @@ def create_app(
                 raise RequestProblem(400, "'searches' must be a list of search objects")
             service.check_rows(len(searches), limits.max_queries, "searches")
             col = registry.reader(name)
-            fields = SEARCH_FIELDS
             for s in searches:
-                if set(s) - fields:
+                if set(s) - SEARCH_FIELDS:
                     raise RequestProblem(
-                        400, f"a search has unknown fields {sorted(set(s) - fields)}"
+                        400, f"a search has unknown fields {sorted(set(s) - SEARCH_FIELDS)}"
                     )
             return _json({"results": [service.search_one(col, s, binary) for s in searches]})
 
