@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from slimvec.kernels.candidates import close_part, merge_parts, part_bounds, push
 from slimvec.kernels.hamming import _popcount64
 from slimvec.kernels.threads import numba_threads, threads_for
 
@@ -33,38 +34,12 @@ MAX_QUERIES = 1024
 TRANSPOSE_MIN_QUERIES = 4
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _cut(buf_s, buf_r, count, keep):
-    """Keep the ``keep`` best of ``count`` buffered candidates (in place, order kept).
-
-    Returns (new count, threshold): afterwards only scores > threshold can still enter
-    (equal scores come later in row order and lose the tie).
-    """
-    kth = np.partition(buf_s[:count], count - keep)[count - keep]
-    above = 0
-    for c in range(count):
-        if buf_s[c] > kth:
-            above += 1
-    at_kth = keep - above
-    filled = 0
-    for c in range(count):
-        s = buf_s[c]
-        if s > kth or (s == kth and at_kth > 0):
-            if s == kth:
-                at_kth -= 1
-            buf_s[filled] = s
-            buf_r[filled] = buf_r[c]
-            filled += 1
-    return filled, kth
-
-
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_parts(
     qplanes, qa, qdelta, qlo, qsum, docs, planes, pwords, pscale, w, lterm, gterm, allow, keep,
     bounds, buf_s, buf_r, counts,
 ):  # fmt: skip
     nq, qbits, _ = qplanes.shape
-    cap = buf_s.shape[2]
     nparts = bounds.shape[0] - 1
     wcols = w.shape[1]
     for part in prange(nparts):
@@ -114,51 +89,10 @@ def _scan_parts(
                 c = count[i]
                 for j in range(m):
                     if score[j] > thr and (allow.shape[0] == 0 or allow[start + j]):
-                        buf_s[part, i, c] = score[j]
-                        buf_r[part, i, c] = start + j
-                        c += 1
-                        if c == cap:
-                            c, thr = _cut(buf_s[part, i], buf_r[part, i], c, keep)
+                        c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], start + j, keep)
                 threshold[i] = thr
                 count[i] = c
-        for i in range(nq):
-            c = count[i]
-            if c > keep:
-                c, _ = _cut(buf_s[part, i], buf_r[part, i], c, keep)
-            counts[part, i] = c
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out):
-    """Best ``keep`` over all parts (parts in row order), best first, ties by lowest row."""
-    nparts, nq, _ = buf_s.shape
-    for i in prange(nq):
-        total = 0
-        for p in range(nparts):
-            total += counts[p, i]
-        cand_s = np.empty(total, np.float32)
-        cand_r = np.empty(total, np.int64)
-        c = 0
-        for p in range(nparts):
-            for s in range(counts[p, i]):
-                cand_s[c] = buf_s[p, i, s]
-                cand_r[c] = buf_r[p, i, s]
-                c += 1
-        if c > keep:
-            c, _ = _cut(cand_s, cand_r, c, keep)
-        order = np.argsort(-cand_s[:c], kind="mergesort")
-        for f in range(c):
-            rows_out[i, f] = cand_r[order[f]]
-            scores_out[i, f] = cand_s[order[f]]
-        for f in range(c, keep):
-            rows_out[i, f] = -1
-            scores_out[i, f] = -np.inf
-
-
-def part_bounds(n: int, threads: int, block: int) -> np.ndarray:
-    """Row ranges of the parts a parallel scan splits ``n`` rows into (several per thread)."""
-    nparts = max(1, min(4 * threads, -(-n // block))) if threads > 1 else 1
-    return np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
+        close_part(buf_s, buf_r, part, count, keep, counts)
 
 
 def bitplane_top(

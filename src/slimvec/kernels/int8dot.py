@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from slimvec.kernels.bitplane import _cut, merge_parts, part_bounds
+from slimvec.kernels.candidates import close_part, merge_parts, part_bounds, push
 from slimvec.kernels.threads import numba_threads, threads_for
 
 BLOCK = 128
@@ -25,7 +25,6 @@ MAX_QUERIES = 1024
 @njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _scan_parts(qcodes, qscale, offset, docs, allow, keep, bounds, buf_s, buf_r, counts):
     nq, d = qcodes.shape
-    cap = buf_s.shape[2]
     nparts = bounds.shape[0] - 1
     for part in prange(nparts):
         lo = bounds[part]
@@ -71,18 +70,10 @@ def _scan_parts(qcodes, qscale, offset, docs, allow, keep, bounds, buf_s, buf_r,
                     for j in range(m):
                         s = np.float32(qscale[i] * acc[a, j] + offset[i])
                         if s > thr and (allow.shape[0] == 0 or allow[start + j]):
-                            buf_s[part, i, c] = s
-                            buf_r[part, i, c] = start + j
-                            c += 1
-                            if c == cap:
-                                c, thr = _cut(buf_s[part, i], buf_r[part, i], c, keep)
+                            c, thr = push(buf_s, buf_r, part, i, c, thr, s, start + j, keep)
                     threshold[i] = thr
                     count[i] = c
-        for i in range(nq):
-            c = count[i]
-            if c > keep:
-                c, _ = _cut(buf_s[part, i], buf_r[part, i], c, keep)
-            counts[part, i] = c
+        close_part(buf_s, buf_r, part, count, keep, counts)
 
 
 def quantise_int8(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

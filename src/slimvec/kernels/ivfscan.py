@@ -11,7 +11,7 @@ the list, with the same bit-plane popcount form::
             + qlo[i] * lterm[pos]
 
 where ``qa[i, j]`` is the per-(query, probed list) offset (RaBitQ residual codes: <q, c_l>).
-Candidates go to a bounded buffer under a running threshold (``bitplane._cut``). The scan also
+Candidates go to a bounded buffer under a running threshold (``kernels.candidates``). The scan also
 counts, per query, how many allowed rows it saw: a filtered search widens its probes or falls
 back to a flat scan when that is fewer than the shortlist it needs.
 """
@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from slimvec.kernels.bitplane import BLOCK, _cut, merge_parts
+from slimvec.kernels.bitplane import BLOCK
+from slimvec.kernels.candidates import close_part, merge_parts, push
 from slimvec.kernels.hamming import _popcount64
 from slimvec.kernels.threads import numba_threads, threads_for
 
@@ -35,7 +36,6 @@ def _scan_lists(
     pwords, pscale, w, lterm, gscale, allow, keep, part_lists, buf_s, buf_r, counts, seen,
 ):  # fmt: skip
     nq, qbits, _ = qplanes.shape
-    cap = buf_s.shape[2]
     words = planes * pwords
     for part in prange(part_lists.shape[0] - 1):
         block = np.empty((words, BLOCK), np.uint64)
@@ -86,18 +86,12 @@ def _scan_lists(
                     c = count[i]
                     for j in range(m):
                         if score[j] > thr and ok[j]:
-                            buf_s[part, i, c] = score[j]
-                            buf_r[part, i, c] = perm[start + j]
-                            c += 1
-                            if c == cap:
-                                c, thr = _cut(buf_s[part, i], buf_r[part, i], c, keep)
+                            c, thr = push(
+                                buf_s, buf_r, part, i, c, thr, score[j], perm[start + j], keep
+                            )
                     threshold[i] = thr
                     count[i] = c
-        for i in range(nq):
-            c = count[i]
-            if c > keep:
-                c, _ = _cut(buf_s[part, i], buf_r[part, i], c, keep)
-            counts[part, i] = c
+        close_part(buf_s, buf_r, part, count, keep, counts)
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,94 @@
+"""Bounded per-query candidate buffers, shared by the compiled scans (``bitplane``,
+``int8dot``, ``ivfscan``).
+
+A parallel scan splits the rows into parts. Each part keeps, per query, a buffer of
+(score, row) candidates under a running threshold: a candidate enters only above it, and a
+full buffer is cut to its best ``keep`` (a partition, not a sort), which raises the threshold
+to the cut-off. ``merge_parts`` then takes the best ``keep`` over all parts, best first. Ties
+go to the lowest row everywhere, so results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, nogil=True, inline="always")
+def cut(buf_s, buf_r, count, keep):
+    """Keep the ``keep`` best of ``count`` buffered candidates (in place, order kept).
+
+    Returns (new count, threshold): afterwards only scores > threshold can still enter
+    (equal scores come later in row order and lose the tie).
+    """
+    kth = np.partition(buf_s[:count], count - keep)[count - keep]
+    above = 0
+    for c in range(count):
+        if buf_s[c] > kth:
+            above += 1
+    at_kth = keep - above
+    filled = 0
+    for c in range(count):
+        s = buf_s[c]
+        if s > kth or (s == kth and at_kth > 0):
+            if s == kth:
+                at_kth -= 1
+            buf_s[filled] = s
+            buf_r[filled] = buf_r[c]
+            filled += 1
+    return filled, kth
+
+
+@njit(cache=True, nogil=True, inline="always")
+def push(buf_s, buf_r, part, i, count, threshold, score, row, keep):
+    """Buffer one candidate of query ``i`` in ``part`` (the caller checked it beats
+    ``threshold``); a full buffer is cut. Returns the new (count, threshold)."""
+    buf_s[part, i, count] = score
+    buf_r[part, i, count] = row
+    count += 1
+    if count == buf_s.shape[2]:
+        count, threshold = cut(buf_s[part, i], buf_r[part, i], count, keep)
+    return count, threshold
+
+
+@njit(cache=True, nogil=True, inline="always")
+def close_part(buf_s, buf_r, part, count, keep, counts):
+    """End of a part's scan: cut each query's buffer to ``keep``, record the counts."""
+    for i in range(count.shape[0]):
+        c = count[i]
+        if c > keep:
+            c, _ = cut(buf_s[part, i], buf_r[part, i], c, keep)
+        counts[part, i] = c
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out):
+    """Best ``keep`` over all parts (parts in row order), best first, ties by lowest row."""
+    nparts, nq, _ = buf_s.shape
+    for i in prange(nq):
+        total = 0
+        for p in range(nparts):
+            total += counts[p, i]
+        cand_s = np.empty(total, np.float32)
+        cand_r = np.empty(total, np.int64)
+        c = 0
+        for p in range(nparts):
+            for s in range(counts[p, i]):
+                cand_s[c] = buf_s[p, i, s]
+                cand_r[c] = buf_r[p, i, s]
+                c += 1
+        if c > keep:
+            c, _ = cut(cand_s, cand_r, c, keep)
+        order = np.argsort(-cand_s[:c], kind="mergesort")
+        for f in range(c):
+            rows_out[i, f] = cand_r[order[f]]
+            scores_out[i, f] = cand_s[order[f]]
+        for f in range(c, keep):
+            rows_out[i, f] = -1
+            scores_out[i, f] = -np.inf
+
+
+def part_bounds(n: int, threads: int, block: int) -> np.ndarray:
+    """Row ranges of the parts a parallel scan splits ``n`` rows into (several per thread)."""
+    nparts = max(1, min(4 * threads, -(-n // block))) if threads > 1 else 1
+    return np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
