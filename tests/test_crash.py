@@ -11,55 +11,17 @@ import numpy as np
 import pytest
 
 import slimvec
+from killpoints import child_env
 
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import sys
     import numpy as np
     import slimvec
-    from slimvec.store import manifest, meta, segments, files
+    from killpoints import arm
 
     path, point, action = sys.argv[1], sys.argv[2], sys.argv[3]
-
-    def die(*a, **k):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def after(obj, name):
-        original = getattr(obj, name)
-        def wrapped(*a, **k):
-            out = original(*a, **k)
-            die()
-            return out
-        setattr(obj, name, wrapped)
-
-    if point == "before_segment":
-        segments.write_segment = die
-        import slimvec.collection as c; c.write_segment = die
-    elif point == "after_segment":
-        import slimvec.collection as c
-        original = c.write_segment
-        def w(*a, **k):
-            original(*a, **k); die()
-        c.write_segment = w
-    elif point == "after_sqlite":
-        after(meta.MetaStore, "insert")
-    elif point == "mid_manifest":  # temp file written and fsynced, rename not done
-        import os as _os
-        files.os.replace = die
-    elif point == "after_manifest":
-        after(manifest.Manifest, "save")
-    elif point == "mid_log":  # half of the record's bytes reach the file: a torn record
-        from slimvec.store import log
-        real = os.pwrite
-        def torn(fd, data, offset):
-            real(fd, data[: len(data) // 2], offset); die()
-        log.os.pwrite = torn
-    elif point == "after_log":  # the record is appended and fdatasync-ed
-        import slimvec.collection as c
-        original = c.append_record
-        def appended(*a, **k):
-            out = original(*a, **k); die()
-        c.append_record = appended
+    arm(point)
 
     rng = np.random.default_rng(7)
     col = slimvec.open(path)
@@ -95,6 +57,7 @@ def _run_child(path, point, action):
         capture_output=True,
         text=True,
         timeout=120,
+        env=child_env(),
     )
     return proc
 

@@ -14,44 +14,16 @@ import numpy as np
 import pytest
 
 import slimvec
+from killpoints import child_env
 
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import sys
     import slimvec
-    import slimvec.collection as c
-    from slimvec.store import files, log, meta
+    from killpoints import arm
 
     path, point, action = sys.argv[1], sys.argv[2], sys.argv[3]
-
-    def die(*a, **k):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def after(obj, name):
-        original = getattr(obj, name)
-        def wrapped(*a, **k):
-            out = original(*a, **k)
-            die()
-            return out
-        setattr(obj, name, wrapped)
-
-    def torn(path, offset, record):  # half the record reaches the disk, then the kill
-        blob = record.to_bytes()
-        fd = os.open(path, os.O_WRONLY)
-        os.pwrite(fd, blob[: len(blob) // 2], offset)
-        os.fsync(fd)
-        die()
-
-    if point == "before_append":
-        c.append_record = die
-    elif point == "torn_append":
-        c.append_record = torn
-    elif point == "after_append":
-        after(c, "append_record")
-    elif point == "after_sqlite_fold":
-        after(meta.MetaStore, "update_metadata")
-    elif point == "mid_manifest":  # temp file written and fsynced, rename not done
-        files.os.replace = die
+    arm(point)
 
     col = slimvec.open(path)
     if action == "delete":
@@ -84,6 +56,7 @@ def _run(path, point, action):
         capture_output=True,
         text=True,
         timeout=120,
+        env=child_env(),
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr + proc.stdout
 

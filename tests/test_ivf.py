@@ -1,7 +1,6 @@
 """IVF lists (``ivf:N | rabitq...``): recall against exact search, the write path (log, new
 segments, merges, deletes, compaction, retraining), filters, reopening, damage and kill -9."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 import slimvec
+from killpoints import child_env
 from slimvec.errors import CorruptCollectionError, InvalidInputError, SpecError
 from slimvec.index import ivf
 from slimvec.spec import parse_spec
@@ -270,29 +270,19 @@ def test_missing_lists_are_reported(col):
 # -- kill -9 while training or writing lists ---------------------------------------------------
 CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import sys
     import numpy as np
     import slimvec
+    from killpoints import die, die_after
     from slimvec.index import ivf
-    from slimvec.store import files
 
     path, point = sys.argv[1], sys.argv[2]
     ivf.FLAT_ROWS = int(sys.argv[3])
 
-    def die(*a, **k):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def after(name):
-        original = getattr(ivf.IVFIndex, name)
-        def wrapped(*a, **k):
-            original(*a, **k)
-            die()
-        setattr(ivf.IVFIndex, name, wrapped)
-
     if point == "after_centroids":
-        after("_train")
+        die_after(ivf.IVFIndex, "_train")
     elif point == "after_lists":
-        after("_build")
+        die_after(ivf.IVFIndex, "_build")
     elif point == "mid_lists":  # the second file of a segment's lists is never written
         real, calls = ivf.save_array, []
         def save(*a, **k):
@@ -315,12 +305,11 @@ def test_kill_while_training_leaves_the_last_commit(tmp_path, point):
     base = _data(400, 1)
     c.add(base)  # a flat collection of 400 rows: the child's 300 more cross the threshold
     c.close()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), point, str(SMALL_FLAT_ROWS)],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
         timeout=300,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr

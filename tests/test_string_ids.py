@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import slimvec
+from killpoints import arm
 from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError
 
 SPEC = "binary*10 > int8*4 > f32"
@@ -209,43 +210,7 @@ def test_a_concurrent_reader_sees_every_upsert_whole(tmp_path):
 # -- kill -9 at every step (the points of test_crash.py, plus the key table) --------------------
 def _child(path, point, action):
     """Runs in a forked process: arm the kill point, then write."""
-    import slimvec.collection as c
-    from slimvec.store import files, log, manifest, meta
-
-    def die(*a, **k):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-    def then_die(owner, name):
-        original = getattr(owner, name)
-
-        def wrapped(*a, **k):
-            original(*a, **k)
-            die()
-
-        setattr(owner, name, wrapped)
-
-    if point == "before_segment":
-        c.write_segment = die
-    elif point == "after_segment":
-        then_die(c, "write_segment")
-    elif point == "after_sqlite":
-        then_die(meta.MetaStore, "insert")
-    elif point == "after_keys":
-        then_die(c, "save_keys")
-    elif point == "mid_manifest":  # temp file written and fsynced, rename not done
-        files.os.replace = die
-    elif point == "after_manifest":
-        then_die(manifest.Manifest, "save")
-    elif point == "mid_log":  # half of the record's bytes reach the file: a torn record
-        real = os.pwrite
-
-        def torn(fd, data, offset):
-            real(fd, data[: len(data) // 2], offset)
-            die()
-
-        log.os.pwrite = torn
-    elif point == "after_log":
-        then_die(c, "append_record")
+    arm(point)
     x = np.random.default_rng(3).standard_normal((500, 32)).astype(np.float32)
     col = slimvec.open(path)
     if action == "add":
