@@ -887,9 +887,14 @@ class Collection:
             keys = as_keys(ids, n, unique=unique)
             return list(dict.fromkeys(keys)) if not unique and dedupe else keys
         array = np.atleast_1d(np.asarray(ids))
-        if array.dtype.kind in "USO" and any(isinstance(i, str) for i in array.ravel().tolist()):
+        strings = (
+            [i for i in array.ravel().tolist() if isinstance(i, str)]
+            if array.dtype.kind in "USO"
+            else []
+        )
+        if strings:
             raise IdKindError(
-                f"this collection has int64 ids, got a string id {array.ravel()[0]!r}; create "
+                f"this collection has int64 ids, got a string id {strings[0]!r}; create "
                 f"the collection with slimvec.create(..., ids='str') to use string ids"
             )
         if not unique:
