@@ -229,6 +229,10 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
     assert page.ids.tolist() == list(range(6, 27, 3)) and page.metadata[0] == meta[6]
     assert col.update_metadata([1, 4], [{"group": "z"}, None]) == 2
     assert col.metadata([1, 4]) == [{"group": "z"}, None]
+    # merge one dict into the rows a filter matches: chosen, read and written in one commit
+    assert col.update_metadata(filter={"group": "z"}, merge={"seen": True}) == 1
+    assert col.update_metadata([4, 7], filter={"year": 2007}, merge={"n": 1}) == 1
+    assert col.metadata([1, 4, 7]) == [{"group": "z", "seen": True}, None, {**meta[7], "n": 1}]
     col.create_index("group")
     assert col.count(filter={"group": "z"}) == 1
     assert col.delete(filter={"group": {"$in": ["z", "c"]}}) == 101
@@ -239,7 +243,15 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
         col.search(docs[:1], k=1, filter={"year": {"$near": 3}})
     with pytest.raises(slimvec.InvalidInputError, match="ids not in the collection"):
         col.update_metadata([10_000], [{}])
-    assert len(col) == 199
+    with pytest.raises(slimvec.InvalidInputError, match="needs a filter or ids"):
+        col.update_metadata(merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match="not both"):
+        col.update_metadata([7], [{}], merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match=r"\$near"):
+        col.update_metadata(filter={"year": {"$near": 3}}, merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match="filter selects the rows"):
+        col.update_metadata([7], [{}], filter={"year": 2007})
+    assert len(col) == 199 and col.metadata([7]) == [{**meta[7], "n": 1}]
 
 
 def test_string_ids_in_every_call(make_collection):

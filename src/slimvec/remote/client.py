@@ -316,9 +316,20 @@ class RemoteCollection:
             stored = decode_array(stored, "vectors", RESULT_DTYPES).astype(np.float32)
         return GetResult(self._ids(reply["ids"]), reply["metadata"], reply["texts"], stored)
 
-    def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
-        """Replace the metadata of live ``ids`` in one commit; returns how many."""
-        body = {"ids": _jsonable(np.atleast_1d(ids)), "metadata": _jsonable(metadatas)}
+    def update_metadata(
+        self,
+        ids: Any = None,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        filter: Any = None,  # noqa: A002
+        merge: dict[str, Any] | None = None,
+    ) -> int:
+        """Replace the metadata of live ``ids`` in one commit, or merge one dict into the rows
+        matching ``filter`` (``merge=``, one commit on the server); returns how many."""
+        body = {"ids": None if ids is None else _jsonable(np.atleast_1d(ids))}
+        body["metadata"] = _jsonable(metadatas)
+        for key, value in (("filter", filter), ("merge", merge)):
+            if value is not None:
+                body[key] = _jsonable(value)
         return int(self._post("/points/update_metadata", body)["updated"])
 
     def create_index(self, field: str) -> None:

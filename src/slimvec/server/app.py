@@ -178,8 +178,10 @@ class GetBody(BaseModel):
 
 
 class UpdateMetadataBody(BaseModel):
-    ids: Ids
-    metadata: list[dict[str, Any] | None]
+    ids: Ids | None = None
+    metadata: list[dict[str, Any] | None] | None = None
+    filter: dict[str, Any] | None = Field(None, description="rows to merge into (with merge)")
+    merge: dict[str, Any] | None = Field(None, description="one dict merged into each row")
 
 
 class IndexBody(BaseModel):
@@ -642,14 +644,18 @@ def create_app(
         openapi_extra=_doc_body(UpdateMetadataBody),
     )
     async def update_metadata(name: str, request: Request) -> dict[str, Any]:
-        """``update_metadata(ids, metadata)``: replace the metadata of live ids, one commit."""
+        """``update_metadata(ids, metadata)``: replace the metadata of live ids, one commit;
+        or ``update_metadata(filter=..., merge={...})``: merge one dict into the matching rows,
+        one commit."""
         service.allow(request, name, write=True)
         body = await service.body(request, "update_metadata")
 
         def work() -> dict[str, Any]:
-            data = service.parse(body, {"ids", "metadata"}, "update_metadata")
+            data = service.parse(body, set(UpdateMetadataBody.model_fields), "update_metadata")
+            args = {k: v for k, v in data.items() if k not in ("ids", "metadata")}
             with registry.writer(name) as col:
-                return {"updated": col.update_metadata(data.get("ids"), data.get("metadata"))}
+                updated = col.update_metadata(data.get("ids"), data.get("metadata"), **args)
+            return {"updated": updated}
 
         return await run_in_threadpool(work)
 
