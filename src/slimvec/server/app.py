@@ -575,7 +575,8 @@ def create_app(
 
     async def write_points(name: str, request: Request, method: str) -> Response:
         service.allow(request, name, write=True)
-        body = await service.body(request, f"{method} of points", npy=method == "add")
+        what = "adding points" if method == "add" else "upserting points"
+        body = await service.body(request, what, npy=method == "add")
         binary = _binary(request)
 
         def work() -> Response:
