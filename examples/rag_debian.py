@@ -58,6 +58,7 @@ class Answer:
 @dataclass
 class RagRun:
     path: Path  # the slimvec directory the store persisted to
+    packages: dict[str, str]  # what the store holds: package name -> description
     answers: list[Answer] = field(default_factory=list)
 
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> RagRun:
         f"({time.perf_counter() - start:.1f} s)\n"
     )
 
-    run = RagRun(path)
+    run = RagRun(path, dict(zip(names, texts, strict=True)))
     retriever = store.as_retriever(search_kwargs={"k": args.k})
     python_only = store.as_retriever(search_kwargs={"k": args.k, "filter": {"python": True}})
     for (question, expected), chosen in [
