@@ -15,6 +15,7 @@ import pytest
 
 import slimvec
 from slimvec.encoders import Encoder
+from slimvec.errors import IdKindError
 
 __all__ = [
     "HashEncoder",
@@ -26,6 +27,7 @@ __all__ = [
     "test_given_ids_metadata_and_texts_round_trip",
     "test_k_larger_than_the_collection_pads",
     "test_len_and_info",
+    "test_string_ids_in_every_call",
     "test_text_collections_search_dense_sparse_and_hybrid",
     "test_vectors_need_texts_for_keyword_search",
 ]
@@ -227,6 +229,10 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
     assert page.ids.tolist() == list(range(6, 27, 3)) and page.metadata[0] == meta[6]
     assert col.update_metadata([1, 4], [{"group": "z"}, None]) == 2
     assert col.metadata([1, 4]) == [{"group": "z"}, None]
+    # merge one dict into the rows a filter matches: chosen, read and written in one commit
+    assert col.update_metadata(filter={"group": "z"}, merge={"seen": True}) == 1
+    assert col.update_metadata([4, 7], filter={"year": 2007}, merge={"n": 1}) == 1
+    assert col.metadata([1, 4, 7]) == [{"group": "z", "seen": True}, None, {**meta[7], "n": 1}]
     col.create_index("group")
     assert col.count(filter={"group": "z"}) == 1
     assert col.delete(filter={"group": {"$in": ["z", "c"]}}) == 101
@@ -237,4 +243,72 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
         col.search(docs[:1], k=1, filter={"year": {"$near": 3}})
     with pytest.raises(slimvec.InvalidInputError, match="ids not in the collection"):
         col.update_metadata([10_000], [{}])
-    assert len(col) == 199
+    with pytest.raises(slimvec.InvalidInputError, match="needs a filter or ids"):
+        col.update_metadata(merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match="not both"):
+        col.update_metadata([7], [{}], merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match=r"\$near"):
+        col.update_metadata(filter={"year": {"$near": 3}}, merge={"x": 1})
+    with pytest.raises(slimvec.InvalidInputError, match="filter selects the rows"):
+        col.update_metadata([7], [{}], filter={"year": 2007})
+    assert len(col) == 199 and col.metadata([7]) == [{**meta[7], "n": 1}]
+
+
+def test_string_ids_in_every_call(make_collection):
+    col = make_collection("strids", DIM, ids="str")
+    other = make_collection("intids", DIM)
+    docs = _data(6, 12)
+    keys = ["doc-a", "docs/b.txt", "c", "ünï"]
+    meta = [{"group": g} for g in "xyxyxy"]
+    got = col.add(docs[:4], ids=keys, metadata=meta[:4], texts=["ta", "tb", "tc", "td"])
+    assert got.dtype == object and got.tolist() == keys
+    assert col.info()["id_kind"] == "str" and col.id_kind == "str" and other.id_kind == "int"
+    made = col.add(docs[4:6], metadata=meta[4:])  # no ids: UUID strings
+    assert made.dtype == object and all(isinstance(k, str) and len(k) == 36 for k in made)
+    res = col.search(docs[:3], k=8, exact=True)
+    assert res.ids.dtype == object and res.ids.shape == (3, 8)
+    assert res.ids[:, 0].tolist() == keys[:3] and res.ids[:, 6:].tolist() == [[None] * 2] * 3
+    assert np.isneginf(res.scores[:, 6:]).all()
+    assert col.search(docs[1], k=1).ids.tolist() == [["docs/b.txt"]]
+    page = col.get(["c", "doc-a", "missing"])  # by id: vectors too; unknown ids left out
+    assert page.ids.tolist() == ["doc-a", "c"] and page.texts == ["ta", "tc"]
+    assert page.metadata == [meta[0], meta[2]] and page.ids.dtype == object
+    np.testing.assert_allclose(page.vectors, docs[[0, 2]], rtol=1e-6, atol=1e-6)
+    assert col.get(filter={"group": "y"}, limit=10).ids.tolist() == [keys[1], keys[3], made[1]]
+    assert col.metadata(["ünï", "nope"]) == [meta[3], None] and col.texts(["c"]) == ["tc"]
+    assert col.count(filter={"group": "x"}) == 3
+    assert col.update_metadata(["c"], [{"group": "z"}]) == 1 and col.metadata("c") == [
+        {"group": "z"}
+    ]
+    assert col.upsert(docs[[5, 1]], ids=["c", "new"], texts=["tc2", "tn"]).tolist() == [
+        "c",
+        "new",
+    ]  # "c" replaced, "new" added: one commit
+    assert len(col) == 7 and col.texts(["c", "new"]) == ["tc2", "tn"]
+    assert col.metadata(["c"]) == [None]  # upsert replaces the metadata too
+    assert col.search(docs[5], k=2, exact=True).ids[0].tolist() in (
+        [made[1], "c"],
+        ["c", made[1]],
+    )
+    assert col.delete(["doc-a", made[0]]) == 2 and len(col) == 5
+    assert col.delete(filter={"group": "y"}) == 3 and len(col) == 2
+    col.compact()
+    assert sorted(col.get().ids.tolist()) == ["c", "new"]
+    # the wrong kind of id is refused with the library's message, nothing written
+    with pytest.raises(IdKindError, match=r"ids='str'"):
+        other.add(docs[:1], ids=["doc-a"])
+    with pytest.raises(IdKindError):
+        col.add(docs[:1], ids=[7])
+    with pytest.raises(IdKindError):
+        col.upsert(docs[:1], ids=[7])
+    with pytest.raises(IdKindError):
+        col.delete([7])
+    with pytest.raises(slimvec.DuplicateIdError, match="use upsert"):
+        col.add(docs[:1], ids=["c"])
+    with pytest.raises(slimvec.InvalidInputError, match="upsert needs the ids"):
+        col.upsert(docs[:1], ids=None)
+    with pytest.raises(slimvec.InvalidInputError, match=r"ids not in the collection: \['x'\]"):
+        col.delete(["x"])
+    assert len(col) == 2 and len(other) == 0
+    assert other.upsert(docs[:2], ids=[3, 4]).tolist() == [3, 4]  # int ids upsert too
+    assert other.get([4]).vectors.shape == (1, DIM)

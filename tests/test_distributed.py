@@ -27,6 +27,7 @@ from slimvec.errors import (
     CollectionNotFoundError,
     CorruptCollectionError,
     DuplicateIdError,
+    IdKindError,
     InvalidInputError,
     ShardUnavailableError,
 )
@@ -150,7 +151,13 @@ def test_same_calls_give_the_same_answers(tmp_path, make_collection, data):
             col.add(docs[:2, :5])
         with pytest.raises(InvalidInputError):
             col.search(queries, k=0)
+        with pytest.raises(IdKindError, match="ids='str'"):
+            col.add(docs[:2], ids=["doc-1", "doc-2"])
+        with pytest.raises(IdKindError):
+            col.delete([1, "doc-1"])
         assert len(col) == 1100 - len(doomed)
+    with pytest.raises(IdKindError, match="take int64 ids only"):
+        sharded.metadata(["doc-1"])
     assert sharded.metadata([1]) == [{"i": 1}]  # id 1 survived the refused delete
 
 
@@ -262,6 +269,15 @@ def test_ids_held_by_another_shard_are_refused(tmp_path, make_collection, data):
         assert len(col) == 11  # nothing written by either refused add
     finally:
         col.close()
+
+
+def test_string_ids_are_refused_before_anything_is_written(tmp_path):
+    # no Ray needed: the id kind is checked before Ray or the disk is touched
+    with pytest.raises(InvalidInputError, match=r"text_ids hashes strings.*ids='str'"):
+        sd.create(tmp_path / "keyed", 8, shards=2, ids="str")
+    with pytest.raises(InvalidInputError, match="must be 'int'"):
+        sd.create(tmp_path / "keyed", 8, shards=2, ids="uuid")
+    assert not (tmp_path / "keyed").exists()
 
 
 def test_without_ray_the_error_says_what_to_install():

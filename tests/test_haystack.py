@@ -10,6 +10,7 @@ vectors, so a returned embedding equals the written float64 list up to float32 r
 Everything else (ids, content, meta, order) is compared exactly."""
 
 import os
+import threading
 
 os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no network calls from tests
 
@@ -121,3 +122,41 @@ def test_bad_input_names_the_problem_and_writes_nothing(tmp_path):
         with pytest.raises(InvalidInputError):
             call()
     assert store.count_documents() == 7
+
+
+def test_update_by_filter_is_one_atomic_slimvec_call(tmp_path, monkeypatch):
+    """One ``update_metadata(filter=, merge=)`` (rows chosen, read and rewritten under the
+    write lock, one log record), so two writers merging different keys lose nothing."""
+    first = SlimvecDocumentStore(tmp_path / "hs", embedding_dim=8)
+    first.write_documents(_docs())
+    second = SlimvecDocumentStore(tmp_path / "hs", embedding_dim=8)  # another handle
+    calls = []
+    update = first.collection.update_metadata
+    monkeypatch.setattr(
+        first.collection, "update_metadata", lambda *a, **kw: calls.append(kw) or update(*a, **kw)
+    )
+    monkeypatch.setattr(first.collection, "get", lambda *a, **kw: pytest.fail("read then write"))
+    vcs = {"field": "meta.section", "operator": "==", "value": "vcs"}
+    assert first.update_by_filter(vcs, {"team": "core"}) == 4
+    assert calls == [{"filter": {"section": {"$eq": "vcs"}}, "merge": {"team": "core"}}]
+    monkeypatch.undo()
+
+    def merge(store, key):
+        for i in range(25):
+            assert store.update_by_filter(vcs, {key: i}) == 4
+
+    threads = [
+        threading.Thread(target=merge, args=(s, k)) for s, k in ((first, "a"), (second, "b"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    docs = SlimvecDocumentStore(tmp_path / "hs", embedding_dim=8).filter_documents(vcs)
+    assert [(d.meta["a"], d.meta["b"], d.meta["team"]) for d in docs] == [(24, 24, "core")] * 4
+    assert first.update_by_filter({}, {"all": 1}) == 7  # no filter: every document
+    with pytest.raises(InvalidInputError, match="merge is not JSON"):
+        first.update_by_filter(vcs, {"bad": object()})
+    with pytest.raises(FilterError, match="regex"):
+        first.update_by_filter({"field": "meta.a", "operator": "regex", "value": "x"}, {"c": 1})
+    assert "bad" not in first.filter_documents(vcs)[0].meta

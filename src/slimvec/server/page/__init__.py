@@ -14,6 +14,8 @@ from string import Template
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
+
 from slimvec.errors import SlimvecError
 
 MODES = ("dense", "sparse", "hybrid")
@@ -74,16 +76,16 @@ def _results(registry: Any, query: dict[str, str], allowed: list[str]) -> str:
     try:
         col = registry.reader(name)
         result = col.search_texts(text, k=10, mode=query.get("mode", "dense"))
-        ids = [int(i) for i in result.ids[0] if i >= 0]
+        hits = np.isfinite(result.scores[0])  # -inf pads; the ids there are -1 or None
+        ids, scores = result.ids[0][hits].tolist(), result.scores[0][hits].tolist()
         texts, metas = col.texts(ids), col.metadata(ids)
     except SlimvecError as exc:
         return f'<p class="error">{escape(str(exc))}</p>'
     rows = "".join(
-        f"<tr><td>{rank}</td><td>{i}</td><td>{score:.4f}</td><td>{escape(t or '')}</td>"
+        f"<tr><td>{rank}</td><td>{escape(str(i))}</td><td>{score:.4f}</td>"
+        f"<td>{escape(t or '')}</td>"
         f"<td><code>{escape(json.dumps(m) if m is not None else '')}</code></td></tr>"
-        for rank, (i, score, t, m) in enumerate(
-            zip(ids, result.scores[0].tolist(), texts, metas), start=1
-        )
+        for rank, (i, score, t, m) in enumerate(zip(ids, scores, texts, metas), start=1)
     )
     return (
         f"<h2>Results for “{escape(text)}” in {escape(name)}</h2>"
