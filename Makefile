@@ -26,8 +26,8 @@ demo: $(VENV)/.text
 	$(PY) -m slimvec.demo
 
 lint: $(VENV)/.core
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff format --check src tests benchmarks examples
 
 bench: $(VENV)/.text
 	$(PY) benchmarks/funnel.py
