@@ -110,3 +110,30 @@ def test_manifest_names_format_and_spec(tmp_path):
     body = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())
     assert body["format"] == "slimvec-collection" and body["version"] == 2
     assert body["spec"] == "f16" and body["dim"] == 8
+
+
+def test_array_files_are_parsed_under_one_lock(tmp_path, monkeypatch):
+    """NumPy parses .npy headers with ``ast.literal_eval``, which CPython 3.11 cannot run in
+    two threads at once (spurious SystemError, python/cpython#106905; the server's readers
+    hit it): every file the store reads back is parsed holding ``store.files``' lock."""
+    import ast
+
+    from slimvec.store import files
+
+    held, real = [], ast.literal_eval
+    monkeypatch.setattr(
+        ast, "literal_eval", lambda s: held.append(files._HEADER_LOCK.locked()) or real(s)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    col = slimvec.create(tmp_path / "c", dim=16, spec="binary*10 > f32")
+    texts = [f"word{i % 7} doc {i}" for i in range(300)]
+    col.add(x, metadata=[{"g": i % 3} for i in range(300)], texts=texts)
+    col.create_index("g")
+    col.delete(np.arange(10))
+    col.flush()
+    col.close()
+    again = slimvec.open(tmp_path / "c")  # segments, tombstones, columns, BM25 read back
+    assert again.search(x[20:21], k=1, filter={"g": 2}).ids[0, 0] == 20
+    assert again.search_texts(["word3"], k=3, mode="sparse").ids.shape == (1, 3)
+    assert held and all(held), held

@@ -58,7 +58,7 @@ from slimvec.search.fusion import check_text_search, fuse
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
-from slimvec.store.files import save_array, save_arrays
+from slimvec.store.files import load_array, load_arrays, save_array, save_arrays
 from slimvec.store.growable import GrowableArray
 from slimvec.store.idmap import IdMap, as_keys, check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
@@ -275,8 +275,7 @@ class Collection:
         self._manifest, self.pipeline = manifest, pipeline
         if manifest.state_file:
             try:
-                with np.load(self.path / manifest.state_file, allow_pickle=False) as state:
-                    self._load_state(dict(state))
+                self._load_state(load_arrays(self.path / manifest.state_file))
             except (OSError, ValueError, KeyError) as exc:
                 raise CorruptCollectionError(
                     f"fitted state {manifest.state_file} is missing or damaged ({exc})"
@@ -455,7 +454,7 @@ class Collection:
         if not self._manifest.tombstones:
             return np.zeros(rows, bool)
         try:
-            packed = np.load(self.path / self._manifest.tombstones, allow_pickle=False)
+            packed = load_array(self.path / self._manifest.tombstones)
             return np.unpackbits(packed, count=rows).astype(bool)
         except (OSError, ValueError) as exc:
             raise CorruptCollectionError(f"tombstone file is missing or damaged ({exc})") from exc

@@ -56,7 +56,7 @@ from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.search.funnel import ORIGINAL
 from slimvec.search.result import SearchResult
-from slimvec.store.files import save_arrays
+from slimvec.store.files import load_arrays, save_arrays
 from slimvec.store.meta import MetaStore
 from slimvec.validation import as_ids, as_texts, check_k
 
@@ -107,8 +107,7 @@ class Bridge:
 
     @classmethod
     def load(cls, directory: Path, files: dict[str, str]) -> Bridge:
-        with np.load(directory / files["adapter"], allow_pickle=False) as state:
-            adapter = load_adapter(dict(state))
+        adapter = load_adapter(load_arrays(directory / files["adapter"]))
         return cls(adapter, _load_calibrator(directory / files["calibration"]))
 
     def search(self, space: Any, queries: np.ndarray, k: int, exact: bool):
@@ -165,8 +164,7 @@ def _save_dual(col: Any, calibrator: ScoreCalibrator, generation: int) -> dict[s
 
 def _load_calibrator(path: Path) -> ScoreCalibrator:
     calibrator = ScoreCalibrator()
-    with np.load(path, allow_pickle=False) as state:
-        calibrator.load_state(dict(state))
+    calibrator.load_state(load_arrays(path))
     return calibrator
 
 

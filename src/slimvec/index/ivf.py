@@ -51,7 +51,7 @@ from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDep
 from slimvec.kernels.ivfscan import block_major, probe_top
 from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ORIGINAL, CodeSource, Pipeline
-from slimvec.store.files import fsync_dir, save_array
+from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
 
@@ -421,7 +421,7 @@ class IVFIndex:
 
 def _read(path: Path, mmap: bool) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return load_array(path, mmap)
     except (OSError, ValueError) as exc:
         raise CorruptCollectionError(
             f"IVF file {path} is missing or damaged ({exc}); restore the collection from a backup"

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.store.files import load_array
 
 #: dtypes a binary vector field may use (float16 halves the bytes; the server widens it).
 WIRE_DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2")}
@@ -69,7 +70,7 @@ def to_npy(array: np.ndarray, dtype: str = "float32") -> bytes:
 def from_npy(body: bytes, what: str = "vectors") -> np.ndarray:
     """An ``application/x-npy`` body as an array (float32 or float16 only; never pickles)."""
     try:
-        array = np.load(io.BytesIO(body), allow_pickle=False)
+        array = load_array(io.BytesIO(body))
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidInputError(
             f"the request body is not a valid .npy array ({exc}); send np.save output, "

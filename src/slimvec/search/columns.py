@@ -12,24 +12,21 @@ beat SQLite expression indexes and needs no extra dependency.
 condition is then two binary searches and a scatter of only the matching rows, so its cost
 follows the number of matches rather than the collection size.
 
-The columns are a per-generation snapshot saved as one ``filters-<gen>.npz`` file; rows past
-the columns' knowledge simply have no metadata.
+The columns live in RAM only: a collection builds them from its metadata (SQLite and the
+write-ahead log) on the first filtered call after a change.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from slimvec.errors import CorruptCollectionError, InvalidInputError
+from slimvec.errors import InvalidInputError
 from slimvec.search.filters import KIND_NAMES, And, Condition, Node, Not, Or, kind_of
-from slimvec.store.files import save_arrays
 
 KINDS = ("num", "str", "bool", "object")
 _DTYPES = {"num": np.float64, "bool": np.bool_, "str": np.int32}
@@ -116,24 +113,6 @@ class MetadataColumns:
             if not self.parts[name]:
                 del self.parts[name]
         self._reindex()
-
-    def take(self, live: np.ndarray) -> MetadataColumns:
-        """The columns of rows ``live`` (sorted), renumbered 0.. (for compaction)."""
-        out = MetadataColumns(indexed=set(self.indexed))
-        for name, kinds in self.parts.items():
-            for kind, part in kinds.items():
-                pos = np.minimum(np.searchsorted(live, part.rows), max(len(live) - 1, 0))
-                keep = (live[pos] == part.rows) if len(live) else np.zeros(len(part.rows), bool)
-                if not keep.any():
-                    continue
-                values = None if part.values is None else part.values[keep]
-                vocab = part.vocab
-                if kind == "str":
-                    used, values = np.unique(values, return_inverse=True)
-                    vocab, values = vocab[used], values.astype(np.int32)
-                out.parts.setdefault(name, {})[kind] = _Part(pos[keep], values, vocab)
-        out._reindex()
-        return out
 
     def create_index(self, name: str) -> None:
         kinds = self._typed_kinds(name)
@@ -346,45 +325,6 @@ class MetadataColumns:
                 code = self._code(part, high, "right" if high_inclusive else "left")
                 hi = int(np.searchsorted(s, code, "left"))
         return lo, max(lo, hi)
-
-    # -- files ---------------------------------------------------------------------------------
-    def save(self, directory: Path, generation: int) -> list[str]:
-        """Write ``filters-<generation>.npz`` (fsynced); returns the file names to record."""
-        name = f"filters-{generation:06d}.npz"
-        header: dict[str, Any] = {"indexed": sorted(self.indexed), "parts": []}
-        arrays: dict[str, np.ndarray] = {}
-        for field_name, kinds in self.parts.items():
-            for kind, part in kinds.items():
-                i = len(header["parts"])
-                header["parts"].append([field_name, kind])
-                arrays[f"p{i}.rows"] = part.rows
-                if part.values is not None:
-                    arrays[f"p{i}.values"] = part.values
-                if part.vocab is not None:
-                    arrays[f"p{i}.vocab"] = part.vocab
-        arrays["header"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
-        save_arrays(directory / name, arrays)
-        return [name]
-
-    @classmethod
-    def load(cls, directory: Path, files: Sequence[str]) -> MetadataColumns:
-        (name,) = files
-        try:
-            with np.load(directory / name, allow_pickle=False) as data:
-                header = json.loads(data["header"].tobytes())
-                out = cls(indexed=set(header["indexed"]))
-                for i, (field_name, kind) in enumerate(header["parts"]):
-                    out.parts.setdefault(field_name, {})[kind] = _Part(
-                        data[f"p{i}.rows"],
-                        data[f"p{i}.values"] if kind != "object" else None,
-                        data[f"p{i}.vocab"] if kind == "str" else None,
-                    )
-        except (OSError, ValueError, KeyError) as exc:
-            raise CorruptCollectionError(
-                f"metadata columns {name} are missing or damaged ({exc})"
-            ) from exc
-        out._reindex()
-        return out
 
 
 def _any_equal(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:

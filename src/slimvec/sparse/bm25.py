@@ -43,7 +43,14 @@ import Stemmer
 from bm25s.tokenization import Tokenizer, _infer_stopwords
 
 from slimvec.errors import CorruptCollectionError, DuplicateIdError, InvalidInputError
-from slimvec.store.files import atomic_write_text, fsync_dir, save_array, save_arrays
+from slimvec.store.files import (
+    atomic_write_text,
+    fsync_dir,
+    load_array,
+    load_arrays,
+    save_array,
+    save_arrays,
+)
 from slimvec.store.growable import GrowableArray
 from slimvec.validation import as_ids, check_int, check_k
 
@@ -359,18 +366,18 @@ class BM25Index:
         ids, offsets, tokens, terms, saved = [], [np.zeros(1, np.int64)], [], [], []
         rows = n_terms = n_tokens = 0
         for name in header["segments"]:
-            with np.load(directory / name, allow_pickle=False) as seg:
-                row0, term0 = (int(v) for v in seg["start"])
-                if row0 != rows or term0 != n_terms:
-                    raise CorruptCollectionError(f"BM25 segment {name} is out of order")
-                ids.append(seg["ids"])
-                offsets.append(seg["offsets"][1:] + n_tokens)
-                tokens.append(seg["tokens"])
-                seg_terms = _decode_terms(seg["terms"], seg["term_offsets"])
-                terms.extend(seg_terms)
-                rows += len(seg["ids"])
-                n_terms += len(seg_terms)
-                n_tokens += len(seg["tokens"])
+            seg = load_arrays(directory / name)
+            row0, term0 = (int(v) for v in seg["start"])
+            if row0 != rows or term0 != n_terms:
+                raise CorruptCollectionError(f"BM25 segment {name} is out of order")
+            ids.append(seg["ids"])
+            offsets.append(seg["offsets"][1:] + n_tokens)
+            tokens.append(seg["tokens"])
+            seg_terms = _decode_terms(seg["terms"], seg["term_offsets"])
+            terms.extend(seg_terms)
+            rows += len(seg["ids"])
+            n_terms += len(seg_terms)
+            n_tokens += len(seg["tokens"])
             saved.append((name, row0, rows, term0, n_terms))
         if rows != header["rows"] or n_terms != header["terms"]:
             raise CorruptCollectionError("BM25 segments do not add up to the header's counts")
@@ -382,7 +389,7 @@ class BM25Index:
         self._tokens = GrowableArray(all_tokens)
         deleted = np.zeros(rows, bool)
         if header["deleted"]:
-            packed = np.load(directory / header["deleted"], allow_pickle=False)
+            packed = load_array(directory / header["deleted"])
             deleted = np.unpackbits(packed, count=rows).astype(bool)
         self._deleted = GrowableArray(deleted)
         self._n_deleted = int(deleted.sum())

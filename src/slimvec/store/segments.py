@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from slimvec.errors import CorruptCollectionError
-from slimvec.store.files import fsync_dir, save_array
+from slimvec.store.files import fsync_dir, load_array, save_array
 
 SEGMENTS_DIR = "segments"
 
@@ -50,7 +50,7 @@ def open_segment(
     for key, (dtype, expected) in layout.items():
         path = seg / f"{key}.npy"
         try:
-            array = np.load(path, mmap_mode=None if key in in_memory else "r", allow_pickle=False)
+            array = load_array(path, mmap=key not in in_memory)
         except (OSError, ValueError) as exc:
             raise CorruptCollectionError(
                 f"segment file {path} is missing or damaged ({exc}); restore from a backup"
