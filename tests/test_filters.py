@@ -141,6 +141,41 @@ def test_columns_after_append_and_update():
         assert (columns.mask(parse_filter(spec), 2000) == want).all(), spec
 
 
+def test_log_writes_update_the_columns_like_a_fresh_build(tmp_path):
+    """After adds, metadata updates (one making an indexed field mixed-type), an upsert and a
+    delete in the log, the handle that saw them filters exactly as a freshly opened one (which
+    builds its columns from scratch), and kept its columns instead of rebuilding them."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((700, 16)).astype(np.float32)
+    metas = make_metas(700, seed=5)
+    col = slimvec.create(tmp_path / "c", dim=16, spec="binary*10 > f32")
+    col.add(x[:500], metadata=metas[:500])
+    col.flush()  # rows 0..499 in a segment (metadata in SQLite), the rest goes to the log
+    col.create_index("package")
+    col.create_index("year")
+    col.update_metadata([7], [{"extra": 1}])
+    col.create_index("extra")
+    assert col.count({"package": "p3"}) == sum(reference(m, {"package": "p3"}) for m in metas[:500])
+    col.delete([5, 6])  # opens the write-ahead log: the writes below are log records
+    columns = col._filter_columns()
+    for start in range(500, 600, 20):  # adds under LOG_MAX_ROWS: log records
+        col.add(x[start : start + 20], metadata=metas[start : start + 20])
+    col.update_metadata([3, 4, 550], [{"package": "p3", "year": 1999}, None, {"extra": "x"}])
+    col.upsert(x[10:20] * -1, ids=list(range(10, 20)), metadata=[{"package": "p3"}] * 10)
+    col.delete([560])
+    col.add(x[600:650], metadata=metas[600:650])
+    fresh = slimvec.open(tmp_path / "c")
+    q = x[:8] + 0.1
+    for spec in FILTERS:
+        assert col.count(spec) == fresh.count(spec), spec
+        got, want = col.search(q, k=5, filter=spec), fresh.search(q, k=5, filter=spec)
+        assert (got.ids == want.ids).all(), spec
+    assert col._filter_columns() is columns  # followed the log, no rebuild
+    assert col.count({"year": {"$lt": 2000}}) == 1  # row 3's new year, on the indexed field
+    assert col.count({"extra": {"$exists": True}}) == fresh.count({"extra": {"$exists": True}}) == 2
+    assert col._filter_columns().indexed == fresh._filter_columns().indexed == {"package", "year"}
+
+
 # -- bad filters -----------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ Layout::
 
 Filters (``search(..., filter=...)``, ``count``, ``get``, ``delete(filter=...)``) run over typed
 metadata columns (slimvec.search.columns) built in RAM from the live rows' metadata on the
-first filtered call after each change; ``update_metadata`` is a log record (kind "meta") like a
+first filtered call after each load, then kept up to date with the log's records; ``update_metadata`` is a log record (kind "meta") like a
 delete, folded into the metadata database at the next flush.
 
 **Writes.** Under a lock file, one writer at a time. A small add or any delete is one record
@@ -324,7 +324,8 @@ class Collection:
         #: folded into the metadata database at the next flush.
         self._meta_overrides: dict[int, dict | None] = {}
         self._columns: MetadataColumns | None = None  # built on the first filtered call
-        self._columns_key: tuple[int, int] | None = None
+        #: (rows, log records) the columns have seen: later log records are applied to them
+        self._columns_seen = (0, 0)
         self._next_id = manifest.next_id
         self._signature = signature
         if manifest.log:
@@ -1475,17 +1476,32 @@ class Collection:
         return allow & ~deleted
 
     def _filter_columns(self) -> MetadataColumns:
-        """Typed metadata columns of the live rows (segments' metadata from SQLite, the log's
-        from RAM), built on first use after each change (keyed by ``version``)."""
-        key = self.version
-        if self._columns is None or self._columns_key != key:
+        """Typed metadata columns of the rows, built from the metadata on first use after each
+        load (segments' metadata from SQLite, the log's from RAM); the log records that come
+        later are applied to them (new rows appended, rows a "meta" record rewrote replaced),
+        so a write costs the next filtered call its own rows, not a rebuild. Deleted rows are
+        masked by the tombstones at query time."""
+        rows, records = len(self._ids.array), self._tail.records
+        if self._columns is None:
             live = self._live_rows()
             columns = MetadataColumns.from_metadata(live, self._meta_of_rows(live))
             for field in self._manifest.extra.get("indexes", []):
                 # a field that now holds mixed types stays unindexed (filters on it explain)
                 with contextlib.suppress(InvalidInputError):
                     columns.create_index(field)
-            self._columns, self._columns_key = columns, key
+            self._columns = columns
+        elif self._columns_seen != (rows, len(records)):
+            known, seen = self._columns_seen
+            rewritten = [r.arrays["ids"] for r in records[seen:] if r.kind == "meta"]
+            if rewritten:
+                changed, hit = self._live_rows_of(np.concatenate(rewritten))
+                changed = np.unique(changed[hit & (changed < known)])
+                self._columns.drop_rows(changed)
+                self._columns.append(changed, self._meta_of_rows(changed))
+            new = np.arange(known, rows)
+            new = new[~self._deleted.array[new]]
+            self._columns.append(new, self._meta_of_rows(new))
+        self._columns_seen = (rows, len(records))
         return self._columns
 
     def count(self, filter: Any = None) -> int:  # noqa: A002

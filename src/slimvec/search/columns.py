@@ -76,6 +76,8 @@ class MetadataColumns:
                     values.append(item if kind != "object" else None)
         for (name, kind), (where, values) in found.items():
             self._merge(name, kind, np.asarray(where, np.int64), values)
+        for name in [n for n in self.indexed if len(self._typed_kinds(n)) > 1]:
+            self.indexed.discard(name)  # now of mixed types: unindexed, as create_index refuses
         self._reindex()
 
     def _merge(self, name: str, kind: str, rows: np.ndarray, values: list[Any]) -> None:
