@@ -12,8 +12,9 @@ Layout::
 
 Filters (``search(..., filter=...)``, ``count``, ``get``, ``delete(filter=...)``) run over typed
 metadata columns (slimvec.search.columns) built in RAM from the live rows' metadata on the
-first filtered call after each load, then kept up to date with the log's records; ``update_metadata`` is a log record (kind "meta") like a
-delete, folded into the metadata database at the next flush.
+first filtered call after each load, then kept up to date with the log's records;
+``update_metadata`` is a log record (kind "meta") like a delete, folded into the metadata
+database at the next flush.
 
 **Writes.** Under a lock file, one writer at a time. A small add or any delete is one record
 appended to the log and ``fdatasync``-ed: durable when ``add`` returns, no new files. Large
