@@ -246,6 +246,26 @@ def test_nprobe_needs_an_ivf_collection(tmp_path):
         c.search(_data(1, 2), 5, nprobe=2)
 
 
+def test_search_texts_forwards_nprobe(tmp_path):
+    """Text search reads the same lists as vector search with the same nprobe; BM25 reads
+    none, so nprobe with mode='sparse' is refused."""
+    c = slimvec.create(tmp_path / "t", dim=DIM, spec=SPEC)
+    x = _data(SMALL_FLAT_ROWS + 300, 1)
+    c.add(x, texts=[f"doc {i} word{i % 13}" for i in range(len(x))])
+    q = _data(6, 7)
+    words = [f"word{i}" for i in range(len(q))]
+    c._embed = lambda texts, kind, batch_size: q[[words.index(t) for t in texts]]
+    for nprobe in (1, NLIST):
+        by_text = c.search_texts(words, 5, nprobe=nprobe)
+        assert (by_text.ids == c.search(q, 5, nprobe=nprobe).ids).all()
+    assert c.search_texts(words, 5, mode="hybrid", nprobe=2).ids.shape == (len(q), 5)
+    with pytest.raises(InvalidInputError, match="sparse"):
+        c.search_texts(words, 5, mode="sparse", nprobe=2)
+    with pytest.raises(InvalidInputError, match="nprobe"):
+        c.search_texts(words, 5, nprobe=NLIST + 1)
+    c.close()
+
+
 def test_damaged_centroids_are_reported(col):
     path = col.path
     tag = col.manifest.extra["ivf"]["centroids"]

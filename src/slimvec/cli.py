@@ -295,12 +295,17 @@ def search(
         str | None,
         typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\''),
     ] = None,
+    nprobe: Annotated[
+        int | None,
+        typer.Option(help="IVF lists read per query ('ivf:N' collections; more = higher recall)"),
+    ] = None,
 ) -> None:
     """Top-k ids and scores for query vectors or texts.
 
     [bold]Example[/]: slimvec search docs.slim --query-file queries.npy -k 5
     [bold]Example[/]: slimvec search docs.slim --text "perl html table" --mode hybrid
     [bold]Example[/]: slimvec search docs.slim --text "diff" --filter '{"section": 1}'
+    [bold]Example[/]: slimvec search big.slim --query-file queries.npy --nprobe 64
     """
     if (query_file is None) == (not text):
         raise InvalidInputError("give exactly one of --query-file FILE.npy or --text '...'")
@@ -313,10 +318,10 @@ def search(
             queries = np.load(query_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"{query_file} is not a readable .npy array ({exc})") from exc
-        res = col.search(queries, k=k, exact=exact, filter=filter_)
+        res = col.search(queries, k=k, exact=exact, filter=filter_, nprobe=nprobe)
         labels = [f"#{i}" for i in range(len(res.ids))]
     else:
-        res = col.search_texts(text, k=k, mode=mode, exact=exact, filter=filter_)
+        res = col.search_texts(text, k=k, mode=mode, exact=exact, filter=filter_, nprobe=nprobe)
         labels = list(text)
     console = _console()
     for label, ids, scores in list(zip(labels, res.ids, res.scores))[:show]:

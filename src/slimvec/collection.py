@@ -1030,6 +1030,7 @@ class Collection:
         candidates: int | None = None,
         exact: bool = False,
         filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
         """Search by text: ``mode`` "dense" (the encoder + funnel), "sparse" (BM25 over the
         stored texts) or "hybrid" (both, fused).
@@ -1038,20 +1039,28 @@ class Collection:
         rank fusion (``fusion="rrf"``, ``rrf_constant``) or a weighted sum of min-max
         normalised scores (``fusion="weighted"``); ``weights`` = (dense, sparse). RRF is the
         safe default; where one side is far stronger (BM25 on exact-term queries) the weighted
-        sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode.
+        sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode;
+        ``nprobe``: as in :meth:`search`, for the dense side.
         """
         self._sync()
         queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
+        if nprobe is not None:
+            if mode == "sparse":
+                raise InvalidInputError(
+                    "nprobe sets the IVF lists the dense search reads; mode='sparse' (BM25) "
+                    "reads none: leave nprobe out or use mode='dense' or 'hybrid'"
+                )
+            self._check_nprobe(nprobe)
         upgrade = self.upgrade
         if filter is not None:
             self._no_filter_during_upgrade("search_texts")
             parse_filter(filter)
         if mode == "dense":
             if filter is not None:
-                return self.search(self._embed(queries, "query", None), k, exact, filter)
+                return self.search(self._embed(queries, "query", None), k, exact, filter, nprobe)
             if upgrade is not None:
                 return upgrade.search_texts(queries, k, exact=exact)
-            return self.search(self._embed(queries, "query", None), k=k, exact=exact)
+            return self.search(self._embed(queries, "query", None), k=k, exact=exact, nprobe=nprobe)
         if not self.has_texts and (upgrade is None or not upgrade.has_keyword_index):
             raise InvalidInputError(
                 f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
@@ -1064,7 +1073,7 @@ class Collection:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
             q = self._embed(queries, "query", None)
-            dense = self._search_ids(q, depth, exact, filter)
+            dense = self._search_ids(q, depth, exact, filter, nprobe)
         sparse = self._keyword_search(queries, depth, allow_ids)
         return self._user_result(
             SearchResult(*fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant))
