@@ -344,6 +344,19 @@ def search(
     col.close()
 
 
+def _int_list(text: str, option: str, example: str) -> list[int]:
+    """Comma-separated positive integers, or a one-line error naming the option."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise InvalidInputError(
+            f"{option} must be comma-separated positive integers, e.g. {example} (got {text!r})"
+        )
+    return values
+
+
 def _parse_filter_option(text: str | None) -> dict | None:
     """``--filter`` JSON text as a dict (validated later, with the collection's fields)."""
     if text is None:
@@ -551,8 +564,19 @@ def bench(
     layers: LayersOpt = None,
     dims: DimsOpt = None,
     costs: CostsOpt = None,
+    nprobe: Annotated[
+        str | None,
+        typer.Option(
+            help="nprobe values for 'ivf:N' specs, comma-separated (default: powers of two "
+            "from N/256 to N/2 and the default nprobe)"
+        ),
+    ] = None,
 ) -> None:
     """Measure specs on a dataset: recall vs exact float32, nDCG/MRR, bytes, build time, speed.
+
+    The default grid adds 'ivf:N' specs (N ~ sqrt(docs)) when the data is large enough to
+    train their lists; each is measured at every nprobe of a sweep (one row each, a
+    recall/QPS curve in the PNG).
 
     With [bold]--encoders[/]: measure encoder operating points instead (first L layers x first
     D dims of each --model, ';'-separated) on the data's texts and qrels: nDCG@10, texts/s,
@@ -567,29 +591,49 @@ def bench(
     if encoders:
         bench_encoders(data, model, size, queries, specs, layers, dims, costs, threads, out_dir)
         return
-    from slimvec.eval.bench import default_specs, print_table, run_bench, write_csv, write_json
+    from slimvec.eval.bench import (
+        default_specs,
+        ivf_specs,
+        print_table,
+        run_bench,
+        write_csv,
+        write_json,
+    )
 
-    try:
-        k_values = [int(v) for v in k.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidInputError(
-            f"-k must be comma-separated integers, e.g. 1,10,100 (got {k!r})"
-        ) from None
+    k_values = _int_list(k, "-k", "1,10,100")
+    nprobes = _int_list(nprobe, "--nprobe", "8,16,32") if nprobe is not None else None
     dataset = load_data(data, model, size, queries, prefix)
+    n_docs = len(dataset.doc_ids)
     spec_list = (
-        [s.strip() for s in specs.split(";") if s.strip()] if specs else default_specs(dataset.dim)
+        [s.strip() for s in specs.split(";") if s.strip()]
+        if specs
+        else default_specs(dataset.dim, n_docs)
     )
     for spec in spec_list:
         slimvec.parse_spec(spec).check_dim(dataset.dim)
     console = _console()
     console.print(
-        f"[bold]{escape(dataset.name)}[/]: {len(dataset.doc_ids):,} docs x {dataset.dim} dims, "
+        f"[bold]{escape(dataset.name)}[/]: {n_docs:,} docs x {dataset.dim} dims, "
         f"{len(dataset.query_ids):,} queries"
         + (f", qrels for {len(dataset.qrels):,}" if dataset.qrels else ", no qrels")
     )
+    if not specs:
+        console.print(escape(ivf_specs(n_docs)[1]))
     rows = run_bench(
-        dataset, spec_list, k_values=k_values, baselines=baselines, metric=metric, threads=threads
+        dataset,
+        spec_list,
+        k_values=k_values,
+        baselines=baselines,
+        metric=metric,
+        threads=threads,
+        nprobes=nprobes,
     )
+    untrained = {r.name for r in rows if r.extra.get("spec") and r.extra.get("nprobe") is None}
+    for name in sorted(untrained):
+        console.print(
+            f"[yellow]{escape(name)}[/]: its lists did not train on {n_docs:,} docs (see "
+            f"info()['ivf']['train_at']), so its row is a flat scan"
+        )
     print_table(rows, console=console)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

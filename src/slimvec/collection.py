@@ -1401,7 +1401,8 @@ class Collection:
     def _first_pass(self, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
         """The funnel, with an IVF first pass once the collection's lists are trained."""
         if self._ivf is not None and self._ivf.trained:
-            return self._ivf.search(q, k, self, allow, self._manifest.rows, nprobe)
+            flat = [(0, self._resident.array)]
+            return self._ivf.search(q, k, self, allow, flat, self._manifest.rows, nprobe)
         return self._approximate(q, k, allow)
 
     # -- filters (see slimvec.search.filters / columns) -------------------------------------
