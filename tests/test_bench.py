@@ -260,7 +260,12 @@ def test_default_grid_adds_ivf_specs_only_when_they_can_train(small_ivf):
     assert not [s for s in default_specs(32) if s.startswith("ivf:")]
     none, why = ivf_specs(900)
     assert none == [] and "900 docs < 1,000" in why and "FLAT_ROWS" in why
-    assert "nprobe swept over 1, 2, 4, 8, 16, 32" in ivf_specs(3000)[1]
+    assert "64 lists" in ivf_specs(3000)[1] and "up to 32" in ivf_specs(3000)[1]
+    assert small_ivf.nprobe_sweep(1024) == [4, 8, 16, 32, 64, 128, 256, 512]
+    assert small_ivf.nprobe_sweep(64) == [1, 2, 4, 8, 16, 32]
+    # lists of ~47 rows and a shortlist of 400: only nprobe 32 holds twice that on average
+    assert small_ivf.nprobe_sweep(64, rows=3000, shortlist=400) == [32]
+    assert small_ivf.nprobe_sweep(64, rows=3000, shortlist=40) == [2, 4, 8, 16, 32]
 
 
 def test_ivf_spec_measured_over_an_nprobe_sweep(small_ivf, tmp_path):

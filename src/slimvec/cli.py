@@ -694,6 +694,10 @@ def advise(
 ) -> None:
     """The cheapest spec (RAM bytes/vector) that keeps a recall target on your data.
 
+    With a --sample large enough to train IVF lists (index.ivf.FLAT_ROWS, 20,000) it also
+    tries 'ivf:N' specs over an nprobe sweep, and can recommend one with its nprobe when it
+    is the cheapest meeting the target and faster than the flat scan it partitions.
+
     With [bold]--target-ndcg[/]: the cheapest encoder operating point (encode + store + search,
     weighed by --costs) keeping that nDCG@10 on your texts and qrels.
 
@@ -777,7 +781,7 @@ def candidates_table(advice, show_all: bool = False) -> Table:
         style = "bold green" if star else (None if c.eligible else "dim")
         table.add_row(
             star,
-            escape(c.spec),
+            escape(c.label),
             f"{c.recall:.4f}",
             f"{c.ram_bytes_per_vector:,}",
             f"{c.disk_bytes_per_vector:,}",

@@ -59,9 +59,9 @@ def ivf_specs(n: int) -> tuple[list[str], str]:
         ivf.require_faiss()
     except ImportError as exc:  # MissingDependencyError
         return [], f"no ivf: rows: {exc}"
-    sweep = ", ".join(map(str, ivf.nprobe_sweep(nlist)))
     return [f"ivf:{nlist} | {stages}" for stages in IVF_STAGES], (
-        f"ivf: rows: {nlist} lists (~sqrt of {n:,} docs), nprobe swept over {sweep}"
+        f"ivf: rows: {nlist} lists (~sqrt of {n:,} docs), nprobe swept over powers of two up "
+        f"to {max(1, nlist // 2)} (from where the probed lists hold twice the shortlist)"
     )
 
 
@@ -161,16 +161,20 @@ class SlimvecEngine(Engine):
         self.col.add(docs, ids=np.arange(len(docs), dtype=np.int64))
 
     def nprobes(self, sweep: Sequence[int] | None) -> list[int | None]:
-        """The ``nprobe`` values to measure once built: ``sweep`` (default
-        ``index.ivf.nprobe_sweep``) within 1..nlist for an IVF collection whose lists are
-        trained, else [None] (one row: a flat spec, or an IVF one still searched flat)."""
+        """The ``nprobe`` values to measure once built: ``sweep`` within 1..nlist, or by
+        default ``index.ivf.nprobe_sweep`` for the collection's size and k=10 shortlist, for
+        an IVF collection whose lists are trained; else [None] (one row: a flat spec, or an
+        IVF one still searched flat)."""
         ivf = self.col.info()["ivf"]
         if ivf is None or ivf["state"] != "trained":
             return [None]
         from slimvec.index.ivf import nprobe_sweep
 
         nlist = ivf["nlist"]
-        return sorted({p for p in (sweep or nprobe_sweep(nlist)) if 1 <= p <= nlist}) or [nlist]
+        if not sweep:
+            shortlist = QUALITY_K * (parse_spec(self.spec).stages[0].keep or 1)
+            return nprobe_sweep(nlist, len(self.col), shortlist)
+        return sorted({p for p in sweep if 1 <= p <= nlist}) or [nlist]
 
     def use_nprobe(self, nprobe: int | None) -> None:
         self.nprobe = nprobe

@@ -51,7 +51,7 @@ from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
 from slimvec.kernels.ivfscan import block_major, probe_top
 from slimvec.kernels.topk import select_top
-from slimvec.search.funnel import ORIGINAL, CodeSource, Pipeline
+from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.store.files import fsync_dir, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
@@ -125,12 +125,27 @@ def train_rows(nlist: int) -> int:
     return max(FLAT_ROWS, MIN_PER_LIST * nlist)
 
 
-def nprobe_sweep(nlist: int) -> list[int]:
+def nprobe_sweep(nlist: int, rows: int | None = None, shortlist: int = 0) -> list[int]:
     """The ``nprobe`` values ``slimvec bench`` and ``advise`` measure: powers of two from
-    nlist/256 (at least 1) to nlist/2, and the default."""
+    nlist/256 (at least 1) to nlist/2, and the default.
+
+    With ``rows`` (vectors in the lists) and ``shortlist`` (first-stage candidates per query),
+    values whose probed lists hold on average fewer than twice the shortlist are left out
+    (the largest is kept): a query whose lists hold fewer rows than its shortlist is re-run
+    as the flat scan, so such a point would measure the flat scan under an nprobe label."""
     top = max(1, nlist // 2)
     values = {1 << p for p in range(top.bit_length()) if max(1, nlist // 256) <= 1 << p <= top}
-    return sorted(values | {default_nprobe(nlist)})
+    sweep = sorted(values | {default_nprobe(nlist)})
+    if rows is None:
+        return sweep
+    return [p for p in sweep if p * rows >= 2 * shortlist * nlist] or sweep[-1:]
+
+
+def list_bytes_per_vector(codec: RaBitQCodec) -> int:
+    """Bytes of a row in the lists: its bit planes, F and L (float32 each) and its entry in
+    the position -> row map (int32). The flat code's other two factors (G, E: error bounds)
+    are not needed by the list scan."""
+    return codec.factor_start + 8 + 4
 
 
 def train_centroids(sample: np.ndarray, nlist: int) -> np.ndarray:
@@ -197,7 +212,14 @@ class IVFIndex:
     @property
     def train_rows(self) -> int:
         """Live vectors needed before the lists are trained."""
-        return max(FLAT_ROWS, MIN_PER_LIST * self.nlist)
+        return train_rows(self.nlist)
+
+    def ram_bytes_per_vector(self, rows: int) -> int:
+        """What a trained index needs resident per row to search at speed: the lists (memory-
+        mapped, but every query touches its probed ones), ids and tombstones, and a share of
+        the centroids. The flat codes are not counted: the IVF search leaves them on disk."""
+        share = math.ceil(4 * self.nlist * self.codec.dim / max(rows, 1))
+        return list_bytes_per_vector(self.codec) + ROW_OVERHEAD_BYTES + share
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
