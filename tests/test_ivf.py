@@ -153,6 +153,39 @@ def test_adds_after_training_are_found(col):
     assert (col.search(new, 1, nprobe=1).ids[:, 0] == ids).all()
 
 
+def test_trained_segments_keep_their_flat_codes_on_disk(col):
+    """Once the lists are trained, the segments' flat first-stage codes stay memory-mapped
+    (not copied into RAM); the log's are in RAM; every path that still reads flat codes
+    (log scan, gathers, the filtered fallback, compaction) sees the same codes as before."""
+    new = _data(30, 99, centers_seed=5)
+    new_ids = col.add(new)  # log rows
+    path = col.path
+    col.close()
+    col = slimvec.open(path)
+    first = col.pipeline.first_key
+    blocks = col._flat_blocks()
+    segments, (log_start, log_codes) = blocks[:-1], blocks[-1]
+    assert segments and all(isinstance(codes, np.memmap) for _, codes in segments)
+    assert log_start == 12_000 and len(log_codes) == 30 and not isinstance(log_codes, np.memmap)
+    # the same codes a flat collection would hold in RAM, in row order
+    flat = slimvec.create(path.parent / "flat", dim=DIM, spec=SPEC.split(" | ")[1])
+    flat.add(_data(12_000, 1))
+    flat.add(new)
+    full = col.resident(first)
+    np.testing.assert_array_equal(full[:12_000], flat.resident(first)[:12_000])
+    rows = np.array([12_029, 5, 12_000, 11_999, 0])
+    np.testing.assert_array_equal(col.gather(first, rows), full[rows])
+    assert (col.search(new, 1, nprobe=1).ids[:, 0] == new_ids).all()
+    # bytes a query needs resident: list rows (2 bit planes 16 B + F, L 8 B + position 4 B),
+    # id and tombstone 9 B, centroids 16 x 32 float32 over 12,030 rows (1 B); the flat code
+    # (16 + 4 factors 16 B) is not counted
+    assert col.info()["ram_bytes_per_vector"] == 16 + 8 + 4 + 9 + 1
+    col.compact()
+    again = col.search(new, 1, nprobe=1).ids[:, 0]
+    assert (again == new_ids).all() and len(col._flat_blocks()) == 2  # one segment, empty log
+    col.close()
+
+
 def test_many_small_segments_merge_and_keep_lists(tmp_path):
     c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
     c.add(_data(1000, 1))

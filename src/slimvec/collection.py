@@ -283,21 +283,30 @@ class Collection:
                 ) from exc
         first = pipeline.first_key
         layout = self._layout(0)
-        in_memory = ("ids", first)
+        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
+        # Trained IVF lists serve the first pass: the segments' flat codes then stay memory-
+        # mapped (read only by a filtered query's flat fallback), not copied into RAM.
+        mapped = self._ivf is not None and self._ivf.trained
+        in_memory = ("ids",) if mapped else ("ids", first)
         opened, ids, resident = {}, [], []
         for entry in manifest.segments:
             shapes = self._layout(entry.rows)
-            opened[entry.name] = self._open.get(entry.name) or open_segment(
-                self.path, entry.name, {k: v for k, v in shapes.items() if k not in in_memory}
-            )
+            wanted = {k: v for k, v in shapes.items() if k not in in_memory}
+            arrays = self._open.get(entry.name)
+            if arrays is None or not wanted.keys() <= arrays.keys():
+                arrays = open_segment(self.path, entry.name, wanted)
+            opened[entry.name] = arrays
             read = open_segment(self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory)
             ids.append(read["ids"])
-            resident.append(read[first])
+            if not mapped:
+                resident.append(read[first])
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
-        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
         self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         dtype, shape = layout[first]
+        #: Row number of ``_resident``'s first row: 0 when it holds every row's first-stage
+        #: code, the committed row count when only the log's are (segments memory-mapped).
+        self._resident_start = manifest.rows if mapped else 0
         self._resident = GrowableArray(
             np.concatenate(resident) if resident else np.empty(shape, dtype)
         )
@@ -1311,13 +1320,26 @@ class Collection:
 
     # -- reading ----------------------------------------------------------------------------
     def resident(self, key: str) -> np.ndarray:
-        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``)."""
+        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``). The
+        flat first pass reads it; an IVF collection whose lists are trained searches those
+        and its ``_flat_blocks`` instead, so this copy is only made if another path asks."""
         if key != self.pipeline.first_key:
             raise InvalidInputError(
                 f"{key!r} is not held in RAM; only the first stage's codes "
                 f"({self.pipeline.first_key!r}) are"
             )
+        if self._resident_start:
+            return np.concatenate([codes for _, codes in self._flat_blocks()])
         return self._resident.array
+
+    def _flat_blocks(self) -> list[tuple[int, np.ndarray]]:
+        """The first-stage codes of every row as (first row, codes) blocks: one in-memory
+        block, or the segments' memory-mapped codes then the log's."""
+        if not self._resident_start:
+            return [(0, self._resident.array)]
+        first = self.pipeline.first_key
+        blocks = [(entry.start, arrays[first]) for entry, arrays in self._segments]
+        return [*blocks, (self._resident_start, self._resident.array)]
 
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
         """Rows of one stored array (``ids``, ``original`` or a code key), in the order given."""
@@ -1326,7 +1348,14 @@ class Collection:
         committed = self._manifest.rows
         in_tail = rows >= committed
         if key == self.pipeline.first_key and (self.fitted or not in_tail.any()):
-            return self._resident.array[rows]  # segments and the log's encoded rows
+            if not self._resident_start:
+                return self._resident.array[rows]  # segments and the log's encoded rows
+            resident = self._resident.array
+            out = np.empty((len(rows), *resident.shape[1:]), resident.dtype)
+            out[in_tail] = resident[rows[in_tail] - self._resident_start]
+            if not in_tail.all():
+                out[~in_tail] = self._gather_segments(key, rows[~in_tail])
+            return out
         if not in_tail.any():
             return self._gather_segments(key, rows)
         tail = self._tail.x if key == ORIGINAL else self._tail.codes[key]
@@ -1401,8 +1430,8 @@ class Collection:
     def _first_pass(self, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
         """The funnel, with an IVF first pass once the collection's lists are trained."""
         if self._ivf is not None and self._ivf.trained:
-            flat = [(0, self._resident.array)]
-            return self._ivf.search(q, k, self, allow, flat, self._manifest.rows, nprobe)
+            blocks = self._flat_blocks()
+            return self._ivf.search(q, k, self, allow, blocks, self._manifest.rows, nprobe)
         return self._approximate(q, k, allow)
 
     # -- filters (see slimvec.search.filters / columns) -------------------------------------
@@ -1626,6 +1655,8 @@ class Collection:
         total = len(self._ids.array)
         disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
         ram_per_vector = self.pipeline.ram_bytes_per_vector()  # memory-mapped files not counted
+        if self._ivf is not None and self._ivf.trained:  # the lists, not the flat codes
+            ram_per_vector = self._ivf.ram_bytes_per_vector(max(total, 1))
         upgrade = self.upgrade
         refit_at = (
             REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None

@@ -31,6 +31,11 @@ merges and compaction re-group rows by construction; deleted rows are skipped th
 same allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
 segment) are scanned whole with their flat codes.
 
+**Memory.** Once the lists are trained a collection keeps its segments' flat first-stage codes
+memory-mapped instead of in RAM (``Collection._load_once``): unfiltered queries read only the
+centroids and the probed lists, and the flat codes' pages are touched only by the filtered
+fallback below, merges and compaction.
+
 **Filters.** A filtered search widens ``nprobe`` by 1 / selectivity, and a query whose probed
 lists held fewer allowed rows than its shortlist is re-run as the flat masked scan: never
 fewer than k results when at least k rows match.
