@@ -241,3 +241,29 @@ def test_search_nprobe(tmp_path, monkeypatch):
     flat.close()
     on_flat = run("search", tmp_path / "flat.slim", "-q", queries, "--nprobe", 4, code=2)
     assert "nprobe applies to partitioned" in on_flat.stderr
+
+
+def test_bench_says_why_no_ivf_rows_and_sweeps_nprobe(tmp_path, monkeypatch):
+    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
+    from slimvec.index import ivf
+
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((30, 16))
+    x = (centers[rng.integers(0, 30, 1600)] + rng.standard_normal((1600, 16))).astype(np.float32)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "vectors.npy", x[:1500])
+    np.save(data / "queries.npy", x[1500:])
+    out = run("bench", "--data", data, "--size", 300, "--k", "10", "--threads", 1).output
+    assert "no ivf: rows: 300 docs < 20,000" in out
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
+    spec = "ivf:8 | rabitq*10 > f32"
+    out_dir = tmp_path / "out"
+    run("bench", "--data", data, "--specs", spec, "--k", "10", "--nprobe", "2,4",
+        "--out-dir", out_dir, "--threads", 1)  # fmt: skip
+    with open(out_dir / "bench.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == [f"{spec} nprobe=2", f"{spec} nprobe=4"]
+    assert [r["nprobe"] for r in rows] == ["2", "4"]
+    bad = run("bench", "--data", data, "--specs", spec, "--nprobe", "0,4", code=2)
+    assert "--nprobe must be comma-separated positive integers" in bad.stderr
