@@ -151,6 +151,20 @@ def _signature(path: Path | str) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _disk_bytes(path: Path) -> int:
+    """Bytes of the files under ``path``. Another process may sweep files meanwhile (a
+    compaction's old segments): those are skipped, not an error, as ``os.walk`` skips
+    directories that vanish."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
 class _Tail:
     """Rows the log added since the last flush: their vectors, metadata and texts, in RAM."""
 
@@ -1653,7 +1667,7 @@ class Collection:
         """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
         self._sync()
         total = len(self._ids.array)
-        disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        disk = _disk_bytes(self.path)
         ram_per_vector = self.pipeline.ram_bytes_per_vector()  # memory-mapped files not counted
         if self._ivf is not None and self._ivf.trained:  # the lists, not the flat codes
             ram_per_vector = self._ivf.ram_bytes_per_vector(max(total, 1))
