@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ivf.py [--data sentences|mix|lowrank] [--n 1000000]
         [--queries 1000] [--nlist 1024] [--no-hnsw] [--no-crossover] [--out results.json]
+        [--rss] [--spec SPEC ...]
 
 Every configuration is measured on the same vectors in the same process: recall@10 against
 exact float32 search (FAISS IndexFlatIP, also timed as the baseline), QPS at batch 100,
@@ -15,6 +16,9 @@ p50 single-query latency, RAM bytes per vector and build time.
   wrapped in IndexRefineFlat (k_factor 20, like slimvec's ``*20`` shortlist; its float32 copy
   is counted as disk, as slimvec's memory-mapped originals are), same ``nlist``, ``nprobe``
   swept; IndexHNSWSQ8 (M=32, efConstruction 40), efSearch swept.
+* ``--rss``: only the slimvec rows (``--spec``, default both) and their resident memory, no
+  FAISS peers: the quick check of what an opened IVF collection holds (anonymous memory per
+  vector above the fresh process's own, and touched file pages).
 * ``--crossover``: at small n, flat ``rabitq:2*20 > f32`` against the IVF spec (n/39 lists
   at most), which is what ``index.ivf.FLAT_ROWS`` was chosen from.
 
@@ -170,6 +174,12 @@ def slimvec_rows(spec: str, ds: Dataset, kth: np.ndarray, tmp: Path, nlist: int)
         "disk_bytes_per_vector": info["disk_bytes_per_vector"],
         "list_sizes": sizes,
     }
+    extra["rss_anon_added_bytes_per_vector"] = (
+        rss["searched"]["RssAnon"] - rss["start"]["RssAnon"]
+    ) / len(x)
+    extra["rss_anon_opened_bytes_per_vector"] = (
+        rss["opened"]["RssAnon"] - rss["start"]["RssAnon"]
+    ) / len(x)
     console.print(f"    RSS {extra}")
     for row in rows:
         row.update(extra)
@@ -321,7 +331,10 @@ def main() -> None:
     parser.add_argument("--no-hnsw", action="store_true", help="skip HNSWSQ8 (slow to build)")
     parser.add_argument("--no-crossover", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--rss", action="store_true", help="slimvec rows and their RSS only")
+    parser.add_argument("--spec", action="append", help="slimvec spec ({nlist} is filled in)")
     args = parser.parse_args()
+    specs = args.spec or SPECS
     faiss.omp_set_num_threads(THREADS)
     ds = dataset(args.data, args.n, args.queries)
     x = np.ascontiguousarray(ds.docs, dtype=np.float32)
@@ -332,12 +345,13 @@ def main() -> None:
     rows = [flat]
     with tempfile.TemporaryDirectory(dir=os.environ.get("IVF_BENCH_TMP")) as t:
         tmp = Path(t)
-        for spec in SPECS:
+        for spec in specs:
             rows += slimvec_rows(spec.format(nlist=args.nlist), ds, kth, tmp, args.nlist)
-        rows += faiss_ivf_rows(ds, kth, args.nlist, tmp)
-        if not args.no_hnsw:
+        if not args.rss:
+            rows += faiss_ivf_rows(ds, kth, args.nlist, tmp)
+        if not (args.rss or args.no_hnsw):
             rows += faiss_hnsw_rows(ds, kth)
-        small = [] if args.no_crossover else crossover(ds, tmp)
+        small = [] if args.no_crossover or args.rss else crossover(ds, tmp)
     console.print(table(rows, flat["qps"]))
     result = {
         "data": ds.name,

@@ -194,3 +194,78 @@ def test_considers_rabitq_codes_and_picks_them_where_sign_bits_fail():
     binary = [c for c in advice.candidates if c.spec.startswith("binary*")]
     assert binary and all(c.recall < 0.99 for c in binary)
     assert advice.spec is not None and advice.chosen.recall >= 0.99
+
+
+# -- IVF candidates --------------------------------------------------------------------------
+@pytest.fixture
+def small_ivf(monkeypatch):
+    """IVF trains from 1,000 rows here (the measured default is 20,000; the rule is the same)."""
+    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
+    from slimvec.index import ivf
+
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
+    return ivf
+
+
+def test_no_ivf_candidates_below_the_training_threshold(small_ivf):
+    from slimvec.datasets.synthetic import isotropic
+
+    ds = isotropic(800, queries=20, dim=32, seed=2)
+    advice = advise(ds, target_recall=0.95, sample=800, n_queries=20, verify=False, threads=1)
+    assert not [c for c in advice.candidates if c.spec.startswith("ivf:")]
+    assert "800-doc sample is below the 1,000 docs" in advice.ivf_note
+    assert advice.ivf_note in advice.summary()
+
+
+def test_ivf_swept_and_picked_with_its_nprobe(small_ivf, monkeypatch):
+    """Isotropic 32-d vectors: sign bits miss 0.95, RaBitQ meets it; its IVF twin costs
+    fewer resident bytes (lists drop two of the code's factors). Speed decides whether it is
+    eligible; the test fixes it (IVF 10x its flat twin) instead of timing the machine."""
+    from slimvec.datasets.synthetic import isotropic
+    from slimvec.eval.advise import _Evaluator
+
+    measured_ivf = _Evaluator.ivf
+
+    def faster(self, *args):
+        out = measured_ivf(self, *args)
+        for c in out:
+            c.qps = 10 * c.flat_qps
+        return out
+
+    monkeypatch.setattr(_Evaluator, "ivf", faster)
+    ds = isotropic(3000, queries=40, dim=32, seed=2)
+    advice = advise(ds, target_recall=0.95, sample=3000, n_queries=40, threads=1)
+    ivf_cands = [c for c in advice.candidates if c.nprobe is not None]
+    assert {c.spec.split(" | ")[0] for c in ivf_cands} == {"ivf:64"}
+    flat = {c.spec: c for c in advice.candidates if c.nprobe is None}
+    for c in ivf_cands:
+        twin = flat[c.spec.split(" | ")[1]]
+        # bit planes (8 B) + F, L (8 B) + position map (4 B) + id/tombstone (9 B) + centroids
+        # (64 x 32 float32 over 3,000 rows: 3 B); the flat twin holds 8 + 16 + 9 B
+        planes = twin.ram_bytes_per_vector - 16 - 9
+        assert c.ram_bytes_per_vector == planes + 8 + 4 + 9 + 3
+        assert c.nprobe in small_ivf.nprobe_sweep(64) and c.flat_qps == twin.qps
+    chosen = advice.chosen
+    assert advice.spec == chosen.spec == "ivf:64 | rabitq*40 > f32"
+    assert advice.nprobe == chosen.nprobe == 32  # lists of ~47 rows, a 400-row shortlist
+    assert chosen.recall >= 0.95 and f"--nprobe {chosen.nprobe}" in advice.summary()
+    assert advice.measured.extra["nprobe"] == chosen.nprobe  # re-measured at that nprobe
+    assert abs(advice.measured.recall[10] - chosen.recall) < 0.03
+    out = advice_to_dict(advice)
+    assert out["nprobe"] == 32 and out["chosen"]["nprobe"] == 32
+    json.dumps(out)
+
+
+def test_pick_excludes_ivf_no_faster_than_its_flat_twin():
+    cands = [
+        Candidate("rabitq*40 > f32", 0.99, 33, 200, 1000.0),
+        Candidate("ivf:64 | rabitq*40 > f32", 0.99, 32, 212, 900.0, nprobe=8, flat_qps=1000.0),
+        Candidate("ivf:64 | rabitq*40 > f32", 0.99, 32, 212, 1500.0, nprobe=4, flat_qps=1000.0),
+        Candidate("ivf:64 | rabitq*40 > f32", 0.9, 32, 212, 3000.0, nprobe=1, flat_qps=1000.0),
+    ]
+    chosen = pick(cands, 0.95)
+    assert chosen.label == "ivf:64 | rabitq*40 > f32 nprobe=4"
+    slow = next(c for c in cands if c.nprobe == 8)
+    assert slow.excluded == "no faster than its flat scan here (900 vs 1,000 QPS)"
+    chosen.qps = 950.0
+    assert pick(cands, 0.95).label == "rabitq*40 > f32"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,88 @@ def test_pareto_mask_by_hand():
     assert pareto_mask(cost, quality).tolist() == [True, True, False, True, False]
     assert pareto_mask([1, 1], [0.5, 0.5]).tolist() == [True, True]  # ties dominate nothing
     assert np.all(pareto_mask([5], [0.1]))
+
+
+# -- IVF: an nprobe sweep per spec, a curve in the plot ---------------------------------------
+def _clustered(n: int, n_queries: int, dim: int = 32, seed: int = 0) -> Dataset:
+    """Clustered vectors whose neighbours cross list boundaries (as in tests/test_ivf.py)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((40, dim))
+    x = centers[rng.integers(0, 40, n + n_queries)] + rng.standard_normal((n + n_queries, dim))
+    x = x.astype(np.float32)
+    return Dataset(
+        "clustered",
+        [str(i) for i in range(n)],
+        [str(i) for i in range(n_queries)],
+        docs=x[:n],
+        queries=x[n:],
+    )
+
+
+@pytest.fixture
+def small_ivf(monkeypatch):
+    """IVF trains from 1,000 rows here (the measured default is 20,000; the rule is the same)."""
+    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
+    from slimvec.index import ivf
+
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
+    return ivf
+
+
+def test_default_grid_adds_ivf_specs_only_when_they_can_train(small_ivf):
+    from slimvec.eval.bench import default_specs, ivf_specs
+
+    assert small_ivf.suggested_nlist(3000) == 64 and small_ivf.suggested_nlist(1_000_000) == 1024
+    assert small_ivf.suggested_nlist(2000) == 32  # 64 lists would need 2,496 training rows
+    specs = default_specs(32, 3000)
+    assert [s for s in specs if s.startswith("ivf:")] == [
+        "ivf:64 | rabitq*40 > f32",
+        "ivf:64 | rabitq:2*20 > f32",
+    ]
+    assert not [s for s in default_specs(32, 900) if s.startswith("ivf:")]
+    assert not [s for s in default_specs(32) if s.startswith("ivf:")]
+    none, why = ivf_specs(900)
+    assert none == [] and "900 docs < 1,000" in why and "FLAT_ROWS" in why
+    assert "64 lists" in ivf_specs(3000)[1] and "up to 32" in ivf_specs(3000)[1]
+    assert small_ivf.nprobe_sweep(1024) == [4, 8, 16, 32, 64, 128, 256, 512]
+    assert small_ivf.nprobe_sweep(64) == [1, 2, 4, 8, 16, 32]
+    # lists of ~47 rows and a shortlist of 400: only nprobe 32 holds twice that on average
+    assert small_ivf.nprobe_sweep(64, rows=3000, shortlist=400) == [32]
+    assert small_ivf.nprobe_sweep(64, rows=3000, shortlist=40) == [2, 4, 8, 16, 32]
+
+
+def test_ivf_spec_measured_over_an_nprobe_sweep(small_ivf, tmp_path):
+    data = _clustered(4000, 100)
+    spec = "ivf:16 | rabitq*10 > f32"  # 250 rows a list: one list holds a query's shortlist
+    rows = run_bench(
+        data, [spec, "rabitq*10 > f32"], k_values=(10,), progress=False, latency_queries=3,
+        threads=1,
+    )  # fmt: skip
+    sweep = [r for r in rows if r.extra.get("spec") == spec]
+    assert [r.extra["nprobe"] for r in sweep] == small_ivf.nprobe_sweep(16) == [1, 2, 4, 8]
+    assert [r.name for r in sweep][:2] == [f"{spec} nprobe=1", f"{spec} nprobe=2"]
+    assert len({r.build_seconds for r in sweep}) == 1  # built once
+    recall = [r.recall[10] for r in sweep]
+    assert recall[0] < 0.9 < recall[-1]  # the lists cut work; half of them find nearly all
+    assert all(b >= a - 0.02 for a, b in pairwise(recall))
+    flat = rows[-1]
+    assert flat.name == "rabitq*10 > f32" and "nprobe" not in flat.extra
+    assert abs(recall[-1] - flat.recall[10]) < 0.05
+    back = read_json(write_json(rows, tmp_path / "bench.json"))
+    assert [b.extra.get("nprobe") for b in back] == [r.extra.get("nprobe") for r in rows]
+    png = plot_frontiers(back, tmp_path / "bench.png")
+    assert png.stat().st_size > 20_000
+    # a chosen sweep; values above nlist are dropped
+    rows = run_bench(
+        data, [spec], k_values=(10,), progress=False, latency_queries=1, nprobes=(3, 16, 100)
+    )
+    assert [r.extra["nprobe"] for r in rows] == [3, 16]
+
+
+def test_ivf_spec_too_small_to_train_is_one_flat_row(small_ivf):
+    rows = run_bench(
+        _clustered(600, 20), ["ivf:64 | rabitq*10 > f32"], k_values=(10,), progress=False,
+        latency_queries=1,
+    )  # fmt: skip
+    (row,) = rows
+    assert row.name == "ivf:64 | rabitq*10 > f32" and row.extra["nprobe"] is None

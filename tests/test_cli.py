@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -206,3 +207,63 @@ def test_upgrade_commands_end_to_end(tmp_path, monkeypatch):
     )
     col = slimvec.open(col_path)
     assert col.encoder.name == "multilingual-e5-small-q4" and len(col) == 40
+
+
+def test_search_nprobe(tmp_path, monkeypatch):
+    """--nprobe reaches the IVF search (same rows as the library call); out of range or on a
+    flat collection: the library's one-line error."""
+    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
+    from slimvec.index import ivf
+
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 600)
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((30, 16))
+    x = (centers[rng.integers(0, 30, 1000)] + 0.5 * rng.standard_normal((1000, 16))).astype(
+        np.float32
+    )
+    q, queries = rng.standard_normal((2, 16)).astype(np.float32), tmp_path / "q.npy"
+    np.save(queries, q)  # between clusters: one list misses neighbours that all eight find
+    col = slimvec.create(tmp_path / "ivf.slim", dim=16, spec="ivf:8 | rabitq*10 > f32")
+    col.add(x)
+    assert col.info()["ivf"]["state"] == "trained"
+    expected = {p: col.search(q, k=3, nprobe=p) for p in (1, 8)}
+    assert (expected[1].ids != expected[8].ids).any()
+    col.close()
+    for nprobe, res in expected.items():
+        out = run("search", tmp_path / "ivf.slim", "-q", queries, "-k", 3, "--nprobe", nprobe)
+        for ids, scores in zip(res.ids, res.scores):
+            assert all(f"{s:.4f}" in out.output for s in scores)
+            assert all(re.search(rf"│ +{i} │", out.output) for i in ids)
+    too_many = run("search", tmp_path / "ivf.slim", "-q", queries, "--nprobe", 9, code=2)
+    assert "nprobe=9 is outside 1..8" in too_many.stderr
+    flat = slimvec.create(tmp_path / "flat.slim", dim=16, spec="rabitq*10 > f32")
+    flat.add(x[:50])
+    flat.close()
+    on_flat = run("search", tmp_path / "flat.slim", "-q", queries, "--nprobe", 4, code=2)
+    assert "nprobe applies to partitioned" in on_flat.stderr
+
+
+def test_bench_says_why_no_ivf_rows_and_sweeps_nprobe(tmp_path, monkeypatch):
+    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
+    from slimvec.index import ivf
+
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((30, 16))
+    x = (centers[rng.integers(0, 30, 1600)] + rng.standard_normal((1600, 16))).astype(np.float32)
+    data = tmp_path / "data"
+    data.mkdir()
+    np.save(data / "vectors.npy", x[:1500])
+    np.save(data / "queries.npy", x[1500:])
+    out = run("bench", "--data", data, "--size", 300, "--k", "10", "--threads", 1).output
+    assert "no ivf: rows: 300 docs < 20,000" in out
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
+    spec = "ivf:8 | rabitq*10 > f32"
+    out_dir = tmp_path / "out"
+    run("bench", "--data", data, "--specs", spec, "--k", "10", "--nprobe", "2,4",
+        "--out-dir", out_dir, "--threads", 1)  # fmt: skip
+    with open(out_dir / "bench.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == [f"{spec} nprobe=2", f"{spec} nprobe=4"]
+    assert [r["nprobe"] for r in rows] == ["2", "4"]
+    bad = run("bench", "--data", data, "--specs", spec, "--nprobe", "0,4", code=2)
+    assert "--nprobe must be comma-separated positive integers" in bad.stderr

@@ -117,6 +117,52 @@ def test_recall_grows_with_nprobe_and_matches_exact_at_full_probe(col):
     assert _recall(col.search(q, 10).ids, truth) >= recall[4]  # default nprobe >= 4
 
 
+@pytest.mark.parametrize("first", ["rabitq*40", "rabitq:2*10"])
+def test_list_scan_is_the_residual_estimator_for_every_row(tmp_path, first):
+    """At full probe every row is scored once, with exactly RaBitQ's estimate for a residual
+    code: <q, c_l> + F (delta <u, v> ) + lo L - h F sum(q_quantised), in NumPy here. (A
+    query's near-duplicate can still fall out of the shortlist at tiny dims: that is the 1-bit
+    estimator's noise, BENCHMARKS.md "IVF at small dims", not a skipped row or a wrong term.)"""
+    from slimvec.kernels.ivfscan import probe_top
+
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=f"ivf:{NLIST} | {first} > f32")
+    x = _data(2000, 1)
+    c.add(x)
+    index = c._ivf
+    (lists,) = index.lists
+    codec, pipe = index.codec, index.pipeline
+    q = _data(20, 7)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    view = np.ascontiguousarray(pipe.stage_view(pipe.transform(q), index.stage), np.float32)
+    probes, qa = index.probe(view, NLIST)
+    p = codec.quantised(codec.prepare(view))
+    n = len(x)
+    rows, scores, seen = probe_top(
+        p.planes, qa, p.delta, p.lo, p.qsums, probes, lists.offsets, lists.perm, lists.words,
+        codec.bits, codec.plane_words, 2.0 ** np.arange(codec.bits), lists.factors[:, 0],
+        lists.factors[:, 1], -codec.half, n, None,
+    )  # fmt: skip
+    assert (seen == n).all() and (np.sort(rows, axis=1) == np.arange(n)).all()
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    xv = np.ascontiguousarray(pipe.stage_view(pipe.transform(xn), index.stage), np.float32)
+    assign = index.assign(xv)
+    codes = codec.encode(xv, origin=index.centroids[assign])
+    bits = np.unpackbits(codes[:, : codec.factor_start], axis=1).reshape(n, codec.bits, -1)
+    u = np.einsum("npd,p->nd", bits[:, :, :DIM].astype(np.float32), 2.0 ** np.arange(codec.bits))
+    f, lterm = codes[:, codec.factor_start :].view(np.float32)[:, :2].T
+    v = np.rint((p.rotated - p.lo[:, None]) / p.delta[:, None])
+    expected = (
+        (view @ index.centroids.T)[:, assign]
+        + f * p.delta[:, None] * (v @ u.T)
+        + p.lo[:, None] * lterm
+        - codec.half * f * p.qsums[:, None]
+    )
+    np.testing.assert_allclose(
+        scores, np.take_along_axis(expected, rows, axis=1), rtol=1e-4, atol=1e-4
+    )
+    c.close()
+
+
 def test_lists_are_balanced_and_cover_every_row(col):
     info = col.info()["ivf"]
     assert info["nlist"] == NLIST and len(info["sizes"]) == NLIST
@@ -151,6 +197,39 @@ def test_adds_after_training_are_found(col):
     assert col.info()["segments"] >= 2
     assert np.mean(col.search(big[:100], 1, nprobe=2).ids[:, 0] == big_ids[:100]) > 0.95
     assert (col.search(new, 1, nprobe=1).ids[:, 0] == ids).all()
+
+
+def test_trained_segments_keep_their_flat_codes_on_disk(col):
+    """Once the lists are trained, the segments' flat first-stage codes stay memory-mapped
+    (not copied into RAM); the log's are in RAM; every path that still reads flat codes
+    (log scan, gathers, the filtered fallback, compaction) sees the same codes as before."""
+    new = _data(30, 99, centers_seed=5)
+    new_ids = col.add(new)  # log rows
+    path = col.path
+    col.close()
+    col = slimvec.open(path)
+    first = col.pipeline.first_key
+    blocks = col._flat_blocks()
+    segments, (log_start, log_codes) = blocks[:-1], blocks[-1]
+    assert segments and all(isinstance(codes, np.memmap) for _, codes in segments)
+    assert log_start == 12_000 and len(log_codes) == 30 and not isinstance(log_codes, np.memmap)
+    # the same codes a flat collection would hold in RAM, in row order
+    flat = slimvec.create(path.parent / "flat", dim=DIM, spec=SPEC.split(" | ")[1])
+    flat.add(_data(12_000, 1))
+    flat.add(new)
+    full = col.resident(first)
+    np.testing.assert_array_equal(full[:12_000], flat.resident(first)[:12_000])
+    rows = np.array([12_029, 5, 12_000, 11_999, 0])
+    np.testing.assert_array_equal(col.gather(first, rows), full[rows])
+    assert (col.search(new, 1, nprobe=1).ids[:, 0] == new_ids).all()
+    # bytes a query needs resident: list rows (2 bit planes 16 B + F, L 8 B + position 4 B),
+    # id and tombstone 9 B, centroids 16 x 32 float32 over 12,030 rows (1 B); the flat code
+    # (16 + 4 factors 16 B) is not counted
+    assert col.info()["ram_bytes_per_vector"] == 16 + 8 + 4 + 9 + 1
+    col.compact()
+    again = col.search(new, 1, nprobe=1).ids[:, 0]
+    assert (again == new_ids).all() and len(col._flat_blocks()) == 2  # one segment, empty log
+    col.close()
 
 
 def test_many_small_segments_merge_and_keep_lists(tmp_path):
@@ -244,6 +323,26 @@ def test_nprobe_needs_an_ivf_collection(tmp_path):
     c.add(_data(100, 1))
     with pytest.raises(InvalidInputError, match="ivf:N"):
         c.search(_data(1, 2), 5, nprobe=2)
+
+
+def test_search_texts_forwards_nprobe(tmp_path):
+    """Text search reads the same lists as vector search with the same nprobe; BM25 reads
+    none, so nprobe with mode='sparse' is refused."""
+    c = slimvec.create(tmp_path / "t", dim=DIM, spec=SPEC)
+    x = _data(SMALL_FLAT_ROWS + 300, 1)
+    c.add(x, texts=[f"doc {i} word{i % 13}" for i in range(len(x))])
+    q = _data(6, 7)
+    words = [f"word{i}" for i in range(len(q))]
+    c._embed = lambda texts, kind, batch_size: q[[words.index(t) for t in texts]]
+    for nprobe in (1, NLIST):
+        by_text = c.search_texts(words, 5, nprobe=nprobe)
+        assert (by_text.ids == c.search(q, 5, nprobe=nprobe).ids).all()
+    assert c.search_texts(words, 5, mode="hybrid", nprobe=2).ids.shape == (len(q), 5)
+    with pytest.raises(InvalidInputError, match="sparse"):
+        c.search_texts(words, 5, mode="sparse", nprobe=2)
+    with pytest.raises(InvalidInputError, match="nprobe"):
+        c.search_texts(words, 5, nprobe=NLIST + 1)
+    c.close()
 
 
 def test_damaged_centroids_are_reported(col):

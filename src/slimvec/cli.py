@@ -295,12 +295,17 @@ def search(
         str | None,
         typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\''),
     ] = None,
+    nprobe: Annotated[
+        int | None,
+        typer.Option(help="IVF lists read per query ('ivf:N' collections; more = higher recall)"),
+    ] = None,
 ) -> None:
     """Top-k ids and scores for query vectors or texts.
 
     [bold]Example[/]: slimvec search docs.slim --query-file queries.npy -k 5
     [bold]Example[/]: slimvec search docs.slim --text "perl html table" --mode hybrid
     [bold]Example[/]: slimvec search docs.slim --text "diff" --filter '{"section": 1}'
+    [bold]Example[/]: slimvec search big.slim --query-file queries.npy --nprobe 64
     """
     if (query_file is None) == (not text):
         raise InvalidInputError("give exactly one of --query-file FILE.npy or --text '...'")
@@ -313,10 +318,10 @@ def search(
             queries = np.load(query_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"{query_file} is not a readable .npy array ({exc})") from exc
-        res = col.search(queries, k=k, exact=exact, filter=filter_)
+        res = col.search(queries, k=k, exact=exact, filter=filter_, nprobe=nprobe)
         labels = [f"#{i}" for i in range(len(res.ids))]
     else:
-        res = col.search_texts(text, k=k, mode=mode, exact=exact, filter=filter_)
+        res = col.search_texts(text, k=k, mode=mode, exact=exact, filter=filter_, nprobe=nprobe)
         labels = list(text)
     console = _console()
     for label, ids, scores in list(zip(labels, res.ids, res.scores))[:show]:
@@ -337,6 +342,19 @@ def search(
     if res.explain is not None:
         console.print(f"[dim]filter: {res.explain['plan']} - {escape(res.explain['why'])}[/]")
     col.close()
+
+
+def _int_list(text: str, option: str, example: str) -> list[int]:
+    """Comma-separated positive integers, or a one-line error naming the option."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise InvalidInputError(
+            f"{option} must be comma-separated positive integers, e.g. {example} (got {text!r})"
+        )
+    return values
 
 
 def _parse_filter_option(text: str | None) -> dict | None:
@@ -546,8 +564,19 @@ def bench(
     layers: LayersOpt = None,
     dims: DimsOpt = None,
     costs: CostsOpt = None,
+    nprobe: Annotated[
+        str | None,
+        typer.Option(
+            help="nprobe values for 'ivf:N' specs, comma-separated (default: powers of two "
+            "from N/256 to N/2 and the default nprobe)"
+        ),
+    ] = None,
 ) -> None:
     """Measure specs on a dataset: recall vs exact float32, nDCG/MRR, bytes, build time, speed.
+
+    The default grid adds 'ivf:N' specs (N ~ sqrt(docs)) when the data is large enough to
+    train their lists; each is measured at every nprobe of a sweep (one row each, a
+    recall/QPS curve in the PNG).
 
     With [bold]--encoders[/]: measure encoder operating points instead (first L layers x first
     D dims of each --model, ';'-separated) on the data's texts and qrels: nDCG@10, texts/s,
@@ -562,29 +591,49 @@ def bench(
     if encoders:
         bench_encoders(data, model, size, queries, specs, layers, dims, costs, threads, out_dir)
         return
-    from slimvec.eval.bench import default_specs, print_table, run_bench, write_csv, write_json
+    from slimvec.eval.bench import (
+        default_specs,
+        ivf_specs,
+        print_table,
+        run_bench,
+        write_csv,
+        write_json,
+    )
 
-    try:
-        k_values = [int(v) for v in k.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidInputError(
-            f"-k must be comma-separated integers, e.g. 1,10,100 (got {k!r})"
-        ) from None
+    k_values = _int_list(k, "-k", "1,10,100")
+    nprobes = _int_list(nprobe, "--nprobe", "8,16,32") if nprobe is not None else None
     dataset = load_data(data, model, size, queries, prefix)
+    n_docs = len(dataset.doc_ids)
     spec_list = (
-        [s.strip() for s in specs.split(";") if s.strip()] if specs else default_specs(dataset.dim)
+        [s.strip() for s in specs.split(";") if s.strip()]
+        if specs
+        else default_specs(dataset.dim, n_docs)
     )
     for spec in spec_list:
         slimvec.parse_spec(spec).check_dim(dataset.dim)
     console = _console()
     console.print(
-        f"[bold]{escape(dataset.name)}[/]: {len(dataset.doc_ids):,} docs x {dataset.dim} dims, "
+        f"[bold]{escape(dataset.name)}[/]: {n_docs:,} docs x {dataset.dim} dims, "
         f"{len(dataset.query_ids):,} queries"
         + (f", qrels for {len(dataset.qrels):,}" if dataset.qrels else ", no qrels")
     )
+    if not specs:
+        console.print(escape(ivf_specs(n_docs)[1]))
     rows = run_bench(
-        dataset, spec_list, k_values=k_values, baselines=baselines, metric=metric, threads=threads
+        dataset,
+        spec_list,
+        k_values=k_values,
+        baselines=baselines,
+        metric=metric,
+        threads=threads,
+        nprobes=nprobes,
     )
+    untrained = {r.name for r in rows if r.extra.get("spec") and r.extra.get("nprobe") is None}
+    for name in sorted(untrained):
+        console.print(
+            f"[yellow]{escape(name)}[/]: its lists did not train on {n_docs:,} docs (see "
+            f"info()['ivf']['train_at']), so its row is a flat scan"
+        )
     print_table(rows, console=console)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -644,6 +693,10 @@ def advise(
     ] = None,
 ) -> None:
     """The cheapest spec (RAM bytes/vector) that keeps a recall target on your data.
+
+    With a --sample large enough to train IVF lists (index.ivf.FLAT_ROWS, 20,000) it also
+    tries 'ivf:N' specs over an nprobe sweep, and can recommend one with its nprobe when it
+    is the cheapest meeting the target and faster than the flat scan it partitions.
 
     With [bold]--target-ndcg[/]: the cheapest encoder operating point (encode + store + search,
     weighed by --costs) keeping that nDCG@10 on your texts and qrels.
@@ -728,7 +781,7 @@ def candidates_table(advice, show_all: bool = False) -> Table:
         style = "bold green" if star else (None if c.eligible else "dim")
         table.add_row(
             star,
-            escape(c.spec),
+            escape(c.label),
             f"{c.recall:.4f}",
             f"{c.ram_bytes_per_vector:,}",
             f"{c.disk_bytes_per_vector:,}",

@@ -152,6 +152,20 @@ def _signature(path: Path | str) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+def _disk_bytes(path: Path) -> int:
+    """Bytes of the files under ``path``. Another process may sweep files meanwhile (a
+    compaction's old segments): those are skipped, not an error, as ``os.walk`` skips
+    directories that vanish."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total
+
+
 class _Tail:
     """Rows the log added since the last flush: their vectors, metadata and texts, in RAM."""
 
@@ -283,21 +297,30 @@ class Collection:
                 ) from exc
         first = pipeline.first_key
         layout = self._layout(0)
-        in_memory = ("ids", first)
+        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
+        # Trained IVF lists serve the first pass: the segments' flat codes then stay memory-
+        # mapped (read only by a filtered query's flat fallback), not copied into RAM.
+        mapped = self._ivf is not None and self._ivf.trained
+        in_memory = ("ids",) if mapped else ("ids", first)
         opened, ids, resident = {}, [], []
         for entry in manifest.segments:
             shapes = self._layout(entry.rows)
-            opened[entry.name] = self._open.get(entry.name) or open_segment(
-                self.path, entry.name, {k: v for k, v in shapes.items() if k not in in_memory}
-            )
+            wanted = {k: v for k, v in shapes.items() if k not in in_memory}
+            arrays = self._open.get(entry.name)
+            if arrays is None or not wanted.keys() <= arrays.keys():
+                arrays = open_segment(self.path, entry.name, wanted)
+            opened[entry.name] = arrays
             read = open_segment(self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory)
             ids.append(read["ids"])
-            resident.append(read[first])
+            if not mapped:
+                resident.append(read[first])
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
-        self._ivf = IVFIndex.load(self.path, manifest, pipeline)  # None without "ivf:N"
         self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
         dtype, shape = layout[first]
+        #: Row number of ``_resident``'s first row: 0 when it holds every row's first-stage
+        #: code, the committed row count when only the log's are (segments memory-mapped).
+        self._resident_start = manifest.rows if mapped else 0
         self._resident = GrowableArray(
             np.concatenate(resident) if resident else np.empty(shape, dtype)
         )
@@ -1036,6 +1059,7 @@ class Collection:
         candidates: int | None = None,
         exact: bool = False,
         filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
         """Search by text: ``mode`` "dense" (the encoder + funnel), "sparse" (BM25 over the
         stored texts) or "hybrid" (both, fused).
@@ -1044,20 +1068,28 @@ class Collection:
         rank fusion (``fusion="rrf"``, ``rrf_constant``) or a weighted sum of min-max
         normalised scores (``fusion="weighted"``); ``weights`` = (dense, sparse). RRF is the
         safe default; where one side is far stronger (BM25 on exact-term queries) the weighted
-        sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode.
+        sum keeps it from being diluted. ``filter``: as in :meth:`search`, for every mode;
+        ``nprobe``: as in :meth:`search`, for the dense side.
         """
         self._sync()
         queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
+        if nprobe is not None:
+            if mode == "sparse":
+                raise InvalidInputError(
+                    "nprobe sets the IVF lists the dense search reads; mode='sparse' (BM25) "
+                    "reads none: leave nprobe out or use mode='dense' or 'hybrid'"
+                )
+            self._check_nprobe(nprobe)
         upgrade = self.upgrade
         if filter is not None:
             self._no_filter_during_upgrade("search_texts")
             parse_filter(filter)
         if mode == "dense":
             if filter is not None:
-                return self.search(self._embed(queries, "query", None), k, exact, filter)
+                return self.search(self._embed(queries, "query", None), k, exact, filter, nprobe)
             if upgrade is not None:
                 return upgrade.search_texts(queries, k, exact=exact)
-            return self.search(self._embed(queries, "query", None), k=k, exact=exact)
+            return self.search(self._embed(queries, "query", None), k=k, exact=exact, nprobe=nprobe)
         if not self.has_texts and (upgrade is None or not upgrade.has_keyword_index):
             raise InvalidInputError(
                 f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
@@ -1070,7 +1102,7 @@ class Collection:
             dense = upgrade.search_texts(queries, depth, exact=exact)
         else:
             q = self._embed(queries, "query", None)
-            dense = self._search_ids(q, depth, exact, filter)
+            dense = self._search_ids(q, depth, exact, filter, nprobe)
         sparse = self._keyword_search(queries, depth, allow_ids)
         return self._user_result(
             SearchResult(*fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant))
@@ -1308,13 +1340,26 @@ class Collection:
 
     # -- reading ----------------------------------------------------------------------------
     def resident(self, key: str) -> np.ndarray:
-        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``)."""
+        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``). The
+        flat first pass reads it; an IVF collection whose lists are trained searches those
+        and its ``_flat_blocks`` instead, so this copy is only made if another path asks."""
         if key != self.pipeline.first_key:
             raise InvalidInputError(
                 f"{key!r} is not held in RAM; only the first stage's codes "
                 f"({self.pipeline.first_key!r}) are"
             )
+        if self._resident_start:
+            return np.concatenate([codes for _, codes in self._flat_blocks()])
         return self._resident.array
+
+    def _flat_blocks(self) -> list[tuple[int, np.ndarray]]:
+        """The first-stage codes of every row as (first row, codes) blocks: one in-memory
+        block, or the segments' memory-mapped codes then the log's."""
+        if not self._resident_start:
+            return [(0, self._resident.array)]
+        first = self.pipeline.first_key
+        blocks = [(entry.start, arrays[first]) for entry, arrays in self._segments]
+        return [*blocks, (self._resident_start, self._resident.array)]
 
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
         """Rows of one stored array (``ids``, ``original`` or a code key), in the order given."""
@@ -1323,7 +1368,14 @@ class Collection:
         committed = self._manifest.rows
         in_tail = rows >= committed
         if key == self.pipeline.first_key and (self.fitted or not in_tail.any()):
-            return self._resident.array[rows]  # segments and the log's encoded rows
+            if not self._resident_start:
+                return self._resident.array[rows]  # segments and the log's encoded rows
+            resident = self._resident.array
+            out = np.empty((len(rows), *resident.shape[1:]), resident.dtype)
+            out[in_tail] = resident[rows[in_tail] - self._resident_start]
+            if not in_tail.all():
+                out[~in_tail] = self._gather_segments(key, rows[~in_tail])
+            return out
         if not in_tail.any():
             return self._gather_segments(key, rows)
         tail = self._tail.x if key == ORIGINAL else self._tail.codes[key]
@@ -1398,7 +1450,8 @@ class Collection:
     def _first_pass(self, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
         """The funnel, with an IVF first pass once the collection's lists are trained."""
         if self._ivf is not None and self._ivf.trained:
-            return self._ivf.search(q, k, self, allow, self._manifest.rows, nprobe)
+            blocks = self._flat_blocks()
+            return self._ivf.search(q, k, self, allow, blocks, self._manifest.rows, nprobe)
         return self._approximate(q, k, allow)
 
     # -- filters (see slimvec.search.filters / columns) -------------------------------------
@@ -1688,8 +1741,10 @@ class Collection:
         """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
         self._sync()
         total = len(self._ids.array)
-        disk = sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        disk = _disk_bytes(self.path)
         ram_per_vector = self.pipeline.ram_bytes_per_vector()  # memory-mapped files not counted
+        if self._ivf is not None and self._ivf.trained:  # the lists, not the flat codes
+            ram_per_vector = self._ivf.ram_bytes_per_vector(max(total, 1))
         upgrade = self.upgrade
         refit_at = (
             REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None

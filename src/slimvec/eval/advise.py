@@ -12,11 +12,28 @@ measures instead of guessing. On a sample it evaluates a small grid of funnels:
 * rescoring: none, float32, or int8 then float32, with oversampling factors found by bisection
   (the smallest factor that meets the target; larger ones only cost speed at equal RAM).
 
-Candidates are scored in memory with the same :class:`~slimvec.search.funnel.Pipeline` a
-collection uses, fitting each transform and code once and reusing it across oversampling
-factors. The pick is the candidate with the fewest RAM bytes per vector (ties: higher QPS) that
-meets ``target_recall`` (recall@k against exact float32) and the optional constraints; it is
-then re-measured on a real collection built from the sample (``Advice.measured``).
+* IVF (``ivf:N | rabitq... > f32``, N from ``index.ivf.suggested_nlist`` of the sample) for
+  each RaBitQ first stage that met the target flat, at its smallest factor, over an ``nprobe``
+  sweep (each nprobe one candidate), when the sample holds enough docs to train the lists
+  (``index.ivf.train_rows``; below that a collection would search flat, and ``Advice.ivf_note``
+  says so).
+
+Candidates are scored in memory with the same :class:`~slimvec.search.funnel.Pipeline` (and
+:class:`~slimvec.index.ivf.IVFIndex`) a collection uses, fitting each transform and code once
+and reusing it across oversampling factors. The pick is the candidate with the fewest RAM bytes
+per vector (ties: higher QPS) that meets ``target_recall`` (recall@k against exact float32) and
+the optional constraints; it is then re-measured on a real collection built from the sample
+(``Advice.measured``).
+
+**Cheapest, with IVF.** RAM bytes per vector are what a query needs resident to run at speed:
+for a flat spec its first-stage code and id/tombstone; for an IVF spec the list rows it scans
+(bit planes + 2 factors + a 4-byte position map: 4 bytes less than the flat RaBitQ code, whose
+error-bound factors the lists drop), id/tombstone and the centroids' share. An IVF candidate
+therefore undercuts its flat twin by a few bytes, but it is only eligible when it is also
+faster than that flat twin on the sample: partitions buy speed, so one that does not pay off
+at this size (small samples, small lists) is excluded with that reason rather than picked for
+a 4-byte saving. Among the sweep's eligible nprobe values, equal RAM makes the fastest one
+(usually the smallest nprobe meeting the target) the pick.
 """
 
 from __future__ import annotations
@@ -39,6 +56,16 @@ from slimvec.eval.bench import (
     thread_limit,
 )
 from slimvec.eval.metrics import recall_at_k
+from slimvec.index.ivf import (
+    TRAIN_PER_LIST,
+    IVFIndex,
+    list_bytes_per_vector,
+    nprobe_sweep,
+    require_faiss,
+    suggested_nlist,
+    train_centroids,
+    train_rows,
+)
 from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, ArrayCodes, Pipeline
 from slimvec.spec import parse_spec
 from slimvec.transforms import PCARotation, normalise_rows
@@ -68,10 +95,17 @@ class Candidate:
     qps: float
     meets_target: bool = False
     excluded: str | None = None  # why it cannot be picked, if it cannot
+    nprobe: int | None = None  # lists searched per query (``ivf:N`` specs)
+    flat_qps: float | None = None  # ``ivf:N`` specs: QPS of the same spec without the lists
 
     @property
     def eligible(self) -> bool:
         return self.excluded is None
+
+    @property
+    def label(self) -> str:
+        """The spec, with the nprobe to search it with."""
+        return self.spec if self.nprobe is None else f"{self.spec} nprobe={self.nprobe}"
 
 
 @dataclass
@@ -95,6 +129,8 @@ class Advice:
     #: Things the user should know before trusting the pick (sampling, capacity, ...).
     #: Issue 5 (capacity) appends its warning here.
     warnings: list[str] = field(default_factory=list)
+    nprobe: int | None = None  # for an ``ivf:N`` pick: lists to read per query
+    ivf_note: str = ""  # which IVF candidates were evaluated, or why none were
 
     def summary(self) -> str:
         """Plain-text report: the pick, its figures, the trade-offs, the warnings."""
@@ -109,6 +145,11 @@ class Advice:
         else:
             c = self.chosen
             lines.append(f"Recommended spec: {self.spec!r}")
+            if self.nprobe is not None:
+                lines.append(
+                    f"  search with nprobe={self.nprobe} (col.search(q, k, nprobe="
+                    f"{self.nprobe}); slimvec search --nprobe {self.nprobe})"
+                )
             lines.append(
                 f"  recall@{self.k} {c.recall:.4f} vs exact float32 (target {self.target_recall}),"
                 f" {c.ram_bytes_per_vector} RAM bytes/vector, ~{c.qps:,.0f} QPS on "
@@ -124,8 +165,10 @@ class Advice:
                     f"p50 {m.p50_ms:.2f} ms"
                 )
         lines.append(f"  dimension reduction: {self.family} ({self.family_reason})")
+        if self.ivf_note:
+            lines.append(f"  {self.ivf_note}")
         for why, cand in self.runner_ups:
-            lines.append(f"  alternative {cand.spec!r}: {why}")
+            lines.append(f"  alternative {cand.label!r}: {why}")
         lines.extend(f"  warning: {w}" for w in self.warnings)
         lines.append(
             f"  {len(self.candidates)} candidates evaluated on {self.n_docs:,} docs x "
@@ -185,26 +228,63 @@ class _Evaluator:
         if spec_text in self.results:
             return self.results[spec_text]
         pipe, source = self._pipeline(spec_text)
-        q = self.queries
-        pipe.search(q[:WARMUP], self.k, source, None)  # compiles kernels on first use
-        start = time.perf_counter()
-        found = np.concatenate(
-            [
-                pipe.search(q[s : s + BATCH], self.k, source, None)[0]
-                for s in range(0, len(q), BATCH)
-            ]
-        )
-        seconds = time.perf_counter() - start
+        recall, qps = self._timed(lambda q: pipe.search(q, self.k, source, None)[0])
         stored = sum(pipe.bytes_per_vector(key) for key in pipe.stored_keys)
         cand = Candidate(
             spec=spec_text,
-            recall=recall_at_k(found, self.truth, self.k),
+            recall=recall,
             ram_bytes_per_vector=pipe.ram_bytes_per_vector(),
             disk_bytes_per_vector=stored + 4 * self.dim + ROW_OVERHEAD_BYTES,
-            qps=len(q) / seconds,
+            qps=qps,
         )
         self.results[spec_text] = cand
         return cand
+
+    def _timed(self, search: Any) -> tuple[float, float]:
+        """(recall@k, QPS at batch ``BATCH``) of ``search`` (queries -> rows) on the sample."""
+        q = self.queries
+        search(q[:WARMUP])  # compiles kernels on first use
+        start = time.perf_counter()
+        found = np.concatenate([search(q[s : s + BATCH]) for s in range(0, len(q), BATCH)])
+        seconds = time.perf_counter() - start
+        return recall_at_k(found, self.truth, self.k), len(q) / seconds
+
+    def ivf(self, flat_spec: str, nlist: int, nprobes: list[int]) -> list[Candidate]:
+        """``ivf:nlist | flat_spec`` (no transforms) at each of ``nprobes``: centroids trained
+        and lists built once on the sample (as a collection would, in memory), then searched
+        per nprobe."""
+        flat = self(flat_spec)
+        spec_text = str(parse_spec(f"ivf:{nlist} | {flat_spec}"))
+        pipe, source = self._pipeline(spec_text)
+        index = IVFIndex(parse_spec(spec_text).ivf, pipe)
+        view = pipe.stage_view(pipe.transform(self.docs), index.stage)
+        rng = np.random.default_rng(0)
+        n = len(view)
+        sample = view[np.sort(rng.choice(n, min(n, TRAIN_PER_LIST * index.nlist), False))]
+        index.centroids = train_centroids(sample, index.nlist)
+        index.lists = [index.group(np.ascontiguousarray(view, np.float32))]
+        blocks = [(0, source.resident(pipe.first_key))]
+        stored = sum(pipe.bytes_per_vector(key) for key in pipe.stored_keys)
+        out = []
+        for nprobe in nprobes:
+            recall, qps = self._timed(
+                lambda q, p=nprobe: index.search(q, self.k, source, None, blocks, n, p)[0]
+            )
+            cand = Candidate(
+                spec=spec_text,
+                recall=recall,
+                ram_bytes_per_vector=index.ram_bytes_per_vector(n),
+                disk_bytes_per_vector=stored
+                + list_bytes_per_vector(index.codec)
+                + 4 * self.dim
+                + ROW_OVERHEAD_BYTES,
+                qps=qps,
+                nprobe=nprobe,
+                flat_qps=flat.qps,
+            )
+            self.results[cand.label] = cand
+            out.append(cand)
+        return out
 
 
 def _sample(
@@ -299,6 +379,28 @@ def _smallest_keep(evaluate, transform, first, keeps, target):
     return keeps[hi] if hi < len(keeps) else None
 
 
+def _ivf_plan(n: int, any_rabitq: bool) -> tuple[str, int | None]:
+    """(what the advice says about IVF, the nlist to evaluate or None)."""
+    nlist = suggested_nlist(n)
+    need = train_rows(nlist)
+    if n < need:
+        return (
+            f"ivf: not evaluated: the {n:,}-doc sample is below the {need:,} docs IVF lists "
+            f"need to train (index.ivf.FLAT_ROWS; a smaller collection searches flat); pass "
+            f"a sample of {need:,} or more to evaluate them"
+        ), None
+    if not any_rabitq:
+        return "ivf: not evaluated: no rabitq first stage met the target flat", None
+    try:
+        require_faiss()
+    except ImportError as exc:
+        return f"ivf: not evaluated: {exc}", None
+    return (
+        f"ivf: {nlist} lists on the {n:,}-doc sample, nprobe swept over powers of two up to "
+        f"{max(1, nlist // 2)} (from where the probed lists hold twice the shortlist)"
+    ), nlist
+
+
 def _runner_ups(
     chosen: Candidate | None, candidates: list[Candidate]
 ) -> list[tuple[str, Candidate]]:
@@ -340,13 +442,18 @@ def pick(
     min_qps: float | None = None,
 ) -> Candidate | None:
     """Sort ``candidates`` by RAM bytes/vector (then QPS, best first), mark each with whether
-    and why it cannot be picked, and return the first that can (None if none)."""
-    candidates.sort(key=lambda c: (c.ram_bytes_per_vector, -c.qps, c.spec))
+    and why it cannot be picked, and return the first that can (None if none). An IVF
+    candidate no faster than its flat twin (``flat_qps``) cannot be picked."""
+    candidates.sort(key=lambda c: (c.ram_bytes_per_vector, -c.qps, c.label))
     for c in candidates:
         c.meets_target = c.recall >= target_recall
         c.excluded = None
         if not c.meets_target:
             c.excluded = f"recall {c.recall:.4f} < {target_recall}"
+        elif c.flat_qps is not None and c.qps <= c.flat_qps:
+            c.excluded = (
+                f"no faster than its flat scan here ({c.qps:,.0f} vs {c.flat_qps:,.0f} QPS)"
+            )
         elif max_bytes_per_vector is not None and c.ram_bytes_per_vector > max_bytes_per_vector:
             c.excluded = f"RAM {c.ram_bytes_per_vector} B/vec > {max_bytes_per_vector:g}"
         elif min_qps is not None and c.qps < min_qps:
@@ -410,6 +517,7 @@ def advise(
         for spec in SINGLE_STAGE:
             evaluate(spec)
         pruned: set[str] = set()
+        ivf_firsts = []
         for transform, first in _first_stages(dim, dims, family):
             codec = first.split("@")[0]
             if codec in pruned:  # a larger prefix of this codec already missed: smaller ones will
@@ -421,6 +529,12 @@ def advise(
                 continue
             if codec.startswith("binary") and keep >= 2 * MID_KEEP:
                 evaluate(f"{transform}{first}*{keep} > int8*{MID_KEEP} > f32")
+            if codec.startswith("rabitq") and not transform:
+                ivf_firsts.append(f"{first}*{keep} > f32")
+        ivf_note, nlist = _ivf_plan(n, bool(ivf_firsts))
+        for first in ivf_firsts if nlist else ():
+            shortlist = k * (parse_spec(first).stages[0].keep or 1)
+            evaluate.ivf(first, nlist, nprobe_sweep(nlist, n, shortlist))
 
         candidates = list(evaluate.results.values())
         chosen = pick(candidates, target_recall, max_bytes_per_vector, min_qps)
@@ -438,10 +552,24 @@ def advise(
             capacity = capacity_warning(int(final_dim), len(dataset.doc_ids))
             if capacity:
                 warnings.append(capacity)
+            if chosen.nprobe is not None and len(dataset.doc_ids) > n:
+                full = suggested_nlist(len(dataset.doc_ids))
+                warnings.append(
+                    f"the IVF pick was measured with {nlist} lists, fit for the {n:,}-doc "
+                    f"sample; for all {len(dataset.doc_ids):,} docs use about ivf:{full} and "
+                    f"start from nprobe ~ {max(1, round(chosen.nprobe * full / nlist))} (the "
+                    f"same share of the lists), then check with `slimvec bench --specs`"
+                )
         measured = None
         if chosen is not None and verify:
             measured = run_bench(
-                sub, [chosen.spec], k_values=(k,), progress=False, metric=metric, latency_queries=50
+                sub,
+                [chosen.spec],
+                k_values=(k,),
+                progress=False,
+                metric=metric,
+                latency_queries=50,
+                nprobes=None if chosen.nprobe is None else [chosen.nprobe],
             )[0]
         return Advice(
             spec=None if chosen is None else chosen.spec,
@@ -459,6 +587,8 @@ def advise(
             n_queries=len(queries),
             seconds=time.perf_counter() - started,
             warnings=warnings,
+            nprobe=None if chosen is None else chosen.nprobe,
+            ivf_note=ivf_note,
         )
 
 

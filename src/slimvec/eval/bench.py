@@ -37,8 +37,37 @@ BATCH = 100
 DEEP_QUERIES = 200  # recall@k for k > QUALITY_K uses this many queries (see run_bench)
 
 
-def default_specs(dim: int) -> list[str]:
-    """A small grid spanning the trade-offs, for ``dim``-dim vectors (``slimvec bench``)."""
+#: First stages of the IVF specs in the default grid: the two measured at 1M (BENCHMARKS.md
+#: "IVF"), 1-bit and 2-bit RaBitQ with float32 rescoring.
+IVF_STAGES = ("rabitq*40 > f32", "rabitq:2*20 > f32")
+
+
+def ivf_specs(n: int) -> tuple[list[str], str]:
+    """``ivf:N`` specs for ``n`` vectors (N from ``index.ivf.suggested_nlist``) and a line
+    saying why, or why there are none: below the rows an IVF collection needs to train its
+    lists it stays a flat scan, so an IVF row would only repeat the flat one."""
+    from slimvec.index import ivf
+
+    nlist = ivf.suggested_nlist(n)
+    need = ivf.train_rows(nlist)
+    if n < need:
+        return [], (
+            f"no ivf: rows: {n:,} docs < {need:,}, the rows an IVF collection needs to train "
+            f"its lists (index.ivf.FLAT_ROWS; below it search stays flat)"
+        )
+    try:
+        ivf.require_faiss()
+    except ImportError as exc:  # MissingDependencyError
+        return [], f"no ivf: rows: {exc}"
+    return [f"ivf:{nlist} | {stages}" for stages in IVF_STAGES], (
+        f"ivf: rows: {nlist} lists (~sqrt of {n:,} docs), nprobe swept over powers of two up "
+        f"to {max(1, nlist // 2)} (from where the probed lists hold twice the shortlist)"
+    )
+
+
+def default_specs(dim: int, n: int | None = None) -> list[str]:
+    """A small grid spanning the trade-offs, for ``dim``-dim vectors (``slimvec bench``);
+    with ``n`` (the docs to index) also IVF specs when ``n`` is enough to train them."""
     quarter = max(8, dim // 4 // 8 * 8)
     specs = [
         "f32",
@@ -51,6 +80,8 @@ def default_specs(dim: int) -> list[str]:
         f"pca:{dim} | binary:2@{quarter}*20 > f32",
         "binary",
     ]
+    if n is not None:
+        specs += ivf_specs(n)[0]
     return specs if dim % 8 == 0 else [s for s in specs if "binary" not in s]
 
 
@@ -123,13 +154,34 @@ class SlimvecEngine(Engine):
         self.name = self.spec
         self.metric = metric
         self.col: slimvec.Collection | None = None
+        self.nprobe: int | None = None  # lists read per query ("ivf:N" specs)
 
     def build(self, docs: np.ndarray, workdir: Path) -> None:
         self.col = slimvec.create(workdir / "collection", docs.shape[1], self.metric, self.spec)
         self.col.add(docs, ids=np.arange(len(docs), dtype=np.int64))
 
+    def nprobes(self, sweep: Sequence[int] | None) -> list[int | None]:
+        """The ``nprobe`` values to measure once built: ``sweep`` within 1..nlist, or by
+        default ``index.ivf.nprobe_sweep`` for the collection's size and k=10 shortlist, for
+        an IVF collection whose lists are trained; else [None] (one row: a flat spec, or an
+        IVF one still searched flat)."""
+        ivf = self.col.info()["ivf"]
+        if ivf is None or ivf["state"] != "trained":
+            return [None]
+        from slimvec.index.ivf import nprobe_sweep
+
+        nlist = ivf["nlist"]
+        if not sweep:
+            shortlist = QUALITY_K * (parse_spec(self.spec).stages[0].keep or 1)
+            return nprobe_sweep(nlist, len(self.col), shortlist)
+        return sorted({p for p in sweep if 1 <= p <= nlist}) or [nlist]
+
+    def use_nprobe(self, nprobe: int | None) -> None:
+        self.nprobe = nprobe
+        self.name = self.spec if nprobe is None else f"{self.spec} nprobe={nprobe}"
+
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
-        return self.col.search(queries, k=k).ids  # ids were assigned = rows
+        return self.col.search(queries, k=k, nprobe=self.nprobe).ids  # ids were assigned = rows
 
     def sizes(self) -> tuple[float, float | None]:
         info = self.col.info()
@@ -327,6 +379,36 @@ def measure(
     start = time.perf_counter()
     engine.build(docs, workdir)
     build = time.perf_counter() - start
+    return measure_built(
+        engine,
+        build,
+        docs,
+        queries,
+        truth,
+        judgements,
+        k_values,
+        latency_queries,
+        batch,
+        dataset,
+        deep_queries,
+    )
+
+
+def measure_built(
+    engine: Engine,
+    build: float,
+    docs: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    judgements: Judgements | None,
+    k_values: Sequence[int],
+    latency_queries: int = 100,
+    batch: int = BATCH,
+    dataset: str = "",
+    deep_queries: int = DEEP_QUERIES,
+) -> BenchRow:
+    """``measure`` of an engine already built (in ``build`` seconds): each ``nprobe`` of an
+    IVF sweep is one such row over the same collection."""
     n = len(docs)
     qk = min(QUALITY_K, n)
     engine.search(queries[:batch], qk)  # warm-up: compiled kernels, page cache
@@ -368,7 +450,16 @@ def measure(
         n_queries=len(queries),
         dim=docs.shape[1],
         dataset=dataset,
+        extra=_ivf_extra(engine),
     )
+
+
+def _ivf_extra(engine: Engine) -> dict[str, Any]:
+    """For an ``ivf:N`` spec: its spec, nprobe (None: still searched flat) and nlist, which
+    group a sweep's rows into one curve (``plots.plot_frontiers``)."""
+    if not isinstance(engine, SlimvecEngine) or parse_spec(engine.spec).ivf is None:
+        return {}
+    return {"spec": engine.spec, "nprobe": engine.nprobe, "nlist": parse_spec(engine.spec).ivf}
 
 
 @contextmanager
@@ -447,6 +538,7 @@ def run_bench(
     latency_queries: int = 100,
     deep_queries: int = DEEP_QUERIES,
     threads: int | None = None,
+    nprobes: Sequence[int] | None = None,
 ) -> list[BenchRow]:
     """Measure each spec (and, with ``baselines``, FAISS peers) on ``dataset``.
 
@@ -458,7 +550,8 @@ def run_bench(
     ``latency_queries`` single queries.
     ``workdir`` keeps the built collections (one sub-directory per row); by default they go to
     a temporary directory that is removed. ``threads`` caps BLAS, numba and FAISS threads
-    (see :func:`thread_limit`).
+    (see :func:`thread_limit`). An ``ivf:N`` spec whose lists trained is built once and
+    measured at each of ``nprobes`` (default ``index.ivf.nprobe_sweep(N)``): one row each.
     """
     ks = sorted({int(k) for k in k_values})
     if not ks or ks[0] < 1:
@@ -488,20 +581,27 @@ def run_bench(
                 sub = base / f"{i:02d}-{eng.engine}"
                 sub.mkdir(parents=True, exist_ok=True)
                 try:
-                    rows.append(
-                        measure(
-                            eng,
-                            docs,
-                            queries,
-                            truth,
-                            judgements,
-                            ks,
-                            sub,
-                            latency_queries=latency_queries,
-                            dataset=dataset.name,
-                            deep_queries=deep_queries,
+                    start = time.perf_counter()
+                    eng.build(docs, sub)
+                    build = time.perf_counter() - start
+                    sweep = eng.nprobes(nprobes) if isinstance(eng, SlimvecEngine) else [None]
+                    for nprobe in sweep:
+                        if isinstance(eng, SlimvecEngine):
+                            eng.use_nprobe(nprobe)
+                        rows.append(
+                            measure_built(
+                                eng,
+                                build,
+                                docs,
+                                queries,
+                                truth,
+                                judgements,
+                                ks,
+                                latency_queries=latency_queries,
+                                dataset=dataset.name,
+                                deep_queries=deep_queries,
+                            )
                         )
-                    )
                 finally:
                     eng.close()
     return rows

@@ -3,7 +3,9 @@
 Two panels share the quality axis: bytes per vector held in RAM (log scale, lower is better)
 and QPS (log scale, higher is better). Points on the Pareto frontier of each panel (nothing is
 both cheaper/faster and better) are filled, joined by a step line and labelled; the rest are
-hollow and unlabelled, so the plot stays readable with many configurations.
+hollow and unlabelled, so the plot stays readable with many configurations. The rows of an
+``ivf:N`` spec's nprobe sweep are also joined into one recall/QPS curve on the speed panel,
+each point marked with its nprobe.
 """
 
 from __future__ import annotations
@@ -108,6 +110,7 @@ def plot_frontiers(
         ax.set_xlabel(xlabel)
         ax.grid(True, which="major", alpha=0.3)
         ax.set_title(f"quality vs {what}", fontsize=11)
+    _ivf_curves(axes[1], [r for r, _ in points], shown)
     axes[0].set_ylabel(f"{QUALITY_LABELS.get(quality, quality)} (logit scale; 1.0 at the top)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
@@ -129,6 +132,37 @@ def plot_frontiers(
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _ivf_curves(ax, rows: Sequence[BenchRow], shown: np.ndarray) -> None:
+    """One line per ``ivf:N`` spec through its nprobe sweep (quality vs QPS), nprobe marked."""
+    curves: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r.extra.get("spec") and r.extra.get("nprobe") is not None:
+            curves.setdefault(r.extra["spec"], []).append(i)
+    for n, (spec, members) in enumerate(curves.items()):
+        members.sort(key=lambda i: rows[i].extra["nprobe"])
+        qps = [rows[i].qps for i in members]
+        ax.plot(
+            qps,
+            shown[members],
+            color=f"C{(n + 2) % 10}",
+            lw=1.4,
+            marker=".",
+            zorder=2,
+            label=f"{spec}, nprobe sweep",
+        )
+        for i, x in zip(members, qps):
+            ax.annotate(
+                str(rows[i].extra["nprobe"]),
+                (x, shown[i]),
+                textcoords="offset points",
+                xytext=(-4, -11),
+                fontsize=7,
+                color=f"C{(n + 2) % 10}",
+            )
+    if curves:
+        ax.legend(loc="lower left", fontsize=8, frameon=False)
 
 
 def _tick(value: float, _pos: int) -> str:

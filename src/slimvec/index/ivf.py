@@ -31,6 +31,11 @@ merges and compaction re-group rows by construction; deleted rows are skipped th
 same allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
 segment) are scanned whole with their flat codes.
 
+**Memory.** Once the lists are trained a collection keeps its segments' flat first-stage codes
+memory-mapped instead of in RAM (``Collection._load_once``): unfiltered queries read only the
+centroids and the probed lists, and the flat codes' pages are touched only by the filtered
+fallback below, merges and compaction.
+
 **Filters.** A filtered search widens ``nprobe`` by 1 / selectivity, and a query whose probed
 lists held fewer allowed rows than its shortlist is re-run as the flat masked scan: never
 fewer than k results when at least k rows match.
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +56,7 @@ from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
 from slimvec.kernels.ivfscan import block_major, probe_top
 from slimvec.kernels.topk import select_top
-from slimvec.search.funnel import ORIGINAL, CodeSource, Pipeline
+from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
@@ -109,6 +115,59 @@ def check_nprobe(nprobe: Any, nlist: int) -> int:
     return int(nprobe)
 
 
+def suggested_nlist(n: int) -> int:
+    """Lists for ``n`` vectors: the power of two nearest sqrt(n) (1,024 at 1M, 4,096 at 10M;
+    BENCHMARKS.md "IVF"), at most what ``n`` vectors can train (``MIN_PER_LIST`` each)."""
+    n = max(int(n), 1)
+    nlist = 1 << max(0, round(math.log2(math.sqrt(n))))
+    while nlist > 1 and MIN_PER_LIST * nlist > n:
+        nlist //= 2
+    return nlist
+
+
+def train_rows(nlist: int) -> int:
+    """Live vectors an ``ivf:nlist`` collection needs before its lists are trained."""
+    return max(FLAT_ROWS, MIN_PER_LIST * nlist)
+
+
+def nprobe_sweep(nlist: int, rows: int | None = None, shortlist: int = 0) -> list[int]:
+    """The ``nprobe`` values ``slimvec bench`` and ``advise`` measure: powers of two from
+    nlist/256 (at least 1) to nlist/2, and the default.
+
+    With ``rows`` (vectors in the lists) and ``shortlist`` (first-stage candidates per query),
+    values whose probed lists hold on average fewer than twice the shortlist are left out
+    (the largest is kept): a query whose lists hold fewer rows than its shortlist is re-run
+    as the flat scan, so such a point would measure the flat scan under an nprobe label."""
+    top = max(1, nlist // 2)
+    values = {1 << p for p in range(top.bit_length()) if max(1, nlist // 256) <= 1 << p <= top}
+    sweep = sorted(values | {default_nprobe(nlist)})
+    if rows is None:
+        return sweep
+    return [p for p in sweep if p * rows >= 2 * shortlist * nlist] or sweep[-1:]
+
+
+def list_bytes_per_vector(codec: RaBitQCodec) -> int:
+    """Bytes of a row in the lists: its bit planes, F and L (float32 each) and its entry in
+    the position -> row map (int32). The flat code's other two factors (G, E: error bounds)
+    are not needed by the list scan."""
+    return codec.factor_start + 8 + 4
+
+
+def train_centroids(sample: np.ndarray, nlist: int) -> np.ndarray:
+    """(nlist, d) float32 k-means centroids of ``sample`` (FAISS ``Kmeans``, L2)."""
+    faiss = require_faiss()
+    kmeans = faiss.Kmeans(
+        sample.shape[1],
+        nlist,
+        niter=KMEANS_ITER,
+        seed=SEED,
+        max_points_per_centroid=TRAIN_PER_LIST,
+        verbose=False,
+    )
+    kmeans.train(np.ascontiguousarray(sample, np.float32))
+    return kmeans.centroids.astype(np.float32)
+
+
 def ivf_dirs(manifest: Manifest) -> set[str]:
     """Entries of ``ivf/`` that ``manifest`` names (the rest are leftovers to sweep)."""
     tag = (manifest.extra.get("ivf") or {}).get("centroids")
@@ -158,7 +217,14 @@ class IVFIndex:
     @property
     def train_rows(self) -> int:
         """Live vectors needed before the lists are trained."""
-        return max(FLAT_ROWS, MIN_PER_LIST * self.nlist)
+        return train_rows(self.nlist)
+
+    def ram_bytes_per_vector(self, rows: int) -> int:
+        """What a trained index needs resident per row to search at speed: the lists (memory-
+        mapped, but every query touches its probed ones), ids and tombstones, and a share of
+        the centroids. The flat codes are not counted: the IVF search leaves them on disk."""
+        share = math.ceil(4 * self.nlist * self.codec.dim / max(rows, 1))
+        return list_bytes_per_vector(self.codec) + ROW_OVERHEAD_BYTES + share
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -241,7 +307,6 @@ class IVFIndex:
         fsync_dir(path / IVF_DIR)
 
     def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
-        faiss = require_faiss()
         generation = manifest.generation + 1
         rng = np.random.default_rng(generation)
         n = min(live, TRAIN_PER_LIST * self.nlist)
@@ -250,48 +315,49 @@ class IVFIndex:
         for e in manifest.segments:
             mine = rows[(rows >= e.start) & (rows < e.start + e.rows)] - e.start
             parts.append(self._view(self._originals(path, e)[mine]))
-        sample = np.concatenate(parts)
-        kmeans = faiss.Kmeans(
-            sample.shape[1],
-            self.nlist,
-            niter=KMEANS_ITER,
-            seed=SEED,
-            max_points_per_centroid=TRAIN_PER_LIST,
-            verbose=False,
-        )
-        kmeans.train(sample)
+        centroids = train_centroids(np.concatenate(parts), self.nlist)
         tag = f"c{generation:06d}"
         folder = path / IVF_DIR / tag
         folder.mkdir(parents=True, exist_ok=True)
-        save_array(folder / "centroids.npy", kmeans.centroids.astype(np.float32))
+        save_array(folder / "centroids.npy", centroids)
         fsync_dir(folder)
-        self.centroids, self.tag = kmeans.centroids.astype(np.float32), tag
+        self.centroids, self.tag = centroids, tag
         self.built = {tag}  # every segment needs lists for the new centroids
         manifest.extra["ivf"] = {"centroids": tag, "trained_on": live, "sample": n}
 
     def _build(self, path: Path, entry: SegmentEntry, name: str) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
         x = self._originals(path, entry)
-        assign = np.empty(entry.rows, np.int32)
-        codes = np.empty((entry.rows, self.codec.width), np.uint8)
-        for start in range(0, entry.rows, CHUNK):
-            stop = min(entry.rows, start + CHUNK)
-            view = self._view(x[start:stop])
+        lists = self.group(x, entry.start, viewed=False)
+        folder = path / IVF_DIR / name
+        folder.mkdir(parents=True, exist_ok=True)
+        save_array(folder / "words.npy", lists.words)
+        save_array(folder / "factors.npy", lists.factors)
+        save_array(folder / "perm.npy", lists.perm)
+        save_array(folder / "offsets.npy", lists.offsets)
+        fsync_dir(folder)
+
+    def group(self, x: np.ndarray, start: int = 0, viewed: bool = True) -> SegmentLists:
+        """Rows ``x`` (as the first stage sees them if ``viewed``, else as stored) assigned to
+        their nearest centroid, their residual codes grouped by list, in RAM (``_build`` writes
+        them; ``slimvec advise`` searches them in memory)."""
+        n = len(x)
+        assign = np.empty(n, np.int32)
+        codes = np.empty((n, self.codec.width), np.uint8)
+        for lo in range(0, n, CHUNK):
+            hi = min(n, lo + CHUNK)
+            view = x[lo:hi] if viewed else self._view(x[lo:hi])
             lists = self.assign(view)
-            assign[start:stop] = lists
-            codes[start:stop] = self.codec.encode(view, origin=self.centroids[lists])
+            assign[lo:hi] = lists
+            codes[lo:hi] = self.codec.encode(view, origin=self.centroids[lists])
         perm = np.argsort(assign, kind="stable").astype(np.int32)
         offsets = np.zeros(self.nlist + 1, np.int64)
         np.cumsum(np.bincount(assign, minlength=self.nlist), out=offsets[1:])
-        folder = path / IVF_DIR / name
-        folder.mkdir(parents=True, exist_ok=True)
         codes = codes[perm]
-        start = self.codec.factor_start
-        save_array(folder / "words.npy", block_major(codes[:, :start].view(np.uint64), offsets))
-        save_array(folder / "factors.npy", codes[:, start : start + 8].view(np.float32))
-        save_array(folder / "perm.npy", perm)
-        save_array(folder / "offsets.npy", offsets)
-        fsync_dir(folder)
+        fs = self.codec.factor_start
+        words = block_major(codes[:, :fs].view(np.uint64), offsets)
+        factors = np.ascontiguousarray(codes[:, fs : fs + 8]).view(np.float32)
+        return SegmentLists(start, words, factors, perm, offsets)
 
     def _originals(self, path: Path, entry: SegmentEntry) -> np.ndarray:
         layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.pipeline.dim))}
@@ -320,22 +386,26 @@ class IVFIndex:
         k: int,
         source: CodeSource,
         allow: np.ndarray | None,
+        flat: Sequence[tuple[int, np.ndarray]],
         committed: int,
         nprobe: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The funnel with an IVF first pass: rows and scores of the top ``k`` per query.
 
-        ``source.resident`` holds the flat first-stage codes of every row (the log's rows,
-        from ``committed`` on, are scanned there); ``allow`` masks rows (tombstones, filters).
+        ``flat``: the flat first-stage codes of every row as (first row, codes) blocks in row
+        order (a collection's segments memory-mapped, its log in RAM). Rows from ``committed``
+        on (the log's, in no list yet) are scanned there whole; the other blocks are read only
+        by the masked flat scan a filtered query falls back to. ``allow`` masks rows
+        (tombstones, filters); ``source`` serves the later stages.
         """
         pipeline, codec = self.pipeline, self.codec
         z = pipeline.transform(queries)
         view = np.ascontiguousarray(pipeline.stage_view(z, self.stage), np.float32)
         nq = len(view)
         keep = k * (self.stage.keep or 1)
-        resident = source.resident(pipeline.first_key)
-        allowed = len(resident) if allow is None else int(np.count_nonzero(allow))
-        nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, len(resident))
+        total = sum(len(codes) for _, codes in flat)
+        allowed = total if allow is None else int(np.count_nonzero(allow))
+        nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, total)
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         pscale = 2.0 ** np.arange(codec.bits)
@@ -352,18 +422,26 @@ class IVFIndex:
             parts_rows.append(np.where(rows >= 0, rows + lists.start, -1))
             parts_scores.append(scores)
             seen += count
-        if len(resident) > committed:  # the log's rows, not in any list yet: scanned whole
-            tail_allow = None if allow is None else allow[committed:]
-            rows, scores = codec.scan(prepared, resident[committed:], keep, tail_allow)
-            parts_rows.append(np.where(rows >= 0, rows + committed, -1))
+        tail = [
+            (max(start, committed), codes[max(0, committed - start) :]) for start, codes in flat
+        ]
+        tail = [(start, codes) for start, codes in tail if len(codes)]
+        if tail:  # the log's rows, not in any list yet: scanned whole
+            rows, scores = _flat_scan(codec, prepared, tail, keep, allow)
+            parts_rows.append(rows)
             parts_scores.append(scores)
-            seen += len(resident) - committed if tail_allow is None else tail_allow.sum()
+            seen += sum(
+                len(codes) if allow is None else int(allow[start : start + len(codes)].sum())
+                for start, codes in tail
+            )
         cols, scores = select_top(np.concatenate(parts_scores, axis=1), keep)
         rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
         rows = np.where(np.isfinite(scores), rows, -1)
         short = np.flatnonzero(seen < min(keep, allowed))
         if len(short):  # too few allowed rows in the probed lists: the flat masked scan
-            flat_rows, flat_scores = codec.scan(codec.prepare(view[short]), resident, keep, allow)
+            flat_rows, flat_scores = _flat_scan(
+                codec, codec.prepare(view[short]), flat, keep, allow
+            )
             width = rows.shape[1]
             rows[short], scores[short] = flat_rows[:, :width], flat_scores[:, :width]
         return pipeline.refine(queries, z, rows, scores, k, source)
@@ -417,6 +495,28 @@ class IVFIndex:
             sizes=sizes.tolist(),
         )
         return out
+
+
+def _flat_scan(
+    codec: RaBitQCodec,
+    prepared: Any,
+    blocks: Sequence[tuple[int, np.ndarray]],
+    keep: int,
+    allow: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The flat first pass over (first row, codes) blocks, one at a time (memory-mapped
+    blocks are read through the page cache, never copied into the process), merged."""
+    parts_rows, parts_scores = [], []
+    for start, codes in blocks:
+        mask = None if allow is None else allow[start : start + len(codes)]
+        rows, scores = codec.scan(prepared, codes, keep, mask)
+        parts_rows.append(np.where(rows >= 0, rows + start, -1))
+        parts_scores.append(scores)
+    if len(parts_rows) == 1:
+        return parts_rows[0], parts_scores[0]
+    cols, scores = select_top(np.concatenate(parts_scores, axis=1), keep)
+    rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
+    return np.where(np.isfinite(scores), rows, -1), scores
 
 
 def _read(path: Path, mmap: bool) -> np.ndarray:
