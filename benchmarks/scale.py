@@ -309,10 +309,17 @@ def batches(a: argparse.Namespace, first: int) -> Iterator[tuple[int, np.ndarray
         if joining and sum(len(p[1]) for p in pending) < a.first_add:
             continue
         joining = False
-        yield pending[0][0], np.concatenate([p[1] for p in pending]), sum(p[2] for p in pending)
-        pending = []
+        yield _joined(pending)
     if pending:
-        yield pending[0][0], np.concatenate([p[1] for p in pending]), sum(p[2] for p in pending)
+        yield _joined(pending)
+
+
+def _joined(pending: list[tuple[int, np.ndarray, float]]) -> tuple[int, np.ndarray, float]:
+    """One batch from chunks (emptying ``pending``, so only the joined copy stays alive)."""
+    start, read_s = pending[0][0], sum(p[2] for p in pending)
+    x = pending[0][1] if len(pending) == 1 else np.concatenate([p[1] for p in pending])
+    pending.clear()
+    return start, x, read_s
 
 
 def built(a: argparse.Namespace) -> int:
