@@ -433,8 +433,11 @@ def stage_faiss(a: argparse.Namespace) -> dict:
 
 def stage_report(a: argparse.Namespace) -> dict:
     res = {s: _read(a, s) for s in STAGES[:-1]}
-    build, search, fa = res["build"], res["search"], res["faiss"]
     n = built(a)
+    for stage in ("build", "faiss"):  # a stage run on another prefix is not this table's
+        if res[stage] and res[stage]["rows"] != n:
+            res[stage] = None
+    build, search, fa = res["build"], res["search"], res["faiss"]
     t = Table(title=f"{n:,} vectors: recall@10 (exact, {a.gt_queries} queries) / QPS (batch 100)"
               " / p50 single query")  # fmt: skip
     for c in ("configuration", "nprobe", "recall@10", "QPS", "p50 ms", "RAM B/vec", "load"):
