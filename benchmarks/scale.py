@@ -2,7 +2,11 @@
 IndexIVFRaBitQ on the same 10M vectors, in one run, on a 24 GiB / 2-core machine.
 
     cd benchmarks && ../.venv/bin/python scale.py [--n 10000000] [--stage all]
-        [--chunk 500000] [--nlist 4096] [--work DIR] [--out results/scale_10m.json]
+        [--chunk 500000] [--first-add 1000000] [--nlist 4096] [--work DIR]
+        [--out results/scale_10m.json]
+
+A build stopped at any chunk (kill it; the collection stays consistent) is measured by
+running the later stages with ``--n`` = the rows it holds and ``--work`` = the 10M work dir.
 
 **The data set**, generated once by ``--stage data`` into ``WORK/data-f16.npy`` (a float16
 memmap, 7.7 GB at 10M: half a float32 copy, and the collection keeps the one float32 copy):
