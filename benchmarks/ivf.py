@@ -82,8 +82,10 @@ print(json.dumps({"start": before, "opened": opened, "searched": status()}))
 """
 
 
-def mix(base: np.ndarray, n: int, seed: int = 0, noise: float = 0.05) -> np.ndarray:
-    """n vectors, each the normalised mix a x_i + (1 - a) x_j + noise of two real vectors."""
+def mix(base: np.ndarray, n: int, seed: int | list[int] = 0, noise: float = 0.05) -> np.ndarray:
+    """n vectors, each the normalised mix a x_i + (1 - a) x_j + noise of two real vectors
+    (a ~ U(0.5, 1), noise ~ N(0, 1/d) per coordinate); ``benchmarks/scale.py`` builds its
+    10M set from chunks of these, seeded ``[seed, chunk]``."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, base.shape[1]), np.float32)
     for start in range(0, n, 100_000):
@@ -91,7 +93,7 @@ def mix(base: np.ndarray, n: int, seed: int = 0, noise: float = 0.05) -> np.ndar
         i, j = rng.integers(0, len(base), m), rng.integers(0, len(base), m)
         a = rng.uniform(0.5, 1.0, (m, 1)).astype(np.float32)
         v = a * base[i] + (1 - a) * base[j]
-        v += noise * rng.standard_normal(v.shape).astype(np.float32) / np.sqrt(base.shape[1])
+        v += noise / np.sqrt(base.shape[1]) * rng.standard_normal(v.shape, dtype=np.float32)
         out[start : start + m] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out
 
