@@ -9,9 +9,10 @@ precomputed (LangChain's ``Embeddings`` is a dictionary lookup), so what is time
 adapter's own work: building documents/nodes, mapping ids and filters, fetching texts and
 metadata. Documents/nodes are built before timing, as an application would hold them.
 
-Load noise is shared, not compared: adds are interleaved chunk by chunk (raw, LangChain,
-Haystack, LlamaIndex, raw, ...) and every query is timed on each store in turn, so a busy
-moment slows all stores alike. Two raw baselines: ``search`` alone (ids and scores) and
+Load noise is shared, not compared: adds are interleaved chunk by chunk and every query is
+timed on each store in turn, the first store rotating (the one after another store's fsyncs
+pays for its writeback), so a busy moment slows all stores alike. Two raw baselines:
+``search`` alone (ids and scores) and
 ``search`` + ``get`` of the hits' texts and metadata (what a framework returns).
 """
 
@@ -97,11 +98,12 @@ def main() -> None:
         "llamaindex": lambda s: li.add(li_nodes[s]),
     }
     add_s = dict.fromkeys(adders, 0.0)
-    for start in range(0, args.n, args.chunk):
+    names = list(adders)
+    for c, start in enumerate(range(0, args.n, args.chunk)):
         part = slice(start, min(args.n, start + args.chunk))
-        for name, add in adders.items():
+        for name in names[c % len(names) :] + names[: c % len(names)]:  # rotate who goes first
             began = time.perf_counter()
-            add(part)
+            adders[name](part)
             add_s[name] += time.perf_counter() - began
 
     searchers = {

@@ -166,6 +166,25 @@ def test_upsert_replaces_vector_metadata_and_text(tmp_path, kind, n):
     assert len(slimvec.open(tmp_path / "c")) == 402
 
 
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_a_large_upsert_of_new_ids_commits_like_an_add(tmp_path, kind):
+    """Nothing to replace: one segment commit (as ``add``), not a log record then a flush."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((210, 16)).astype(np.float32)
+    ids = list(range(210)) if kind == "int" else _keys("k", 0, 210)
+    col = slimvec.create(tmp_path / "c", dim=16, spec=SPEC, ids=kind)
+    col.add(x[:10], ids=ids[:10])  # in the log
+    generation = col.version[0]
+    col.upsert(x[10:], ids=ids[10:], metadata=[{"v": 1}] * 200, texts=["new words"] * 200)
+    assert col.version == (generation + 1, 0)  # one commit, a fresh empty log
+    col.upsert(x[:5] * -1, ids=ids[:5])  # then a replacing one: a log record
+    for c in (col, slimvec.open(tmp_path / "c")):
+        assert len(c) == 210 and c.count({"v": 1}) == 200
+        assert c.search(x, k=1, exact=True).ids[5:, 0].tolist() == ids[5:]
+        assert c.search(-x[:5], k=1, exact=True).ids[:, 0].tolist() == ids[:5]
+        assert c.texts(ids[10:11]) == ["new words"]
+
+
 def test_upsert_is_refused_by_multivector_collections(tmp_path):
     col = slimvec.create(tmp_path / "m", dim=16, multivector=True)
     with pytest.raises(InvalidInputError, match="upsert"):

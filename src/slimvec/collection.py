@@ -667,7 +667,8 @@ class Collection:
 
         Atomic: one log record tombstones the replaced rows and adds the new ones, so a
         reader (or a restart after a crash) sees every old row or every new one, never both
-        or neither. Large upserts are folded into a segment right after that record.
+        or neither. Large upserts are folded into a segment right after that record; a large
+        one that replaces nothing is committed as a segment directly, as ``add`` does.
         """
         self._require_open()
         if not self.logs_adds:
@@ -688,7 +689,6 @@ class Collection:
                 "upsert during a model upgrade is not supported yet; delete, then add_texts"
             )
         with self.transaction():
-            self._ensure_log()
             info: dict[str, Any] = {"metadata": metas, "texts": texts}
             if self._idmap is not None:
                 old, new_ids = self._idmap.ids_of(user), self._next_ids(len(x))
@@ -696,8 +696,15 @@ class Collection:
             else:
                 old = new_ids = user
             _, live = self._live_rows_of(old)
-            arrays = {"ids": new_ids, "x": x, "replaced": old[live]}
-            self._log(LogRecord("upsert", arrays, info))
+            if not live.any() and len(x) >= LOG_MAX_ROWS:  # replaces nothing: an add's commit
+                if self._idmap is not None:  # saved by the commit; a failed one reloads the view
+                    self._idmap.learn(new_ids, user)
+                self._commit_segment(x, None, new_ids, metas, texts)
+                self._maintain()
+            else:
+                self._ensure_log()
+                arrays = {"ids": new_ids, "x": x, "replaced": old[live]}
+                self._log(LogRecord("upsert", arrays, info))
         return _key_array(user) if self._idmap is not None else user
 
     def _log(self, record: LogRecord) -> None:

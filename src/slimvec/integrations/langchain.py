@@ -73,8 +73,6 @@ class SlimvecVectorStore(VectorStore):
         if ids is None or all(i is None for i in ids):
             return col.add(vectors, metadata=metadatas, texts=texts).tolist()
         filled = [i if i is not None else str(_uuid()) for i in ids]
-        if not len(col.get(filled, limit=1, vectors=False).ids):  # all new: a plain add
-            return col.add(vectors, ids=filled, metadata=metadatas, texts=texts).tolist()
         return col.upsert(vectors, ids=filled, metadata=metadatas, texts=texts).tolist()
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
