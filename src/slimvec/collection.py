@@ -649,11 +649,15 @@ class Collection:
             if self.logs_adds and self._manifest.log and len(x) < LOG_MAX_ROWS:
                 self._log(LogRecord("add", {"ids": new_ids, "x": x}, info))
             else:
-                if keys is not None:  # saved by the commit; a failed one reloads the view
-                    self._idmap.learn(new_ids, keys)
-                self._commit_segment(x, extra, new_ids, metas, texts)
-                self._maintain()
+                self._commit_new_rows(x, extra, new_ids, keys, metas, texts)
         return new_ids if keys is None else _key_array(keys)
+
+    def _commit_new_rows(self, x, extra, ids, keys, metas, texts) -> None:
+        """New rows as one segment commit (the log's rows folded in), then merges."""
+        if keys is not None:  # saved by the commit; a failed one reloads the view
+            self._idmap.learn(ids, keys)
+        self._commit_segment(x, extra, ids, metas, texts)
+        self._maintain()
 
     def upsert(
         self,
@@ -697,10 +701,7 @@ class Collection:
                 old = new_ids = user
             _, live = self._live_rows_of(old)
             if not live.any() and len(x) >= LOG_MAX_ROWS:  # replaces nothing: an add's commit
-                if self._idmap is not None:  # saved by the commit; a failed one reloads the view
-                    self._idmap.learn(new_ids, user)
-                self._commit_segment(x, None, new_ids, metas, texts)
-                self._maintain()
+                self._commit_new_rows(x, None, new_ids, info.get("keys"), metas, texts)
             else:
                 self._ensure_log()
                 arrays = {"ids": new_ids, "x": x, "replaced": old[live]}
@@ -1561,7 +1562,8 @@ class Collection:
                 self._columns.append(changed, self._meta_of_rows(changed))
             new = np.arange(known, rows)
             new = new[~self._deleted.array[new]]
-            self._columns.append(new, self._meta_of_rows(new))
+            if len(new):
+                self._columns.append(new, self._meta_of_rows(new))
         self._columns_seen = (rows, len(records))
         return self._columns
 

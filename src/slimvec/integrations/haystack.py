@@ -207,7 +207,7 @@ class SlimvecDocumentStore:
         docs = list(by_id.values())
         vectors, metas = self._rows(docs)
         texts = [d.content if d.content is not None else "" for d in docs]
-        if policy == DuplicatePolicy.OVERWRITE and stored:  # else a plain add (no replacement)
+        if policy == DuplicatePolicy.OVERWRITE:  # replaces atomically what exists by then
             self._col.upsert(vectors, ids=list(by_id), metadata=metas, texts=texts)
         else:
             self._col.add(vectors, ids=list(by_id), metadata=metas, texts=texts)

@@ -74,6 +74,8 @@ class MetadataColumns:
                     where, values = found[(name, kind)]
                     where.append(row)
                     values.append(item if kind != "object" else None)
+        if not found:  # nothing to record: the derived arrays stand
+            return
         for (name, kind), (where, values) in found.items():
             self._merge(name, kind, np.asarray(where, np.int64), values)
         for name in [n for n in self.indexed if len(self._typed_kinds(n)) > 1]:
