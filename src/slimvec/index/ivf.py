@@ -62,9 +62,10 @@ from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
 
 IVF_DIR = "ivf"
-#: Below this many live vectors search stays flat. Measured (benchmarks/ivf.py, BENCHMARKS.md
-#: "IVF"): a flat rabitq:2 scan of 20k rows costs about what probing does, and k-means on
-#: fewer rows gives lists too small to skip much.
+#: Below this many live vectors search stays flat: a flat rabitq:2 scan of 20k rows takes a
+#: fraction of a millisecond, and k-means on fewer rows gives lists too small to skip much. A
+#: judgement, not yet a measurement: ``benchmarks/ivf.py --crossover`` measures it but has not
+#: been run (BENCHMARKS.md "IVF").
 FLAT_ROWS = 20_000
 #: Fewest training vectors per centroid (FAISS warns below 39).
 MIN_PER_LIST = 39
