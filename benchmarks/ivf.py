@@ -12,7 +12,8 @@ p50 single-query latency, RAM bytes per vector and build time.
   memory measured in a fresh process that opens the collection and runs the sweep (VmRSS,
   split into anonymous memory and touched memory-mapped files, which include the originals
   the rescoring reads).
-* FAISS IndexIVFRaBitQ (2-bit, qb=4) and IndexIVFPQFastScan (PQ d/2 x 4 bits), each bare and
+* FAISS IndexIVFRaBitQ (2-bit, qb=4), IndexIVFRaBitQFastScan (2-bit, its default query bits)
+  and IndexIVFPQFastScan (PQ d/2 x 4 bits), each bare and
   wrapped in IndexRefineFlat (k_factor 20, like slimvec's ``*20`` shortlist; its float32 copy
   is counted as disk, as slimvec's memory-mapped originals are), same ``nlist``, ``nprobe``
   swept; IndexHNSWSQ8 (M=32, efConstruction 40), efSearch swept.
@@ -195,12 +196,18 @@ def faiss_ivf_rows(ds: Dataset, kth: np.ndarray, nlist: int, tmp: Path) -> list[
     train = x[np.random.default_rng(0).choice(n, min(n, 100_000), replace=False)]
     quantizer = faiss.IndexFlatIP(d)
     rows = []
-    for kind in ("rabitq", "fastscan"):
+    for kind in ("rabitq", "rabitq_fastscan", "fastscan"):
         t0 = time.perf_counter()
         if kind == "rabitq":
             base = faiss.IndexIVFRaBitQ(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT, True, 2)
             base.qb = 4
             name, code = f"IndexIVFRaBitQ 2-bit qb=4 nlist={nlist}", base.code_size + 8
+        elif kind == "rabitq_fastscan":  # 2-bit RaBitQ scanned with 4-bit SIMD tables
+            base = faiss.IndexIVFRaBitQFastScan(
+                quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT, 32, True, 2
+            )
+            name = f"IndexIVFRaBitQFastScan 2-bit nlist={nlist}"
+            code = base.code_size + 8
         else:  # the quantizer trained above is reused (FAISS skips its k-means)
             base = faiss.IndexIVFPQFastScan(
                 quantizer, d, nlist, d // 2, 4, faiss.METRIC_INNER_PRODUCT

@@ -123,7 +123,7 @@ def test_list_scan_is_the_residual_estimator_for_every_row(tmp_path, first):
     code: <q, c_l> + F (delta <u, v> ) + lo L - h F sum(q_quantised), in NumPy here. (A
     query's near-duplicate can still fall out of the shortlist at tiny dims: that is the 1-bit
     estimator's noise, BENCHMARKS.md "IVF at small dims", not a skipped row or a wrong term.)"""
-    from slimvec.kernels.ivfscan import probe_top
+    from slimvec.kernels.ivfscan import probe_top, query_tables
 
     c = slimvec.create(tmp_path / "c", dim=DIM, spec=f"ivf:{NLIST} | {first} > f32")
     x = _data(2000, 1)
@@ -137,12 +137,16 @@ def test_list_scan_is_the_residual_estimator_for_every_row(tmp_path, first):
     probes, qa = index.probe(view, NLIST)
     p = codec.quantised(codec.prepare(view))
     n = len(x)
-    rows, scores, seen = probe_top(
-        p.planes, qa, p.delta, p.lo, p.qsums, probes, lists.offsets, lists.perm, lists.words,
-        codec.bits, codec.plane_words, 2.0 ** np.arange(codec.bits), lists.factors[:, 0],
-        lists.factors[:, 1], -codec.half, n, None,
-    )  # fmt: skip
+    tables = query_tables(p.planes)
+    args = (qa, p.delta, p.lo, p.qsums, probes, lists.offsets, lists.blocks, lists.perm,
+            lists.codes, codec.bits, 2.0 ** np.arange(codec.bits), lists.factors[:, 0],
+            lists.factors[:, 1], -codec.half, n, None)  # fmt: skip
+    rows, scores, seen = probe_top(tables, *args)
     assert (seen == n).all() and (np.sort(rows, axis=1) == np.arange(n)).all()
+    # one query at a time (the scan splits lists, not queries, between threads): same scores
+    first = [a[:1] if i < 5 else a for i, a in enumerate(args)]  # qa, delta, lo, qsums, probes
+    one = probe_top((tables[0][:1], tables[1]), *first)
+    np.testing.assert_array_equal(one[1], scores[:1])
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     xv = np.ascontiguousarray(pipe.stage_view(pipe.transform(xn), index.stage), np.float32)
     assign = index.assign(xv)
@@ -386,7 +390,7 @@ CHILD = textwrap.dedent(
         real, calls = ivf.save_array, []
         def save(*a, **k):
             calls.append(1)
-            if len(calls) == 3:  # centroids, words, then die before factors
+            if len(calls) == 3:  # centroids, codes, then die before factors
                 die()
             real(*a, **k)
         ivf.save_array = save
@@ -420,3 +424,33 @@ def test_kill_while_training_leaves_the_last_commit(tmp_path, point):
     assert info["state"] == "trained" and sum(info["sizes"]) == len(again) == 700
     assert _named_ivf_dirs(path) == ivf.ivf_dirs(again.manifest)  # the leftovers were swept
     assert (again.search(base[:20], 1, nprobe=NLIST).ids[:, 0] == np.arange(20)).all()
+
+
+def test_lists_in_the_old_word_layout_are_read(tmp_path):
+    """Lists written before the table scan (``words.npy``: uint64 words, blocks of 256 rows
+    word-major) are converted on open: same results as the new layout."""
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=f"ivf:{NLIST} | rabitq:2*10 > f32")
+    x = _data(3000, 4)
+    c.add(x)
+    q = _data(10, 9)
+    before = c.search(q, 10, nprobe=4)
+    index = c._ivf
+    (lists,) = index.lists
+    codec, pipe = index.codec, index.pipeline
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    xv = np.ascontiguousarray(pipe.stage_view(pipe.transform(xn), index.stage), np.float32)
+    codes = codec.encode(xv, origin=index.centroids[index.assign(xv)])[lists.perm]
+    words = np.ascontiguousarray(codes[:, : codec.factor_start]).view(np.uint64)
+    old = []
+    for lst in range(NLIST):
+        for start in range(lists.offsets[lst], lists.offsets[lst + 1], 256):
+            stop = min(lists.offsets[lst + 1], start + 256)
+            old.append(words[start:stop].T.ravel())
+    folder = next((tmp_path / "c" / ivf.IVF_DIR).glob("*.c*"))
+    np.save(folder / "words.npy", np.concatenate(old))
+    (folder / "nibbles.npy").unlink()
+    c.close()
+    reopened = slimvec.open(tmp_path / "c")
+    after = reopened.search(q, 10, nprobe=4)
+    np.testing.assert_array_equal(after.ids, before.ids)
+    np.testing.assert_allclose(after.scores, before.scores, rtol=1e-6)

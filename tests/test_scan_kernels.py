@@ -68,3 +68,97 @@ def test_small_blas_work_runs_on_one_thread():
         assert all(
             lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas"
         )
+
+
+def _ivf_case(seed: int, n: int = 3000, nlist: int = 16, nq: int = 7, nprobe: int = 5):
+    """Random codes in lists (one empty, one of a single row) and quantised queries."""
+    rng = np.random.default_rng(seed)
+    assign = np.sort(rng.integers(0, nlist, n))
+    assign[assign == 3] = 4
+    assign[-1], assign[assign == nlist - 1] = nlist - 1, nlist - 2
+    offsets = np.zeros(nlist + 1, np.int64)
+    np.cumsum(np.bincount(assign, minlength=nlist), out=offsets[1:])
+    codes = rng.integers(0, 256, (n, 2 * 48), dtype=np.uint8)  # 2 planes of 384 dims
+    qplanes = rng.integers(0, 256, (nq, 4, 48), dtype=np.uint8).view(np.uint64)
+    probes = np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)])
+    scalars = [rng.random(nq) for _ in range(3)]
+    factors = rng.random((n, 2)).astype(np.float32)  # strided columns, as a segment's
+    per_row = [factors[:, 0], factors[:, 1]]
+    return rng, offsets, codes, qplanes, probes, qa_of(rng, nq, nprobe), scalars, per_row
+
+
+def qa_of(rng, nq, nprobe):
+    return rng.random((nq, nprobe)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("threads", "nq"), [(1, 7), (2, 7), (2, 1)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_ivf_table_scan_matches_the_popcount_estimate(monkeypatch, threads, nq, masked):
+    """The 4-bit table scan (queries split between threads, or a single query's lists split)
+    returns exactly the top of the bit-plane popcount form, computed here in NumPy."""
+    from slimvec.kernels import ivfscan
+
+    monkeypatch.setattr(ivfscan, "threads_for", lambda work: threads)
+    rng, offsets, codes, qplanes, probes, qa, (qd, ql, qs), (w, lterm) = _ivf_case(nq, nq=nq)
+    n, nlist, keep = len(codes), len(offsets) - 1, 40
+    perm = rng.permutation(n).astype(np.int32)
+    allow = rng.random(n) > 0.3 if masked else None
+    pscale = np.array([1.0, 2.0])
+    rows, scores, seen = ivfscan.probe_top(
+        ivfscan.query_tables(qplanes), qa, qd, ql, qs, probes, offsets,
+        ivfscan.list_blocks(offsets), perm, ivfscan.interleave(codes, offsets), 2, pscale, w,
+        lterm, -0.5, keep, allow,
+    )  # fmt: skip
+    q_values = np.unpackbits(qplanes.view(np.uint8), axis=2, bitorder="little")
+    q_values = np.tensordot(q_values.astype(np.int64), 1 << np.arange(4), axes=([1], [0]))
+    d_bits = np.unpackbits(codes, axis=1, bitorder="little").reshape(n, 2, 384).astype(np.int64)
+    acc = np.einsum("qd,npd,p->qn", q_values, d_bits, pscale)
+    lists = np.repeat(np.arange(nlist), np.diff(offsets))
+    for i in range(nq):
+        pos = np.flatnonzero(np.isin(lists, probes[i]))
+        if masked:
+            pos = pos[allow[perm[pos]]]
+        slot = np.argmax(probes[i][None, :] == lists[pos][:, None], axis=1)
+        s = qa[i, slot] + w[pos] * (qd[i] * acc[i, pos] - 0.5 * qs[i]) + ql[i] * lterm[pos]
+        top = np.argsort(-s, kind="stable")[:keep]
+        assert seen[i] == len(pos)
+        np.testing.assert_allclose(scores[i], s[top], rtol=1e-5)
+        assert set(rows[i]) == set(perm[pos[top]])
+
+
+def test_ivf_table_scan_floor_drops_rows_that_cannot_enter():
+    """A floor (the shortlist's cut-off from lists scanned earlier) keeps only rows above it."""
+    from slimvec.kernels import ivfscan
+
+    _, offsets, codes, qplanes, probes, qa, (qd, ql, qs), (w, lterm) = _ivf_case(3)
+    perm = np.arange(len(codes), dtype=np.int32)
+    docs = ivfscan.interleave(codes, offsets)
+    blocks = ivfscan.list_blocks(offsets)
+    pscale = np.array([1.0, 2.0])
+    args = (qa, qd, ql, qs, probes, offsets, blocks, perm, docs, 2, pscale, w, lterm, -0.5, 30)
+    tables = ivfscan.query_tables(qplanes)
+    _, full, _ = ivfscan.probe_top(tables, *args, None)
+    floor = full[:, 9].copy()
+    _, above, _ = ivfscan.probe_top(tables, *args, None, floor)
+    np.testing.assert_array_equal(above[:, :9], full[:, :9])
+    assert np.isneginf(above[:, 9:]).all()
+
+
+@pytest.mark.skipif(not __import__("slimvec.kernels.ivfscan").kernels.ivfscan.HAS_AVX2,
+                    reason="no AVX2: the plain loop is the only table scan here")  # fmt: skip
+def test_ivf_pshufb_sums_equal_the_plain_loop():
+    """The AVX2 lookup (uint16 words, odd rows recovered by subtraction) sums exactly as the
+    plain loop that CPUs without AVX2 run, up to the largest sums a call may take."""
+    from slimvec.kernels import ivfscan
+
+    rng = np.random.default_rng(5)
+    for npairs, top in [(1, 60), (48, 60), (512, 60), (7, 0)]:
+        docs = rng.integers(0, 256, 32 * (npairs + 2), dtype=np.uint8)
+        luts = rng.integers(0, top + 1, 32 * npairs, dtype=np.uint8)
+        if top:
+            luts[:] = top  # the worst case: every lookup the largest value
+            luts[rng.random(luts.size) < 0.5] = rng.integers(0, top + 1)
+        simd, loop = np.zeros(32, np.uint16), np.zeros(32, np.uint16)
+        ivfscan._sums_simd(docs, 32, luts, 0, npairs, simd)
+        ivfscan._sums_loop(docs, 32, luts, 0, npairs, loop)
+        np.testing.assert_array_equal(simd, loop)

@@ -19,8 +19,10 @@ flat codes use the data mean): residuals are shorter, so the estimate of <q, x> 
 **Files** (committed with the segments they describe, by the same manifest write)::
 
     ivf/c<gen>/centroids.npy              (N, d) float32
-    ivf/<segment>.c<gen>/words.npy        (rows * words,) uint64: the codes' bit planes grouped
-                                          by list, blocks word-major (memory-mapped)
+    ivf/<segment>.c<gen>/nibbles.npy      (blocks * 32 * plane bytes,) uint8: the codes' bit
+                                          planes grouped by list, each list in blocks of 32
+                                          rows interleaved for the 4-bit table scan
+                                          (``kernels.ivfscan``; memory-mapped)
                          factors.npy      (rows, 2) float32: RaBitQ's F and L per position
                          perm.npy         (rows,) int32: the segment row of each position
                          offsets.npy      (N + 1,) int64: list l is offsets[l]:offsets[l+1]
@@ -47,6 +49,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +57,8 @@ import numpy as np
 
 from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
-from slimvec.kernels.ivfscan import block_major, probe_top
+from slimvec.kernels.ivfscan import ROWS, interleave, list_blocks, probe_top, query_tables
+from slimvec.kernels.threads import one_blas_thread
 from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.store.files import fsync_dir, load_array, save_array
@@ -182,10 +186,15 @@ class SegmentLists:
     """One segment's codes grouped by list."""
 
     start: int  # first global row of the segment
-    words: np.ndarray  # (rows * words,) uint64, memory-mapped (``kernels.ivfscan``'s layout)
+    codes: np.ndarray  # uint8, memory-mapped: ``kernels.ivfscan.interleave``'s layout
     factors: np.ndarray  # (rows, 2) float32, memory-mapped: F and L of each position
     perm: np.ndarray  # (rows,) int32: segment row of each position
     offsets: np.ndarray  # (nlist + 1,) int64
+
+    @cached_property
+    def blocks(self) -> np.ndarray:
+        """(nlist + 1,) int64: list l's codes are blocks ``blocks[l]:blocks[l + 1]``."""
+        return list_blocks(self.offsets)
 
     def live_sizes(self, deleted: np.ndarray) -> np.ndarray:
         """Live rows per list (``deleted``: the segment's tombstones)."""
@@ -206,6 +215,7 @@ class IVFIndex:
             raise InvalidInputError("'ivf:N' needs a 'rabitq' first stage")
         self.codec = codec
         self.centroids: np.ndarray | None = None
+        self.half_norms: np.ndarray | None = None  # |c|^2 / 2 per centroid (L2 nearness)
         self.tag: str | None = None
         self.trained_on = 0
         self.lists: list[SegmentLists] = []
@@ -250,6 +260,7 @@ class IVFIndex:
         if not np.isfinite(centroids).all():
             raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
         index.centroids, index.tag = centroids, tag
+        index.half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
         index.trained_on = int(info.get("trained_on", 0))
         index.lists = [index._open_lists(path, entry) for entry in manifest.segments]
         index.built = ivf_dirs(manifest)
@@ -257,14 +268,11 @@ class IVFIndex:
 
     def _open_lists(self, path: Path, entry: SegmentEntry) -> SegmentLists:
         folder = path / IVF_DIR / f"{entry.name}.{self.tag}"
-        words = _read(folder / "words.npy", True)
         factors = _read(folder / "factors.npy", True)
         perm = _read(folder / "perm.npy", False)
         offsets = _read(folder / "offsets.npy", False)
         ok = (
-            words.shape == (entry.rows * self.codec.factor_start // 8,)
-            and words.dtype == np.uint64
-            and factors.shape == (entry.rows, 2)
+            factors.shape == (entry.rows, 2)
             and factors.dtype == np.float32
             and perm.shape == (entry.rows,)
             and perm.dtype == np.int32
@@ -275,14 +283,31 @@ class IVFIndex:
             and bool((np.diff(offsets) >= 0).all())
             and (entry.rows == 0 or 0 <= int(perm.min()) <= int(perm.max()) < entry.rows)
         )
-        if not ok:
+        if ok:
+            codes = self._read_codes(folder, entry.rows, offsets)
+        if not ok or codes is None:
             raise CorruptCollectionError(
                 f"IVF lists in {folder} do not match segment {entry.name} ({entry.rows} rows, "
                 f"{self.nlist} lists): the collection is damaged; restore it from a backup"
             )
         return SegmentLists(
-            entry.start, words.view(np.ndarray), factors.view(np.ndarray), perm, offsets
+            entry.start, codes.view(np.ndarray), factors.view(np.ndarray), perm, offsets
         )
+
+    def _read_codes(self, folder: Path, rows: int, offsets: np.ndarray) -> np.ndarray | None:
+        """A segment's list codes (memory-mapped), or None if their size is wrong. Lists
+        written before the table scan (``words.npy``: uint64 words, blocks of 256 rows word-
+        major) are converted in memory; the next retrain writes the new layout."""
+        fs = self.codec.factor_start
+        if not (folder / "nibbles.npy").exists() and (folder / "words.npy").exists():
+            words = _read(folder / "words.npy", True)
+            if words.shape != (rows * fs // 8,) or words.dtype != np.uint64:
+                return None
+            return interleave(_rows_of_word_major(words, offsets, fs // 8).view(np.uint8), offsets)
+        codes = _read(folder / "nibbles.npy", True)
+        if codes.shape != (int(list_blocks(offsets)[-1]) * ROWS * fs,) or codes.dtype != np.uint8:
+            return None
+        return codes
 
     # -- writing (under the collection's write lock, before its manifest commit) ------------
     def prepare_commit(
@@ -323,6 +348,7 @@ class IVFIndex:
         save_array(folder / "centroids.npy", centroids)
         fsync_dir(folder)
         self.centroids, self.tag = centroids, tag
+        self.half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
         self.built = {tag}  # every segment needs lists for the new centroids
         manifest.extra["ivf"] = {"centroids": tag, "trained_on": live, "sample": n}
 
@@ -332,7 +358,7 @@ class IVFIndex:
         lists = self.group(x, entry.start, viewed=False)
         folder = path / IVF_DIR / name
         folder.mkdir(parents=True, exist_ok=True)
-        save_array(folder / "words.npy", lists.words)
+        save_array(folder / "nibbles.npy", lists.codes)
         save_array(folder / "factors.npy", lists.factors)
         save_array(folder / "perm.npy", lists.perm)
         save_array(folder / "offsets.npy", lists.offsets)
@@ -356,9 +382,8 @@ class IVFIndex:
         np.cumsum(np.bincount(assign, minlength=self.nlist), out=offsets[1:])
         codes = codes[perm]
         fs = self.codec.factor_start
-        words = block_major(codes[:, :fs].view(np.uint64), offsets)
         factors = np.ascontiguousarray(codes[:, fs : fs + 8]).view(np.float32)
-        return SegmentLists(start, words, factors, perm, offsets)
+        return SegmentLists(start, interleave(codes[:, :fs], offsets), factors, perm, offsets)
 
     def _originals(self, path: Path, entry: SegmentEntry) -> np.ndarray:
         layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.pipeline.dim))}
@@ -371,8 +396,7 @@ class IVFIndex:
 
     def assign(self, view: np.ndarray) -> np.ndarray:
         """Nearest centroid (L2, as k-means assigned its training vectors) of each row."""
-        c = self.centroids
-        half_norms = 0.5 * np.einsum("ij,ij->i", c, c)
+        c, half_norms = self.centroids, self.half_norms
         out = np.empty(len(view), np.int32)
         step = max(1, ASSIGN_FLOATS // self.nlist)
         for start in range(0, len(view), step):
@@ -382,6 +406,19 @@ class IVFIndex:
 
     # -- searching --------------------------------------------------------------------------
     def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        source: CodeSource,
+        allow: np.ndarray | None,
+        flat: Sequence[tuple[int, np.ndarray]],
+        committed: int,
+        nprobe: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with one_blas_thread():  # the matmuls here are small; the list scan wants the cores
+            return self._search(queries, k, source, allow, flat, committed, nprobe)
+
+    def _search(
         self,
         queries: np.ndarray,
         k: int,
@@ -410,19 +447,26 @@ class IVFIndex:
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         pscale = 2.0 ** np.arange(codec.bits)
+        tables = query_tables(prepared.planes)
         parts_rows, parts_scores = [], []
         seen = np.zeros(nq, np.int64)
+        floor = np.full(nq, -np.inf, np.float32)  # the shortlist's cut-off so far
         for lists in self.lists:
             n = len(lists.perm)
             rows, scores, count = probe_top(
-                prepared.planes, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
-                lists.offsets, lists.perm, lists.words, codec.bits, codec.plane_words, pscale,
+                tables, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
+                lists.offsets, lists.blocks, lists.perm, lists.codes, codec.bits, pscale,
                 lists.factors[:, 0], lists.factors[:, 1], -codec.half, keep,
-                None if allow is None else allow[lists.start : lists.start + n],
+                None if allow is None else allow[lists.start : lists.start + n], floor,
             )  # fmt: skip
             parts_rows.append(np.where(rows >= 0, rows + lists.start, -1))
             parts_scores.append(scores)
             seen += count
+            if len(parts_scores) > 1:  # a later segment's rows must beat the best keep so far
+                best = np.partition(np.concatenate(parts_scores, axis=1), -keep, axis=1)
+                floor = best[:, -keep]
+            else:
+                floor = scores[:, keep - 1]
         tail = [
             (max(start, committed), codes[max(0, committed - start) :]) for start, codes in flat
         ]
@@ -455,9 +499,8 @@ class IVFIndex:
 
     def probe(self, view: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(nq, nprobe) lists nearest each query (L2) and <q, c> for each of them."""
-        c = self.centroids
-        dots = view @ c.T
-        nearness = dots - 0.5 * np.einsum("ij,ij->i", c, c)
+        dots = view @ self.centroids.T
+        nearness = dots - self.half_norms
         nprobe = min(nprobe, self.nlist)
         if nprobe < self.nlist:
             probes = np.argpartition(-nearness, nprobe - 1, axis=1)[:, :nprobe]
@@ -527,3 +570,15 @@ def _read(path: Path, mmap: bool) -> np.ndarray:
         raise CorruptCollectionError(
             f"IVF file {path} is missing or damaged ({exc}); restore the collection from a backup"
         ) from exc
+
+
+def _rows_of_word_major(words: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """(rows, width) uint64 code words from the pre-table-scan list layout: each list in blocks
+    of 256 rows, a block of m rows stored as ``width`` runs of m words."""
+    sizes = np.diff(offsets)
+    position = np.arange(int(offsets[-1]))
+    within = position - np.repeat(offsets[:-1], sizes)
+    start = position - within % 256
+    m = np.minimum(np.repeat(offsets[1:], sizes) - start, 256)
+    index = start[:, None] * width + np.arange(width) * m[:, None] + (position - start)[:, None]
+    return np.asarray(words)[index]

@@ -1,185 +1,327 @@
-"""Compiled scan of the probed inverted lists of bit-plane codes, with fused top-k.
+"""Compiled scan of the probed inverted lists of bit-plane codes: 4-bit lookup tables in SIMD
+registers (FAISS's "FastScan"), with fused top-k.
 
-An IVF segment stores its codes grouped by list (``offsets[l]:offsets[l + 1]`` are list l's
-positions, ``perm`` maps a position to the segment's local row), each list's blocks of
-``BLOCK`` rows stored word-major (``block_major``). Each query reads only the
-lists it probes, so unlike ``bitplane.py`` (every query against cached blocks of every row)
-the work is split by list: each block of a list is scored against every query that probes
-the list, with the same bit-plane popcount form::
+A RaBitQ code's plane p scores as ``acc_p = sum_d v[d] * b_p[d]`` (``v`` the query quantised to
+``qbits`` bits, ``b_p`` the code's bits). Split the dims into groups of 4: each group's share
+is one of 16 values, so per query a 16-entry table per group, and per code row one lookup per
+4 dims. AVX2's ``pshufb`` does 32 such lookups in one instruction, so the codes of a list are
+stored in blocks of ``ROWS`` = 32 rows, interleaved so that one 32-byte load feeds them:
+byte i of a block's pair r holds the low nibbles of byte r of rows i and i + 16 (bytes
+16..31 the high nibbles). Sums stay integers (uint16 accumulators), so the scan computes the
+same estimate as the bit-plane popcount form::
 
     score = qa[i, j] + w[pos] * (qdelta[i] * sum_p pscale_p * acc_p + qsum[i] * gscale)
             + qlo[i] * lterm[pos]
 
 where ``qa[i, j]`` is the per-(query, probed list) offset (RaBitQ residual codes: <q, c_l>).
-Candidates go to a bounded buffer under a running threshold (``kernels.candidates``). The scan also
-counts, per query, how many allowed rows it saw: a filtered search widens its probes or falls
-back to a flat scan when that is fewer than the shortlist it needs.
+Each block of a list is scored against every query that probes the list; candidates go to a
+bounded buffer under a running threshold (``kernels.candidates``). The scan also counts, per
+query, how many allowed rows it saw: a filtered search widens its probes or falls back to a
+flat scan when that is fewer than the shortlist it needs. On a CPU without AVX2 the same
+layout is scanned by a plain compiled loop (same results, slower).
 """
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import config
+from numba.extending import intrinsic
 
-from slimvec.kernels.bitplane import BLOCK
-from slimvec.kernels.candidates import close_part, merge_parts, push
-from slimvec.kernels.hamming import _popcount64
+from slimvec.kernels.candidates import cut, merge_parts, push
 from slimvec.kernels.threads import numba_threads, threads_for
 
-#: Queries scanned per kernel call (bounds the per-part candidate buffers).
-MAX_QUERIES = 256
+#: Rows per block: one 32-byte register holds a pair of 4-bit codes of 32 rows.
+ROWS = 32
+PAIR = 32
+
+
+def _has_avx2() -> bool:
+    """Whether numba compiles for a CPU with AVX2 (``pshufb`` on 32 bytes)."""
+    if config.CPU_NAME not in (None, "host"):
+        return False  # a portable cache target: take the plain loop
+    return bool(llvm.get_host_cpu_features().get("avx2"))
+
+
+HAS_AVX2 = _has_avx2()
+
+
+@intrinsic
+def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
+    """out[0:32] (uint16) = per-row sums over ``npairs`` pairs of table lookups (AVX2).
+
+    The looked-up bytes are added as uint16 words without widening (FAISS's trick): one
+    accumulator takes each word whole (even row + 256 * odd row), another the word shifted
+    right by 8 (odd row); even = first - 256 * second at the end, exact while sums < 2^16."""
+    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp)
+
+    def codegen(context, builder, signature, args):
+        caddr, laddr, npairs, oaddr = args
+        i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+        v32i8, v16i16 = ir.VectorType(i8, 32), ir.VectorType(i16, 16)
+        module = builder.module
+        name = "llvm.x86.avx2.pshuf.b"
+        pshufb = module.globals.get(name) or ir.Function(
+            module, ir.FunctionType(v32i8, [v32i8, v32i8]), name=name
+        )
+        cptr = builder.inttoptr(caddr, v32i8.as_pointer())
+        lptr = builder.inttoptr(laddr, v32i8.as_pointer())
+        optr = builder.inttoptr(oaddr, v16i16.as_pointer())
+        nibble = ir.Constant(v32i8, [15] * 32)
+        eight = ir.Constant(v16i16, [8] * 16)
+        zero = ir.Constant(v16i16, None)
+        size = npairs.type
+        entry = builder.block
+        loop = builder.append_basic_block("pshufb.loop")
+        done = builder.append_basic_block("pshufb.done")
+        builder.cbranch(builder.icmp_signed(">", npairs, ir.Constant(size, 0)), loop, done)
+
+        builder.position_at_end(loop)
+        k = builder.phi(size)
+        accs = [builder.phi(v16i16) for _ in range(4)]  # rows 0..15 whole, odd; 16..31 same
+        codes = builder.load(builder.gep(cptr, [k]), align=1)
+        table = builder.load(builder.gep(lptr, [k]), align=1)
+        four = ir.Constant(v16i16, [4] * 16)
+        shifted = builder.bitcast(builder.lshr(builder.bitcast(codes, v16i16), four), v32i8)
+        steps = []
+        for half, index in enumerate((codes, shifted)):
+            looked_up = builder.call(pshufb, [table, builder.and_(index, nibble)])
+            words = builder.bitcast(looked_up, v16i16)
+            steps.append(builder.add(accs[2 * half], words))
+            steps.append(builder.add(accs[2 * half + 1], builder.lshr(words, eight)))
+        next_k = builder.add(k, ir.Constant(size, 1))
+        body = builder.block
+        k.add_incoming(ir.Constant(size, 0), entry)
+        k.add_incoming(next_k, body)
+        for acc, step in zip(accs, steps, strict=True):
+            acc.add_incoming(zero, entry)
+            acc.add_incoming(step, body)
+        builder.cbranch(builder.icmp_signed("<", next_k, npairs), loop, done)
+
+        builder.position_at_end(done)
+        totals = []
+        for step in steps:
+            phi = builder.phi(v16i16)
+            phi.add_incoming(zero, entry)
+            phi.add_incoming(step, body)
+            totals.append(phi)
+        v8 = ir.VectorType(i32, 8)
+        first, second = ir.Constant(v8, list(range(8))), ir.Constant(v8, list(range(8, 16)))
+        interleaved = ir.Constant(ir.VectorType(i32, 16), [v for e in range(8) for v in (e, 8 + e)])
+        for half in range(2):
+            whole, odd = totals[2 * half], totals[2 * half + 1]
+            even = builder.sub(whole, builder.shl(odd, eight))
+
+            def lanes(x):  # the pair's two tables sit in the two 128-bit lanes: add them
+                return builder.add(
+                    builder.shuffle_vector(x, x, first), builder.shuffle_vector(x, x, second)
+                )
+
+            rows = builder.shuffle_vector(lanes(even), lanes(odd), interleaved)
+            builder.store(rows, builder.gep(optr, [ir.Constant(i32, half)]), align=2)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sums_simd(docs, doff, luts, loff, npairs, out):
+    _pshufb_sums(docs.ctypes.data + doff, luts.ctypes.data + loff, npairs, out.ctypes.data)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sums_loop(docs, doff, luts, loff, npairs, out):
+    for j in range(ROWS):
+        out[j] = 0
+    for r in range(npairs):
+        c, t = doff + r * PAIR, loff + r * PAIR
+        for i in range(16):
+            first, second = docs[c + i], docs[c + 16 + i]
+            out[i] += luts[t + (first & 15)] + luts[t + 16 + (second & 15)]
+            out[i + 16] += luts[t + (first >> 4)] + luts[t + 16 + (second >> 4)]
+
+
+_sums = _sums_simd if HAS_AVX2 else _sums_loop
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_lists(
-    qplanes, qa, qdelta, qlo, qsum, offsets, lq_off, lq_query, lq_probe, perm, docs, planes,
-    pwords, pscale, w, lterm, gscale, allow, keep, part_lists, buf_s, buf_r, counts, seen,
+    luts, qa, qdelta, qlo, qsum, floor, offsets, blocks, lq_off, lq_query, lq_probe, perm,
+    docs, planes, plane_pairs, max_pairs, pscale, w, lterm, gscale, allow, keep, part_lists,
+    buf_s, buf_r, counts, seen,
 ):  # fmt: skip
-    nq, qbits, _ = qplanes.shape
-    words = planes * pwords
-    for part in prange(part_lists.shape[0] - 1):
-        block = np.empty((words, BLOCK), np.uint64)
-        acc = np.empty((planes, BLOCK), np.int64)
-        score = np.empty(BLOCK, np.float32)
-        ok = np.empty(BLOCK, np.bool_)
-        threshold = np.full(nq, -np.inf, np.float32)
-        count = np.zeros(nq, np.int64)
-        for lst in range(part_lists[part], part_lists[part + 1]):
-            first, last = lq_off[lst], lq_off[lst + 1]
+    lut_row = luts.shape[1]
+    flat_luts = luts.ravel()
+    block_bytes = planes * plane_pairs * PAIR
+    nlist = len(offsets) - 1
+    ranges = np.int64(part_lists.shape[0] - 1)
+    for part in prange(buf_s.shape[0]):
+        group = part // ranges
+        span = part - group * ranges
+        threshold = floor.copy()
+        out = np.empty(ROWS, np.uint16)
+        total = np.empty(ROWS, np.float32)
+        score = np.empty(ROWS, np.float32)
+        ok = np.empty(ROWS, np.bool_)
+        for lst in range(part_lists[span], part_lists[span + 1]):
+            first, last = lq_off[group * nlist + lst], lq_off[group * nlist + lst + 1]
             if first == last:
                 continue
-            for start in range(offsets[lst], offsets[lst + 1], BLOCK):
-                m = min(offsets[lst + 1], start + BLOCK) - start
+            for b in range(blocks[lst], blocks[lst + 1]):
+                start = offsets[lst] + (b - blocks[lst]) * ROWS
+                m = min(offsets[lst + 1] - start, ROWS)
                 allowed = 0
                 for j in range(m):
                     ok[j] = allow.shape[0] == 0 or allow[perm[start + j]]
                     allowed += ok[j]
                 if allowed == 0:
                     continue
-                word0 = start * words
-                for t in range(words):  # a contiguous copy: the loop below then vectorises
-                    for j in range(m):
-                        block[t, j] = docs[word0 + t * m + j]
                 for e in range(first, last):
                     i = lq_query[e]
                     seen[part, i] += allowed
+                    for j in range(ROWS):
+                        total[j] = 0.0
                     for p in range(planes):
-                        for j in range(m):
-                            acc[p, j] = 0
-                        for t in range(pwords):
-                            row = p * pwords + t
-                            for k in range(qbits):
-                                qw = qplanes[i, k, t]
-                                for j in range(m):
-                                    acc[p, j] += _popcount64(qw & block[row, j]) << k
+                        for r in range(0, plane_pairs, max_pairs):
+                            n = min(max_pairs, plane_pairs - r)
+                            doff = b * block_bytes + (p * plane_pairs + r) * PAIR
+                            _sums(docs, doff, flat_luts, i * lut_row + r * PAIR, n, out)
+                            for j in range(ROWS):
+                                total[j] += pscale[p] * out[j]
                     base = qa[i, lq_probe[e]]
                     for j in range(m):
-                        total = 0.0
-                        for p in range(planes):
-                            total += pscale[p] * acc[p, j]
                         score[j] = (
                             base
-                            + w[start + j] * (qdelta[i] * total + qsum[i] * gscale)
+                            + w[start + j] * (qdelta[i] * total[j] + qsum[i] * gscale)
                             + qlo[i] * lterm[start + j]
                         )
                     thr = threshold[i]
-                    c = count[i]
+                    c = counts[part, i]
                     for j in range(m):
                         if score[j] > thr and ok[j]:
                             c, thr = push(
                                 buf_s, buf_r, part, i, c, thr, score[j], perm[start + j], keep
                             )
                     threshold[i] = thr
-                    count[i] = c
-        close_part(buf_s, buf_r, part, count, keep, counts)
+                    counts[part, i] = c
+        for i in range(counts.shape[1]):
+            if counts[part, i] > keep:
+                counts[part, i], _ = cut(buf_s[part, i], buf_r[part, i], counts[part, i], keep)
 
 
-@njit(cache=True, nogil=True)
-def _block_major(words, offsets, out):
-    width = words.shape[1]
-    for lst in range(len(offsets) - 1):
-        for start in range(offsets[lst], offsets[lst + 1], BLOCK):
-            m = min(offsets[lst + 1], start + BLOCK) - start
-            base = start * width
-            for j in range(m):
-                for t in range(width):
-                    out[base + t * m + j] = words[start + j, t]
+def list_blocks(offsets: np.ndarray) -> np.ndarray:
+    """(nlist + 1,) block offsets: list l's codes are blocks ``blocks[l]:blocks[l + 1]``."""
+    blocks = np.zeros(len(offsets), np.int64)
+    np.cumsum(-(-np.diff(offsets) // ROWS), out=blocks[1:])
+    return blocks
 
 
-def block_major(words: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """(n, width) code words in list order -> the flat layout ``probe_top`` reads: each list's
-    rows in blocks of ``BLOCK``, a block stored word by word (``width`` runs of its m rows),
-    so the scan's inner loop over a block's rows reads contiguous words (no transposing at
-    query time, as FAISS's FastScan lays out its codes)."""
-    out = np.empty(words.size, np.uint64)
-    _block_major(np.ascontiguousarray(words), offsets, out)
-    return out
+def interleave(planes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(n, plane_bytes * planes) uint8 code planes in list order -> the flat layout the scan
+    reads: each list padded to blocks of ``ROWS`` rows (zero codes), and within a block, per
+    code byte r, 32 bytes: the low nibbles of byte r of rows i and i + 16 (byte i), then
+    their high nibbles (byte 16 + i)."""
+    n, width = planes.shape
+    sizes = np.diff(offsets)
+    blocks = list_blocks(offsets)
+    position = np.arange(n) - np.repeat(offsets[:-1] - ROWS * blocks[:-1], sizes)
+    padded = np.zeros((int(blocks[-1]) * ROWS, width), np.uint8)
+    padded[position] = planes
+    halves = padded.reshape(-1, 2, 16, width)  # block, rows i / i + 16, i, byte
+    low, high = halves & 15, halves >> 4
+    pairs = np.stack([low[:, 0] | low[:, 1] << 4, high[:, 0] | high[:, 1] << 4], axis=2)
+    return np.ascontiguousarray(pairs.transpose(0, 3, 2, 1)).ravel()  # block, byte, nibble, i
+
+
+def query_tables(qplanes: np.ndarray) -> tuple[np.ndarray, int]:
+    """(nq, plane_bytes * 32) uint8 tables for quantised queries (nq, qbits, plane_words) and
+    the most pairs one uint16 accumulation can take: byte r's 32 bytes are the 16 sums of the
+    query's values on dims 8r..8r+3 for each low nibble, then on 8r+4..8r+7 for each high."""
+    nq, qbits, pwords = qplanes.shape
+    if qbits > 6:
+        raise ValueError(f"the IVF scan's tables take queries of at most 6 bits, not {qbits}")
+    raw = np.ascontiguousarray(qplanes).view(np.uint8).reshape(nq, qbits, pwords * 8)
+    bits = np.unpackbits(raw, axis=2, bitorder="little").astype(np.int32)
+    values = np.tensordot(bits, 1 << np.arange(qbits), axes=([1], [0]))  # (nq, dims)
+    nibble_bits = (np.arange(16)[:, None] >> np.arange(4)) & 1  # (16, 4)
+    tables = values.reshape(nq, pwords * 8, 2, 4) @ nibble_bits.T  # (nq, byte, half, 16)
+    largest = 4 * ((1 << qbits) - 1)
+    return tables.astype(np.uint8).reshape(nq, -1), 65535 // (2 * largest)
 
 
 def probe_top(
-    qplanes: np.ndarray,
+    tables: tuple[np.ndarray, int],
     qa: np.ndarray,
     qdelta: np.ndarray,
     qlo: np.ndarray,
     qsum: np.ndarray,
     probes: np.ndarray,
     offsets: np.ndarray,
+    blocks: np.ndarray,
     perm: np.ndarray,
     docs: np.ndarray,
     planes: int,
-    pwords: int,
     pscale: np.ndarray,
     w: np.ndarray,
     lterm: np.ndarray,
     gscale: float,
     keep: int,
     allow: np.ndarray | None,
+    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Local rows, scores (best first, -1 / -inf padded to ``keep``) and allowed rows seen, per
-    query, over the lists in ``probes`` (nq, nprobe).
+    query, over the lists in ``probes`` (nq, nprobe). ``tables``: ``query_tables``'s.
 
-    ``docs`` the (n * planes * pwords,) uint64 code words in list order, each list's blocks
-    transposed (``block_major``); ``w``, ``lterm`` (n,) per-position scalars (strided views are
-    fine); ``qa`` (nq, nprobe) per-(query, list) offsets; ``allow`` by local row (``perm``'s
-    values) or None. The scan runs list by list (parts of consecutive lists in parallel),
-    each block of a list scored against every query probing that list.
+    ``docs`` the ``interleave``d uint8 codes, ``blocks`` their ``list_blocks``; ``w``,
+    ``lterm`` (n,) per-position scalars (strided views are fine); ``qa`` (nq, nprobe)
+    per-(query, list) offsets; ``allow`` by local row (``perm``'s values) or None; ``floor``
+    (nq,) scores a candidate must beat (the shortlist's cut-off from lists scanned before,
+    e.g. another segment's), -inf if None.
+    A part of the scan runs list by list, each block of a list scored against every query
+    of the part probing that list.
     """
     nq, nprobe = probes.shape
     nlist = len(offsets) - 1
-    rows = np.empty((nq, keep), np.int64)
-    scores = np.empty((nq, keep), np.float32)
-    seen = np.zeros(nq, np.int64)
+    luts, max_pairs = tables
+    plane_pairs = luts.shape[1] // PAIR
+    floor = np.full(nq, -np.inf, np.float32) if floor is None else floor.astype(np.float32)
+    sizes = np.diff(offsets)
+    threads = threads_for(int(sizes[probes].sum()) * planes * plane_pairs)
+    # Parts: query groups x list ranges. A batch splits its queries (one group per thread,
+    # balanced by the rows they scan): a query's candidates then fill one shortlist, not one
+    # per part. Fewer queries than threads split the lists instead (balanced by rows x queries).
+    groups = threads if nq >= threads else 1
+    ranges = 1 if groups > 1 or threads == 1 else 2 * threads
+    work = np.cumsum(sizes[probes].sum(axis=1))
+    group = np.minimum(groups * (work - 1) // max(int(work[-1]), 1), groups - 1)
+    list_work = np.cumsum(sizes * np.bincount(probes.ravel(), minlength=nlist))
+    cuts = np.searchsorted(list_work, np.arange(1, ranges) * (list_work[-1] / ranges))
+    part_lists = np.concatenate([[0], np.minimum(cuts + 1, nlist), [nlist]]).astype(np.int64)
+    part_lists = np.maximum.accumulate(part_lists)
+    # (query group, list) -> the queries probing it (with their probe index), in CSR form
+    key = (group[:, None] * nlist + probes).ravel()
+    order = np.argsort(key, kind="stable")
+    lq_query, lq_probe = order // nprobe, order % nprobe
+    lq_off = np.zeros(groups * nlist + 1, np.int64)
+    np.cumsum(np.bincount(key, minlength=groups * nlist), out=lq_off[1:])
+    nparts = groups * ranges
+    cap = 2 * keep + ROWS
+    buf_s = np.empty((nparts, nq, cap), np.float32)
+    buf_r = np.empty((nparts, nq, cap), np.int64)
+    counts = np.zeros((nparts, nq), np.int64)
+    seen = np.zeros((nparts, nq), np.int64)
     allow_arr = np.empty(0, np.bool_) if allow is None else np.ascontiguousarray(allow)
     f32 = np.float32
-    for lo in range(0, nq, MAX_QUERIES):
-        hi = min(nq, lo + MAX_QUERIES)
-        chunk = probes[lo:hi]
-        # the queries probing each list, as (list -> [query, probe index]) in CSR form
-        order = np.argsort(chunk, axis=None, kind="stable")
-        lq_query = (order // nprobe).astype(np.int64)
-        lq_probe = (order % nprobe).astype(np.int64)
-        lq_off = np.zeros(nlist + 1, np.int64)
-        np.cumsum(np.bincount(chunk.ravel(), minlength=nlist), out=lq_off[1:])
-        work = np.diff(offsets) * np.diff(lq_off)
-        total = int(work.sum())
-        threads = threads_for(total * planes * pwords * qplanes.shape[1])
-        nparts = 1 if threads == 1 else 4 * threads
-        cuts = np.searchsorted(np.cumsum(work), np.arange(1, nparts) * (total / nparts))
-        part_lists = np.concatenate([[0], cuts + 1, [nlist]]).astype(np.int64)
-        part_lists = np.maximum.accumulate(np.minimum(part_lists, nlist))
-        cap = 2 * keep + BLOCK
-        buf_s = np.empty((nparts, hi - lo, cap), np.float32)
-        buf_r = np.empty((nparts, hi - lo, cap), np.int64)
-        counts = np.zeros((nparts, hi - lo), np.int64)
-        part_seen = np.zeros((nparts, hi - lo), np.int64)
-        with numba_threads(threads):
-            _scan_lists(
-                np.ascontiguousarray(qplanes[lo:hi]), qa[lo:hi].astype(f32),
-                qdelta[lo:hi].astype(f32), qlo[lo:hi].astype(f32), qsum[lo:hi].astype(f32),
-                offsets, lq_off, lq_query, lq_probe, perm, docs, planes, pwords,
-                pscale.astype(f32), w, lterm, f32(gscale), allow_arr, keep, part_lists,
-                buf_s, buf_r, counts, part_seen,
-            )  # fmt: skip
-            merge_parts(buf_s, buf_r, counts, keep, rows[lo:hi], scores[lo:hi])
-        seen[lo:hi] = part_seen.sum(axis=0)
-    return rows, scores, seen
+    with numba_threads(threads):
+        _scan_lists(
+            luts, qa.astype(f32), qdelta.astype(f32), qlo.astype(f32), qsum.astype(f32), floor,
+            offsets, blocks, lq_off, lq_query, lq_probe, perm, docs, planes, plane_pairs,
+            max_pairs, pscale.astype(f32), w, lterm, f32(gscale), allow_arr, keep, part_lists,
+            buf_s, buf_r, counts, seen,
+        )  # fmt: skip
+        rows = np.empty((nq, keep), np.int64)
+        scores = np.empty((nq, keep), np.float32)
+        merge_parts(buf_s, buf_r, counts, keep, rows, scores)
+    return rows, scores, seen.sum(axis=0)
