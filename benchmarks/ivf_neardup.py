@@ -34,15 +34,15 @@ def first_pass(col: slimvec.Collection, view: np.ndarray) -> np.ndarray:
         codes = col.resident(col.pipeline.first_key)
         rows, scores = codec.scan(codec.prepare(view), codes, len(codes), None)
     else:
-        from slimvec.kernels.ivfscan import probe_top
+        from slimvec.kernels.ivfscan import probe_top, query_tables
 
         codec, (lists,) = index.codec, index.lists
         probes, qa = index.probe(view, index.nlist)
         p = codec.quantised(codec.prepare(view))
         rows, scores, _ = probe_top(
-            p.planes, qa, p.delta, p.lo, p.qsums, probes, lists.offsets, lists.perm,
-            lists.words, codec.bits, codec.plane_words, 2.0 ** np.arange(codec.bits),
-            lists.factors[:, 0], lists.factors[:, 1], -codec.half, len(lists.perm), None,
+            query_tables(p.planes), qa, p.delta, p.lo, p.qsums, probes, lists.offsets,
+            lists.blocks, lists.perm, lists.codes, codec.bits, 2.0 ** np.arange(codec.bits),
+            lists.scalars[0], lists.scalars[1], -codec.half, len(lists.perm), None,
         )  # fmt: skip
     out = np.full((len(view), rows.shape[1]), np.nan, np.float32)
     np.put_along_axis(out, rows, scores, axis=1)

@@ -139,8 +139,8 @@ def test_list_scan_is_the_residual_estimator_for_every_row(tmp_path, first):
     n = len(x)
     tables = query_tables(p.planes)
     args = (qa, p.delta, p.lo, p.qsums, probes, lists.offsets, lists.blocks, lists.perm,
-            lists.codes, codec.bits, 2.0 ** np.arange(codec.bits), lists.factors[:, 0],
-            lists.factors[:, 1], -codec.half, n, None)  # fmt: skip
+            lists.codes, codec.bits, 2.0 ** np.arange(codec.bits), lists.scalars[0],
+            lists.scalars[1], -codec.half, n, None)  # fmt: skip
     rows, scores, seen = probe_top(tables, *args)
     assert (seen == n).all() and (np.sort(rows, axis=1) == np.arange(n)).all()
     # one query at a time (the scan splits lists, not queries, between threads): same scores
@@ -390,7 +390,7 @@ CHILD = textwrap.dedent(
         real, calls = ivf.save_array, []
         def save(*a, **k):
             calls.append(1)
-            if len(calls) == 3:  # centroids, codes, then die before factors
+            if len(calls) == 3:  # centroids, codes, then die before the scalars
                 die()
             real(*a, **k)
         ivf.save_array = save
@@ -448,7 +448,9 @@ def test_lists_in_the_old_word_layout_are_read(tmp_path):
             old.append(words[start:stop].T.ravel())
     folder = next((tmp_path / "c" / ivf.IVF_DIR).glob("*.c*"))
     np.save(folder / "words.npy", np.concatenate(old))
+    np.save(folder / "factors.npy", np.load(folder / "scalars.npy").T)
     (folder / "nibbles.npy").unlink()
+    (folder / "scalars.npy").unlink()
     c.close()
     reopened = slimvec.open(tmp_path / "c")
     after = reopened.search(q, 10, nprobe=4)

@@ -82,8 +82,7 @@ def _ivf_case(seed: int, n: int = 3000, nlist: int = 16, nq: int = 7, nprobe: in
     qplanes = rng.integers(0, 256, (nq, 4, 48), dtype=np.uint8).view(np.uint64)
     probes = np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)])
     scalars = [rng.random(nq) for _ in range(3)]
-    factors = rng.random((n, 2)).astype(np.float32)  # strided columns, as a segment's
-    per_row = [factors[:, 0], factors[:, 1]]
+    per_row = list(rng.random((2, n)).astype(np.float32))  # as a segment's scalars
     return rng, offsets, codes, qplanes, probes, qa_of(rng, nq, nprobe), scalars, per_row
 
 

@@ -23,7 +23,7 @@ flat codes use the data mean): residuals are shorter, so the estimate of <q, x> 
                                           planes grouped by list, each list in blocks of 32
                                           rows interleaved for the 4-bit table scan
                                           (``kernels.ivfscan``; memory-mapped)
-                         factors.npy      (rows, 2) float32: RaBitQ's F and L per position
+                         scalars.npy      (2, rows) float32: RaBitQ's F and L per position
                          perm.npy         (rows,) int32: the segment row of each position
                          offsets.npy      (N + 1,) int64: list l is offsets[l]:offsets[l+1]
 
@@ -187,7 +187,7 @@ class SegmentLists:
 
     start: int  # first global row of the segment
     codes: np.ndarray  # uint8, memory-mapped: ``kernels.ivfscan.interleave``'s layout
-    factors: np.ndarray  # (rows, 2) float32, memory-mapped: F and L of each position
+    scalars: np.ndarray  # (2, rows) float32, memory-mapped: F and L of each position
     perm: np.ndarray  # (rows,) int32: segment row of each position
     offsets: np.ndarray  # (nlist + 1,) int64
 
@@ -268,13 +268,10 @@ class IVFIndex:
 
     def _open_lists(self, path: Path, entry: SegmentEntry) -> SegmentLists:
         folder = path / IVF_DIR / f"{entry.name}.{self.tag}"
-        factors = _read(folder / "factors.npy", True)
         perm = _read(folder / "perm.npy", False)
         offsets = _read(folder / "offsets.npy", False)
         ok = (
-            factors.shape == (entry.rows, 2)
-            and factors.dtype == np.float32
-            and perm.shape == (entry.rows,)
+            perm.shape == (entry.rows,)
             and perm.dtype == np.int32
             and offsets.shape == (self.nlist + 1,)
             and offsets.dtype == np.int64
@@ -283,31 +280,39 @@ class IVFIndex:
             and bool((np.diff(offsets) >= 0).all())
             and (entry.rows == 0 or 0 <= int(perm.min()) <= int(perm.max()) < entry.rows)
         )
-        if ok:
-            codes = self._read_codes(folder, entry.rows, offsets)
-        if not ok or codes is None:
+        layout = self._read_codes(folder, entry.rows, offsets) if ok else None
+        if layout is None:
             raise CorruptCollectionError(
                 f"IVF lists in {folder} do not match segment {entry.name} ({entry.rows} rows, "
                 f"{self.nlist} lists): the collection is damaged; restore it from a backup"
             )
-        return SegmentLists(
-            entry.start, codes.view(np.ndarray), factors.view(np.ndarray), perm, offsets
-        )
+        codes, scalars = layout
+        return SegmentLists(entry.start, codes, scalars, perm, offsets)
 
-    def _read_codes(self, folder: Path, rows: int, offsets: np.ndarray) -> np.ndarray | None:
-        """A segment's list codes (memory-mapped), or None if their size is wrong. Lists
-        written before the table scan (``words.npy``: uint64 words, blocks of 256 rows word-
-        major) are converted in memory; the next retrain writes the new layout."""
+    def _read_codes(
+        self, folder: Path, rows: int, offsets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A segment's list codes and (2, rows) F and L (memory-mapped), or None if their
+        sizes are wrong. Lists written before the table scan (``words.npy``: uint64 words,
+        blocks of 256 rows word-major; ``factors.npy``: (rows, 2)) are converted in memory;
+        the next retrain writes the new layout."""
         fs = self.codec.factor_start
         if not (folder / "nibbles.npy").exists() and (folder / "words.npy").exists():
             words = _read(folder / "words.npy", True)
+            factors = _read(folder / "factors.npy", True)
             if words.shape != (rows * fs // 8,) or words.dtype != np.uint64:
                 return None
-            return interleave(_rows_of_word_major(words, offsets, fs // 8).view(np.uint8), offsets)
+            if factors.shape != (rows, 2) or factors.dtype != np.float32:
+                return None
+            planes = _rows_of_word_major(words, offsets, fs // 8).view(np.uint8)
+            return interleave(planes, offsets), np.ascontiguousarray(factors.T)
         codes = _read(folder / "nibbles.npy", True)
+        scalars = _read(folder / "scalars.npy", True)
         if codes.shape != (int(list_blocks(offsets)[-1]) * ROWS * fs,) or codes.dtype != np.uint8:
             return None
-        return codes
+        if scalars.shape != (2, rows) or scalars.dtype != np.float32:
+            return None
+        return codes.view(np.ndarray), scalars.view(np.ndarray)
 
     # -- writing (under the collection's write lock, before its manifest commit) ------------
     def prepare_commit(
@@ -359,7 +364,7 @@ class IVFIndex:
         folder = path / IVF_DIR / name
         folder.mkdir(parents=True, exist_ok=True)
         save_array(folder / "nibbles.npy", lists.codes)
-        save_array(folder / "factors.npy", lists.factors)
+        save_array(folder / "scalars.npy", lists.scalars)
         save_array(folder / "perm.npy", lists.perm)
         save_array(folder / "offsets.npy", lists.offsets)
         fsync_dir(folder)
@@ -382,8 +387,8 @@ class IVFIndex:
         np.cumsum(np.bincount(assign, minlength=self.nlist), out=offsets[1:])
         codes = codes[perm]
         fs = self.codec.factor_start
-        factors = np.ascontiguousarray(codes[:, fs : fs + 8]).view(np.float32)
-        return SegmentLists(start, interleave(codes[:, :fs], offsets), factors, perm, offsets)
+        scalars = np.ascontiguousarray(codes[:, fs : fs + 8].view(np.float32).T)
+        return SegmentLists(start, interleave(codes[:, :fs], offsets), scalars, perm, offsets)
 
     def _originals(self, path: Path, entry: SegmentEntry) -> np.ndarray:
         layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.pipeline.dim))}
@@ -456,7 +461,7 @@ class IVFIndex:
             rows, scores, count = probe_top(
                 tables, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
                 lists.offsets, lists.blocks, lists.perm, lists.codes, codec.bits, pscale,
-                lists.factors[:, 0], lists.factors[:, 1], -codec.half, keep,
+                lists.scalars[0], lists.scalars[1], -codec.half, keep,
                 None if allow is None else allow[lists.start : lists.start + n], floor,
             )  # fmt: skip
             parts_rows.append(np.where(rows >= 0, rows + lists.start, -1))
