@@ -215,7 +215,7 @@ class IVFIndex:
             raise InvalidInputError("'ivf:N' needs a 'rabitq' first stage")
         self.codec = codec
         self.centroids: np.ndarray | None = None
-        self.half_norms: np.ndarray | None = None  # |c|^2 / 2 per centroid (L2 nearness)
+        self._half_norms: tuple[np.ndarray, np.ndarray] | None = None  # (centroids, |c|^2/2)
         self.tag: str | None = None
         self.trained_on = 0
         self.lists: list[SegmentLists] = []
@@ -224,6 +224,14 @@ class IVFIndex:
     @property
     def trained(self) -> bool:
         return self.centroids is not None
+
+    @property
+    def half_norms(self) -> np.ndarray:
+        """|c|^2 / 2 per centroid (L2 nearness = <v, c> - |c|^2 / 2), kept per centroid set."""
+        c = self.centroids
+        if self._half_norms is None or self._half_norms[0] is not c:
+            self._half_norms = (c, 0.5 * np.einsum("ij,ij->i", c, c))
+        return self._half_norms[1]
 
     @property
     def train_rows(self) -> int:
@@ -260,7 +268,6 @@ class IVFIndex:
         if not np.isfinite(centroids).all():
             raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
         index.centroids, index.tag = centroids, tag
-        index.half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
         index.trained_on = int(info.get("trained_on", 0))
         index.lists = [index._open_lists(path, entry) for entry in manifest.segments]
         index.built = ivf_dirs(manifest)
@@ -353,7 +360,6 @@ class IVFIndex:
         save_array(folder / "centroids.npy", centroids)
         fsync_dir(folder)
         self.centroids, self.tag = centroids, tag
-        self.half_norms = 0.5 * np.einsum("ij,ij->i", centroids, centroids)
         self.built = {tag}  # every segment needs lists for the new centroids
         manifest.extra["ivf"] = {"centroids": tag, "trained_on": live, "sample": n}
 
