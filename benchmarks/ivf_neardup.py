@@ -36,13 +36,12 @@ def first_pass(col: slimvec.Collection, view: np.ndarray) -> np.ndarray:
     else:
         from slimvec.kernels.ivfscan import probe_top, query_tables
 
-        codec, (lists,) = index.codec, index.lists
+        codec = index.codec
         probes, qa = index.probe(view, index.nlist)
         p = codec.quantised(codec.prepare(view))
         rows, scores, _ = probe_top(
-            query_tables(p.planes), qa, p.delta, p.lo, p.qsums, probes, lists.offsets,
-            lists.blocks, lists.perm, lists.codes, codec.bits, 2.0 ** np.arange(codec.bits),
-            lists.scalars[0], lists.scalars[1], -codec.half, len(lists.perm), None,
+            query_tables(p.planes), qa, p.delta, p.lo, p.qsums, probes, index.list_set(),
+            codec.bits, 2.0 ** np.arange(codec.bits), -codec.half, len(col), None,
         )  # fmt: skip
     out = np.full((len(view), rows.shape[1]), np.nan, np.float32)
     np.put_along_axis(out, rows, scores, axis=1)

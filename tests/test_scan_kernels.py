@@ -70,77 +70,72 @@ def test_small_blas_work_runs_on_one_thread():
         )
 
 
-def _ivf_case(seed: int, n: int = 3000, nlist: int = 16, nq: int = 7, nprobe: int = 5):
-    """Random codes in lists (one empty, one of a single row) and quantised queries."""
+def _ivf_case(seed: int, nq: int, n: int = 3000, nlist: int = 16, nprobe: int = 5):
+    """Random 2-plane codes of 384 dims in two segments' lists (one list empty, one list
+    of a single row in the first segment), quantised queries and the per-row scalars."""
+    from slimvec.kernels import ivfscan
+
     rng = np.random.default_rng(seed)
-    assign = np.sort(rng.integers(0, nlist, n))
-    assign[assign == 3] = 4
-    assign[-1], assign[assign == nlist - 1] = nlist - 1, nlist - 2
-    offsets = np.zeros(nlist + 1, np.int64)
-    np.cumsum(np.bincount(assign, minlength=nlist), out=offsets[1:])
-    codes = rng.integers(0, 256, (n, 2 * 48), dtype=np.uint8)  # 2 planes of 384 dims
+    codes = rng.integers(0, 256, (n, 2 * 48), dtype=np.uint8)
+    w, lterm = rng.random((2, n)).astype(np.float32)
+    segments, lists = [], np.empty(n, np.int64)
+    for start, stop in ((0, 1800), (1800, n)):
+        assign = np.sort(rng.integers(0, nlist, stop - start))
+        assign[assign == 3] = 4
+        if start == 0:
+            assign[-1], assign[assign == nlist - 1] = nlist - 1, nlist - 2
+        offsets = np.zeros(nlist + 1, np.int64)
+        np.cumsum(np.bincount(assign, minlength=nlist), out=offsets[1:])
+        perm = rng.permutation(stop - start).astype(np.int32)  # position -> segment row
+        rows = start + perm
+        lists[rows] = assign
+        segments.append(
+            {"start": start, "offsets": offsets, "blocks": ivfscan.list_blocks(offsets),
+             "perm": perm, "docs": ivfscan.interleave(codes[rows], offsets), "w": w[rows],
+             "lterm": lterm[rows]}
+        )  # fmt: skip
     qplanes = rng.integers(0, 256, (nq, 4, 48), dtype=np.uint8).view(np.uint64)
-    probes = np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)])
-    scalars = [rng.random(nq) for _ in range(3)]
-    per_row = list(rng.random((2, n)).astype(np.float32))  # as a segment's scalars
-    return rng, offsets, codes, qplanes, probes, qa_of(rng, nq, nprobe), scalars, per_row
-
-
-def qa_of(rng, nq, nprobe):
-    return rng.random((nq, nprobe)).astype(np.float32)
+    query = {
+        "qplanes": qplanes,
+        "tables": ivfscan.query_tables(qplanes),
+        "qa": rng.random((nq, nprobe)).astype(np.float32),
+        "scalars": [rng.random(nq) for _ in range(3)],
+        "probes": np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)]),
+    }
+    return rng, ivfscan.ListSet.of(segments, nlist), codes, lists, (w, lterm), query
 
 
 @pytest.mark.parametrize(("threads", "nq"), [(1, 7), (2, 7), (2, 1)])
 @pytest.mark.parametrize("masked", [False, True])
 def test_ivf_table_scan_matches_the_popcount_estimate(monkeypatch, threads, nq, masked):
-    """The 4-bit table scan (queries split between threads, or a single query's lists split)
-    returns exactly the top of the bit-plane popcount form, computed here in NumPy."""
+    """The 4-bit table scan over two segments (queries split between threads, or a single
+    query's lists split) returns exactly the top of the bit-plane popcount form (NumPy)."""
     from slimvec.kernels import ivfscan
 
     monkeypatch.setattr(ivfscan, "threads_for", lambda work: threads)
-    rng, offsets, codes, qplanes, probes, qa, (qd, ql, qs), (w, lterm) = _ivf_case(nq, nq=nq)
-    n, nlist, keep = len(codes), len(offsets) - 1, 40
-    perm = rng.permutation(n).astype(np.int32)
+    rng, list_set, codes, lists, (w, lterm), query = _ivf_case(nq, nq)
+    n, keep = len(codes), 40
     allow = rng.random(n) > 0.3 if masked else None
     pscale = np.array([1.0, 2.0])
+    (qd, ql, qs), probes, qa = query["scalars"], query["probes"], query["qa"]
     rows, scores, seen = ivfscan.probe_top(
-        ivfscan.query_tables(qplanes), qa, qd, ql, qs, probes, offsets,
-        ivfscan.list_blocks(offsets), perm, ivfscan.interleave(codes, offsets), 2, pscale, w,
-        lterm, -0.5, keep, allow,
-    )  # fmt: skip
-    q_values = np.unpackbits(qplanes.view(np.uint8), axis=2, bitorder="little")
-    q_values = np.tensordot(q_values.astype(np.int64), 1 << np.arange(4), axes=([1], [0]))
+        query["tables"], qa, qd, ql, qs, probes, list_set, 2, pscale, -0.5, keep, allow
+    )
+    # the reference: sum_p pscale_p sum_d v[d] b_p[d], v the query's 4-bit values
+    q_bits = np.unpackbits(query["qplanes"].view(np.uint8), axis=2, bitorder="little")
+    q_values = np.tensordot(q_bits.astype(np.int64), 1 << np.arange(4), axes=([1], [0]))
     d_bits = np.unpackbits(codes, axis=1, bitorder="little").reshape(n, 2, 384).astype(np.int64)
-    acc = np.einsum("qd,npd,p->qn", q_values, d_bits, pscale)
-    lists = np.repeat(np.arange(nlist), np.diff(offsets))
+    acc = np.einsum("qd,npd,p->nq", q_values, d_bits, pscale)
     for i in range(nq):
         pos = np.flatnonzero(np.isin(lists, probes[i]))
         if masked:
-            pos = pos[allow[perm[pos]]]
+            pos = pos[allow[pos]]
         slot = np.argmax(probes[i][None, :] == lists[pos][:, None], axis=1)
-        s = qa[i, slot] + w[pos] * (qd[i] * acc[i, pos] - 0.5 * qs[i]) + ql[i] * lterm[pos]
+        s = qa[i, slot] + w[pos] * (qd[i] * acc[pos, i] - 0.5 * qs[i]) + ql[i] * lterm[pos]
         top = np.argsort(-s, kind="stable")[:keep]
         assert seen[i] == len(pos)
         np.testing.assert_allclose(scores[i], s[top], rtol=1e-5)
-        assert set(rows[i]) == set(perm[pos[top]])
-
-
-def test_ivf_table_scan_floor_drops_rows_that_cannot_enter():
-    """A floor (the shortlist's cut-off from lists scanned earlier) keeps only rows above it."""
-    from slimvec.kernels import ivfscan
-
-    _, offsets, codes, qplanes, probes, qa, (qd, ql, qs), (w, lterm) = _ivf_case(3)
-    perm = np.arange(len(codes), dtype=np.int32)
-    docs = ivfscan.interleave(codes, offsets)
-    blocks = ivfscan.list_blocks(offsets)
-    pscale = np.array([1.0, 2.0])
-    args = (qa, qd, ql, qs, probes, offsets, blocks, perm, docs, 2, pscale, w, lterm, -0.5, 30)
-    tables = ivfscan.query_tables(qplanes)
-    _, full, _ = ivfscan.probe_top(tables, *args, None)
-    floor = full[:, 9].copy()
-    _, above, _ = ivfscan.probe_top(tables, *args, None, floor)
-    np.testing.assert_array_equal(above[:, :9], full[:, :9])
-    assert np.isneginf(above[:, 9:]).all()
+        assert set(rows[i]) == set(pos[top])
 
 
 @pytest.mark.skipif(not __import__("slimvec.kernels.ivfscan").kernels.ivfscan.HAS_AVX2,

@@ -57,7 +57,14 @@ import numpy as np
 
 from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
-from slimvec.kernels.ivfscan import ROWS, interleave, list_blocks, probe_top, query_tables
+from slimvec.kernels.ivfscan import (
+    ROWS,
+    ListSet,
+    interleave,
+    list_blocks,
+    probe_top,
+    query_tables,
+)
 from slimvec.kernels.threads import one_blas_thread
 from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, CodeSource, Pipeline
@@ -219,6 +226,7 @@ class IVFIndex:
         self.tag: str | None = None
         self.trained_on = 0
         self.lists: list[SegmentLists] = []
+        self._list_set: tuple[list[SegmentLists], ListSet] | None = None
         self.built: set[str] = set()  # complete entries of ivf/ (committed or just written)
 
     @property
@@ -232,6 +240,18 @@ class IVFIndex:
         if self._half_norms is None or self._half_norms[0] is not c:
             self._half_norms = (c, 0.5 * np.einsum("ij,ij->i", c, c))
         return self._half_norms[1]
+
+    def list_set(self) -> ListSet:
+        """``self.lists`` as the scan takes them (built once per set of lists)."""
+        if self._list_set is None or self._list_set[0] is not self.lists:
+            segments = [
+                {"start": lists.start, "offsets": lists.offsets, "blocks": lists.blocks,
+                 "perm": lists.perm, "docs": lists.codes, "w": lists.scalars[0],
+                 "lterm": lists.scalars[1]}
+                for lists in self.lists
+            ]  # fmt: skip
+            self._list_set = (self.lists, ListSet.of(segments, self.nlist))
+        return self._list_set[1]
 
     @property
     def train_rows(self) -> int:
@@ -461,23 +481,13 @@ class IVFIndex:
         tables = query_tables(prepared.planes)
         parts_rows, parts_scores = [], []
         seen = np.zeros(nq, np.int64)
-        floor = np.full(nq, -np.inf, np.float32)  # the shortlist's cut-off so far
-        for lists in self.lists:
-            n = len(lists.perm)
-            rows, scores, count = probe_top(
+        if self.lists:  # every segment's lists in one scan
+            rows, scores, seen = probe_top(
                 tables, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
-                lists.offsets, lists.blocks, lists.perm, lists.codes, codec.bits, pscale,
-                lists.scalars[0], lists.scalars[1], -codec.half, keep,
-                None if allow is None else allow[lists.start : lists.start + n], floor,
+                self.list_set(), codec.bits, pscale, -codec.half, keep, allow,
             )  # fmt: skip
-            parts_rows.append(np.where(rows >= 0, rows + lists.start, -1))
+            parts_rows.append(rows)
             parts_scores.append(scores)
-            seen += count
-            if len(parts_scores) > 1:  # a later segment's rows must beat the best keep so far
-                best = np.partition(np.concatenate(parts_scores, axis=1), -keep, axis=1)
-                floor = best[:, -keep]
-            else:
-                floor = scores[:, keep - 1]
         tail = [
             (max(start, committed), codes[max(0, committed - start) :]) for start, codes in flat
         ]

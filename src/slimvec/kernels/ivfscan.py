@@ -23,12 +23,15 @@ layout is scanned by a plain compiled loop (same results, slower).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import config
 from numba.extending import intrinsic
+from numba.typed import List
 
 from slimvec.kernels.candidates import cut, merge_parts, push
 from slimvec.kernels.threads import numba_threads, threads_for
@@ -148,19 +151,19 @@ _sums = _sums_simd if HAS_AVX2 else _sums_loop
 
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_lists(
-    luts, qa, qdelta, qlo, qsum, floor, offsets, blocks, lq_off, lq_query, lq_probe, perm,
-    docs, planes, plane_pairs, max_pairs, pscale, w, lterm, gscale, allow, keep, part_lists,
-    buf_s, buf_r, counts, seen,
+    luts, qa, qdelta, qlo, qsum, starts, offsets_of, blocks_of, perm_of, docs_of, w_of,
+    lterm_of, lq_off, lq_query, lq_probe, planes, plane_pairs, max_pairs, pscale, gscale,
+    allow, keep, part_lists, buf_s, buf_r, counts, seen,
 ):  # fmt: skip
     lut_row = luts.shape[1]
     flat_luts = luts.ravel()
     block_bytes = planes * plane_pairs * PAIR
-    nlist = len(offsets) - 1
+    nlist = part_lists[-1]
     ranges = np.int64(part_lists.shape[0] - 1)
     for part in prange(buf_s.shape[0]):
         group = part // ranges
         span = part - group * ranges
-        threshold = floor.copy()
+        threshold = np.full(qa.shape[0], -np.inf, np.float32)
         out = np.empty(ROWS, np.uint16)
         total = np.empty(ROWS, np.float32)
         score = np.empty(ROWS, np.float32)
@@ -169,43 +172,47 @@ def _scan_lists(
             first, last = lq_off[group * nlist + lst], lq_off[group * nlist + lst + 1]
             if first == last:
                 continue
-            for b in range(blocks[lst], blocks[lst + 1]):
-                start = offsets[lst] + (b - blocks[lst]) * ROWS
-                m = min(offsets[lst + 1] - start, ROWS)
-                allowed = 0
-                for j in range(m):
-                    ok[j] = allow.shape[0] == 0 or allow[perm[start + j]]
-                    allowed += ok[j]
-                if allowed == 0:
-                    continue
-                for e in range(first, last):
-                    i = lq_query[e]
-                    seen[part, i] += allowed
-                    for j in range(ROWS):
-                        total[j] = 0.0
-                    for p in range(planes):
-                        for r in range(0, plane_pairs, max_pairs):
-                            n = min(max_pairs, plane_pairs - r)
-                            doff = b * block_bytes + (p * plane_pairs + r) * PAIR
-                            _sums(docs, doff, flat_luts, i * lut_row + r * PAIR, n, out)
-                            for j in range(ROWS):
-                                total[j] += pscale[p] * out[j]
-                    base = qa[i, lq_probe[e]]
+            for seg in range(len(starts)):
+                offsets, blocks, perm = offsets_of[seg], blocks_of[seg], perm_of[seg]
+                docs, w, lterm, row0 = docs_of[seg], w_of[seg], lterm_of[seg], starts[seg]
+                for b in range(blocks[lst], blocks[lst + 1]):
+                    start = offsets[lst] + (b - blocks[lst]) * ROWS
+                    m = min(offsets[lst + 1] - start, ROWS)
+                    allowed = 0
                     for j in range(m):
-                        score[j] = (
-                            base
-                            + w[start + j] * (qdelta[i] * total[j] + qsum[i] * gscale)
-                            + qlo[i] * lterm[start + j]
-                        )
-                    thr = threshold[i]
-                    c = counts[part, i]
-                    for j in range(m):
-                        if score[j] > thr and ok[j]:
-                            c, thr = push(
-                                buf_s, buf_r, part, i, c, thr, score[j], perm[start + j], keep
+                        ok[j] = allow.shape[0] == 0 or allow[row0 + perm[start + j]]
+                        allowed += ok[j]
+                    if allowed == 0:
+                        continue
+                    for e in range(first, last):
+                        i = lq_query[e]
+                        seen[part, i] += allowed
+                        for j in range(ROWS):
+                            total[j] = 0.0
+                        for p in range(planes):
+                            for r in range(0, plane_pairs, max_pairs):
+                                n = min(max_pairs, plane_pairs - r)
+                                doff = b * block_bytes + (p * plane_pairs + r) * PAIR
+                                _sums(docs, doff, flat_luts, i * lut_row + r * PAIR, n, out)
+                                for j in range(ROWS):
+                                    total[j] += pscale[p] * out[j]
+                        base = qa[i, lq_probe[e]]
+                        for j in range(m):
+                            score[j] = (
+                                base
+                                + w[start + j] * (qdelta[i] * total[j] + qsum[i] * gscale)
+                                + qlo[i] * lterm[start + j]
                             )
-                    threshold[i] = thr
-                    counts[part, i] = c
+                        thr = threshold[i]
+                        c = counts[part, i]
+                        for j in range(m):
+                            if score[j] > thr and ok[j]:
+                                c, thr = push(
+                                    buf_s, buf_r, part, i, c, thr, score[j],
+                                    row0 + perm[start + j], keep,
+                                )  # fmt: skip
+                        threshold[i] = thr
+                        counts[part, i] = c
         for i in range(counts.shape[1]):
             if counts[part, i] > keep:
                 counts[part, i], _ = cut(buf_s[part, i], buf_r[part, i], counts[part, i], keep)
@@ -251,6 +258,46 @@ def query_tables(qplanes: np.ndarray) -> tuple[np.ndarray, int]:
     return tables.astype(np.uint8).reshape(nq, -1), 65535 // (2 * largest)
 
 
+def _readonly(a: np.ndarray, dtype: type) -> np.ndarray:
+    view = np.ascontiguousarray(a, dtype).view(np.ndarray)
+    view.flags.writeable = False  # one numba type for memory-mapped and in-RAM arrays
+    return view
+
+
+_LIST_TYPES = {
+    "offsets": (np.int64, types.Array(types.int64, 1, "C", readonly=True)),
+    "blocks": (np.int64, types.Array(types.int64, 1, "C", readonly=True)),
+    "perm": (np.int32, types.Array(types.int32, 1, "C", readonly=True)),
+    "docs": (np.uint8, types.Array(types.uint8, 1, "C", readonly=True)),
+    "w": (np.float32, types.Array(types.float32, 1, "C", readonly=True)),
+    "lterm": (np.float32, types.Array(types.float32, 1, "C", readonly=True)),
+}
+
+
+@dataclass
+class ListSet:
+    """Every segment's lists, handed to the scan as numba typed lists: one kernel call (one
+    shortlist per query, one parallel region) reads all segments' blocks of a probed list."""
+
+    starts: np.ndarray  # (segments,) int64: each segment's first global row
+    sizes: np.ndarray  # (nlist,) int64: rows per list over every segment
+    arrays: dict[str, List]  # name -> one array per segment (``_LIST_TYPES``)
+
+    @classmethod
+    def of(cls, segments: list[dict[str, np.ndarray | int]], nlist: int) -> ListSet:
+        """``segments``: per segment its ``start`` and the arrays named in ``_LIST_TYPES``
+        (``offsets`` (nlist + 1,), ``blocks`` = ``list_blocks(offsets)``, ``perm``, the
+        ``interleave``d ``docs``, ``w`` and ``lterm`` per position)."""
+        arrays = {name: List.empty_list(kind) for name, (_, kind) in _LIST_TYPES.items()}
+        sizes = np.zeros(nlist, np.int64)
+        for seg in segments:
+            for name, (dtype, _) in _LIST_TYPES.items():
+                arrays[name].append(_readonly(seg[name], dtype))
+            sizes += np.diff(seg["offsets"])
+        starts = np.array([seg["start"] for seg in segments], np.int64)
+        return cls(starts, sizes, arrays)
+
+
 def probe_top(
     tables: tuple[np.ndarray, int],
     qa: np.ndarray,
@@ -258,36 +305,25 @@ def probe_top(
     qlo: np.ndarray,
     qsum: np.ndarray,
     probes: np.ndarray,
-    offsets: np.ndarray,
-    blocks: np.ndarray,
-    perm: np.ndarray,
-    docs: np.ndarray,
+    lists: ListSet,
     planes: int,
     pscale: np.ndarray,
-    w: np.ndarray,
-    lterm: np.ndarray,
     gscale: float,
     keep: int,
     allow: np.ndarray | None,
-    floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local rows, scores (best first, -1 / -inf padded to ``keep``) and allowed rows seen, per
-    query, over the lists in ``probes`` (nq, nprobe). ``tables``: ``query_tables``'s.
+    """Global rows, scores (best first, -1 / -inf padded to ``keep``) and allowed rows seen,
+    per query, over the lists in ``probes`` (nq, nprobe) of every segment in ``lists``.
 
-    ``docs`` the ``interleave``d uint8 codes, ``blocks`` their ``list_blocks``; ``w``,
-    ``lterm`` (n,) per-position scalars (strided views are fine); ``qa`` (nq, nprobe)
-    per-(query, list) offsets; ``allow`` by local row (``perm``'s values) or None; ``floor``
-    (nq,) scores a candidate must beat (the shortlist's cut-off from lists scanned before,
-    e.g. another segment's), -inf if None.
-    A part of the scan runs list by list, each block of a list scored against every query
-    of the part probing that list.
+    ``tables``: ``query_tables``'s; ``qa`` (nq, nprobe) per-(query, list) offsets; ``allow``
+    by global row, or None. A part of the scan runs list by list, each block of a list scored
+    against every query of the part probing that list.
     """
     nq, nprobe = probes.shape
-    nlist = len(offsets) - 1
+    nlist = len(lists.sizes)
     luts, max_pairs = tables
     plane_pairs = luts.shape[1] // PAIR
-    floor = np.full(nq, -np.inf, np.float32) if floor is None else floor.astype(np.float32)
-    sizes = np.diff(offsets)
+    sizes = lists.sizes
     threads = threads_for(int(sizes[probes].sum()) * planes * plane_pairs)
     # Parts: query groups x list ranges. A batch splits its queries (one group per thread,
     # balanced by the rows they scan): a query's candidates then fill one shortlist, not one
@@ -313,13 +349,13 @@ def probe_top(
     counts = np.zeros((nparts, nq), np.int64)
     seen = np.zeros((nparts, nq), np.int64)
     allow_arr = np.empty(0, np.bool_) if allow is None else np.ascontiguousarray(allow)
-    f32 = np.float32
+    f32, a = np.float32, lists.arrays
     with numba_threads(threads):
         _scan_lists(
-            luts, qa.astype(f32), qdelta.astype(f32), qlo.astype(f32), qsum.astype(f32), floor,
-            offsets, blocks, lq_off, lq_query, lq_probe, perm, docs, planes, plane_pairs,
-            max_pairs, pscale.astype(f32), w, lterm, f32(gscale), allow_arr, keep, part_lists,
-            buf_s, buf_r, counts, seen,
+            luts, qa.astype(f32), qdelta.astype(f32), qlo.astype(f32), qsum.astype(f32),
+            lists.starts, a["offsets"], a["blocks"], a["perm"], a["docs"], a["w"], a["lterm"],
+            lq_off, lq_query, lq_probe, planes, plane_pairs, max_pairs, pscale.astype(f32),
+            f32(gscale), allow_arr, keep, part_lists, buf_s, buf_r, counts, seen,
         )  # fmt: skip
         rows = np.empty((nq, keep), np.int64)
         scores = np.empty((nq, keep), np.float32)
