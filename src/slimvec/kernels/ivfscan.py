@@ -38,6 +38,8 @@ from slimvec.kernels.threads import numba_threads, threads_for
 
 #: Rows per block: one 32-byte register holds a pair of 4-bit codes of 32 rows.
 ROWS = 32
+#: Bytes per code byte in a block (and per table pair of a query): the low then the high
+#: nibbles of 32 rows; equally, a pair's two 16-entry tables.
 PAIR = 32
 
 
