@@ -57,7 +57,7 @@ from slimvec.datasets.base import Dataset  # noqa: E402
 from slimvec.index import ivf  # noqa: E402
 
 K = 10
-NPROBES = (4, 8, 16, 32, 64, 128)  # those above --nlist are skipped
+NPROBES = (4, 8, 16, 32, 64, 128, 256)  # those above --nlist are skipped
 EF_SEARCH = (16, 32, 64, 128, 256)
 SPECS = ("ivf:{nlist} | rabitq:2*20 > f32", "ivf:{nlist} | rabitq*40 > f32")
 console = Console()
