@@ -368,6 +368,26 @@ def test_missing_lists_are_reported(col):
         slimvec.open(path)
 
 
+@pytest.mark.parametrize("damage", ["short codes", "wrong scalars", "no codes"])
+def test_damaged_list_codes_are_reported(col, damage):
+    """The table scan's files (interleaved codes, F and L) of the wrong size or dtype, or
+    missing, are refused on open with the collection named damaged; nothing is rewritten."""
+    path = col.path
+    name = next(n for n in ivf.ivf_dirs(col.manifest) if n.startswith("seg-"))
+    col.close()
+    folder = path / ivf.IVF_DIR / name
+    if damage == "short codes":
+        np.save(folder / "nibbles.npy", np.load(folder / "nibbles.npy")[:-32])
+    elif damage == "wrong scalars":
+        np.save(folder / "scalars.npy", np.load(folder / "scalars.npy").astype(np.float64))
+    else:
+        (folder / "nibbles.npy").unlink()
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(CorruptCollectionError, match="damaged"):
+        slimvec.open(path)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 # -- kill -9 while training or writing lists ---------------------------------------------------
 CHILD = textwrap.dedent(
     """
