@@ -436,20 +436,8 @@ class IVFIndex:
         return out
 
     # -- searching --------------------------------------------------------------------------
+    @one_blas_thread()  # the matmuls here are small; the list scan wants the cores
     def search(
-        self,
-        queries: np.ndarray,
-        k: int,
-        source: CodeSource,
-        allow: np.ndarray | None,
-        flat: Sequence[tuple[int, np.ndarray]],
-        committed: int,
-        nprobe: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        with one_blas_thread():  # the matmuls here are small; the list scan wants the cores
-            return self._search(queries, k, source, allow, flat, committed, nprobe)
-
-    def _search(
         self,
         queries: np.ndarray,
         k: int,

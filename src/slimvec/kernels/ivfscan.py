@@ -326,13 +326,14 @@ def probe_top(
     luts, max_pairs = tables
     plane_pairs = luts.shape[1] // PAIR
     sizes = lists.sizes
-    threads = threads_for(int(sizes[probes].sum()) * planes * plane_pairs)
+    probed = sizes[probes]  # rows of each (query, probe)
+    threads = threads_for(int(probed.sum()) * planes * plane_pairs)
     # Parts: query groups x list ranges. A batch splits its queries (one group per thread,
     # balanced by the rows they scan): a query's candidates then fill one shortlist, not one
     # per part. Fewer queries than threads split the lists instead (balanced by rows x queries).
     groups = threads if nq >= threads else 1
     ranges = 1 if groups > 1 or threads == 1 else 2 * threads
-    work = np.cumsum(sizes[probes].sum(axis=1))
+    work = np.cumsum(probed.sum(axis=1))
     group = np.minimum(groups * (work - 1) // max(int(work[-1]), 1), groups - 1)
     list_work = np.cumsum(sizes * np.bincount(probes.ravel(), minlength=nlist))
     cuts = np.searchsorted(list_work, np.arange(1, ranges) * (list_work[-1] / ranges))
