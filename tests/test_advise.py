@@ -197,16 +197,6 @@ def test_considers_rabitq_codes_and_picks_them_where_sign_bits_fail():
 
 
 # -- IVF candidates --------------------------------------------------------------------------
-@pytest.fixture
-def small_ivf(monkeypatch):
-    """IVF trains from 1,000 rows here (the measured default is 20,000; the rule is the same)."""
-    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
-    from slimvec.index import ivf
-
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
-    return ivf
-
-
 def test_no_ivf_candidates_below_the_training_threshold(small_ivf):
     from slimvec.datasets.synthetic import isotropic
 

@@ -236,16 +236,6 @@ def _clustered(n: int, n_queries: int, dim: int = 32, seed: int = 0) -> Dataset:
     )
 
 
-@pytest.fixture
-def small_ivf(monkeypatch):
-    """IVF trains from 1,000 rows here (the measured default is 20,000; the rule is the same)."""
-    pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
-    from slimvec.index import ivf
-
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
-    return ivf
-
-
 def test_default_grid_adds_ivf_specs_only_when_they_can_train(small_ivf):
     from slimvec.eval.bench import default_specs, ivf_specs
 
