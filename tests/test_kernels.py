@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from slimvec.kernels.candidates import kth_largest
 from slimvec.kernels.hamming import hamming_top
 from slimvec.kernels.lut import asymmetric_scores, byte_tables, gathered_plane_sums
 
@@ -105,3 +106,13 @@ def test_small_scans_run_on_one_thread_and_give_the_same_answer(monkeypatch):
         results.append((*hamming_top(queries, docs, 6, 50, allow), out))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kth_largest_matches_numpy_partition_with_ties():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        count = int(rng.integers(1, 300))
+        values = rng.integers(0, 12, count + 5).astype(np.float32)  # many ties
+        keep = int(rng.integers(1, count + 1))
+        expected = np.sort(values[:count])[count - keep]
+        assert kth_largest(values, count, keep) == expected

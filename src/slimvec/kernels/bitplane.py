@@ -27,6 +27,7 @@ from numba import njit, prange
 
 from slimvec.kernels.candidates import close_part, merge_parts, part_bounds, push
 from slimvec.kernels.hamming import _popcount64
+from slimvec.kernels.readonly import readonly
 from slimvec.kernels.threads import numba_threads, threads_for
 
 BLOCK = 256
@@ -141,7 +142,8 @@ def bitplane_top(
                 qdelta[start:stop].astype(f32),
                 qlo[start:stop].astype(f32),
                 qsum[start:stop].astype(f32),
-                docs, planes, pwords, pscale.astype(f32), w, lterm, gterm, allow_arr, keep,
+                readonly(docs), planes, pwords, pscale.astype(f32), readonly(w),
+                readonly(lterm), gterm, allow_arr, keep,
                 bounds, buf_s, buf_r, counts,
             )  # fmt: skip
             merge_parts(buf_s, buf_r, counts, keep, rows[start:stop], scores[start:stop])

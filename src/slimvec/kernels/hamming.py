@@ -40,7 +40,7 @@ def _popcount64(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _cut(buf_d, buf_r, count, keep, max_dist):
     """Keep the ``keep`` best of ``count`` buffered candidates (in place, order kept).
 
@@ -123,7 +123,8 @@ def _scan_parts(queries, docs, nwords, allow, keep, bounds, buf_d, buf_r, counts
 
 @njit(parallel=True, cache=True, nogil=True)
 def _merge(buf_d, buf_r, counts, keep, max_dist, rows_out, dist_out):
-    """Best ``keep`` over all parts (parts in row order), sorted by distance then row."""
+    """Best ``keep`` over all parts (parts in row order), unordered: the caller sorts
+    (numba's argsort would add seconds of compilation)."""
     nparts, nq, _ = buf_d.shape
     for i in prange(nq):
         total = 0
@@ -139,10 +140,9 @@ def _merge(buf_d, buf_r, counts, keep, max_dist, rows_out, dist_out):
                 c += 1
         if c > keep:
             c, _ = _cut(cand_d, cand_r, c, keep, max_dist)
-        order = np.argsort(cand_d[:c], kind="mergesort")
         for f in range(c):
-            rows_out[i, f] = cand_r[order[f]]
-            dist_out[i, f] = cand_d[order[f]]
+            rows_out[i, f] = cand_r[f]
+            dist_out[i, f] = cand_d[f]
         for f in range(c, keep):
             rows_out[i, f] = -1
             dist_out[i, f] = max_dist + 1
@@ -176,4 +176,5 @@ def hamming_top(
         with numba_threads(threads):
             _scan_parts(q, docs, nwords, allow_arr, keep, bounds, buf_d, buf_r, counts)
             _merge(buf_d, buf_r, counts, keep, max_dist, rows[start:stop], dists[start:stop])
-    return rows, dists
+    order = np.lexsort((rows, dists), axis=-1)
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(dists, order, axis=1)

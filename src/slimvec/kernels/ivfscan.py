@@ -34,6 +34,7 @@ from numba.extending import intrinsic
 from numba.typed import List
 
 from slimvec.kernels.candidates import cut, merge_parts, push
+from slimvec.kernels.readonly import readonly
 from slimvec.kernels.threads import numba_threads, threads_for
 
 #: Rows per block: one 32-byte register holds a pair of 4-bit codes of 32 rows.
@@ -260,12 +261,6 @@ def query_tables(qplanes: np.ndarray) -> tuple[np.ndarray, int]:
     return tables.astype(np.uint8).reshape(nq, -1), 65535 // (2 * largest)
 
 
-def _readonly(a: np.ndarray, dtype: type) -> np.ndarray:
-    view = np.ascontiguousarray(a, dtype).view(np.ndarray)
-    view.flags.writeable = False  # one numba type for memory-mapped and in-RAM arrays
-    return view
-
-
 _LIST_TYPES = {
     "offsets": (np.int64, types.Array(types.int64, 1, "C", readonly=True)),
     "blocks": (np.int64, types.Array(types.int64, 1, "C", readonly=True)),
@@ -294,7 +289,7 @@ class ListSet:
         sizes = np.zeros(nlist, np.int64)
         for seg in segments:
             for name, (dtype, _) in _LIST_TYPES.items():
-                arrays[name].append(_readonly(seg[name], dtype))
+                arrays[name].append(readonly(np.ascontiguousarray(seg[name], dtype)))
             sizes += np.diff(seg["offsets"])
         starts = np.array([seg["start"] for seg in segments], np.int64)
         return cls(starts, sizes, arrays)

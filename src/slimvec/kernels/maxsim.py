@@ -32,6 +32,7 @@ from numba.extending import overload
 
 from slimvec.errors import InvalidInputError
 from slimvec.kernels.int8 import dequantise, fit_range, quantise
+from slimvec.kernels.readonly import readonly
 
 _F16_MAX = float(np.finfo(np.float16).max)
 #: 2**112: moves a float16 exponent, shifted into float32 position, to float32's bias.
@@ -210,8 +211,8 @@ def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
         np.ascontiguousarray(weighted, np.float32),
         q_off,
         np.ascontiguousarray(bias, np.float32),
-        codes,
-        docs.offsets,
+        readonly(codes),
+        readonly(docs.offsets),
         pairs,
         pair_docs,
         starts,
