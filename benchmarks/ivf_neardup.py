@@ -40,8 +40,8 @@ def first_pass(col: slimvec.Collection, view: np.ndarray) -> np.ndarray:
         probes, qa = index.probe(view, index.nlist)
         p = codec.quantised(codec.prepare(view))
         rows, scores, _ = probe_top(
-            query_tables(p.planes), qa, p.delta, p.lo, p.qsums, probes, index.list_set(),
-            codec.bits, 2.0 ** np.arange(codec.bits), -codec.half, len(col), None,
+            query_tables(p.planes, codec.bits), qa, p.delta, p.lo, p.qsums, probes,
+            index.list_set(), -codec.half, len(col), None,
         )  # fmt: skip
     out = np.full((len(view), rows.shape[1]), np.nan, np.float32)
     np.put_along_axis(out, rows, scores, axis=1)

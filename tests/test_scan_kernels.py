@@ -70,13 +70,13 @@ def test_small_blas_work_runs_on_one_thread():
         )
 
 
-def _ivf_case(seed: int, nq: int, n: int = 3000, nlist: int = 16, nprobe: int = 5):
-    """Random 2-plane codes of 384 dims in two segments' lists (one list empty, one list
-    of a single row in the first segment), quantised queries and the per-row scalars."""
+def _ivf_case(seed: int, nq: int, planes: int, qbits: int, n=3000, nlist=16, nprobe=5):
+    """Random codes of 384 dims in two segments' lists (one list empty, one list of a single
+    row in the first segment), quantised queries and the per-row scalars."""
     from slimvec.kernels import ivfscan
 
     rng = np.random.default_rng(seed)
-    codes = rng.integers(0, 256, (n, 2 * 48), dtype=np.uint8)
+    codes = rng.integers(0, 256, (n, planes * 48), dtype=np.uint8)
     w, lterm = rng.random((2, n)).astype(np.float32)
     segments, lists = [], np.empty(n, np.int64)
     for start, stop in ((0, 1800), (1800, n)):
@@ -94,10 +94,10 @@ def _ivf_case(seed: int, nq: int, n: int = 3000, nlist: int = 16, nprobe: int = 
              "perm": perm, "docs": ivfscan.interleave(codes[rows], offsets), "w": w[rows],
              "lterm": lterm[rows]}
         )  # fmt: skip
-    qplanes = rng.integers(0, 256, (nq, 4, 48), dtype=np.uint8).view(np.uint64)
+    qplanes = rng.integers(0, 256, (nq, qbits, 48), dtype=np.uint8).view(np.uint64)
     query = {
         "qplanes": qplanes,
-        "tables": ivfscan.query_tables(qplanes),
+        "tables": ivfscan.query_tables(qplanes, planes),
         "qa": rng.random((nq, nprobe)).astype(np.float32),
         "scalars": [rng.random(nq) for _ in range(3)],
         "probes": np.stack([rng.choice(nlist, nprobe, replace=False) for _ in range(nq)]),
@@ -105,27 +105,34 @@ def _ivf_case(seed: int, nq: int, n: int = 3000, nlist: int = 16, nprobe: int = 
     return rng, ivfscan.ListSet.of(segments, nlist), codes, lists, (w, lterm), query
 
 
-@pytest.mark.parametrize(("threads", "nq"), [(1, 7), (2, 7), (2, 1)])
+@pytest.mark.parametrize(
+    ("threads", "nq", "planes", "qbits"),
+    [(1, 7, 2, 4), (2, 7, 2, 4), (2, 1, 2, 4), (2, 7, 4, 4), (2, 7, 2, 6)],
+)
 @pytest.mark.parametrize("masked", [False, True])
-def test_ivf_table_scan_matches_the_popcount_estimate(monkeypatch, threads, nq, masked):
+def test_ivf_table_scan_matches_the_popcount_estimate(
+    monkeypatch, threads, nq, planes, qbits, masked
+):
     """The 4-bit table scan over two segments (queries split between threads, or a single
-    query's lists split) returns exactly the top of the bit-plane popcount form (NumPy)."""
+    query's lists split) returns exactly the top of the bit-plane popcount form (NumPy), with
+    the planes folded into one table pass (2 planes of 4-bit queries) or two (4 planes of
+    4-bit queries: 3 + 1; 2 planes of 6-bit queries: 1 + 1)."""
     from slimvec.kernels import ivfscan
 
     monkeypatch.setattr(ivfscan, "threads_for", lambda work: threads)
-    rng, list_set, codes, lists, (w, lterm), query = _ivf_case(nq, nq)
+    rng, list_set, codes, lists, (w, lterm), query = _ivf_case(nq, nq, planes, qbits)
+    assert len(query["tables"].group_weights) == (1 if (planes, qbits) == (2, 4) else 2)
     n, keep = len(codes), 40
     allow = rng.random(n) > 0.3 if masked else None
-    pscale = np.array([1.0, 2.0])
     (qd, ql, qs), probes, qa = query["scalars"], query["probes"], query["qa"]
     rows, scores, seen = ivfscan.probe_top(
-        query["tables"], qa, qd, ql, qs, probes, list_set, 2, pscale, -0.5, keep, allow
+        query["tables"], qa, qd, ql, qs, probes, list_set, -0.5, keep, allow
     )
-    # the reference: sum_p pscale_p sum_d v[d] b_p[d], v the query's 4-bit values
+    # the reference: sum_p 2^p sum_d v[d] b_p[d], v the query's values
     q_bits = np.unpackbits(query["qplanes"].view(np.uint8), axis=2, bitorder="little")
-    q_values = np.tensordot(q_bits.astype(np.int64), 1 << np.arange(4), axes=([1], [0]))
-    d_bits = np.unpackbits(codes, axis=1, bitorder="little").reshape(n, 2, 384).astype(np.int64)
-    acc = np.einsum("qd,npd,p->nq", q_values, d_bits, pscale)
+    q_values = np.tensordot(q_bits.astype(np.int64), 1 << np.arange(qbits), axes=([1], [0]))
+    d_bits = np.unpackbits(codes, axis=1, bitorder="little").reshape(n, planes, 384)
+    acc = np.einsum("qd,npd,p->nq", q_values, d_bits.astype(np.int64), 1 << np.arange(planes))
     for i in range(nq):
         pos = np.flatnonzero(np.isin(lists, probes[i]))
         if masked:

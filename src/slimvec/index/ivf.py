@@ -465,14 +465,13 @@ class IVFIndex:
         nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, total)
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
-        pscale = 2.0 ** np.arange(codec.bits)
-        tables = query_tables(prepared.planes)
+        tables = query_tables(prepared.planes, codec.bits)
         parts_rows, parts_scores = [], []
         seen = np.zeros(nq, np.int64)
         if self.lists:  # every segment's lists in one scan
             rows, scores, seen = probe_top(
                 tables, qa, prepared.delta, prepared.lo, prepared.qsums, probes,
-                self.list_set(), codec.bits, pscale, -codec.half, keep, allow,
+                self.list_set(), -codec.half, keep, allow,
             )  # fmt: skip
             parts_rows.append(rows)
             parts_scores.append(scores)

@@ -10,10 +10,11 @@ byte i of a block's pair r holds the low nibbles of byte r of rows i and i + 16 
 16..31 the high nibbles). Sums stay integers (uint16 accumulators), so the scan computes the
 same estimate as the bit-plane popcount form::
 
-    score = qa[i, j] + w[pos] * (qdelta[i] * sum_p pscale_p * acc_p + qsum[i] * gscale)
+    score = qa[i, j] + w[pos] * (qdelta[i] * sum_p 2^p acc_p + qsum[i] * gscale)
             + qlo[i] * lterm[pos]
 
-where ``qa[i, j]`` is the per-(query, probed list) offset (RaBitQ residual codes: <q, c_l>).
+where ``qa[i, j]`` is the per-(query, probed list) offset (RaBitQ residual codes: <q, c_l>);
+the 2^p is folded into the tables (``QueryTables``), so a code's planes sum in one pass.
 Each block of a list is scored against every query that probes the list; candidates go to a
 bounded buffer under a running threshold (``kernels.candidates``). The scan also counts, per
 query, how many allowed rows it saw: a filtered search widens its probes or falls back to a
@@ -155,12 +156,12 @@ _sums = _sums_simd if HAS_AVX2 else _sums_loop
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_lists(
     luts, qa, qdelta, qlo, qsum, starts, offsets_of, blocks_of, perm_of, docs_of, w_of,
-    lterm_of, lq_off, lq_query, lq_probe, planes, plane_pairs, max_pairs, pscale, gscale,
+    lterm_of, lq_off, lq_query, lq_probe, group_pairs, group_weights, max_pairs, gscale,
     allow, keep, part_lists, buf_s, buf_r, counts, seen,
 ):  # fmt: skip
     lut_row = luts.shape[1]
     flat_luts = luts.ravel()
-    block_bytes = planes * plane_pairs * PAIR
+    block_bytes = lut_row
     nlist = part_lists[-1]
     ranges = np.int64(part_lists.shape[0] - 1)
     for part in prange(buf_s.shape[0]):
@@ -192,24 +193,31 @@ def _scan_lists(
                         seen[part, i] += allowed
                         for j in range(ROWS):
                             total[j] = 0.0
-                        for p in range(planes):
-                            for r in range(0, plane_pairs, max_pairs):
-                                n = min(max_pairs, plane_pairs - r)
-                                doff = b * block_bytes + (p * plane_pairs + r) * PAIR
+                        for g in range(group_weights.shape[0]):
+                            for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
+                                n = min(max_pairs, group_pairs[g + 1] - r)
+                                doff = b * block_bytes + r * PAIR
                                 _sums(docs, doff, flat_luts, i * lut_row + r * PAIR, n, out)
                                 for j in range(ROWS):
-                                    total[j] += pscale[p] * out[j]
-                        base = qa[i, lq_probe[e]]
-                        for j in range(m):
-                            score[j] = (
-                                base
-                                + w[start + j] * (qdelta[i] * total[j] + qsum[i] * gscale)
-                                + qlo[i] * lterm[start + j]
-                            )
+                                    total[j] += group_weights[g] * out[j]
+                        base, scale = qa[i, lq_probe[e]], qdelta[i]
+                        shift, low = qsum[i] * gscale, qlo[i]
                         thr = threshold[i]
+                        above = 0
+                        for j in range(m):
+                            s = base + w[start + j] * (scale * total[j] + shift)
+                            s += low * lterm[start + j]
+                            score[j] = s
+                            above += s > thr
+                        if above == 0:  # most blocks, once the shortlist has filled
+                            continue
+                        if allowed < m:
+                            for j in range(m):
+                                if not ok[j]:
+                                    score[j] = -np.inf
                         c = counts[part, i]
                         for j in range(m):
-                            if score[j] > thr and ok[j]:
+                            if score[j] > thr:
                                 c, thr = push(
                                     buf_s, buf_r, part, i, c, thr, score[j],
                                     row0 + perm[start + j], keep,
@@ -245,10 +253,25 @@ def interleave(planes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pairs.transpose(0, 3, 2, 1)).ravel()  # block, byte, nibble, i
 
 
-def query_tables(qplanes: np.ndarray) -> tuple[np.ndarray, int]:
-    """(nq, plane_bytes * 32) uint8 tables for quantised queries (nq, qbits, plane_words) and
-    the most pairs one uint16 accumulation can take: byte r's 32 bytes are the 16 sums of the
-    query's values on dims 8r..8r+3 for each low nibble, then on 8r+4..8r+7 for each high."""
+@dataclass
+class QueryTables:
+    """Per query, uint8 tables over every plane's pairs, ready for the scan.
+
+    Plane p's code counts 2^p times: its tables are shifted left by its place in a group of
+    planes whose shifted entries still fit a byte, so a group's planes sum in one pass (with
+    the default 4 query bits, 2 planes are one group, 3 planes too) and only each group's
+    sum is scaled in floats."""
+
+    luts: np.ndarray  # (nq, planes * plane_bytes * PAIR) uint8
+    group_pairs: np.ndarray  # (groups + 1,) int64: each group's first pair
+    group_weights: np.ndarray  # (groups,) float32: 2^(the group's first plane)
+    max_pairs: int  # pairs one uint16 accumulation can take
+
+
+def query_tables(qplanes: np.ndarray, planes: int) -> QueryTables:
+    """Tables of quantised queries (nq, qbits, plane_words) against codes of ``planes``
+    bit planes: per plane, per code byte r, 32 bytes: the 16 sums of the query's values on
+    dims 8r..8r+3 for each low nibble, then on 8r+4..8r+7 for each high."""
     nq, qbits, pwords = qplanes.shape
     if qbits > 6:
         raise ValueError(f"the IVF scan's tables take queries of at most 6 bits, not {qbits}")
@@ -256,9 +279,22 @@ def query_tables(qplanes: np.ndarray) -> tuple[np.ndarray, int]:
     bits = np.unpackbits(raw, axis=2, bitorder="little").astype(np.int32)
     values = np.tensordot(bits, 1 << np.arange(qbits), axes=([1], [0]))  # (nq, dims)
     nibble_bits = (np.arange(16)[:, None] >> np.arange(4)) & 1  # (16, 4)
-    tables = values.reshape(nq, pwords * 8, 2, 4) @ nibble_bits.T  # (nq, byte, half, 16)
+    tables = (values.reshape(nq, pwords * 8, 2, 4) @ nibble_bits.T).reshape(nq, -1)
     largest = 4 * ((1 << qbits) - 1)
-    return tables.astype(np.uint8).reshape(nq, -1), 65535 // (2 * largest)
+    first = [0]  # each group's first plane
+    for p in range(1, planes):
+        if largest << (p - first[-1]) > 255:
+            first.append(p)
+    group_of = np.searchsorted(first, np.arange(planes), "right") - 1
+    shift = np.arange(planes) - np.array(first)[group_of]
+    luts = (tables[:, None, :] << shift[None, :, None]).astype(np.uint8).reshape(nq, -1)
+    plane_pairs = pwords * 8
+    return QueryTables(
+        luts,
+        np.array([*first, planes], np.int64) * plane_pairs,
+        (2.0 ** np.array(first)).astype(np.float32),
+        65535 // (2 * (largest << int(shift.max()))),
+    )
 
 
 _LIST_TYPES = {
@@ -296,15 +332,13 @@ class ListSet:
 
 
 def probe_top(
-    tables: tuple[np.ndarray, int],
+    tables: QueryTables,
     qa: np.ndarray,
     qdelta: np.ndarray,
     qlo: np.ndarray,
     qsum: np.ndarray,
     probes: np.ndarray,
     lists: ListSet,
-    planes: int,
-    pscale: np.ndarray,
     gscale: float,
     keep: int,
     allow: np.ndarray | None,
@@ -318,11 +352,9 @@ def probe_top(
     """
     nq, nprobe = probes.shape
     nlist = len(lists.sizes)
-    luts, max_pairs = tables
-    plane_pairs = luts.shape[1] // PAIR
     sizes = lists.sizes
     probed = sizes[probes]  # rows of each (query, probe)
-    threads = threads_for(int(probed.sum()) * planes * plane_pairs)
+    threads = threads_for(int(probed.sum()) * tables.luts.shape[1] // PAIR)
     # Parts: query groups x list ranges. A batch splits its queries (one group per thread,
     # balanced by the rows they scan): a query's candidates then fill one shortlist, not one
     # per part. Fewer queries than threads split the lists instead (balanced by rows x queries).
@@ -350,10 +382,10 @@ def probe_top(
     f32, a = np.float32, lists.arrays
     with numba_threads(threads):
         _scan_lists(
-            luts, qa.astype(f32), qdelta.astype(f32), qlo.astype(f32), qsum.astype(f32),
+            tables.luts, qa.astype(f32), qdelta.astype(f32), qlo.astype(f32), qsum.astype(f32),
             lists.starts, a["offsets"], a["blocks"], a["perm"], a["docs"], a["w"], a["lterm"],
-            lq_off, lq_query, lq_probe, planes, plane_pairs, max_pairs, pscale.astype(f32),
-            f32(gscale), allow_arr, keep, part_lists, buf_s, buf_r, counts, seen,
+            lq_off, lq_query, lq_probe, tables.group_pairs, tables.group_weights,
+            tables.max_pairs, f32(gscale), allow_arr, keep, part_lists, buf_s, buf_r, counts, seen,
         )  # fmt: skip
         rows = np.empty((nq, keep), np.int64)
         scores = np.empty((nq, keep), np.float32)
