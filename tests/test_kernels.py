@@ -116,3 +116,21 @@ def test_kth_largest_matches_numpy_partition_with_ties():
         keep = int(rng.integers(1, count + 1))
         expected = np.sort(values[:count])[count - keep]
         assert kth_largest(values, count, keep) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.uint64])
+def test_take_rows_equals_numpy_fancy_indexing(tmp_path, dtype):
+    from slimvec.kernels.gather import take_rows
+
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 1000, (500, 7)).astype(dtype)
+    np.save(tmp_path / "a.npy", src)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for n in (10, 300):  # NumPy's path below 64 rows, the compiled copy above
+        rows = rng.integers(0, len(src), n)
+        at = rng.permutation(n)
+        out = np.zeros((n, 7), dtype)
+        take_rows(mapped, rows, out, at)
+        expected = np.empty_like(out)
+        expected[at] = src[rows]
+        np.testing.assert_array_equal(out, expected)

@@ -51,6 +51,7 @@ from slimvec.errors import (
     SpecError,
 )
 from slimvec.index.ivf import IVF_DIR, IVFIndex, check_nprobe, ivf_dirs, require_faiss
+from slimvec.kernels.gather import take_rows
 from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
@@ -1402,7 +1403,7 @@ class Collection:
             where = np.flatnonzero(seg == s)
             local = rows[where] - entry.start
             order = np.argsort(local)  # sequential reads from the memory map
-            out[where[order]] = arrays[key][local[order]]
+            take_rows(arrays[key], local[order], out, where[order])
         return out
 
     def search(
