@@ -119,18 +119,20 @@ def test_kth_largest_matches_numpy_partition_with_ties():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.uint64])
-def test_take_rows_equals_numpy_fancy_indexing(tmp_path, dtype):
-    from slimvec.kernels.gather import take_rows
+def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, dtype):
+    """Rows of three memory-mapped segments read as one: the parallel copy (64 rows and up)
+    and NumPy's per-segment copy (fewer) both equal indexing the concatenation."""
+    from slimvec.kernels.gather import SegmentRows
 
     rng = np.random.default_rng(0)
-    src = rng.integers(0, 1000, (500, 7)).astype(dtype)
-    np.save(tmp_path / "a.npy", src)
-    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
-    for n in (10, 300):  # NumPy's path below 64 rows, the compiled copy above
-        rows = rng.integers(0, len(src), n)
-        at = rng.permutation(n)
-        out = np.zeros((n, 7), dtype)
-        take_rows(mapped, rows, out, at)
-        expected = np.empty_like(out)
-        expected[at] = src[rows]
-        np.testing.assert_array_equal(out, expected)
+    whole = rng.integers(0, 1000, (500, 7)).astype(dtype)
+    starts = np.array([0, 120, 121])  # the middle segment holds one row
+    arrays = []
+    for s, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(whole)])):
+        np.save(tmp_path / f"{s}.npy", whole[lo:hi])
+        arrays.append(np.load(tmp_path / f"{s}.npy", mmap_mode="r"))
+    source = SegmentRows(arrays, starts)
+    for n in (10, 300):
+        rows = rng.integers(0, len(whole), n)
+        rows[:2] = 120  # the one-row segment, twice
+        np.testing.assert_array_equal(source.take(rows), whole[rows])

@@ -51,7 +51,7 @@ from slimvec.errors import (
     SpecError,
 )
 from slimvec.index.ivf import IVF_DIR, IVFIndex, check_nprobe, ivf_dirs, require_faiss
-from slimvec.kernels.gather import take_rows
+from slimvec.kernels.gather import SegmentRows
 from slimvec.kernels.topk import blocked_top, pad_results, select_top
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
@@ -61,7 +61,7 @@ from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.files import load_array, load_arrays, save_array, save_arrays
-from slimvec.store.growable import GrowableArray
+from slimvec.store.growable import GrowableArray, Tombstones
 from slimvec.store.idmap import IdMap, as_keys, check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import (
@@ -318,6 +318,8 @@ class Collection:
         self._segments = [(entry, opened[entry.name]) for entry in manifest.segments]
         self._open = opened
         self._starts = np.array([e.start for e in manifest.segments], np.int64)
+        #: per stored array, its segments read as one (rebuilt when the segments change)
+        self._segment_rows: dict[str, tuple[list, SegmentRows]] = {}
         dtype, shape = layout[first]
         #: Row number of ``_resident``'s first row: 0 when it holds every row's first-stage
         #: code, the committed row count when only the log's are (segments memory-mapped).
@@ -326,7 +328,7 @@ class Collection:
             np.concatenate(resident) if resident else np.empty(shape, dtype)
         )
         self._ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
-        self._deleted = GrowableArray(self._load_tombstones())
+        self._deleted = Tombstones(self._load_tombstones())
         self._bm25: BM25Index | None = None  # loaded on first use
         if self._upgrade is not None and not self._upgrade.matches(manifest.extra.get("upgrade")):
             self._upgrade = None  # finished (its new space lives on), or changed elsewhere
@@ -369,7 +371,7 @@ class Collection:
             ids, x = record.arrays["ids"], record.arrays["x"]
             if record.kind == "upsert":  # the replaced rows go in the same record
                 rows, hit = self._live_rows_of(record.arrays["replaced"])
-                self._deleted.array[rows[hit]] = True
+                self._deleted.mark(rows[hit])
             if self._idmap is not None:
                 self._idmap.learn(ids, record.info.get("keys") or [])
             if len(x) and x.shape[1] != self.dim:
@@ -388,7 +390,7 @@ class Collection:
             self._next_id = max(self._next_id, int(ids.max()) + 1)
         elif record.kind == "delete":
             rows, hit = self._live_rows_of(record.arrays["ids"])
-            self._deleted.array[rows[hit]] = True
+            self._deleted.mark(rows[hit])
         elif record.kind == "meta":
             rows, hit = self._live_rows_of(record.arrays["ids"])
             metas = record.info.get("metadata") or []
@@ -508,7 +510,7 @@ class Collection:
     def own_count(self) -> int:
         """Live vectors in this collection's own rows (the old space during an upgrade)."""
         self._sync()
-        return int(len(self._deleted.array) - np.count_nonzero(self._deleted.array))
+        return len(self._deleted.array) - self._deleted.count
 
     def __len__(self) -> int:
         """Live vectors (in both spaces while a model upgrade is in progress)."""
@@ -1395,16 +1397,12 @@ class Collection:
         return out
 
     def _gather_segments(self, key: str, rows: np.ndarray) -> np.ndarray:
-        seg = np.searchsorted(self._starts, rows, side="right") - 1
-        _, arrays0 = self._segments[0]
-        out = np.empty((len(rows), *arrays0[key].shape[1:]), arrays0[key].dtype)
-        for s in np.unique(seg):
-            entry, arrays = self._segments[s]
-            where = np.flatnonzero(seg == s)
-            local = rows[where] - entry.start
-            order = np.argsort(local)  # sequential reads from the memory map
-            take_rows(arrays[key], local[order], out, where[order])
-        return out
+        cached = self._segment_rows.get(key)
+        if cached is None or cached[0] is not self._segments:
+            arrays = [arrays[key] for _, arrays in self._segments]
+            cached = (self._segments, SegmentRows(arrays, self._starts))
+            self._segment_rows[key] = cached
+        return cached[1].take(rows)
 
     def search(
         self,
@@ -1710,7 +1708,7 @@ class Collection:
         """Top-``k`` over this collection's own rows for validated queries ``q``; the work is
         sized by the live count, the result padded to ``k``."""
         deleted = self._deleted.array
-        live = len(deleted) - int(np.count_nonzero(deleted))
+        live = len(deleted) - self._deleted.count
         nq = len(q)
         if live == 0:
             return SearchResult(
@@ -1801,6 +1799,7 @@ class Collection:
             self._meta.close()
             self._meta = None
         self._segments, self._open, self._ivf = [], {}, None
+        self._segment_rows = {}
         self._closed = True
 
     # -- JSON records (MBAT; see slimvec.encoders.mbat) -------------------------------------

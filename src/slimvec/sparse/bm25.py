@@ -51,7 +51,7 @@ from slimvec.store.files import (
     save_array,
     save_arrays,
 )
-from slimvec.store.growable import GrowableArray
+from slimvec.store.growable import GrowableArray, Tombstones
 from slimvec.validation import as_ids, check_int, check_k
 
 FORMAT = "slimvec-bm25"
@@ -112,8 +112,7 @@ class BM25Index:
         self._ids = GrowableArray.empty(np.int64)  # row -> slimvec id
         self._offsets = GrowableArray(np.zeros(1, np.int64))  # row -> start in _tokens
         self._tokens = GrowableArray.empty(np.int32)
-        self._deleted = GrowableArray.empty(bool)
-        self._n_deleted = 0
+        self._deleted = Tombstones(np.zeros(0, bool))
         # persistence: which rows/terms are already in files, and which files
         self._saved: list[tuple[str, int, int, int, int]] = []  # (name, row0, row1, term0, term1)
         self._deleted_file: str | None = None
@@ -125,7 +124,7 @@ class BM25Index:
 
     # -- contents ------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._ids.array) - self._n_deleted
+        return len(self._ids.array) - self._deleted.count
 
     def __repr__(self) -> str:
         return (
@@ -141,7 +140,7 @@ class BM25Index:
     def info(self) -> dict[str, Any]:
         return {
             "documents": len(self),
-            "deleted_rows": self._n_deleted,
+            "deleted_rows": self._deleted.count,
             "terms": len(self._terms),
             "tokens": len(self._tokens.array),
             "stale": self._retriever is None,
@@ -186,8 +185,7 @@ class BM25Index:
         hit = np.isin(self._ids.array, wanted) & ~self._deleted.array
         n = int(hit.sum())
         if n:
-            self._deleted.array[hit] = True
-            self._n_deleted += n
+            self._deleted.mark(np.flatnonzero(hit))
             self._deleted_dirty = True
             self._retriever = None
         return n
@@ -207,8 +205,7 @@ class BM25Index:
         self._ids = GrowableArray(ids)
         self._offsets = GrowableArray(np.r_[0, np.cumsum(lengths)])
         self._tokens = GrowableArray(remap[tokens].astype(np.int32))
-        self._deleted = GrowableArray(np.zeros(len(ids), bool))
-        self._n_deleted = 0
+        self._deleted = Tombstones(np.zeros(len(ids), bool))
         self._set_vocab(terms)
         self._saved = []
         self._deleted_file = None
@@ -288,7 +285,7 @@ class BM25Index:
         tag = f"{PREFIX}-{int(generation):06d}"
         saved = [s for s in self._saved if (directory / s[0]).is_file()]
         if len(saved) != len(self._saved):  # a file vanished: rewrite everything
-            saved, self._deleted_file, self._deleted_dirty = [], None, self._n_deleted > 0
+            saved, self._deleted_file, self._deleted_dirty = [], None, self._deleted.count > 0
         row0 = saved[-1][2] if saved else 0
         term0 = saved[-1][4] if saved else 0
         n_rows, n_terms = len(self._ids.array), len(self._terms)
@@ -308,7 +305,7 @@ class BM25Index:
                 },
             )
             saved.append((name, row0, n_rows, term0, n_terms))
-        if self._deleted_dirty and (self._n_deleted or self._deleted_file):
+        if self._deleted_dirty and (self._deleted.count or self._deleted_file):
             self._deleted_file = f"{tag}-del.npy"
             save_array(directory / self._deleted_file, np.packbits(self._deleted.array))
         header = {
@@ -391,8 +388,7 @@ class BM25Index:
         if header["deleted"]:
             packed = load_array(directory / header["deleted"])
             deleted = np.unpackbits(packed, count=rows).astype(bool)
-        self._deleted = GrowableArray(deleted)
-        self._n_deleted = int(deleted.sum())
+        self._deleted = Tombstones(deleted)
         self._set_vocab(terms)
         self._saved = saved
         self._deleted_file = header["deleted"]

@@ -32,3 +32,22 @@ class GrowableArray:
     @property
     def array(self) -> np.ndarray:
         return self._data[: self._n]
+
+
+class Tombstones(GrowableArray):
+    """Deleted-row flags that keep their own count: every search asks how many rows are live,
+    and counting 10M flags cost 1.4 ms a query. Flags are set through ``mark`` only."""
+
+    def __init__(self, initial: np.ndarray):
+        super().__init__(np.asarray(initial, bool))
+        self.count = int(np.count_nonzero(self.array))
+
+    def append(self, rows: np.ndarray) -> None:
+        super().append(rows)
+        self.count += int(np.count_nonzero(rows))
+
+    def mark(self, rows: np.ndarray) -> None:
+        """Flag ``rows`` deleted (rows already deleted, or repeated, count once)."""
+        flags = self.array
+        self.count += len(np.unique(rows[~flags[rows]]))
+        flags[rows] = True
