@@ -3,9 +3,12 @@
 A numba parallel region waits for every worker thread; when other processes keep the cores
 busy, one descheduled worker stalls a sub-millisecond query for a whole scheduler slice. Small
 scans therefore run on one thread (``slimvec.kernels.threads``). This script measures p50/p90/
-p99 latency of one query at a time (k = 10, default spec ``binary*40 > f32``) with the serial
-path on ("auto") and off ("always parallel"), next to FAISS IndexFlatIP and IndexBinaryFlat,
-first on a quiet machine and then with ``--burners`` busy processes (default: one per core).
+p99 latency of one query at a time (k = 10, the default spec) with the serial path on ("auto")
+and off ("always parallel"), next to FAISS IndexFlatIP and IndexBinaryFlat, first on a quiet
+machine and then with ``--burners`` busy processes (default: one per core). From
+``IVF_ROWS`` documents on, a partitioned collection (``ivf:N | rabitq:2*20 > f32``, N the power
+of two nearest sqrt(n), its default nprobe) and FAISS IndexIVFPQFastScan + RefineFlat ×20 (same
+N and nprobe) join the table.
 
     .venv/bin/python benchmarks/latency.py [--sizes 6000,200000] [--queries 400]
 """
@@ -22,9 +25,12 @@ from pathlib import Path
 import numpy as np
 
 import slimvec
+from slimvec.index import ivf
 from slimvec.kernels import threads
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
+#: From this many documents the IVF rows are measured too.
+IVF_ROWS = 100_000
 
 
 def _burn(stop) -> None:
@@ -72,11 +78,39 @@ def engines(docs: np.ndarray, workdir: str):
         finally:
             threads.SERIAL_WORK = saved
 
-    return {
+    found = {
         "slimvec auto": lambda q: col.search(q, 10),
         "slimvec always parallel": always_parallel,
         "faiss IndexFlatIP": lambda q: flat.search(q, 10),
         "faiss IndexBinaryFlat (k=400)": lambda q: binary.search(np.packbits(q > 0, axis=1), 400),
+    }
+    if len(docs) >= IVF_ROWS:
+        found.update(ivf_engines(docs, workdir))
+    return found
+
+
+def ivf_engines(docs: np.ndarray, workdir: str):
+    import faiss
+
+    n, d = docs.shape
+    nlist = 2 ** round(np.log2(np.sqrt(n)))
+    nprobe = ivf.default_nprobe(nlist)
+    col = slimvec.create(f"{workdir}/ivf{n}", dim=d, spec=f"ivf:{nlist} | rabitq:2*20 > f32")
+    col.add(docs)
+    quantizer = faiss.IndexFlatIP(d)
+    fastscan = faiss.IndexIVFPQFastScan(quantizer, d, nlist, d // 2, 4, faiss.METRIC_INNER_PRODUCT)
+    fastscan.train(docs)
+    fastscan.add(docs)
+    fastscan.nprobe = nprobe
+    refined = faiss.IndexRefineFlat(fastscan, faiss.swig_ptr(docs))
+    refined.k_factor = 20
+
+    def faiss_search(q, alive=(quantizer, fastscan, docs)):  # SWIG keeps no references
+        return refined.search(q, 10)
+
+    return {
+        f"slimvec ivf:{nlist} nprobe {nprobe}": lambda q: col.search(q, 10),
+        "faiss IVFPQFastScan+refine, same N and nprobe": faiss_search,
     }
 
 

@@ -57,10 +57,11 @@ def test_error_within_the_papers_bound(bits):
     assert np.median(unit) < {1: 0.1, 2: 0.05, 4: 0.012}[bits]
 
 
+@pytest.mark.parametrize("nq", [1, 6])  # one row at a time / word-major blocks
 @pytest.mark.parametrize(("bits", "qbits"), [(1, 4), (2, 8), (3, 1)])
-def test_scan_matches_numpy_reference(bits, qbits):
+def test_scan_matches_numpy_reference(bits, qbits, nq):
     rng = np.random.default_rng(bits)
-    d, n, nq, keep = 100, 3000, 6, 40  # 100 dims: planes padded to 128 bits
+    d, n, keep = 100, 3000, 40  # 100 dims: planes padded to 128 bits
     x = _clustered(n, d, 7)
     codec = RaBitQCodec(d, bits, qbits).fit(x)
     codes = codec.encode(x)

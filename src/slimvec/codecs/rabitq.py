@@ -197,7 +197,7 @@ class RaBitQCodec(Codec):
             2.0 ** np.arange(self.bits),
             fcols[:, 0:1],
             fcols[:, 1],
-            fcols[:, 0] * np.float32(-self.half),
+            -self.half,  # gterm = -half * w: no per-query (n,) array
             keep,
             allow,
         )

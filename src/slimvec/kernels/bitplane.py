@@ -11,6 +11,8 @@ a score with per-query and per-document scalars (nothing else varies per pair)::
 
     score = qa + qdelta * sum_p pscale_p * w[j, p] * acc_p + qlo * lterm[j] + qsum * gterm[j]
 
+(``gterm[j]`` is ``g * w[j, 0]`` for RaBitQ, passed as the number g.)
+
 RaBitQ and the residual multi-bit binary codes both fit this form (see their codecs).
 
 The scan works like ``hamming.py``: L1-sized blocks of rows transposed to word-major order so
@@ -37,8 +39,8 @@ TRANSPOSE_MIN_QUERIES = 4
 
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_parts(
-    qplanes, qa, qdelta, qlo, qsum, docs, planes, pwords, pscale, w, lterm, gterm, allow, keep,
-    bounds, buf_s, buf_r, counts,
+    qplanes, qa, qdelta, qlo, qsum, docs, planes, pwords, pscale, w, lterm, gterm, gscale,
+    allow, keep, bounds, buf_s, buf_r, counts,
 ):  # fmt: skip
     nq, qbits, _ = qplanes.shape
     nparts = bounds.shape[0] - 1
@@ -61,31 +63,31 @@ def _scan_parts(
                         for t in range(pwords):
                             block[p * pwords + t, j] = docs[start + j, p * pwords + t]
             for i in range(nq):
-                for p in range(planes):
-                    for j in range(m):
-                        acc[p, j] = 0
-                    for t in range(pwords):
-                        for k in range(qbits):
-                            qw = qplanes[i, k, t]
-                            if transpose:
-                                row = p * pwords + t
+                if transpose:  # a word of every row at a time: the loop over rows vectorises
+                    for p in range(planes):
+                        for j in range(m):
+                            acc[p, j] = 0
+                        for t in range(pwords):
+                            row = p * pwords + t
+                            for k in range(qbits):
+                                qw = qplanes[i, k, t]
                                 for j in range(m):
                                     acc[p, j] += _popcount64(qw & block[row, j]) << k
-                            else:
-                                for j in range(m):
-                                    acc[p, j] += (
-                                        _popcount64(qw & docs[start + j, p * pwords + t]) << k
-                                    )
+                else:  # one row at a time: each code word is read once
+                    for j in range(m):
+                        for p in range(planes):
+                            a = 0
+                            for t in range(pwords):
+                                word = docs[start + j, p * pwords + t]
+                                for k in range(qbits):
+                                    a += _popcount64(qplanes[i, k, t] & word) << k
+                            acc[p, j] = a
                 for j in range(m):
                     total = 0.0
                     for p in range(planes):
                         total += pscale[p] * w[start + j, min(p, wcols - 1)] * acc[p, j]
-                    score[j] = (
-                        qa[i]
-                        + qdelta[i] * total
-                        + qlo[i] * lterm[start + j]
-                        + (qsum[i] * gterm[start + j])
-                    )
+                    g = gterm[start + j] if gterm.shape[0] else gscale * w[start + j, 0]
+                    score[j] = qa[i] + qdelta[i] * total + qlo[i] * lterm[start + j] + qsum[i] * g
                 thr = threshold[i]
                 c = count[i]
                 for j in range(m):
@@ -108,7 +110,7 @@ def bitplane_top(
     pscale: np.ndarray,
     w: np.ndarray,
     lterm: np.ndarray,
-    gterm: np.ndarray,
+    gterm: np.ndarray | float,
     keep: int,
     allow: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +118,8 @@ def bitplane_top(
 
     ``qplanes`` (nq, QB, pwords) uint64 query bit planes; ``docs`` (n, >= planes * pwords)
     uint64 code words, plane p at words [p * pwords, (p + 1) * pwords); ``w`` (n, 1 or planes)
-    per-document plane weights (one column = shared by all planes); ``lterm``, ``gterm`` (n,).
+    per-document plane weights (one column = shared by all planes); ``lterm`` (n,);
+    ``gterm`` (n,), or a number g for ``g * w[:, 0]`` (RaBitQ's: no (n,) array per query).
     Strided views (columns of the code rows) are fine. Rows where ``allow`` is false are
     never returned.
     """
@@ -130,6 +133,10 @@ def bitplane_top(
     nparts = len(bounds) - 1
     cap = 2 * keep + BLOCK
     f32 = np.float32
+    if np.ndim(gterm):
+        g_rows, g_scale = np.asarray(gterm, f32), 0.0
+    else:
+        g_rows, g_scale = np.empty(0, f32), float(gterm)
     for start in range(0, nq, MAX_QUERIES):
         stop = min(nq, start + MAX_QUERIES)
         buf_s = np.empty((nparts, stop - start, cap), np.float32)
@@ -143,7 +150,7 @@ def bitplane_top(
                 qlo[start:stop].astype(f32),
                 qsum[start:stop].astype(f32),
                 readonly(docs), planes, pwords, pscale.astype(f32), readonly(w),
-                readonly(lterm), gterm, allow_arr, keep,
+                readonly(lterm), readonly(g_rows), f32(g_scale), allow_arr, keep,
                 bounds, buf_s, buf_r, counts,
             )  # fmt: skip
             merge_parts(buf_s, buf_r, counts, keep, rows[start:stop], scores[start:stop])
