@@ -118,12 +118,14 @@ def test_kth_largest_matches_numpy_partition_with_ties():
         assert kth_largest(values, count, keep) == expected
 
 
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.uint64])
-def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, dtype):
-    """Rows of three memory-mapped segments read as one: the parallel copy (64 rows and up)
-    and NumPy's per-segment copy (fewer) both equal indexing the concatenation."""
-    from slimvec.kernels.gather import SegmentRows
+def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, monkeypatch, dtype, parallel):
+    """Rows of three memory-mapped segments read as one (by the serial or the parallel
+    compiled copy; 1-D arrays by NumPy) equal indexing the concatenation."""
+    from slimvec.kernels import gather
 
+    monkeypatch.setattr(gather, "PARALLEL_BYTES", 0 if parallel else 1 << 62)
     rng = np.random.default_rng(0)
     whole = rng.integers(0, 1000, (500, 7)).astype(dtype)
     starts = np.array([0, 120, 121])  # the middle segment holds one row
@@ -131,8 +133,8 @@ def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, dtype):
     for s, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(whole)])):
         np.save(tmp_path / f"{s}.npy", whole[lo:hi])
         arrays.append(np.load(tmp_path / f"{s}.npy", mmap_mode="r"))
-    source = SegmentRows(arrays, starts)
-    for n in (10, 300):
-        rows = rng.integers(0, len(whole), n)
-        rows[:2] = 120  # the one-row segment, twice
-        np.testing.assert_array_equal(source.take(rows), whole[rows])
+    rows = rng.integers(0, len(whole), 300)
+    rows[:2] = 120  # the one-row segment, twice
+    np.testing.assert_array_equal(gather.SegmentRows(arrays, starts).take(rows), whole[rows])
+    columns = [a[:, 0] for a in arrays]
+    np.testing.assert_array_equal(gather.SegmentRows(columns, starts).take(rows), whole[rows, 0])
