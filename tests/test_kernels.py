@@ -138,3 +138,24 @@ def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, monkeypatch, dtype, p
     np.testing.assert_array_equal(gather.SegmentRows(arrays, starts).take(rows), whole[rows])
     columns = [a[:, 0] for a in arrays]
     np.testing.assert_array_equal(gather.SegmentRows(columns, starts).take(rows), whole[rows, 0])
+
+
+@pytest.mark.parametrize("nq", [3, 40])  # the serial and the parallel merge
+def test_merge_parts_is_the_best_keep_of_every_part_ties_to_the_lowest_row(nq):
+    from slimvec.kernels.candidates import merge_parts
+
+    rng = np.random.default_rng(nq)
+    nparts, cap, keep = 3, 50, 20
+    buf_s = rng.integers(0, 8, (nparts, nq, cap)).astype(np.float32)  # many ties
+    buf_r = np.arange(nparts * cap).reshape(nparts, 1, cap).repeat(nq, axis=1)
+    counts = rng.integers(0, cap, (nparts, nq))
+    counts[:, 0] = [3, 0, 2]  # fewer candidates than keep: padded
+    rows, scores = np.empty((nq, keep), np.int64), np.empty((nq, keep), np.float32)
+    merge_parts(buf_s, buf_r, counts, keep, rows, scores)
+    for i in range(nq):
+        s = np.concatenate([buf_s[p, i, : counts[p, i]] for p in range(nparts)])
+        r = np.concatenate([buf_r[p, i, : counts[p, i]] for p in range(nparts)])
+        order = np.lexsort((r, -s))[:keep]
+        pad = keep - len(order)
+        np.testing.assert_array_equal(rows[i], np.r_[r[order], [-1] * pad])
+        np.testing.assert_array_equal(scores[i], np.r_[s[order], [-np.inf] * pad])

@@ -93,39 +93,56 @@ def close_part(buf_s, buf_r, part, count, keep, counts):
         counts[part, i] = c
 
 
+#: From this many queries the merge runs on every core; for fewer, waking the threads costs
+#: more than the work (and a descheduled worker stalls a single query on a busy machine).
+PARALLEL_QUERIES = 16
+
+
 def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out) -> None:
     """Best ``keep`` over all parts (parts in row order), best first, ties by lowest row;
     missing places are row -1, score -inf."""
-    _best_of_parts(buf_s, buf_r, counts, keep, rows_out, scores_out)
+    best = _best_parallel if buf_s.shape[1] >= PARALLEL_QUERIES else _best_serial
+    best(buf_s, buf_r, counts, keep, rows_out, scores_out)
     order = np.lexsort((rows_out, -scores_out), axis=-1)
     rows_out[:] = np.take_along_axis(rows_out, order, axis=1)
     scores_out[:] = np.take_along_axis(scores_out, order, axis=1)
 
 
+@njit(cache=True, nogil=True)
+def _best_of_query(buf_s, buf_r, counts, keep, rows_out, scores_out, i):
+    """Query ``i``'s best ``keep`` over all parts, unordered; missing places -1 / -inf."""
+    nparts = buf_s.shape[0]
+    total = 0
+    for p in range(nparts):
+        total += counts[p, i]
+    cand_s = np.empty(total, np.float32)
+    cand_r = np.empty(total, np.int64)
+    c = 0
+    for p in range(nparts):
+        for s in range(counts[p, i]):
+            cand_s[c] = buf_s[p, i, s]
+            cand_r[c] = buf_r[p, i, s]
+            c += 1
+    if c > keep:
+        c, _ = cut(cand_s, cand_r, c, keep)
+    for f in range(c):
+        rows_out[i, f] = cand_r[f]
+        scores_out[i, f] = cand_s[f]
+    for f in range(c, keep):
+        rows_out[i, f] = -1
+        scores_out[i, f] = -np.inf
+
+
+@njit(cache=True, nogil=True)
+def _best_serial(buf_s, buf_r, counts, keep, rows_out, scores_out):
+    for i in range(buf_s.shape[1]):
+        _best_of_query(buf_s, buf_r, counts, keep, rows_out, scores_out, i)
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def _best_of_parts(buf_s, buf_r, counts, keep, rows_out, scores_out):
-    """Each query's best ``keep`` over all parts, unordered; missing places -1 / -inf."""
-    nparts, nq, _ = buf_s.shape
-    for i in prange(nq):
-        total = 0
-        for p in range(nparts):
-            total += counts[p, i]
-        cand_s = np.empty(total, np.float32)
-        cand_r = np.empty(total, np.int64)
-        c = 0
-        for p in range(nparts):
-            for s in range(counts[p, i]):
-                cand_s[c] = buf_s[p, i, s]
-                cand_r[c] = buf_r[p, i, s]
-                c += 1
-        if c > keep:
-            c, _ = cut(cand_s, cand_r, c, keep)
-        for f in range(c):
-            rows_out[i, f] = cand_r[f]
-            scores_out[i, f] = cand_s[f]
-        for f in range(c, keep):
-            rows_out[i, f] = -1
-            scores_out[i, f] = -np.inf
+def _best_parallel(buf_s, buf_r, counts, keep, rows_out, scores_out):
+    for i in prange(buf_s.shape[1]):
+        _best_of_query(buf_s, buf_r, counts, keep, rows_out, scores_out, i)
 
 
 def part_bounds(n: int, threads: int, block: int) -> np.ndarray:

@@ -21,13 +21,16 @@ PARALLEL_BYTES = 4 << 20
 _BYTE_ROWS = types.Array(types.uint8, 2, "C", readonly=True)
 
 
-def _copy(sources, seg, local, at, out):
-    for i in prange(seg.shape[0]):
+@njit(cache=True, nogil=True)
+def _copy_serial(sources, seg, local, at, out):
+    for i in range(seg.shape[0]):
         out[at[i]] = sources[seg[i]][local[i]]
 
 
-_copy_serial = njit(cache=True, nogil=True)(_copy)
-_copy_parallel = njit(parallel=True, cache=True, nogil=True)(_copy)
+@njit(parallel=True, cache=True, nogil=True)
+def _copy_parallel(sources, seg, local, at, out):
+    for i in prange(seg.shape[0]):
+        out[at[i]] = sources[seg[i]][local[i]]
 
 
 class SegmentRows:
