@@ -136,6 +136,10 @@ def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, monkeypatch, dtype, p
     rows = rng.integers(0, len(whole), 300)
     rows[:2] = 120  # the one-row segment, twice
     np.testing.assert_array_equal(gather.SegmentRows(arrays, starts).take(rows), whole[rows])
+    assert gather.SegmentRows(arrays, starts).take(rows[:0]).shape == (
+        0,
+        7,
+    )  # compaction of nothing
     columns = [a[:, 0] for a in arrays]
     np.testing.assert_array_equal(gather.SegmentRows(columns, starts).take(rows), whole[rows, 0])
 

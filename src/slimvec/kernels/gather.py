@@ -49,6 +49,8 @@ class SegmentRows:
     def take(self, rows: np.ndarray) -> np.ndarray:
         """The rows at global row numbers ``rows`` (any order, repeats allowed)."""
         out = np.empty((len(rows), *self.shape), self.dtype)
+        if not len(rows):
+            return out
         order = np.argsort(rows)  # ascending reads from each memory map
         seg = np.searchsorted(self.starts, rows[order], side="right") - 1
         local = rows[order] - self.starts[seg]
@@ -58,5 +60,5 @@ class SegmentRows:
                 out[order[where]] = self.arrays[s][local[where]]
             return out
         copy = _copy_parallel if out.nbytes >= PARALLEL_BYTES else _copy_serial
-        copy(self._bytes, seg, local, order, out.view(np.uint8).reshape(len(rows), -1))
+        copy(self._bytes, seg, local, order, out.view(np.uint8))
         return out
