@@ -109,20 +109,27 @@ def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out) -> None:
 
 
 @njit(cache=True, nogil=True)
+def collect(buf, buf_r, counts, i):
+    """Query ``i``'s buffered candidates of every part, parts in order: (values, rows)."""
+    total = 0
+    for p in range(buf.shape[0]):
+        total += counts[p, i]
+    values = np.empty(total, buf.dtype)
+    rows = np.empty(total, np.int64)
+    c = 0
+    for p in range(buf.shape[0]):
+        for s in range(counts[p, i]):
+            values[c] = buf[p, i, s]
+            rows[c] = buf_r[p, i, s]
+            c += 1
+    return values, rows
+
+
+@njit(cache=True, nogil=True)
 def _best_of_query(buf_s, buf_r, counts, keep, rows_out, scores_out, i):
     """Query ``i``'s best ``keep`` over all parts, unordered; missing places -1 / -inf."""
-    nparts = buf_s.shape[0]
-    total = 0
-    for p in range(nparts):
-        total += counts[p, i]
-    cand_s = np.empty(total, np.float32)
-    cand_r = np.empty(total, np.int64)
-    c = 0
-    for p in range(nparts):
-        for s in range(counts[p, i]):
-            cand_s[c] = buf_s[p, i, s]
-            cand_r[c] = buf_r[p, i, s]
-            c += 1
+    cand_s, cand_r = collect(buf_s, buf_r, counts, i)
+    c = len(cand_s)
     if c > keep:
         c, _ = cut(cand_s, cand_r, c, keep)
     for f in range(c):

@@ -19,6 +19,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
+from slimvec.kernels.candidates import collect
 from slimvec.kernels.threads import numba_threads, threads_for
 
 #: Rows per block: nwords * BLOCK * 8 bytes of transposed codes stay in L1/L2.
@@ -125,19 +126,9 @@ def _scan_parts(queries, docs, nwords, allow, keep, bounds, buf_d, buf_r, counts
 def _merge(buf_d, buf_r, counts, keep, max_dist, rows_out, dist_out):
     """Best ``keep`` over all parts (parts in row order), unordered: the caller sorts
     (numba's argsort would add seconds of compilation)."""
-    nparts, nq, _ = buf_d.shape
-    for i in prange(nq):
-        total = 0
-        for p in range(nparts):
-            total += counts[p, i]
-        cand_d = np.empty(total, np.int32)
-        cand_r = np.empty(total, np.int64)
-        c = 0
-        for p in range(nparts):
-            for s in range(counts[p, i]):
-                cand_d[c] = buf_d[p, i, s]
-                cand_r[c] = buf_r[p, i, s]
-                c += 1
+    for i in prange(buf_d.shape[1]):
+        cand_d, cand_r = collect(buf_d, buf_r, counts, i)
+        c = len(cand_d)
         if c > keep:
             c, _ = _cut(cand_d, cand_r, c, keep, max_dist)
         for f in range(c):
