@@ -53,8 +53,9 @@ class SegmentRows:
         if not len(rows):
             return out
         order = np.argsort(rows)  # ascending reads from each memory map
-        seg = np.searchsorted(self.starts, rows[order], side="right") - 1
-        local = rows[order] - self.starts[seg]
+        ascending = rows[order]
+        seg = np.searchsorted(self.starts, ascending, side="right") - 1
+        local = ascending - self.starts[seg]
         if self._bytes is None:  # strided or 1-D arrays: NumPy, segment by segment
             for s in np.unique(seg):
                 where = seg == s

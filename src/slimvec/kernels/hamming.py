@@ -19,7 +19,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import intrinsic
 
-from slimvec.kernels.candidates import collect
+from slimvec.kernels.candidates import collect, part_bounds
 from slimvec.kernels.threads import numba_threads, threads_for
 
 #: Rows per block: nwords * BLOCK * 8 bytes of transposed codes stay in L1/L2.
@@ -153,10 +153,9 @@ def hamming_top(
     max_dist = nwords * 64
     rows = np.empty((nq, keep), np.int64)
     dists = np.empty((nq, keep), np.int64)
-    # Several parts per thread balance the load; parts split on block boundaries.
     threads = threads_for(n * nq * nwords)
-    nparts = max(1, min(4 * threads, -(-n // BLOCK))) if threads > 1 else 1
-    bounds = np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
+    bounds = part_bounds(n, threads, BLOCK)
+    nparts = len(bounds) - 1
     cap = 2 * keep + BLOCK
     for start in range(0, nq, MAX_QUERIES):
         stop = min(nq, start + MAX_QUERIES)
