@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +71,35 @@ def resolve_model(model_name_or_path: str) -> tuple[str, str | Path]:
     return model_name_or_path, model_name_or_path
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load a model without third-party noise: transformers' "Loading weights" bar and its
+    info/warning logs are off inside the block and restored after (a model that loads has
+    nothing to report; one that does not raises slimvec's own error). Hub download bars stay:
+    a first download is long work worth watching."""
+    try:
+        from transformers.utils import logging as tf_logging
+    except ImportError:  # nothing to silence
+        yield
+        return
+    bars, verbosity = tf_logging.is_progress_bar_enabled(), tf_logging.get_verbosity()
+    tf_logging.disable_progress_bar()
+    tf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        tf_logging.set_verbosity(verbosity)
+        if bars:
+            tf_logging.enable_progress_bar()
+
+
 def _load(name: str, source: str | Path, device: str) -> Any:
     cls = _sentence_transformer_class()
+    with quiet_loading():
+        return _load_model(cls, name, source, device)
+
+
+def _load_model(cls: type, name: str, source: str | Path, device: str) -> Any:
     if isinstance(source, Path):
         if not source.exists():
             raise ModelNotFoundError(
