@@ -13,10 +13,11 @@ Layers, top to bottom; a unit may import its own layer or any layer below, never
 2. the public facade ``slimvec``, ``api`` (``create``/``open`` pick the collection class) and
    ``remote`` (``connect``: the HTTP client, below the server it talks to)
 3. collections: ``collection``, ``multivector``, ``compat`` (models, adapters, upgrades)
-4. retrieval engines: ``search`` (funnel, fusion, filters), ``index``, ``sparse``, ``encoders``
-5. ``transforms``, ``codecs``
-6. ``kernels``
-7. foundations: ``store``, ``validation``, ``errors``, ``spec``
+4. the storage engine beneath them: ``engine`` (views, pins)
+5. retrieval engines: ``search`` (funnel, fusion, filters), ``index``, ``sparse``, ``encoders``
+6. ``transforms``, ``codecs``
+7. ``kernels``
+8. foundations: ``store``, ``validation``, ``errors``, ``spec``
 
 A new package must be placed in ``LAYERS`` (the test says so), which is where its place in the
 architecture gets decided.
@@ -37,6 +38,7 @@ LAYERS: list[set[str]] = [
     {"eval", "capacity", "datasets"},
     {"slimvec", "api", "remote"},
     {"collection", "multivector", "compat"},
+    {"engine"},
     {"search", "index", "sparse", "encoders"},
     {"transforms", "codecs"},
     {"kernels"},

@@ -499,3 +499,42 @@ def test_close_releases_the_new_space(tmp_path):
         up.new_space.search(np.ones((1, 24)), k=1)
     with pytest.raises(slimvec.InvalidInputError, match="closed"):
         col.search(np.ones((1, 16)), k=1)
+
+
+def _by_name(monkeypatch):
+    """The fake models loadable by name, as real ones are (what a handle that did not run the
+    upgrade needs to load the new model)."""
+    from slimvec.encoders import registry
+
+    models = {"hash-old": old_model, "hash-new": new_model}
+    monkeypatch.setitem(registry.NAMED_ENCODERS, "hash-", lambda name, device: models[name]())
+
+
+def _hit_at_10(col) -> float:
+    """Share of queries (each a document's own text) whose document is in its top 10."""
+    found = col.search_texts(DOCS[:50], k=10).ids
+    return float(np.mean([i in row for i, row in enumerate(found.tolist())]))
+
+
+def test_open_handles_follow_an_upgrade_finished_elsewhere(tmp_path, monkeypatch):
+    """README: readers follow commits. A handle open before another handle finished the
+    upgrade serves the new model at its next call, never the old space with the new model."""
+    _by_name(monkeypatch)
+    _parent(tmp_path / "c", n=80).close()
+    reader = slimvec.open(tmp_path / "c")
+    assert _hit_at_10(reader) == 1.0
+    writer = slimvec.open(tmp_path / "c")
+    writer.begin_upgrade(new_model())
+    writer.backfill(progress=False)
+    assert _hit_at_10(reader) == 1.0  # mid-upgrade: both spaces, still found
+    done = writer.finish_upgrade()
+    assert _hit_at_10(reader) == 1.0  # the reader moved to the new space
+    assert reader.path == done.path and reader.dim == 24 and reader.upgrade is None
+    assert reader.encoder.name == "hash-new" and len(reader) == 80
+    with pytest.raises(slimvec.InvalidInputError, match="24"):
+        reader.search(old_model().encode(["old-model query"], kind="query"), k=3)
+    # the handle that finished follows too, keeping the model its upgrade used
+    assert _hit_at_10(writer) == 1.0 and writer.path == done.path
+    # writes through an old handle land in the new space, where slimvec.open finds them
+    reader.add_texts(["written after the upgrade"])
+    assert len(slimvec.open(tmp_path / "c")) == 81

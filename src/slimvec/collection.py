@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from slimvec.engine.pin import StaleView, ViewPin, reads, writes
 from slimvec.errors import (
     CollectionExistsError,
     CorruptCollectionError,
@@ -197,6 +198,10 @@ class Collection:
         self._open: dict[str, dict[str, np.ndarray]] = {}  # segment name -> arrays
         self._upgrade: Any = None
         self._encoder = None
+        #: The manifest's encoder record ``_encoder`` was checked against: a commit that
+        #: changes the record (a finished model upgrade) drops the loaded model.
+        self._encoder_record: dict | None = None
+        self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._load()
         if encoder is not None:
             self._encoder = self._checked_encoder(encoder)
@@ -269,7 +274,10 @@ class Collection:
     # -- loading: a consistent view of the latest commit --------------------------------------
     def _load(self) -> None:
         """Load the latest commit; a load that races another process's commit (files swept
-        under it) retries, and only damage that persists is reported."""
+        under it) retries, and only damage that persists is reported. Inside a read, whose
+        view is pinned, it cannot: the read is run again on a new view instead."""
+        if not self._pin.holds_exclusive and self._pin.pinned:
+            raise StaleView
         for attempt in range(LOAD_RETRIES):
             before = _signature(self.path)
             try:
@@ -289,6 +297,8 @@ class Collection:
                 f"{self.path / MANIFEST} has an unusable spec: {exc}"
             ) from exc
         self._manifest, self.pipeline = manifest, pipeline
+        if manifest.extra.get("encoder") != self._encoder_record:
+            self._encoder = None  # another model now (a finished upgrade): load it by name
         if manifest.state_file:
             try:
                 self._load_state(load_arrays(self.path / manifest.state_file))
@@ -330,8 +340,12 @@ class Collection:
         self._ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
         self._deleted = Tombstones(self._load_tombstones())
         self._bm25: BM25Index | None = None  # loaded on first use
-        if self._upgrade is not None and not self._upgrade.matches(manifest.extra.get("upgrade")):
-            self._upgrade = None  # finished (its new space lives on), or changed elsewhere
+        if (
+            self._upgrade is not None
+            and not self._upgrade.matches(manifest.extra.get("upgrade"))
+            and not manifest.extra.get("moved_to")  # kept for _follow_move (its model)
+        ):
+            self._upgrade = None  # changed elsewhere
         self._fitted_on = manifest.fitted_on or (
             manifest.segments[0].rows if manifest.segments else 0
         )
@@ -411,21 +425,63 @@ class Collection:
             self._bm25_apply(self._bm25, record)
 
     def _sync(self) -> None:
-        """Catch up with commits made through other handles (two ``stat``s when none were)."""
+        """Catch up with commits made through other handles, where this call may: a read
+        runs on the view pinned when it began (see :mod:`slimvec.engine.pin`)."""
+        self._require_open()
+        if self._pin.holds_exclusive and self._stale():
+            self._catch_up(follow_move=False)
+
+    def _stale(self) -> bool:
+        """Whether another handle committed since this view was loaded (two ``stat``s), or
+        a finished model upgrade moved the collection."""
+        if self._closed:
+            return False  # the call itself says so
+        if _signature(self._dir) != self._signature or "moved_to" in self._manifest.extra:
+            return True
+        if not self._manifest.log:
+            return False
+        try:
+            size = os.stat(os.path.join(self._dir, self._manifest.log)).st_size
+        except FileNotFoundError:  # a flush replaced the log between the two stats
+            return True
+        return size > self._tail.end
+
+    def _catch_up(self, follow_move: bool = True) -> None:
+        """Load the latest commit, or only replay the log records appended since (the
+        exclusive pin is held: no call is reading this view meanwhile). A call's first
+        catch-up follows a finished upgrade's move; one inside a write (the finishing
+        transaction itself) stays where it is."""
         self._require_open()
         if _signature(self._dir) != self._signature:
             self._load()
         elif self._manifest.log:
             try:
-                size = os.stat(os.path.join(self._dir, self._manifest.log)).st_size
-            except FileNotFoundError:  # a flush replaced the log between the two stats
+                self._replay_log()
+            except CorruptCollectionError:  # swept by a flush meanwhile: reload
                 self._load()
-                return
-            if size > self._tail.end:
-                try:
-                    self._replay_log()
-                except CorruptCollectionError:  # swept by a flush meanwhile: reload
-                    self._load()
+        moved = self._manifest.extra.get("moved_to")
+        if moved and follow_move:
+            self._follow_move(moved)
+
+    def _mark_stale(self) -> None:
+        """The next catch-up reloads (the pinned view was found swept under a read)."""
+        self._signature = None
+
+    def _follow_move(self, moved_to: str) -> None:
+        """A model upgrade finished (here or in another process): this handle becomes one of
+        the new space, as ``slimvec.open`` of the path would be, with the new model (the one
+        this handle's upgrade used, or else loaded by the name the new space records)."""
+        model = None
+        if self._upgrade is not None:  # its new space is the caller's to close
+            model, self._upgrade = self._upgrade.new_space._encoder, None
+        if self._meta is not None:
+            self._meta.close()
+            self._meta = None
+        self.path = self.path / moved_to
+        self._dir, self._open, self._idmap = str(self.path), {}, None
+        self._load()
+        if model is not None:
+            self._encoder = self._checked_encoder(model)
 
     def _require_open(self) -> None:
         if self._closed:
@@ -507,11 +563,13 @@ class Collection:
         return bool(self._manifest.segments)
 
     @property
+    @reads
     def own_count(self) -> int:
         """Live vectors in this collection's own rows (the old space during an upgrade)."""
         self._sync()
         return len(self._deleted.array) - self._deleted.count
 
+    @reads
     def __len__(self) -> int:
         """Live vectors (in both spaces while a model upgrade is in progress)."""
         own = self.own_count
@@ -533,6 +591,7 @@ class Collection:
 
     # -- the interface sibling packages (compat, multivector, server, ...) build on ----------
     @property
+    @reads
     def manifest(self) -> Manifest:
         """The committed manifest of the current view (edit it only inside ``transaction``)."""
         self._sync()
@@ -556,32 +615,38 @@ class Collection:
                 self._load()
                 self._sweep()
 
+    @reads
     def refresh(self) -> Collection:
         """Catch up with other processes' commits now (every call does this itself)."""
         self._sync()
         return self
 
+    @reads
     def prepare_queries(self, queries: Any) -> Any:
         """Validated (and, for cosine, normalised) queries for :meth:`search_rows`."""
         return self._queries_in(queries)
 
+    @reads
     def search_rows(self, queries: Any, k: int, exact: bool = False) -> SearchResult:
         """Top-``k`` over this collection's own rows for ``prepare_queries`` output (an upgrade
         in progress is not consulted: that is the caller's business)."""
         self._sync()
         return self._search_own(queries, k, exact)
 
+    @reads
     def stored_ids(self) -> np.ndarray:
         """The id of every stored row in row order, deleted rows included (until compaction
         they keep their vectors: a model upgrade pairs them with the new model's)."""
         self._sync()
         return self._ids.array
 
+    @reads
     def rows_of(self, ids: Any) -> tuple[np.ndarray, np.ndarray]:
         """(row of each id, whether it is live); rows of ids that are not live are meaningless."""
         self._sync()
         return self._live_rows_of(np.asarray(ids, np.int64))
 
+    @reads
     def ids_without_text(self, ids: np.ndarray) -> np.ndarray:
         """Those of ``ids`` stored without a text."""
         self._sync()
@@ -590,32 +655,38 @@ class Collection:
         return np.asarray(ids)[live][[t is None for t in texts]]
 
     @property
+    @reads
     def version(self) -> tuple[int, int]:
         """Changes with every commit, log appends included (a key for caches)."""
         self._sync()
         return self._manifest.generation, self._tail.end
 
     @property
+    @reads
     def next_id(self) -> int:
         """The smallest id above every id this collection has stored."""
         self._sync()
         return self._next_id
 
     @property
+    @reads
     def has_texts(self) -> bool:
         """Whether texts are stored (so a keyword index exists)."""
         return self._keyword_index() is not None
 
+    @writes
     def attach_encoder(self, encoder: Any) -> Any:
         """Use this ``Encoder`` object (it must be the recorded model); returns it."""
         self._encoder = self._checked_encoder(encoder)
         return self._encoder
 
+    @writes
     def delete_own(self, ids: Any) -> int:
         """Delete from this collection's own rows (never from an upgrade's new space)."""
         return self._delete_rows(ids)
 
     # -- writing ----------------------------------------------------------------------------
+    @writes
     def add(
         self,
         vectors: Any,
@@ -662,6 +733,7 @@ class Collection:
         self._commit_segment(x, extra, ids, metas, texts)
         self._maintain()
 
+    @writes
     def upsert(
         self,
         vectors: Any,
@@ -871,6 +943,7 @@ class Collection:
     def _live_rows(self) -> np.ndarray:
         return np.flatnonzero(~self._deleted.array)
 
+    @reads
     def live_ids(self) -> np.ndarray:
         """Ids of this collection's own live vectors, in row order (the caller's ids: strings
         in a string-id collection)."""
@@ -966,19 +1039,22 @@ class Collection:
 
     # -- text -------------------------------------------------------------------------------
     @property
+    @reads
     def encoder(self):
         """The collection's text encoder (loaded on first use and checked against the manifest)."""
-        if self._encoder is None:
-            recorded = self._manifest.extra.get("encoder")
-            if recorded is None:
-                raise InvalidInputError(
-                    f"collection {str(self.path)!r} has no encoder, so it takes vectors, not "
-                    f"texts; create it with slimvec.create(path, encoder='all-MiniLM-L6-v2')"
-                )
-            from slimvec.encoders import get_encoder
+        with self._pin.lazy:
+            if self._encoder is None:
+                recorded = self._manifest.extra.get("encoder")
+                if recorded is None:
+                    raise InvalidInputError(
+                        f"collection {str(self.path)!r} has no encoder, so it takes vectors, "
+                        f"not texts; create it with slimvec.create(path, "
+                        f"encoder='all-MiniLM-L6-v2')"
+                    )
+                from slimvec.encoders import get_encoder
 
-            self._encoder = self._checked_encoder(get_encoder(recorded["name"]))
-        return self._encoder
+                self._encoder = self._checked_encoder(get_encoder(recorded["name"]))
+            return self._encoder
 
     def _checked_encoder(self, encoder: Any):
         from slimvec.encoders import encoder_spec, get_encoder
@@ -1000,6 +1076,7 @@ class Collection:
                 f"{recorded['fingerprint']}): its {field} differs. Vectors of different "
                 f"models must not be mixed; use the original model"
             )
+        self._encoder_record = recorded
         return model
 
     def add_texts(
@@ -1019,17 +1096,20 @@ class Collection:
 
     # -- model upgrades (see slimvec.compat.upgrade) ----------------------------------------
     @property
+    @reads
     def upgrade(self) -> Any:
         """The model upgrade in progress (a ``slimvec.compat.upgrade.Upgrade``), or None."""
         self._sync()
         if "upgrade" not in self._manifest.extra:
             return None
-        if self._upgrade is None:
-            from slimvec.compat.upgrade import Upgrade
+        with self._pin.lazy:
+            if self._upgrade is None:
+                from slimvec.compat.upgrade import Upgrade
 
-            self._upgrade = Upgrade.load(self)
-        return self._upgrade
+                self._upgrade = Upgrade.load(self)
+            return self._upgrade
 
+    @writes
     def begin_upgrade(self, encoder: Any, **options: Any) -> Any:
         """Start moving to a new embedding model without re-indexing first; returns the
         ``Upgrade`` (with its adapter quality report). See ``slimvec.compat.upgrade``."""
@@ -1048,6 +1128,7 @@ class Collection:
         """Re-embed stored texts with the new model, a batch at a time (resumable)."""
         return self._require_upgrade().backfill(batch_size=batch_size, **options)
 
+    @writes
     def finish_upgrade(self) -> Collection:
         """Make the new model's space the collection once every vector was backfilled."""
         return self._require_upgrade().finish()
@@ -1058,6 +1139,7 @@ class Collection:
             raise InvalidInputError("no model upgrade in progress; start one with begin_upgrade")
         return upgrade
 
+    @reads
     def search_texts(
         self,
         queries: Sequence[str] | str,
@@ -1128,6 +1210,7 @@ class Collection:
             return self.upgrade.keyword_search(queries, k)
         return self.keyword_search_own(queries, k, allow_ids)
 
+    @reads
     def keyword_search_own(
         self, queries: list[str], k: int, allow_ids: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -1143,25 +1226,28 @@ class Collection:
         """The BM25 index over stored texts (loaded on first use, log replayed into it), or
         None if there is none."""
         self._sync()
-        if self._bm25 is None:
-            recorded = self._manifest.extra.get("bm25")
-            if recorded:
-                try:
-                    index = BM25Index.load(self.path, recorded["files"])
-                except CorruptCollectionError:
-                    before = self._signature
-                    self._load()  # a writer may have replaced those files meanwhile
-                    if self._signature == before:
-                        raise
-                    return self._keyword_index(create)
-            elif create or any(r.info.get("texts") for r in self._tail.records):
-                index = BM25Index(**self._manifest.extra.get("keyword_options", {}))
-            else:
-                return None
-            for record in self._tail.records:
-                self._bm25_apply(index, record)
-            self._bm25 = index
-        return self._bm25
+        with self._pin.lazy:
+            return self._bm25 if self._bm25 is not None else self._load_keyword_index(create)
+
+    def _load_keyword_index(self, create: bool) -> BM25Index | None:
+        recorded = self._manifest.extra.get("bm25")
+        if recorded:
+            try:
+                index = BM25Index.load(self.path, recorded["files"])
+            except CorruptCollectionError:
+                before = self._signature
+                self._load()  # a writer may have replaced those files meanwhile
+                if self._signature == before:
+                    raise
+                return self._keyword_index(create)
+        elif create or any(r.info.get("texts") for r in self._tail.records):
+            index = BM25Index(**self._manifest.extra.get("keyword_options", {}))
+        else:
+            return None
+        for record in self._tail.records:
+            self._bm25_apply(index, record)
+        self._bm25 = index
+        return index
 
     @staticmethod
     def _bm25_apply(index: BM25Index, record: LogRecord) -> None:
@@ -1182,10 +1268,12 @@ class Collection:
     def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
         return self.encoder.encode(texts, kind=kind, batch_size=batch_size)
 
+    @reads
     def texts(self, ids: Any) -> list[str | None]:
         """The stored text of each id (None where none was stored or the id is unknown)."""
         return self._per_id(ids, self._texts_of_rows, "texts")
 
+    @reads
     def metadata(self, ids: Any) -> list[dict | None]:
         """Metadata stored with each id (None where none was given or the id is unknown)."""
         return self._per_id(ids, self._meta_of_rows, "metadata")
@@ -1229,6 +1317,7 @@ class Collection:
                     out[i] = overrides[row]
         return out
 
+    @writes
     def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
         """Tombstone the vectors with these ids, or (``filter``) whose metadata matches, in
         one commit (one log record); returns how many were deleted.
@@ -1278,12 +1367,14 @@ class Collection:
         self._manifest.log = f"log-{generation:06d}.wal"
         create_log(self.path / self._manifest.log)
 
+    @writes
     def flush(self) -> None:
         """Fold the write-ahead log into a segment now (writes do it when it is full)."""
         with self.transaction():
             self._flush()
             self._maintain()
 
+    @writes
     def compact(self) -> None:
         """Rewrite the live vectors into one segment, reclaiming space held by deleted ones
         (and refitting calibrations the collection has outgrown)."""
@@ -1350,6 +1441,7 @@ class Collection:
         sweep(self.path, m.files | {MANIFEST, LOCK}, _OWN_PREFIXES, subdirs)
 
     # -- reading ----------------------------------------------------------------------------
+    @reads
     def resident(self, key: str) -> np.ndarray:
         """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``). The
         flat first pass reads it; an IVF collection whose lists are trained searches those
@@ -1372,6 +1464,7 @@ class Collection:
         blocks = [(entry.start, arrays[first]) for entry, arrays in self._segments]
         return [*blocks, (self._resident_start, self._resident.array)]
 
+    @reads
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
         """Rows of one stored array (``ids``, ``original`` or a code key), in the order given."""
         if key == "ids":
@@ -1404,6 +1497,7 @@ class Collection:
             self._segment_rows[key] = cached
         return cached[1].take(rows)
 
+    @reads
     def search(
         self,
         queries: Any,
@@ -1542,6 +1636,10 @@ class Collection:
         later are applied to them (new rows appended, rows a "meta" record rewrote replaced),
         so a write costs the next filtered call its own rows, not a rebuild. Deleted rows are
         masked by the tombstones at query time."""
+        with self._pin.lazy:
+            return self._updated_columns()
+
+    def _updated_columns(self) -> MetadataColumns:
         rows, records = len(self._ids.array), self._tail.records
         if self._columns is None:
             live = self._live_rows()
@@ -1566,6 +1664,7 @@ class Collection:
         self._columns_seen = (rows, len(records))
         return self._columns
 
+    @reads
     def count(self, filter: Any = None) -> int:  # noqa: A002
         """Live vectors, or those whose metadata matches ``filter``."""
         if filter is None:
@@ -1574,6 +1673,7 @@ class Collection:
         self._no_filter_during_upgrade("count")
         return int(np.count_nonzero(self._allow(filter)))
 
+    @reads
     def get(
         self,
         ids: Any = None,
@@ -1618,6 +1718,7 @@ class Collection:
             ),
         )
 
+    @writes
     def update_metadata(
         self,
         ids: Any = None,
@@ -1690,6 +1791,7 @@ class Collection:
             self._log(LogRecord("meta", {"ids": self._ids.array[rows]}, {"metadata": metas}))
         return len(rows)
 
+    @writes
     def create_index(self, field: str) -> None:
         """Keep a sorted index of a metadata field (keyword or numeric): equality and range
         filters on it then cost in proportion to the matching rows, not the collection. The
@@ -1745,6 +1847,7 @@ class Collection:
             return arrays[ORIGINAL]
         return self._resident.array[entry.start : entry.start + entry.rows]  # spec "f32"
 
+    @reads
     def info(self) -> dict[str, Any]:
         """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
         self._sync()
@@ -1788,6 +1891,7 @@ class Collection:
             else self._ivf.describe(self._deleted.array, len(self._tail)),
         }
 
+    @writes
     def close(self) -> None:
         """Release files (and an upgrade's new space); every later call raises."""
         if self._closed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ class MetaStore:
         try:
             uri = f"file:{path}?mode={'rwc' if create else 'rw'}"
             self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            #: One statement at a time: threads sharing a collection handle share this
+            #: connection (sqlite3 leaves serialising its use to the caller).
+            self.lock = threading.Lock()
             self.db.execute("PRAGMA synchronous=FULL")
             if create:
                 self.db.execute(_SCHEMA)
@@ -85,7 +89,8 @@ class MetaStore:
             chunk = list(ids[start : start + 900])
             marks = ",".join("?" * len(chunk))
             query = f"SELECT id, {column} FROM items WHERE id IN ({marks}) AND row < ?"
-            out.update(self.db.execute(query, (*chunk, committed_rows)))
+            with self.lock:
+                out.update(self.db.execute(query, (*chunk, committed_rows)).fetchall())
         return out
 
     def close(self) -> None:
