@@ -1,13 +1,21 @@
-"""Shared fixtures: real embeddings from ../shared when present, seeded synthetic ones otherwise."""
+"""Shared fixtures: real MiniLM embeddings of Debian texts committed in tests/data (see
+tests/data/debian_minilm/README.md), and seeded synthetic sets. No test reads anything outside
+the repository."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
+from slimvec.datasets import Dataset, load_files
+
+#: 3,000 Debian package descriptions, 509 synopsis queries (one relevant description each), their
+#: all-MiniLM-L6-v2 vectors (float16) and, for the first 400 descriptions, multilingual-e5-small
+#: vectors; made by tests/data/make_fixture.py (tests/data/debian_minilm/README.md).
+FIXTURE = Path(__file__).resolve().parent / "data" / "debian_minilm"
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -19,24 +27,41 @@ def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
+@cache
+def debian_fixture() -> Dataset:
+    """The committed Debian set: ids, texts, qrels and MiniLM vectors (float32), rows in order.
+    For module-level use; tests take the ``debian_minilm`` fixture. Treat it as read-only."""
+    return load_files(FIXTURE, model="sentence-transformers/all-MiniLM-L6-v2")
+
+
 @pytest.fixture(scope="session")
-def gemma() -> tuple[np.ndarray, np.ndarray]:
-    """(docs, queries) EmbeddingGemma vectors (6000x768, 1000x768), or a synthetic stand-in."""
-    if (SHARED / "doc_emb.npy").exists():
-        docs = np.load(SHARED / "doc_emb.npy").astype(np.float32)
-        queries = np.load(SHARED / "query_emb.npy").astype(np.float32)
-        return docs, queries
+def debian_minilm() -> Dataset:
+    return debian_fixture()
+
+
+@pytest.fixture(scope="session")
+def minilm(debian_minilm) -> tuple[np.ndarray, np.ndarray]:
+    """(docs, queries) all-MiniLM-L6-v2 vectors of Debian texts: (3000, 384), (509, 384)."""
+    return debian_minilm.docs, debian_minilm.queries
+
+
+@pytest.fixture(scope="session")
+def e5_docs() -> np.ndarray:
+    """multilingual-e5-small vectors (400, 384) of the fixture's first 400 documents."""
+    return np.load(FIXTURE / "e5_doc_emb.npy").astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def clustered768() -> tuple[np.ndarray, np.ndarray]:
+    """(docs, queries) synthetic 768-d vectors (6000, 1000) around 50 centres (``_clustered``)."""
     return _clustered(6000, 768, 1), _clustered(1000, 768, 2)
 
 
 @pytest.fixture(scope="session")
-def minilm() -> tuple[np.ndarray, np.ndarray]:
-    """(docs, queries) all-MiniLM-L6-v2 vectors (384-d), or a synthetic stand-in."""
-    if (SHARED / "minilm_doc_emb.npy").exists():
-        docs = np.load(SHARED / "minilm_doc_emb.npy").astype(np.float32)
-        queries = np.load(SHARED / "minilm_query_emb.npy").astype(np.float32)
-        return docs, queries
-    return _clustered(6000, 384, 3), _clustered(1000, 384, 4)
+def gemma(clustered768) -> tuple[np.ndarray, np.ndarray]:
+    """The old name of ``clustered768``, still used by test_cli.py: synthetic, not EmbeddingGemma
+    (those vectors are not in the repository)."""
+    return clustered768
 
 
 @pytest.fixture

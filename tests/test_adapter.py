@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import SHARED
 from slimvec.compat.adapters import (
     ADAPTERS,
     LinearAdapter,
@@ -175,14 +174,14 @@ def test_fit_adapter_reports_a_rotation_as_near_perfect():
     assert report.recall == pytest.approx(1.0) and report.mean_cosine > 0.999
 
 
-@pytest.mark.skipif(not (SHARED / "doc_emb.npy").exists(), reason="needs ../shared embeddings")
-def test_real_models_adapter_beats_shuffled_pairs(gemma, minilm):
-    """Gemma → MiniLM on 400 real pairs: far above what unpaired (shuffled) rows give."""
-    rows = np.random.default_rng(16).choice(len(gemma[0]), 400, replace=False)
-    new, old = gemma[0][rows], minilm[0][rows]
+def test_real_models_adapter_beats_shuffled_pairs(e5_docs, minilm):
+    """e5 -> MiniLM on 400 real pairs (Debian descriptions): far above unpaired (shuffled) rows."""
+    new, old = e5_docs, minilm[0][: len(e5_docs)]
     _, report = fit_adapter(new, old, "linear")
-    _, shuffled = fit_adapter(new, old[np.random.default_rng(17).permutation(400)], "linear")
-    assert report.recall > 0.3 and report.mean_cosine > 0.5
+    _, shuffled = fit_adapter(new, old[np.random.default_rng(17).permutation(len(old))], "linear")
+    # measured: held-out recall@10 0.430, mean cosine 0.556, score correlation 0.576; shuffled
+    # pairs 0.099, 0.385, -0.059 (the cosine a linear map gets from MiniLM's common direction)
+    assert report.recall > 0.3 and report.mean_cosine > 0.5 and report.correlation > 0.4
     assert shuffled.recall < 0.15  # chance: k / index size = 10 / 80
     assert report.recall > 3 * shuffled.recall and report.correlation > 3 * shuffled.correlation
 

@@ -1,11 +1,10 @@
-"""`run_bench` on a small real set: sane, self-consistent rows; files and plot written."""
+"""`run_bench` on a small real set (the committed MiniLM vectors of Debian texts): sane,
+self-consistent rows; files and plot written."""
 
 from __future__ import annotations
 
 import csv
-import json
 from itertools import pairwise
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,48 +25,31 @@ from slimvec.eval.bench import (
 from slimvec.eval.metrics import Judgements, ndcg_at_k
 from slimvec.eval.plots import plot_frontiers
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
 SPECS = ["f32", "binary", "binary*40 > f32", "int8*4 > f32"]
+DIM = 384
 
 
-def small_set(gemma, n_docs: int = 1500, n_queries: int = 100) -> Dataset:
-    """The first ``n_docs`` Gemma docs and ``n_queries`` queries whose relevant docs are among
-    them (with qrels), or the synthetic stand-in without qrels when the shared data is absent."""
-    docs, queries = gemma
-    if not (SHARED / "qrels.tsv").exists():
-        return Dataset(
-            "synthetic",
-            [str(i) for i in range(n_docs)],
-            [str(i) for i in range(n_queries)],
-            docs=docs[:n_docs],
-            queries=queries[:n_queries],
-        )
-    doc_ids = [json.loads(line)["id"] for line in (SHARED / "docs.jsonl").read_text().splitlines()][
-        :n_docs
-    ]
-    query_ids = [
-        json.loads(line)["id"] for line in (SHARED / "queries.jsonl").read_text().splitlines()
-    ]
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (SHARED / "qrels.tsv").read_text().splitlines()[1:]:
-        q, d, rel = line.split("\t")
-        qrels.setdefault(q, {})[d] = int(rel)
+def small_set(ds: Dataset, n_docs: int = 1500, n_queries: int = 100) -> Dataset:
+    """The first ``n_docs`` documents of the committed set and the first ``n_queries`` queries
+    whose relevant documents are among them, with their qrels."""
+    doc_ids = ds.doc_ids[:n_docs]
     inside = set(doc_ids)
-    rows = [i for i, q in enumerate(query_ids) if set(qrels.get(q, {})) <= inside][:n_queries]
+    rows = [i for i, q in enumerate(ds.query_ids) if set(ds.qrels[q]) <= inside][:n_queries]
+    assert len(rows) == n_queries
     return Dataset(
-        "debian-gemma-small",
+        "debian-minilm-small",
         doc_ids,
-        [query_ids[i] for i in rows],
-        qrels={query_ids[i]: qrels[query_ids[i]] for i in rows},
-        docs=docs[:n_docs],
-        queries=queries[rows],
-        model="EmbeddingGemma-300M",
+        [ds.query_ids[i] for i in rows],
+        qrels={ds.query_ids[i]: ds.qrels[ds.query_ids[i]] for i in rows},
+        docs=ds.docs[:n_docs],
+        queries=ds.queries[rows],
+        model=ds.model,
     )
 
 
 @pytest.fixture(scope="module")
-def dataset(gemma) -> Dataset:
-    return small_set(gemma)
+def dataset(debian_minilm) -> Dataset:
+    return small_set(debian_minilm)
 
 
 @pytest.fixture(scope="module")
@@ -82,34 +64,33 @@ def test_rows_are_sane(rows, dataset):
     assert [r.name for r in rows] == SPECS
     exact = by["f32"]
     assert exact.recall == {1: 1.0, 10: 1.0, 100: 1.0}
-    assert by["binary"].recall[10] < 0.9  # sign bits alone lose neighbours
+    # measured on these 1,500 MiniLM vectors: binary 0.589, binary*40 > f32 0.999
+    assert by["binary"].recall[10] < 0.8  # sign bits alone lose neighbours
     assert by["binary*40 > f32"].recall[10] > by["binary"].recall[10]
-    assert by["binary*40 > f32"].recall[10] >= 0.95
+    assert by["binary*40 > f32"].recall[10] >= 0.98
     for r in rows:
         assert 0 <= r.recall[1] <= 1 and 0 <= r.recall[100] <= 1
         assert r.qps > 0 and r.build_seconds > 0 and 0 < r.p50_ms <= r.p99_ms
-        assert r.n_docs == 1500 and r.n_queries == len(dataset.query_ids) and r.dim == 768
+        assert r.n_docs == 1500 and r.n_queries == len(dataset.query_ids) and r.dim == DIM
         assert r.engine == "slimvec"
     # RAM: 1 bit/dim < 1 byte/dim < 4 bytes/dim, plus the id and bookkeeping
     assert by["binary"].ram_bytes_per_vector < by["int8*4 > f32"].ram_bytes_per_vector
     assert by["int8*4 > f32"].ram_bytes_per_vector < exact.ram_bytes_per_vector
-    assert 4 * 768 + 8 <= exact.ram_bytes_per_vector <= 4 * 768 + 16  # codes + id + flags
+    assert 4 * DIM + 8 <= exact.ram_bytes_per_vector <= 4 * DIM + 16  # codes + id + flags
     # disk keeps the float32 originals for every spec, plus the codes
-    assert all(r.disk_bytes_per_vector >= 4 * 768 for r in rows)
+    assert all(r.disk_bytes_per_vector >= 4 * DIM for r in rows)
     assert by["int8*4 > f32"].disk_bytes_per_vector > exact.disk_bytes_per_vector
 
 
 def test_qrels_metrics_agree_with_exact_search(rows, dataset):
-    if not dataset.qrels:
-        assert all(r.ndcg10 is None and r.mrr10 is None for r in rows)
-        return
     docs, queries = prepare_vectors(dataset)
     truth = exact_top(docs, queries, 10)
     judgements = Judgements.from_qrels(dataset.qrels, dataset.query_ids, dataset.doc_ids)
     exact = rows[0]
     assert exact.ndcg10 == pytest.approx(ndcg_at_k(truth, judgements, 10))
     assert 0 < exact.mrr10 <= exact.ndcg10 + 1e-9 <= 1 + 1e-9  # one relevant doc: MRR <= nDCG
-    # the funnel keeps quality; sign bits alone lose some
+    # the funnel keeps quality; sign bits alone lose some (measured: exact 0.904, binary*40 >
+    # f32 0.904, binary 0.846)
     assert rows[2].ndcg10 >= exact.ndcg10 - 0.02
     assert rows[1].ndcg10 < rows[2].ndcg10
 
@@ -157,9 +138,9 @@ def test_faiss_baselines_in_the_same_run(dataset):
     assert {r.engine for r in rows[1:]} == {"faiss"}
     flat = rows[1]
     assert flat.name.startswith("faiss Flat") and flat.recall[10] == 1.0
-    assert flat.ram_bytes_per_vector >= 4 * 768
+    assert flat.ram_bytes_per_vector >= 4 * DIM
     binary = next(r for r in rows if "Binary" in r.name)
-    assert binary.ram_bytes_per_vector == 768 / 8 and binary.recall[10] > 0.9
+    assert binary.ram_bytes_per_vector == DIM / 8 and binary.recall[10] > 0.9
     assert all(0 < r.recall[10] <= 1 and r.qps > 0 for r in rows)
     assert all(r.ndcg10 is None for r in rows)  # no qrels, no nDCG
 

