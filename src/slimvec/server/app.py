@@ -842,10 +842,26 @@ class ServeConfig:
     limits: dict[str, int] | None = None
 
 
+def thread_only_progress_lock() -> None:
+    """Give tqdm a thread lock instead of the multiprocessing lock it makes by default.
+
+    An encoder's (disabled) progress bar makes tqdm create a named POSIX semaphore in the
+    worker; a worker stopped by ``serve --workers N``'s parent (SIGTERM) never unlinks it, and
+    Python's resource tracker then prints "There appear to be 1 leaked semaphore objects" at
+    shutdown. A worker serves requests on threads and never shares bars with other processes,
+    so a thread lock is all it needs."""
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+
+
 def app_from_env() -> Any:
     """The app of a ``slimvec serve`` worker, configured through an environment variable
     (uvicorn starts ``--workers`` processes by import string, so arguments cannot be passed)."""
     config = ServeConfig(**json.loads(os.environ[CONFIG_ENV]))
+    thread_only_progress_lock()
     keys = KeyFile.load(config.key_file) if config.key_file else None
     return create_app(
         config.root, keys=keys, limits=Limits(**(config.limits or {})), bench_plot=config.bench_plot
