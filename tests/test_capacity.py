@@ -162,6 +162,40 @@ def test_capacity_command_prints_tables(monkeypatch, capsys):
     assert "Extrapolation to d = 384" in out and "critical n" in out and "warning" in out
 
 
+def test_capacity_command_never_says_below_then_warns_above(monkeypatch, capsys):
+    """`capacity --dim 384 --docs 1000000` once said the corpus was below the estimate (this
+    run's wide extrapolation) and then warned it was above it (the paper's fit). One verdict
+    now names both estimates, and the warning follows the one it says it follows."""
+    ours = CapacityFit.from_points([4, 6, 8, 10, 12], [9, 18, 29, 38, 52], n_boot=500)
+    paper = CapacityFit.paper()
+    lo, hi = ours.interval(384)
+    assert lo < paper.predict(384) < 1_000_000 < hi  # the case of the report
+    monkeypatch.setattr(capacity, "fit_capacity", lambda *a, **kw: ours)
+    capacity.capacity_command(384, quick=True, n_docs=1_000_000)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "below that estimate" not in out and "warning" in out
+    assert "within this run's 90% interval" in out and "above the paper's (219k)" in out
+    assert "the paper's fit, measured up to d = 45, is the firmer guide" in out
+
+    verdict = capacity.corpus_verdict
+    assert verdict(10**9, 384, ours, paper) == (
+        f"Your 1,000,000,000 documents are above this run's estimate "
+        f"({fe._fmt(ours.predict(384))}) and above the paper's (219k)."
+    )
+    narrow = CapacityFit(dims=ours.dims, critical=ours.critical, coefs=ours.coefs)  # no interval
+    assert "below this run's estimate" in verdict(1_000_000, 384, narrow, paper)
+    assert "above the paper's" in verdict(1_000_000, 384, narrow, paper)
+    assert verdict(100, 384, narrow) == (
+        f"Your 100 documents are below this run's estimate ({fe._fmt(narrow.predict(384))})."
+    )
+    # k = 3: no published fit; this run's fit decides, and the warning says so
+    monkeypatch.setattr(capacity, "fit_capacity", lambda *a, **kw: narrow)
+    capacity.capacity_command(384, k=3, quick=True, n_docs=10**9)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "paper's (" not in out and "above this run's estimate" in out
+    assert "warning" in out and "this run" in out.split("warning")[1]
+
+
 @needs_words
 def test_limit_small_structure_and_determinism():
     ds = limit_small(seed=3)

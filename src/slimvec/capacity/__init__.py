@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 from slimvec.capacity.free_embedding import (
+    PAPER_MAX_DIM,
     PAPER_SOURCE,
     QUICK,
     CapacityFit,
     FreeEmbeddingRun,
+    _fmt,
     capacity_warning,
     critical_n,
     fit_capacity,
@@ -35,6 +37,7 @@ __all__ = [
     "FreeEmbeddingRun",
     "capacity_command",
     "capacity_warning",
+    "corpus_verdict",
     "critical_n",
     "fit_capacity",
     "limit_dataset",
@@ -94,8 +97,39 @@ def capacity_command(
             f"[yellow]quick mode ({QUICK}) stops early and so underestimates critical n; run "
             f"without --quick for the paper's settings.[/yellow]"
         )
-    warning = capacity_warning(dim, n_docs, k) if n_docs is not None else None
-    console.print(fit.describe(dim, n_docs, note=warning is None))
+    # One reference decides the warning: the paper's fit for k = 2 (measured up to d = 45),
+    # this run's for other k (the paper has none); the verdict names both when they disagree.
+    reference = None if k == paper.k else fit
+    warning = capacity_warning(dim, n_docs, k, fit=reference) if n_docs is not None else None
+    console.print(fit.describe(dim, note=warning is None))
+    if n_docs is not None:
+        console.print(corpus_verdict(n_docs, dim, fit, paper if k == paper.k else None))
     if warning:
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
     return fit
+
+
+def corpus_verdict(
+    n_docs: int, dim: int, fit: CapacityFit, paper: CapacityFit | None = None
+) -> str:
+    """Where ``n_docs`` stands against this run's estimate (its 90% interval, when it has one)
+    and the paper's, in one sentence that never contradicts the warning: the warning follows
+    the paper's fit when there is one, and the sentence says which estimate it follows."""
+    est, ci = fit.predict(dim), fit.interval(dim)
+    if ci is not None and ci[0] <= n_docs <= ci[1]:
+        ours = (
+            f"within this run's 90% interval ({_fmt(ci[0])} to {_fmt(ci[1])}), which cannot "
+            f"settle it"
+        )
+    else:
+        ours = f"{'above' if n_docs > est else 'below'} this run's estimate ({_fmt(est)})"
+    text = f"Your {n_docs:,} documents are {ours}"
+    if paper is None:
+        return text + "."
+    theirs = paper.predict(dim)
+    side = "above" if n_docs > theirs else "below"
+    agree = ours.startswith(side)
+    text += f"{' and' if agree else '; they are'} {side} the paper's ({_fmt(theirs)})"
+    if not agree:
+        text += f": the paper's fit, measured up to d = {PAPER_MAX_DIM}, is the firmer guide"
+    return text + "."

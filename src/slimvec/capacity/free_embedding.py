@@ -53,7 +53,8 @@ QUICK = {"max_iters": 3_000, "patience": 300}
 # Weller et al. 2025, Fig. 2: critical n = c3 d^3 + c2 d^2 + c1 d + c0 (k = 2, d = 4..45)
 LOSSES = ("triples", "sum")
 PAPER_COEFS = (0.0037, 0.0520, 4.0309, -10.5322)
-PAPER_SOURCE = "Weller et al. 2025 cubic fit, d = 4..45"
+PAPER_MAX_DIM = 45  # the largest d the paper measured its fit on
+PAPER_SOURCE = f"Weller et al. 2025 cubic fit, d = 4..{PAPER_MAX_DIM}"
 LATER_WORK = (
     "later work (arXiv:2601.20844, 'R^{2k} is Theoretically Large Enough for Embedding-based "
     "Top-k Retrieval') proves 2k dimensions suffice for every top-k set of any "
