@@ -14,18 +14,16 @@ from slimvec.capacity import (
     capacity_warning,
     critical_n,
     fit_capacity,
+    limit_data,
     limit_dataset,
     limit_small,
     optimise,
     solvable,
 )
-from slimvec.capacity.limit_data import WORDLIST
+from slimvec.capacity.limit_data import PACKAGED, word_source
 from slimvec.errors import InvalidInputError
 
 FAST = {"max_iters": 2000, "patience": 200}
-needs_words = pytest.mark.skipif(
-    not WORDLIST.is_file(), reason="Debian word list missing: apt-get install wamerican"
-)
 
 
 def test_relevant_sets_are_all_combinations():
@@ -196,7 +194,6 @@ def test_capacity_command_never_says_below_then_warns_above(monkeypatch, capsys)
     assert "warning" in out and "this run" in out.split("warning")[1]
 
 
-@needs_words
 def test_limit_small_structure_and_determinism():
     ds = limit_small(seed=3)
     assert len(ds.doc_texts) == 46 and len(ds.query_texts) == 1000
@@ -213,7 +210,6 @@ def test_limit_small_structure_and_determinism():
         assert holders == set(ds.qrels[qid])  # the attribute is in exactly its relevant docs
 
 
-@needs_words
 def test_limit_large_has_distractors_and_bm25_solves_small():
     from slimvec.sparse import BM25Index
 
@@ -226,6 +222,44 @@ def test_limit_large_has_distractors_and_bm25_solves_small():
     ids, _ = index.search(ds.query_texts, k=2)
     found = [{ds.doc_ids[i] for i in row} for row in ids]
     assert all(f == set(ds.qrels[q]) for f, q in zip(found, ds.query_ids))
+
+
+def test_word_source_is_debians_list_when_installed_else_the_package(tmp_path, monkeypatch):
+    debian_list = tmp_path / "american-english"
+    monkeypatch.setattr(limit_data, "WORDLIST", debian_list)
+    assert word_source() == PACKAGED  # no Debian list here
+    assert word_source(PACKAGED) == PACKAGED
+    debian_list.write_text("apple\n")
+    assert word_source() == debian_list
+    assert word_source(str(debian_list)) == debian_list
+    assert word_source(PACKAGED) == PACKAGED  # asked for by name
+
+
+def test_limit_from_the_packaged_words_and_from_a_word_file(tmp_path):
+    from english_words import get_english_words_set
+
+    web2 = get_english_words_set(["web2"])
+    ds = limit_dataset(60, n_queries=100, seed=1, wordlist=PACKAGED)
+    words = {w for t in ds.doc_texts for w in _attributes(t)}
+    assert len(words) > 100 and words <= web2
+    assert all(q.removeprefix("Who likes ").removesuffix("?") in web2 for q in ds.query_texts)
+    assert {n for t in ds.doc_texts for n in t.split(" likes ")[0].split()} <= web2
+    # the same words in a file (one per line, any order) give the same set
+    listed = tmp_path / "words.txt"
+    listed.write_text("\n".join(sorted(web2, reverse=True)))
+    again = limit_dataset(60, n_queries=100, seed=1, wordlist=listed)
+    assert again.doc_texts == ds.doc_texts and again.query_texts == ds.query_texts
+
+
+def test_no_word_list_at_all_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(limit_data, "WORDLIST", tmp_path / "absent")
+    monkeypatch.setattr(limit_data.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FileNotFoundError, match=r"slimvec\[limit\].*wamerican"):
+        limit_small()
+    small = tmp_path / "few.txt"
+    small.write_text("apple\nBerlin\n")
+    with pytest.raises(InvalidInputError, match="too few usable words"):
+        limit_small(wordlist=small)
 
 
 def test_limit_errors(tmp_path):

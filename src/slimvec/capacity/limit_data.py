@@ -20,10 +20,17 @@ curated with an LLM; here they are single real words from the Debian ``wamerican
 a term after stemming (so BM25 matches exactly the relevant documents, like the paper's
 token-wise TF-IDF). Names are two capitalised entries of the same list (given names and
 surnames mostly, some place names), never sharing a stem with an attribute.
+
+Where the Debian list is not installed, the words come from the ``web2`` list (Webster's Second
+International, 236k words) of the PyPI package ``english-words`` (``pip install
+'slimvec[limit]'``): the same construction, rarer words (``wordlist="english-words"`` picks it
+everywhere). A set depends on its word list: the same seed gives other words from another list.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from functools import lru_cache
 from math import comb
 from pathlib import Path
@@ -34,17 +41,18 @@ from slimvec.datasets.base import Dataset
 from slimvec.errors import InvalidInputError
 from slimvec.validation import check_int
 
-WORDLIST = Path("/usr/share/dict/american-english")
+WORDLIST = Path("/usr/share/dict/american-english")  # Debian's wamerican
+PACKAGED = "english-words"  # the web2 list of the PyPI package english-words (slimvec[limit])
 N_ATTRIBUTES = 1850  # as in the paper: 1,000 query attributes + 850 fillers
 EXCLUDED = {"like", "likes", "who", "and"}
 
 
-def limit_small(seed: int = 0, wordlist: str | Path = WORDLIST) -> Dataset:
+def limit_small(seed: int = 0, wordlist: str | Path | None = None) -> Dataset:
     """The 46-document, 1,000-query LIMIT-small analogue."""
     return limit_dataset(46, seed=seed, wordlist=wordlist)
 
 
-def limit_large(n_docs: int = 50_000, seed: int = 0, wordlist: str | Path = WORDLIST) -> Dataset:
+def limit_large(n_docs: int = 50_000, seed: int = 0, wordlist: str | Path | None = None) -> Dataset:
     """The full LIMIT analogue: the 46 core documents among ``n_docs`` in all."""
     return limit_dataset(n_docs, seed=seed, wordlist=wordlist)
 
@@ -58,9 +66,12 @@ def limit_dataset(
     n_attributes: int = N_ATTRIBUTES,
     attributes_per_doc: int | None = None,
     seed: int = 0,
-    wordlist: str | Path = WORDLIST,
+    wordlist: str | Path | None = None,
 ) -> Dataset:
     """Generate a LIMIT-style set; identical output for identical arguments and word list.
+
+    ``wordlist``: a file with one word per line, ``"english-words"`` for the packaged list, or
+    None for Debian's list when installed and the packaged one otherwise (``word_source``).
 
     ``n_core`` defaults to the smallest n with C(n, k) >= ``n_queries`` (46 for 1,000 pairs).
     ``attributes_per_doc`` defaults to the most query attributes any core document receives.
@@ -82,17 +93,12 @@ def limit_dataset(
             f"{n_queries} queries need"
         )
     rng = np.random.default_rng(seed)
-    path = Path(wordlist)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"word list {path} not found: install the Debian package 'wamerican' "
-            f"(apt-get install wamerican), or pass wordlist= a file with one word per line"
-        )
-    attributes, names = _vocabulary(path, path.stat().st_mtime_ns)
+    source = word_source(wordlist)
+    attributes, names = _vocabulary(*_version(source))
     if n_attributes > len(attributes) or n_attributes <= n_queries:
         raise InvalidInputError(
             f"n_attributes must be above n_queries ({n_queries}) and at most the "
-            f"{len(attributes)} usable words of {wordlist}, got {n_attributes}"
+            f"{len(attributes)} usable words of {source}, got {n_attributes}"
         )
     pool = np.array(attributes)[rng.choice(len(attributes), n_attributes, replace=False)]
     query_attrs, fillers = pool[:n_queries], pool[n_queries:]
@@ -149,14 +155,55 @@ def limit_dataset(
     )
 
 
+def word_source(wordlist: str | Path | None = None) -> Path | str:
+    """The word list the generator reads: ``wordlist`` when given (a file, or ``"english-words"``
+    for the packaged list), else Debian's ``wamerican`` list when installed, else the packaged
+    one. Raises FileNotFoundError naming what to install when there is none."""
+    if wordlist is None:
+        if WORDLIST.is_file():
+            return WORDLIST
+        wordlist = PACKAGED
+    if wordlist == PACKAGED:
+        if importlib.util.find_spec("english_words") is None:
+            raise FileNotFoundError(
+                f"no word list for the LIMIT generator: {WORDLIST} is absent (Debian package "
+                f"'wamerican') and the PyPI package english-words is not installed; run "
+                f"pip install 'slimvec[limit]' or apt-get install wamerican"
+            )
+        return PACKAGED
+    path = Path(wordlist)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"word list {path} not found: install the Debian package 'wamerican' "
+            f"(apt-get install wamerican), or pass wordlist= a file with one word per line "
+            f"(or \"{PACKAGED}\" after pip install 'slimvec[limit]')"
+        )
+    return path
+
+
+def _version(source: Path | str) -> tuple[str, str]:
+    """(source, version) keying the vocabulary cache: a file's change time, a package's version."""
+    if source == PACKAGED:
+        return PACKAGED, importlib.metadata.version("english-words")
+    return str(source), str(Path(source).stat().st_mtime_ns)
+
+
+def _read_words(source: str) -> list[str]:
+    if source == PACKAGED:
+        from english_words import get_english_words_set
+
+        return sorted(get_english_words_set(["web2"]))
+    return Path(source).read_text(encoding="utf-8", errors="ignore").split()
+
+
 @lru_cache(maxsize=4)
-def _vocabulary(path: Path, mtime_ns: int) -> tuple[list[str], list[str]]:
+def _vocabulary(source: str, version: str) -> tuple[list[str], list[str]]:
     """Attribute words (one per stem) and name words from the word list, sorted (cached per
-    file version: stemming 100k words takes a moment)."""
+    list version: stemming 100k words takes a moment)."""
     import Stemmer
 
     stem = Stemmer.Stemmer("english").stemWord
-    words = path.read_text(encoding="utf-8", errors="ignore").split()
+    words = _read_words(source)
     lower = set(words)
     stopwords = {stem(w) for w in EXCLUDED}
     by_stem: dict[str, str] = {}
@@ -179,7 +226,7 @@ def _vocabulary(path: Path, mtime_ns: int) -> tuple[list[str], list[str]]:
     )
     if len(by_stem) < 2000 or len(names) < 200:
         raise InvalidInputError(
-            f"{path} has too few usable words ({len(by_stem)} attributes, {len(names)} names); "
+            f"{source} has too few usable words ({len(by_stem)} attributes, {len(names)} names); "
             f"use the Debian 'wamerican' list"
         )
     return sorted(by_stem.values()), names
