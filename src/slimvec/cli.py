@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,17 +22,28 @@ from rich.markup import escape
 from rich.table import Table
 
 import slimvec
-from slimvec.errors import InvalidInputError, SlimvecError
+from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError, SlimvecError
+from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.validation import check_int
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MULTIVECTOR_SPEC = MultiVectorCollection.default_spec
+#: Records per ``get`` call when exporting or checking which ids exist (get caps its limit).
+GET_PAGE = 10_000
+#: Texts embedded per encoder call by ``add``, so its progress bar moves.
+EMBED_PIECE = 1024
 
 app = typer.Typer(
     name="slimvec",
     help="Compressed embedding retrieval: collections, benchmarks and spec advice.\n\n"
     "A collection is a directory; its [bold]spec[/] says how vectors are compressed and "
-    "searched, e.g. 'binary*40 > f32' (binary first pass keeping 40k candidates, float32 "
-    "rescoring). [bold]slimvec advise[/] finds the cheapest spec for your data.",
+    f"searched. The default, '{slimvec.DEFAULT_SPEC}', is a first pass over 2-bit RaBitQ "
+    "codes in RAM that keeps 40 candidates per result asked for (40 x k for a top-k search), "
+    "then float32 rescoring of those candidates. [bold]slimvec advise[/] finds the cheapest "
+    "spec for your data.\n\n"
+    "Files: [bold]add[/] / [bold]upsert[/] read .npy vectors or .jsonl records "
+    '{"id", "text", "metadata", "vector"}; [bold]export[/] writes the same records.',
     no_args_is_help=True,
     rich_markup_mode="rich",
     add_completion=False,
@@ -63,15 +75,72 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: The library's advice names Python calls; from the shell the same advice names commands and
+#: flags. (pattern, replacement with {path} for the command's collection), applied in order.
+CLI_WORDS: list[tuple[str, str]] = [
+    (r"slimvec\.create\(path, dim=\.\.\.\)", "`slimvec create {path} --dim N`"),
+    (r"slimvec\.create\(path, encoder='([^']+)'\)", r"`slimvec create {path} --encoder \1`"),
+    (
+        r"slimvec\.create\(path, dim, multivector=True, spec=\.\.\.\)",
+        "`slimvec create {path} --dim N --multivector`",
+    ),
+    (r"slimvec\.create\(\.\.\., ids='str'\)", "`slimvec create PATH --ids str`"),
+    (r"open it with slimvec\.open", "see it with `slimvec info {path}`"),
+    (
+        r"dim must be a positive integer, got None",
+        "give --dim N (the vector dimension) or --encoder MODEL",
+    ),
+    (
+        r"use upsert\(\) to replace them, or new ids",
+        "rerun with --upsert to replace them or --skip-existing to keep them, or give new ids",
+    ),
+    (
+        r"run backfill\(\) until it returns 0 \(or delete them\)",
+        "run `slimvec upgrade backfill {path}` until it moves 0 documents (or `slimvec delete` "
+        "them)",
+    ),
+    (r"start one with begin_upgrade", "start one with `slimvec upgrade begin {path} MODEL`"),
+    (
+        r"backfill\(\) and finish_upgrade\(\) it first",
+        "finish it first: `slimvec upgrade backfill {path}`, then `slimvec upgrade finish {path}`",
+    ),
+    (
+        r"\(backfill, finish_upgrade\)",
+        "(`slimvec upgrade backfill {path}`, then `slimvec upgrade finish {path}`)",
+    ),
+    (
+        r"add texts with add_texts\(\.\.\.\) or add\(vectors, texts=\.\.\.\)",
+        'add records with texts: `slimvec add {path} docs.jsonl` (lines {"id", "text"})',
+    ),
+    (r"delete, then add_texts", "`slimvec delete` the ids, then `slimvec add`"),
+    (r"info\(\)\['id_kind'\]", "`slimvec info {path}` shows id_kind"),
+    (r"pass str ids \(e\.g\. str\(i\)\)", "write ids as JSON strings"),
+]
+
+
+def cli_words(message: str, path: Any = None) -> str:
+    """``message`` with the library's Python advice (``slimvec.create(...)``, ``backfill()``)
+    said as the shell command and flags that do the same."""
+    import re
+    import shlex
+
+    where = shlex.quote(str(path)) if path is not None else "PATH"
+    where = where.replace("\\", "\\\\")  # a replacement template: backslashes are escapes
+    for pattern, replacement in CLI_WORDS:
+        message = re.sub(pattern, replacement.replace("{path}", where), message)
+    return message
+
+
 def friendly(fn: F) -> F:
-    """Turn slimvec's own exceptions into one red line and exit code 2 (no traceback)."""
+    """Turn slimvec's own exceptions into one red line and exit code 2 (no traceback), with
+    the library's advice in command-line words."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except SlimvecError as exc:
-            raise _fail(str(exc)) from None
+            raise _fail(cli_words(str(exc), kwargs.get("path"))) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -176,102 +245,477 @@ def _subset(dataset, size: int | None, queries: int | None):
 
 
 # -- collections ---------------------------------------------------------------------------------
+PathArg = Annotated[Path, typer.Argument(help="collection directory")]
+FilterOpt = Annotated[
+    str | None,
+    typer.Option("--filter", help='metadata filter as JSON, e.g. \'{"year": {"$gte": 2020}}\''),
+]
+
+
 @app.command()
 @friendly
 def create(
     path: Annotated[Path, typer.Argument(help="directory to create (must be new or empty)")],
     dim: Annotated[int | None, typer.Option(help="vector dimension (or give --encoder)")] = None,
     metric: MetricOpt = "cosine",
-    spec: Annotated[str, typer.Option(help="pipeline spec, see `slimvec advise`")] = (
-        slimvec.DEFAULT_SPEC
-    ),
+    spec: Annotated[
+        str | None,
+        typer.Option(
+            help=f"pipeline spec, see `slimvec advise` (default {slimvec.DEFAULT_SPEC!r}; "
+            f"multi-vector: {MULTIVECTOR_SPEC!r})"
+        ),
+    ] = None,
     encoder: Annotated[
         str | None, typer.Option(help="text model name/path, for adding and searching texts")
+    ] = None,
+    ids: Annotated[
+        str,
+        typer.Option(
+            "--ids",
+            help="id kind: int (64-bit integers, assigned when not given) or str (string ids "
+            "such as paths or UUIDs)",
+        ),
+    ] = "int",
+    multivector: Annotated[
+        bool,
+        typer.Option(
+            "--multivector",
+            help="a collection of token sets (ColBERT-style): MUVERA first pass, exact MaxSim",
+        ),
+    ] = False,
+    pool_factor: Annotated[
+        int | None,
+        typer.Option(help="with --multivector: keep 1/F of each document's tokens (e.g. 2)"),
     ] = None,
 ) -> None:
     """Create an empty collection.
 
     [bold]Example[/]: slimvec create docs.slim --dim 768 --spec "pca:768 | binary:2@192*20 > f32"
+    [bold]Example[/]: slimvec create notes.slim --encoder all-MiniLM-L6-v2 --ids str
+    [bold]Example[/]: slimvec create colbert.slim --encoder all-MiniLM-L6-v2 --multivector
     """
-    col = slimvec.create(path, dim=dim, metric=metric, spec=spec, encoder=encoder)
+    if dim is None and encoder is None:
+        raise InvalidInputError(
+            "give --dim N (the vector dimension) or --encoder MODEL (its dimension is used), "
+            f"e.g. slimvec create {path} --encoder all-MiniLM-L6-v2"
+        )
+    if ids not in ("int", "str"):
+        raise InvalidInputError(f"--ids must be int or str, got {ids!r}")
+    if pool_factor is not None and not multivector:
+        raise InvalidInputError("--pool-factor applies to --multivector collections only")
+    options: dict[str, Any] = {} if pool_factor is None else {"pool_factor": pool_factor}
+    if multivector and ids == "str":
+        raise InvalidInputError(
+            "--multivector collections take int ids only for now: drop --ids str and keep "
+            'each key in the metadata, e.g. {"text": "...", "metadata": {"key": "doc-1"}}, '
+            'found again with --filter \'{"key": "doc-1"}\''
+        )
+    col = slimvec.create(
+        path,
+        dim=dim,
+        metric=metric,
+        spec=spec or slimvec.DEFAULT_SPEC,
+        encoder=encoder,
+        multivector=multivector,
+        ids=ids,
+        **options,
+    )
+    kind = "multi-vector, " if multivector else ""
     _console().print(
-        f"created [bold]{escape(str(path))}[/]: dim {col.dim}, metric {col.metric}, "
-        f"spec {escape(col.spec)!r}"
+        f"created [bold]{escape(str(path))}[/]: {kind}dim {col.dim}, metric {col.metric}, "
+        f"spec {escape(col.spec)!r}, {col.id_kind} ids"
     )
     col.close()
 
 
-def _read_jsonl(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
-    from slimvec.datasets.files import iter_jsonl
-
-    return _text_records(file, iter_jsonl(file))
+def _is_multivector(col: Any) -> bool:
+    return isinstance(col, MultiVectorCollection)
 
 
-def _read_parquet(file: Path) -> tuple[list[str], list[int] | None, list[dict] | None]:
+def _read_npy(file: Path) -> np.ndarray:
     try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:
+        return np.load(file, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{file} is not a readable .npy array ({exc})") from exc
+
+
+def _check_input_file(file: Path, col: Any) -> str:
+    """The file's suffix once it is known to exist and be a kind ``add`` reads."""
+    from slimvec.datasets.records import SUFFIXES
+
+    if not file.is_file():
         raise InvalidInputError(
-            f"reading {file.name} needs pyarrow (pip install pyarrow), or convert it to .jsonl"
-        ) from exc
-    return _text_records(file, enumerate(pq.read_table(file).to_pylist(), 1))
+            f"{file} does not exist; give a .npy of vectors (n, {col.dim}) or a .jsonl/.parquet "
+            f'of records {{"id", "text", "metadata", "vector"}}'
+        )
+    suffix = file.suffix.lower()
+    if suffix != ".npy" and suffix not in SUFFIXES:
+        raise InvalidInputError(
+            f"{file.name}: unknown file type {suffix or '(none)'}; use .npy vectors or "
+            f".jsonl/.parquet records"
+        )
+    return suffix
 
 
-def _text_records(file: Path, records) -> tuple[list[str], list[int] | None, list[dict] | None]:
-    """(texts, ids if every record has an int "id", metadata = the other fields)."""
-    texts, ids, metas = [], [], []
-    for line_no, record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+def _shown_ids(ids: Any) -> str:
+    """'ids 0..299' for integers (lowest..highest), the first and last for strings."""
+    ids = np.asarray(ids)
+    if not len(ids):
+        return "no ids"
+    if ids.dtype.kind in "iu":
+        return f"ids {ids.min()}..{ids.max()}"
+    return f"ids {ids[0]!r}" if len(ids) == 1 else f"ids {ids[0]!r}..{ids[-1]!r}"
+
+
+def _live_among(col: Any, ids: list[Any]) -> set[Any]:
+    """Which of ``ids`` the collection holds (a page at a time: ``get`` caps its limit)."""
+    found: set[Any] = set()
+    for start in range(0, len(ids), GET_PAGE):
+        page = ids[start : start + GET_PAGE]
+        found.update(col.get(page, limit=None, vectors=False).ids.tolist())
+    return found
+
+
+def _embed_records(col: Any, records: Any, bar: Any) -> Any:
+    """The records' vectors: as given, or their texts embedded by the collection's encoder
+    (token sets in a multi-vector collection), in pieces so ``bar`` moves."""
+    if records.vectors is not None:
+        bar.update(len(records))
+        return records.vectors if _is_multivector(col) else np.stack(records.vectors)
+    encoder = col.encoder
+    texts = records.texts
+    parts: list[Any] = []
+    for start in range(0, len(texts), EMBED_PIECE):
+        piece = texts[start : start + EMBED_PIECE]
+        if _is_multivector(col):
+            parts += encoder.encode_tokens(piece, kind="doc", progress=False)
+        else:
+            parts.append(encoder.encode(piece, kind="doc", progress=False))
+        bar.update(len(piece))
+    return parts if _is_multivector(col) else np.concatenate(parts)
+
+
+def _write_records(col: Any, records: Any, mode: str, bar: Any) -> tuple[Any, int]:
+    """Store one batch of records (``mode``: add, upsert or skip-existing); returns (ids
+    stored, how many replaced an existing id)."""
+    if col.upgrade is not None:  # both spaces: the collection routes texts (no upsert yet)
+        if mode != "add" or records.vectors is not None:
             raise InvalidInputError(
-                f'{file}:{line_no} needs a "text" string, e.g. {{"id": 1, "text": "..."}}'
+                "during a model upgrade `slimvec add` takes text records without --upsert or "
+                "--skip-existing; finish the upgrade first (`slimvec upgrade backfill`, "
+                "`slimvec upgrade finish`)"
             )
-        texts.append(record.pop("text"))
-        ids.append(record.get("id"))
-        metas.append(record or None)
-    if not texts:
-        raise InvalidInputError(f"{file} holds no texts")
-    int_ids = all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
-    if int_ids:
-        metas = [{k: v for k, v in (m or {}).items() if k != "id"} or None for m in metas]
-    return texts, (ids if int_ids else None), (metas if any(metas) else None)
+        bar.update(len(records))
+        return col.add_texts(records.texts, ids=records.ids, metadata=records.metadata_or_none()), 0
+    replaced = 0
+    if records.ids is not None:
+        live = _live_among(col, records.ids)
+        if live and mode == "add":
+            shown = sorted(live, key=records.ids.index)[:5]
+            raise DuplicateIdError(
+                f"{len(live):,} ids of {records.source.name} are already in the collection "
+                f"(e.g. {', '.join(map(repr, shown))}): rerun with --upsert to replace them or "
+                f"--skip-existing to keep them; nothing was added"
+            )
+        if live and mode == "skip-existing":
+            bar.update(len(live))
+            records = records.take(i for i, x in enumerate(records.ids) if x not in live)
+            if not len(records):
+                return np.empty(0, np.int64 if col.id_kind == "int" else object), 0
+        replaced = len(live) if mode == "upsert" else 0
+    vectors = _embed_records(col, records, bar)
+    args = {"metadata": records.metadata_or_none(), "texts": records.texts_or_none()}
+    if mode == "upsert":
+        return col.upsert(vectors, ids=records.ids, **args), replaced
+    return col.add(vectors, ids=records.ids, **args), 0
+
+
+def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
+    """The body of ``add`` and ``upsert``: read, validate, then store ``batch`` records per
+    commit under one progress bar."""
+    from tqdm.auto import tqdm
+
+    from slimvec.datasets.records import read_records
+    from slimvec.encoders.base import PROGRESS_MIN_TEXTS
+
+    batch = check_int(batch, "--batch-size")
+    col = slimvec.open(path)
+    suffix = _check_input_file(file, col)
+    if suffix == ".npy":
+        if mode != "add":
+            raise InvalidInputError(
+                "--upsert and --skip-existing match records by id, and a .npy holds no ids: "
+                'use a .jsonl of {"id": ..., "vector": [...]} records'
+            )
+        if _is_multivector(col):
+            raise InvalidInputError(
+                f"{path} is a multi-vector collection: give a .jsonl whose records have texts "
+                f'or a "vector" list of token vectors'
+            )
+        with _console().status(f"adding {file.name} ..."):
+            ids = col.add(_read_npy(file))
+        _console().print(
+            f"added {len(ids):,} vectors ({_shown_ids(ids)}); {escape(str(path))} now holds "
+            f"{len(col):,}"
+        )
+        col.close()
+        return
+    records = read_records(file, col.id_kind, col.dim, multivector=_is_multivector(col))
+    if records.vectors is None:
+        col.encoder  # noqa: B018 - no encoder: the error now, before anything is read twice
+    if mode == "upsert" and records.ids is None:
+        raise InvalidInputError(
+            f'upsert replaces records by id: every record of {file.name} needs an "id"'
+        )
+    before = len(col)
+    stored, replaced = [], 0
+    embeds = records.vectors is None
+    with tqdm(
+        total=len(records),
+        desc=f"{mode} {file.name}",
+        unit="doc",
+        disable=not embeds or len(records) < PROGRESS_MIN_TEXTS,
+    ) as bar:
+        for start in range(0, len(records), batch):
+            part = records.take(range(start, min(start + batch, len(records))))
+            ids, n_replaced = _write_records(col, part, mode, bar)
+            stored.append(np.asarray(ids))
+            replaced += n_replaced
+    ids = np.concatenate(stored)
+    verb = "upserted" if mode == "upsert" else "added"
+    what = "vectors" if records.vectors is not None else "documents"
+    details = [_shown_ids(ids)] if len(ids) else []
+    if mode == "upsert":
+        details.append(f"{replaced:,} replaced, {len(ids) - replaced:,} new")
+    if mode == "skip-existing":
+        details.append(f"{len(records) - len(ids):,} already present, skipped")
+    detail = "; ".join(details)
+    _console().print(
+        f"{verb} {len(ids):,} {what} ({detail}); {escape(str(path))} now holds {len(col):,} "
+        f"(was {before:,})"
+    )
+    col.close()
+
+
+BatchOpt = Annotated[
+    int,
+    typer.Option(
+        help="records embedded and committed together; an interrupted run keeps the batches "
+        "it committed (rerun with --skip-existing or --upsert)"
+    ),
+]
 
 
 @app.command()
 @friendly
 def add(
-    path: Annotated[Path, typer.Argument(help="collection directory")],
-    file: Annotated[Path, typer.Argument(help=".npy vectors (n, dim), or .jsonl/.parquet texts")],
+    path: PathArg,
+    file: Annotated[Path, typer.Argument(help=".npy vectors (n, dim), or .jsonl/.parquet records")],
+    upsert: Annotated[
+        bool, typer.Option("--upsert", help="replace the records whose ids exist (add the rest)")
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help="keep the records whose ids exist, add the rest (resumes an interrupted add "
+            "without embedding again what is stored)",
+        ),
+    ] = False,
+    batch_size: BatchOpt = 10_000,
 ) -> None:
-    """Add vectors (.npy) or texts (.jsonl lines {"id", "text", ...}; needs an encoder).
+    """Add vectors (.npy) or records (.jsonl/.parquet, one per line: {"id", "text",
+    "metadata", "vector"}).
+
+    Records keep their "id" (an integer, or a string in an --ids str collection); without ids
+    they are assigned. "text" is embedded by the collection's encoder unless the record has a
+    "vector"; other fields are metadata. Ids already stored are an error unless --upsert
+    (replace) or --skip-existing (keep) says what to do, so running an ingest again is safe.
 
     [bold]Example[/]: slimvec add docs.slim vectors.npy
+    [bold]Example[/]: slimvec add notes.slim notes.jsonl --upsert
+    """
+    if upsert and skip_existing:
+        raise InvalidInputError("give --upsert (replace existing ids) or --skip-existing, not both")
+    mode = "upsert" if upsert else "skip-existing" if skip_existing else "add"
+    _add_file(path, file, mode, batch_size)
+
+
+@app.command("upsert")
+@friendly
+def upsert_command(
+    path: PathArg,
+    file: Annotated[Path, typer.Argument(help=".jsonl/.parquet records, each with an id")],
+    batch_size: BatchOpt = 10_000,
+) -> None:
+    """Add records, replacing those whose ids exist (vector, text and metadata); the same as
+    [bold]slimvec add --upsert[/].
+
+    [bold]Example[/]: slimvec upsert notes.slim changed.jsonl
+    """
+    _add_file(path, file, "upsert", batch_size)
+
+
+def _cli_ids(col: Any, given: list[str]) -> list[Any]:
+    """Ids typed on the command line, as the collection's kind (integers parsed)."""
+    if col.id_kind == "str":
+        return list(given)
+    out = []
+    for text in given:
+        try:
+            out.append(int(text))
+        except ValueError:
+            raise IdKindError(
+                f"{col.path} has integer ids, got {text!r}; string ids need a collection made "
+                f"with `slimvec create PATH --ids str`"
+            ) from None
+    return out
+
+
+@app.command()
+@friendly
+def get(
+    path: PathArg,
+    ids: Annotated[list[str] | None, typer.Argument(help="ids to show (default: all)")] = None,
+    where: FilterOpt = None,
+    limit: Annotated[int, typer.Option(help="most records to print")] = 100,
+    offset: Annotated[int, typer.Option(help="records to skip first")] = 0,
+    vectors: Annotated[bool, typer.Option("--vectors", help="include the stored vectors")] = False,
+) -> None:
+    """Print records as JSON lines (the shape add reads): by id, by --filter, or all.
+
+    Ids come out in the order asked; an id not in the collection is named on stderr and the
+    exit code is 1.
+
+    [bold]Example[/]: slimvec get notes.slim doc-1 doc-2
+    [bold]Example[/]: slimvec get docs.slim --filter '{"year": 2024}' --limit 10
+    """
+    from slimvec.datasets.records import record_lines
+
+    col = slimvec.open(path)
+    if vectors and _is_multivector(col):
+        raise InvalidInputError(
+            "--vectors: a multi-vector collection's token vectors are not exported"
+        )
+    filter_ = _parse_filter_option(where)
+    wanted = _cli_ids(col, ids) if ids else None
+    res = col.get(wanted, filter=filter_, limit=limit, offset=offset, vectors=vectors)
+    order = range(len(res.ids))
+    if wanted is not None:  # the order asked, whatever order storage gives
+        position = {i: n for n, i in enumerate(res.ids.tolist())}
+        order = [position[i] for i in dict.fromkeys(wanted) if i in position]
+    lines = record_lines(
+        [res.ids[n] for n in order],
+        [res.texts[n] for n in order],
+        [res.metadata[n] for n in order],
+        None if res.vectors is None else res.vectors[list(order)],
+    )
+    for line in lines:
+        typer.echo(line)
+    col.close()
+    if wanted is not None:
+        missing = [i for i in dict.fromkeys(wanted) if i not in set(res.ids.tolist())]
+        if missing and filter_ is None:
+            shown = ", ".join(map(repr, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            Console(stderr=True, soft_wrap=True).print(
+                f"[yellow]not found:[/] {escape(shown)} ({len(missing)} of {len(wanted)} ids)"
+            )
+            raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def count(path: PathArg, where: FilterOpt = None) -> None:
+    """Print how many documents the collection holds, or how many match --filter.
+
+    [bold]Example[/]: slimvec count docs.slim --filter '{"lang": "en"}'
     """
     col = slimvec.open(path)
-    if not file.is_file():
+    typer.echo(col.count(_parse_filter_option(where)))
+    col.close()
+
+
+@app.command()
+@friendly
+def delete(
+    path: PathArg,
+    ids: Annotated[list[str] | None, typer.Argument(help="ids to delete")] = None,
+    where: FilterOpt = None,
+) -> None:
+    """Delete documents by id or by --filter, in one commit (compact reclaims the space).
+
+    [bold]Example[/]: slimvec delete notes.slim doc-1 doc-2
+    [bold]Example[/]: slimvec delete docs.slim --filter '{"year": {"$lt": 2000}}'
+    """
+    if bool(ids) == (where is not None):
+        raise InvalidInputError("give the ids to delete or --filter JSON (one of them)")
+    col = slimvec.open(path)
+    if ids:
+        deleted = col.delete(_cli_ids(col, ids))
+    else:
+        deleted = col.delete(filter=_parse_filter_option(where))
+    _console().print(f"deleted {deleted:,}; {escape(str(path))} now holds {len(col):,}")
+    col.close()
+
+
+@app.command()
+@friendly
+def export(
+    path: PathArg,
+    out: Annotated[
+        Path | None, typer.Argument(help="file to write (.jsonl); default: standard output")
+    ] = None,
+    where: FilterOpt = None,
+    vectors: Annotated[
+        bool | None,
+        typer.Option(
+            "--vectors/--no-vectors",
+            help="write each record's stored vector (default: when the collection has no "
+            "encoder, whose documents came in as vectors)",
+        ),
+    ] = None,
+) -> None:
+    """Write every record (or those matching --filter) as JSON lines that add reads back:
+    {"id", "text", "metadata", "vector"}.
+
+    Vectors are written by default only for collections without an encoder: a collection
+    with one re-embeds its texts on add (same model, same vectors), so its file stays small.
+    Stored vectors are as searched (unit length in cosine collections).
+
+    [bold]Example[/]: slimvec export notes.slim notes.jsonl && slimvec add copy.slim notes.jsonl
+    """
+    from slimvec.datasets.records import write_records
+
+    col = slimvec.open(path)
+    has_encoder = col.info().get("encoder") is not None
+    if vectors is None:
+        vectors = not has_encoder and not _is_multivector(col)
+    if vectors and _is_multivector(col):
         raise InvalidInputError(
-            f"{file} does not exist; give a .npy of vectors (n, {col.dim}) or a .jsonl/.parquet "
-            f"of texts"
+            "--vectors: a multi-vector collection's token vectors are not exported; export "
+            "its texts (--no-vectors) and add them to a collection with the same encoder"
         )
-    suffix = file.suffix.lower()
-    with _console().status(f"adding {file.name} ..."):
-        if suffix == ".npy":
-            try:
-                vectors = np.load(file, allow_pickle=False, mmap_mode="r")
-            except (OSError, ValueError) as exc:
-                raise InvalidInputError(f"{file} is not a readable .npy array ({exc})") from exc
-            ids = col.add(vectors)
-        elif suffix in (".jsonl", ".parquet"):
-            texts, given, metas = (_read_jsonl if suffix == ".jsonl" else _read_parquet)(file)
-            ids = col.add_texts(texts, ids=given, metadata=metas)
-        else:
-            raise InvalidInputError(
-                f"{file.name}: unknown file type {suffix or '(none)'}; use .npy vectors or "
-                f".jsonl/.parquet texts"
-            )
-    _console().print(
-        f"added {len(ids):,} vectors (ids {ids.min()}..{ids.max()}); {escape(str(path))} now "
-        f"holds {len(col):,}"
-    )
+    filter_ = _parse_filter_option(where)
+    total = col.count(filter_)
+    written = 0
+    stream = open(out, "w", encoding="utf-8") if out is not None else None  # noqa: SIM115
+    try:
+        sink = stream if stream is not None else sys.stdout
+        while written < total:
+            page = col.get(filter=filter_, limit=GET_PAGE, offset=written, vectors=vectors)
+            if not len(page.ids):
+                break
+            written += write_records(sink, page.ids, page.texts, page.metadata, page.vectors)
+        sink.flush()
+    finally:
+        if stream is not None:
+            stream.close()
+    note = "" if vectors else " (no vectors: add re-embeds the texts)"
+    message = f"exported {written:,} records of {escape(str(path))}{note}"
+    if out is not None:
+        _console().print(f"{message} to {escape(str(out))}")
+    else:
+        Console(stderr=True).print(message)
     col.close()
 
 
@@ -330,12 +774,13 @@ def search(
         table.add_column("id", justify="right")
         table.add_column("score", justify="right")
         table.add_column("text / metadata", overflow="ellipsis", no_wrap=True, max_width=90)
-        valid = ids[ids >= 0]
+        found = ids != None if ids.dtype == object else ids >= 0  # noqa: E711 - elementwise
+        valid = ids[found]  # padding (-1, or None for string ids) left out
         texts = col.texts(valid) if len(valid) else []
         metas = col.metadata(valid) if len(valid) else []
         for rank, (i, s, t, m) in enumerate(zip(valid, scores, texts, metas), 1):
             extra = t if t is not None else (json.dumps(m) if m else "")
-            table.add_row(str(rank), str(i), f"{s:.4f}", escape(extra.replace("\n", " ")))
+            table.add_row(str(rank), escape(str(i)), f"{s:.4f}", escape(extra.replace("\n", " ")))
         console.print(table)
     if len(res.ids) > show:
         console.print(f"... {len(res.ids) - show} more queries (use --show)")
@@ -373,39 +818,148 @@ def _parse_filter_option(text: str | None) -> dict | None:
 
 @app.command()
 @friendly
-def info(path: Annotated[Path, typer.Argument(help="collection directory")]) -> None:
+def info(
+    path: PathArg,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print info() as JSON (every field, in full)")
+    ] = False,
+) -> None:
     """Count, spec and bytes per vector (RAM and disk) of a collection.
 
     [bold]Example[/]: slimvec info docs.slim
     """
     col = slimvec.open(path)
+    details = col.info()
+    col.close()
+    if json_out:
+        typer.echo(json.dumps(details, indent=2, default=str))
+        return
     table = Table(show_header=False, title=escape(str(path)), title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    for key, value in col.info().items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        table.add_row(key, escape(str(value)))
+    for key, value in info_rows(details, _disk_total(path)):
+        table.add_row(key, escape(value))
     _console().print(table)
-    col.close()
+
+
+def info_rows(details: dict[str, Any], disk_bytes: int | None = None) -> list[tuple[str, str]]:
+    """``info()`` as (field, text) rows for people: the calibration said in words, IVF list
+    sizes summarised (count, min/mean/max, imbalance; ``--json`` has every size), disk as a
+    total beside the per-vector figure."""
+    rows = []
+    for key, value in details.items():
+        if key == "calibration" and isinstance(value, dict):
+            text = _calibration_text(value)
+        elif key == "ivf" and isinstance(value, dict):
+            text = _ivf_text(value)
+        elif key == "encoder" and isinstance(value, dict):
+            text = (
+                f"{value.get('name')} ({value.get('dim')}-d, fingerprint "
+                f"{value.get('fingerprint')})"
+            )
+        elif key == "disk_bytes_per_vector" and disk_bytes is not None:
+            rows.append(("disk_bytes", f"{disk_bytes:,} ({_size(disk_bytes)})"))
+            text = _per_vector_disk(value, details.get("count", 0) + details.get("deleted", 0))
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in value.items())
+        else:
+            text = str(value)
+        rows.append((key, text))
+    return rows
+
+
+def _calibration_text(cal: dict[str, Any]) -> str:
+    """The calibration state; ``refit_at`` only once there is a fit to refit (before the
+    first fit the rows are searched exactly, and the note says when the fit happens)."""
+    if cal.get("note"):
+        return str(cal["note"])
+    text = f"fitted on {cal.get('fitted_on', 0):,} rows"
+    refit = cal.get("refit_at")
+    return text + (f"; refitted at {refit:,} rows" if refit else "; final (no more refits)")
+
+
+def _ivf_text(ivf: dict[str, Any]) -> str:
+    parts = [f"{ivf.get('state', '?')}", f"nlist {ivf.get('nlist')}"]
+    if "default_nprobe" in ivf:
+        parts.append(f"default nprobe {ivf['default_nprobe']}")
+    sizes = ivf.get("list_sizes")
+    if isinstance(sizes, dict):
+        parts.append(
+            f"list sizes min {sizes.get('min'):,} / mean {sizes.get('mean'):,} / max "
+            f"{sizes.get('max'):,}, imbalance {sizes.get('imbalance')} (largest / mean), "
+            f"{sizes.get('empty', 0)} empty"
+        )
+    for key in ("trained_on", "retrain_at", "train_at", "log_rows_scanned_flat"):
+        if key in ivf:
+            parts.append(f"{key.replace('_', ' ')} {ivf[key]:,}")
+    if ivf.get("note"):
+        parts.append(str(ivf["note"]))
+    return "; ".join(parts)
+
+
+#: Below this many rows a collection's disk is mostly fixed files (manifest, calibration
+#: state, metadata database, keyword index), so bytes per vector says little about its codes.
+PER_VECTOR_MIN_ROWS = 1_000
+
+
+def _per_vector_disk(value: Any, rows: int) -> str:
+    if value is None:
+        return "None"
+    if rows < PER_VECTOR_MIN_ROWS:
+        return f"{value:,} (mostly fixed files at {rows:,} rows; see disk_bytes)"
+    return f"{value:,}"
+
+
+def _disk_total(path: Path) -> int | None:
+    """Bytes of every file under the collection directory (None if it cannot be read)."""
+    import os
+
+    total = 0
+    try:
+        for root, _, files in os.walk(path):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(root, name)).st_size
+                except FileNotFoundError:  # swept by another process meanwhile
+                    continue
+    except OSError:
+        return None
+    return total
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} TB"  # pragma: no cover
 
 
 @app.command()
 @friendly
-def compact(path: Annotated[Path, typer.Argument(help="collection directory")]) -> None:
+def compact(path: PathArg) -> None:
     """Rewrite live vectors into one segment, reclaiming the space of deleted ones.
 
     [bold]Example[/]: slimvec compact docs.slim
     """
     col = slimvec.open(path)
-    before = col.info()["disk_bytes_per_vector"]
+    before = _disk_total(path)
     col.compact()
     after = col.info()
-    _console().print(
-        f"compacted {escape(str(path))}: {after['count']:,} vectors in {after['segments']} "
-        f"segment(s); disk {before} -> {after['disk_bytes_per_vector']} bytes/vector"
-    )
     col.close()
+    disk = _disk_total(path)
+    message = (
+        f"compacted {escape(str(path))}: {after['count']:,} vectors in {after['segments']} "
+        f"segment(s); disk {_size(before or 0)} -> {_size(disk or 0)}"
+    )
+    if after["count"] >= PER_VECTOR_MIN_ROWS:
+        message += f" ({after['disk_bytes_per_vector']:,} bytes/vector)"
+    elif disk is not None and before is not None and disk > before:
+        message += (
+            f" (a segment's fixed files - calibration state, metadata database, keyword index "
+            f"- outweigh {after['count']:,} vectors; they are paid once per collection)"
+        )
+    _console().print(message)
 
 
 # -- model upgrades ----------------------------------------------------------------------------
@@ -925,7 +1479,14 @@ def apikey(
     """
     from slimvec.server.auth import new_key
 
-    print(new_key(key_file, name, role, collection or None))
+    key = new_key(key_file, name, role, collection or None)
+    scope = ", ".join(collection) if collection else "every collection"
+    Console(stderr=True, soft_wrap=True).print(
+        f"[bold]new {escape(role)} key {escape(name)!r}[/] for {escape(scope)}, added to "
+        f"{escape(str(key_file))} as a hash. [bold yellow]It is shown only this once[/]: copy it "
+        f"now (clients send it in the api-key header); to replace a lost key, add a new one."
+    )
+    print(key)  # alone on stdout, so KEY=$(slimvec apikey ...) captures just the key
 
 
 # -- encoder operating points (bench --encoders, advise --target-ndcg) --------------------------
