@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,15 @@ $(VENV)/.text: $(VENV)/.core
 	$(PIP) install -e ".[dev,text,bench]"
 	touch $@
 
+# System parts (Debian's chromium for the web page test) are installed when they can be;
+# otherwise scripts/system-deps.sh prints one line naming the tests that will skip.
 test: $(VENV)/.text
+	@bash scripts/system-deps.sh
 	$(PY) -m pytest
+
+# The edit loop: everything but the tests marked slow (pyproject.toml, [tool.pytest.ini_options]).
+test-fast: $(VENV)/.text
+	$(PY) -m pytest -m "not slow"
 
 demo: $(VENV)/.text
 	$(PY) -m slimvec.demo

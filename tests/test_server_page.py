@@ -21,7 +21,8 @@ from slimvec.server.auth import KeyFile, new_key
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it as root)"
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (make test installs it: scripts/system-deps.sh)",
 )
 EVIL = "<script>alert(1)</script> & <b>bold</b>"
 
