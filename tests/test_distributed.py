@@ -402,7 +402,7 @@ def test_ingest_texts_in_parallel_and_resume(make_collection):
         ray.data.from_items([{"text": t} for t in TEXTS[:300]]),
         col,
         batch_size=64,
-        encoders=2,
+        encoders=1,  # the module's cluster has 2 CPUs: one encoder actor and a reader
         progress=False,
     )
     assert (first.added, first.skipped) == (300, 0)
@@ -423,6 +423,30 @@ def test_ingest_texts_in_parallel_and_resume(make_collection):
     keyed = rows.map(lambda row: {"body": row["body"] + " (keyed)", "key": 10**15 + row["key"]})
     sd.ingest_texts(keyed, col, text_column="body", id_column="key", progress=False)
     assert col.texts([10**15 + 3]) == [TEXTS[3] + " (keyed)"] and len(col) == 1010
+
+
+def test_ingest_sizes_its_encoder_pool_to_the_cluster(tmp_path, make_collection):
+    """README's `encoders=4` on `ray.init(num_cpus=2)` waited forever: read tasks held both
+    CPUs while the encoder actors waited for one. Now the pool shrinks to what fits beside a
+    reader (with a warning), and a cluster with no room is refused at once."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for part in range(4):  # several files: several read tasks, as read_text("corpus/") makes
+        lines = TEXTS[part * 50 : (part + 1) * 50]
+        (corpus / f"part-{part}.txt").write_text("\n".join(lines) + "\n")
+    col = make_collection("c", encoder=HashEncoder(), spec="f32", shards=2)
+    with pytest.warns(UserWarning, match=r"encoders=4 needs 5 CPUs .* using 1 encoder actor"):
+        report = sd.ingest_texts(
+            ray.data.read_text(str(corpus)), col, encoders=4, batch_size=32, progress=False
+        )
+    assert (report.added, report.skipped) == (200, 0) and len(col) == 200
+    busy = make_collection(
+        "busy", encoder=HashEncoder(), shards=2, actor_options={"num_cpus": 0.75}
+    )
+    with pytest.raises(InvalidInputError, match=r"needs 2 free CPUs .* 1.5 of them reserved"):
+        sd.ingest_texts(ray.data.from_items([{"text": "x"}]), busy, progress=False)
+    with pytest.raises(InvalidInputError, match="encoders must be a positive integer"):
+        sd.ingest_texts(ray.data.from_items([{"text": "x"}]), col, encoders=0)
 
 
 def test_ingest_survives_a_shard_killed_mid_run(tmp_path, make_collection):

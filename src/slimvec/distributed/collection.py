@@ -235,6 +235,12 @@ class ShardedCollection:
     def replicas(self) -> int:
         return self._map.replicas
 
+    def reserved_cpus(self) -> float:
+        """CPUs the shard actors reserve on the cluster (0 by default: they mostly wait on
+        disk and sleep between calls)."""
+        per_actor = float(self._options.get("num_cpus") or 0)
+        return per_actor * self.shards * self.replicas
+
     @property
     def dim(self) -> int:
         return self._map.dim

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,17 @@ def ingest_texts(
     ``id_column`` or are hashes of the texts. Rerunning after an interruption stores only what
     is missing. A shard that stays down longer than ``shard_wait`` seconds ends the run with
     ``ShardUnavailableError`` (rerun it later: it resumes).
+
+    Each encoder actor takes one CPU and the dataset's read tasks need one more, so the pool is
+    sized to the cluster: ``encoders`` beyond its CPUs (less those the shard actors reserve,
+    less one for reading) are dropped with a warning, and a cluster without room for one
+    encoder and a reader is refused at once (Ray would otherwise wait forever for CPUs that
+    never free up).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(encoders, bool) or not isinstance(encoders, int) or encoders < 1:
+        raise InvalidInputError(f"encoders must be a positive integer, got {encoders!r}")
     columns = dataset.columns()
     for name in (text_column, id_column):
         if name is not None and name not in columns:
@@ -96,6 +105,7 @@ def ingest_texts(
             )
     import ray.data  # ~3 s to import: not in every shard actor that imports this package
 
+    encoders = pool_size(encoders, col)
     model = col.encoder if encoder is None else col._checked_encoder(encoder)
     existing = col.live_ids()
     rows = dataset.map_batches(
@@ -108,6 +118,7 @@ def ingest_texts(
         fn_constructor_args=(model,),
         batch_format="numpy",
         batch_size=batch_size,
+        num_cpus=ENCODER_CPUS,
         compute=ray.data.ActorPoolStrategy(size=encoders),
     )
     total = dataset.count()
@@ -118,6 +129,43 @@ def ingest_texts(
             bar.update(len(batch["id"]))
     added = len(col) - len(existing)
     return IngestReport(added=added, skipped=total - added, retries=retries)
+
+
+#: CPUs each encoder actor reserves, and CPUs left for the dataset's read and map tasks: with
+#: every CPU held by an encoder actor, read tasks blocked on their full output never finish
+#: and the actors still starting never get a CPU (measured: ``read_text`` with
+#: ``ray.init(num_cpus=2)`` hangs at 2 and 4 encoders, runs at 1).
+ENCODER_CPUS = 1
+READER_CPUS = 1
+
+
+def pool_size(encoders: int, col: ShardedCollection) -> int:
+    """How many encoder actors the cluster can run beside a reader: ``encoders``, or fewer
+    with a warning; an ``InvalidInputError`` naming the CPUs needed when not even one fits."""
+    import ray
+
+    total = float(ray.cluster_resources().get("CPU", 0))
+    held = col.reserved_cpus()
+    fit = int((total - held - READER_CPUS) // ENCODER_CPUS)
+    held_text = f", {held:g} of them reserved by the shard actors" if held else ""
+    if fit < 1:
+        raise InvalidInputError(
+            f"ingest_texts needs {ENCODER_CPUS + READER_CPUS:g} free CPUs ({ENCODER_CPUS:g} per "
+            f"encoder actor, {READER_CPUS:g} to read the dataset); the Ray cluster has "
+            f"{total:g}{held_text}. Start Ray with more (ray.init(num_cpus=...)), add nodes, "
+            f"or lower the shards' actor_options num_cpus"
+        )
+    if encoders > fit:
+        warnings.warn(
+            f"ingest_texts: encoders={encoders} needs {encoders * ENCODER_CPUS + READER_CPUS:g} "
+            f"CPUs ({ENCODER_CPUS:g} per encoder actor, {READER_CPUS:g} to read the dataset) but "
+            f"the Ray cluster has {total:g}{held_text}; using {fit} encoder actor"
+            f"{'s' if fit > 1 else ''}. For more, start Ray with more CPUs or add nodes",
+            UserWarning,
+            stacklevel=3,
+        )
+        return fit
+    return encoders
 
 
 def _add_with_retries(col: ShardedCollection, batch: dict[str, Any], wait: float) -> int:
