@@ -4,6 +4,7 @@ the repository."""
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +17,49 @@ from slimvec.datasets import Dataset, load_files
 #: all-MiniLM-L6-v2 vectors (float16) and, for the first 400 descriptions, multilingual-e5-small
 #: vectors; made by tests/data/make_fixture.py (tests/data/debian_minilm/README.md).
 FIXTURE = Path(__file__).resolve().parent / "data" / "debian_minilm"
+
+
+#: The slow tier: `make test-fast` (pytest -m "not slow") leaves these out, `make test` runs
+#: them. Seconds measured on 2 shared cores with a warm numba cache (cold runs are slower);
+#: "file.py" alone marks the whole module. Kept here rather than as decorators so that one list
+#: shows the tier and its cost; an entry that no longer names a collected test is warned about.
+SLOW = {
+    "test_fde.py::test_fde_tracks_chamfer_on_real_tokens": 15,  # MiniLM token sets, 300 texts
+    "test_pooling.py::test_real_tokens_counts_and_maxsim": 2,  # the same token sets
+    "test_upgrade_real_models.py": 25,  # MiniLM -> e5 upgrade with both real models
+    "test_rag_example.py": 11,  # LangChain RAG example, real model, Debian index via apt
+    "test_server_page.py": 8,  # four headless Chromium runs
+    "test_distributed_cluster.py": 10,  # a two-node Ray cluster
+    "test_distributed.py::test_ingest_texts_in_parallel_and_resume": 14,
+    "test_distributed.py::test_ingest_survives_a_shard_killed_mid_run": 8,
+    "test_distributed.py::test_a_shard_that_cannot_start_is_named": 7.5,
+    "test_distributed.py::test_a_replica_answers_when_a_shard_actor_dies": 7,
+    "test_distributed.py::test_texts_with_an_encoder": 6,
+    "test_distributed.py::test_reopen_serves_the_same_collection": 5.5,
+    "test_upgrade.py::test_keyword_search_covers_both_spaces_during_an_upgrade": 12,
+    "test_upgrade.py::test_backfill_resumes_after_kill": 7.5,  # 2 kill points
+    "test_server.py::test_threads_search_two_workers_while_another_process_writes": 7.5,
+    "test_write_path.py::test_single_adds_keep_segments_logarithmic_and_files_bounded": 10,
+    "test_cli.py::test_upgrade_commands_end_to_end": 19,  # cold; 2.5 s warm
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    files, found = set(), set()
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1]
+        test = f"{module}::{item.originalname if hasattr(item, 'originalname') else item.name}"
+        files.add(module)
+        for key in (module, test):
+            if key in SLOW:
+                item.add_marker(pytest.mark.slow)
+                found.add(key)
+    stale = sorted(k for k in SLOW if k.split("::")[0] in files and k not in found)
+    if stale:
+        warnings.warn(
+            pytest.PytestWarning(f"tests/conftest.py SLOW names no collected test: {stale}"),
+            stacklevel=1,
+        )
 
 
 def _clustered(n: int, dim: int, seed: int) -> np.ndarray:
