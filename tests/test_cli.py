@@ -370,6 +370,14 @@ def test_vector_file_round_trip(tmp_path):
     a.close(), b.close()
     stdout = run("export", src, "--filter", '{"group": 1}', "--no-vectors").stdout
     assert len(stdout.splitlines()) == 100 and '"vector"' not in stdout
+    # an id already stored in the file's last batch: refused before the first batch is written
+    late = [{"id": 5000 + i, "vector": v.tolist()} for i, v in enumerate(x[:150])] + rows[:1]
+    late_file = records(tmp_path / "late.jsonl", late)
+    refused = run("add", src, late_file, "--batch-size", 50, code=2).stderr
+    assert "1 ids of late.jsonl are already in the collection (e.g. 1000)" in refused
+    assert run("count", src).stdout.strip() == "350"
+    resumed = run("add", src, late_file, "--batch-size", 50, "--skip-existing").output
+    assert "added 150 vectors (ids 5000..5149; 1 already present, skipped)" in resumed
     no_ids = run("add", src, tmp_path / "more.npy", "--upsert", code=2).stderr
     assert "a .npy holds no ids" in no_ids
     bad = records(tmp_path / "bad.jsonl", [{"id": 1, "vector": [1.0, 2.0]}])

@@ -395,44 +395,48 @@ def _embed_records(col: Any, records: Any, bar: Any) -> Any:
     return parts if _is_multivector(col) else np.concatenate(parts)
 
 
-def _write_records(col: Any, records: Any, mode: str, bar: Any) -> tuple[Any, int]:
-    """Store one batch of records (``mode``: add, upsert or skip-existing); returns (ids
-    stored, how many replaced an existing id)."""
+def _write_records(col: Any, records: Any, mode: str, bar: Any) -> Any:
+    """Store one batch of records (``mode``: add or upsert); returns the ids stored."""
     if col.upgrade is not None:  # both spaces: the collection routes texts (no upsert yet)
+        bar.update(len(records))
+        return col.add_texts(records.texts, ids=records.ids, metadata=records.metadata_or_none())
+    vectors = _embed_records(col, records, bar)
+    args = {"metadata": records.metadata_or_none(), "texts": records.texts_or_none()}
+    if mode == "upsert":
+        return col.upsert(vectors, ids=records.ids, **args)
+    return col.add(vectors, ids=records.ids, **args)
+
+
+def _existing(col: Any, records: Any, mode: str) -> tuple[Any, int]:
+    """Check the file's ids against the collection once, before anything is embedded or
+    written: ``add`` refuses ids already stored, ``skip-existing`` drops their records.
+    Returns (records to write, how many of the file's ids are stored)."""
+    if col.upgrade is not None:
         if mode != "add" or records.vectors is not None:
             raise InvalidInputError(
                 "during a model upgrade `slimvec add` takes text records without --upsert or "
                 "--skip-existing; finish the upgrade first (`slimvec upgrade backfill`, "
                 "`slimvec upgrade finish`)"
             )
-        bar.update(len(records))
-        return col.add_texts(records.texts, ids=records.ids, metadata=records.metadata_or_none()), 0
-    replaced = 0
-    if records.ids is not None:
-        live = _live_among(col, records.ids)
-        if live and mode == "add":
-            shown = sorted(live, key=records.ids.index)[:5]
-            raise DuplicateIdError(
-                f"{len(live):,} ids of {records.source.name} are already in the collection "
-                f"(e.g. {', '.join(map(repr, shown))}): rerun with --upsert to replace them or "
-                f"--skip-existing to keep them; nothing was added"
-            )
-        if live and mode == "skip-existing":
-            bar.update(len(live))
-            records = records.take(i for i, x in enumerate(records.ids) if x not in live)
-            if not len(records):
-                return np.empty(0, np.int64 if col.id_kind == "int" else object), 0
-        replaced = len(live) if mode == "upsert" else 0
-    vectors = _embed_records(col, records, bar)
-    args = {"metadata": records.metadata_or_none(), "texts": records.texts_or_none()}
-    if mode == "upsert":
-        return col.upsert(vectors, ids=records.ids, **args), replaced
-    return col.add(vectors, ids=records.ids, **args), 0
+        return records, 0  # the collection refuses stored ids itself
+    if records.ids is None:
+        return records, 0
+    live = _live_among(col, records.ids)
+    if live and mode == "add":
+        shown = [i for i in records.ids if i in live][:5]
+        raise DuplicateIdError(
+            f"{len(live):,} ids of {records.source.name} are already in the collection (e.g. "
+            f"{', '.join(map(repr, shown))}): rerun with --upsert to replace them or "
+            f"--skip-existing to keep them; nothing was added"
+        )
+    if live and mode == "skip-existing":
+        records = records.take(i for i, x in enumerate(records.ids) if x not in live)
+    return records, len(live)
 
 
 def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
-    """The body of ``add`` and ``upsert``: read, validate, then store ``batch`` records per
-    commit under one progress bar."""
+    """The body of ``add`` and ``upsert``: read and check the whole file, then store
+    ``batch`` records per commit under one progress bar."""
     from tqdm.auto import tqdm
 
     from slimvec.datasets.records import read_records
@@ -462,37 +466,34 @@ def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
         return
     records = read_records(file, col.id_kind, col.dim, multivector=_is_multivector(col))
     if records.vectors is None:
-        col.encoder  # noqa: B018 - no encoder: the error now, before anything is read twice
+        col.encoder  # noqa: B018 - no encoder: the error now, before any work
     if mode == "upsert" and records.ids is None:
         raise InvalidInputError(
             f'upsert replaces records by id: every record of {file.name} needs an "id"'
         )
-    before = len(col)
-    stored, replaced = [], 0
-    embeds = records.vectors is None
+    before, in_file = len(col), len(records)
+    records, stored_before = _existing(col, records, mode)
+    stored = [np.empty(0, np.int64 if col.id_kind == "int" else object)]
     with tqdm(
         total=len(records),
         desc=f"{mode} {file.name}",
         unit="doc",
-        disable=not embeds or len(records) < PROGRESS_MIN_TEXTS,
+        disable=records.vectors is not None or len(records) < PROGRESS_MIN_TEXTS,
     ) as bar:
         for start in range(0, len(records), batch):
             part = records.take(range(start, min(start + batch, len(records))))
-            ids, n_replaced = _write_records(col, part, mode, bar)
-            stored.append(np.asarray(ids))
-            replaced += n_replaced
+            stored.append(np.asarray(_write_records(col, part, mode, bar)))
     ids = np.concatenate(stored)
     verb = "upserted" if mode == "upsert" else "added"
     what = "vectors" if records.vectors is not None else "documents"
     details = [_shown_ids(ids)] if len(ids) else []
     if mode == "upsert":
-        details.append(f"{replaced:,} replaced, {len(ids) - replaced:,} new")
+        details.append(f"{stored_before:,} replaced, {len(ids) - stored_before:,} new")
     if mode == "skip-existing":
-        details.append(f"{len(records) - len(ids):,} already present, skipped")
-    detail = "; ".join(details)
+        details.append(f"{in_file - len(ids):,} already present, skipped")
     _console().print(
-        f"{verb} {len(ids):,} {what} ({detail}); {escape(str(path))} now holds {len(col):,} "
-        f"(was {before:,})"
+        f"{verb} {len(ids):,} {what} ({'; '.join(details)}); {escape(str(path))} now holds "
+        f"{len(col):,} (was {before:,})"
     )
     col.close()
 
@@ -578,7 +579,9 @@ def get(
     path: PathArg,
     ids: Annotated[list[str] | None, typer.Argument(help="ids to show (default: all)")] = None,
     where: FilterOpt = None,
-    limit: Annotated[int, typer.Option(help="most records to print")] = 100,
+    limit: Annotated[
+        int, typer.Option(help="most records to print (ids given: all of them)")
+    ] = 100,
     offset: Annotated[int, typer.Option(help="records to skip first")] = 0,
     vectors: Annotated[bool, typer.Option("--vectors", help="include the stored vectors")] = False,
 ) -> None:
@@ -599,7 +602,8 @@ def get(
         )
     filter_ = _parse_filter_option(where)
     wanted = _cli_ids(col, ids) if ids else None
-    res = col.get(wanted, filter=filter_, limit=limit, offset=offset, vectors=vectors)
+    limit_ = None if wanted is not None and where is None else limit  # every id asked for
+    res = col.get(wanted, filter=filter_, limit=limit_, offset=offset, vectors=vectors)
     order = range(len(res.ids))
     if wanted is not None:  # the order asked, whatever order storage gives
         position = {i: n for n, i in enumerate(res.ids.tolist())}
