@@ -789,7 +789,7 @@ def search(
     if len(res.ids) > show:
         console.print(f"... {len(res.ids) - show} more queries (use --show)")
     if res.explain is not None:
-        console.print(f"[dim]filter: {res.explain['plan']} - {escape(res.explain['why'])}[/]")
+        console.print(f"[dim]plan: {res.explain['plan']} - {escape(res.explain['why'])}[/]")
     col.close()
 
 
