@@ -126,3 +126,21 @@ def small_ivf(monkeypatch):
 
     monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
     return ivf
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "planner: the test sees the planner's real prices (see _funnel_plans)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _funnel_plans(request, monkeypatch):
+    """Most tests check the funnel's answers on small collections, where the planner would
+    answer exactly (it costs less there; slimvec.engine.planner): they run with exact search
+    priced out. Tests marked ``planner`` see the real prices."""
+    if request.node.get_closest_marker("planner") is None:
+        from slimvec.engine import planner
+
+        priced_out = planner.Costs(exact_mac=1e9, exact_byte=1e9)
+        monkeypatch.setattr(planner, "COSTS", priced_out)

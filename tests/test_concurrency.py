@@ -40,9 +40,10 @@ def test_threads_share_a_handle_while_another_process_writes(collection):
     stop.set()
     join(readers)
     assert writer.returncode == 0, writer.stderr
-    assert int(writer.stdout) > 3  # several rounds of every kind of write
-    assert tally.errors == [] and tally.wrong == []
-    assert tally.calls > 24  # the readers really ran alongside
+    assert int(writer.stdout) >= 2, writer.stdout  # rounds of every kind of write
+    assert tally.errors == [], tally.errors[:5]
+    assert tally.wrong == [], tally.wrong[:5]
+    assert tally.calls >= 8, tally.calls  # the readers really ran alongside
     fresh = slimvec.open(collection)
     assert len(col) == len(fresh)
     assert col.count({"tag": "even"}) == fresh.count({"tag": "even"})

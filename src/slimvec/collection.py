@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from slimvec.engine import planner
 from slimvec.engine.pin import StaleView, ViewPin, reads, writes
 from slimvec.errors import (
     CollectionExistsError,
@@ -188,6 +189,9 @@ class Collection:
 
     #: Whether small adds go to the write-ahead log (multi-vector adds always make segments).
     logs_adds: ClassVar[bool] = True
+    #: Whether the planner may answer with exact float32 search where it costs less than the
+    #: funnel (multi-vector exact search is MaxSim over every token: never cheaper).
+    plans_exact: ClassVar[bool] = True
 
     def __init__(self, path: str | Path, encoder: Any = None):
         self.path = Path(path)
@@ -1583,11 +1587,9 @@ class Collection:
             rows = np.full((nq, k), -1, np.int64)
             scores = np.full((nq, k), -np.inf, np.float32)
             explain.update(plan="empty", why="no live vector matches the filter")
-        elif exact or not self.fitted:
+        elif (plan := self._plan(nq, matching, exact, nprobe))["plan"] == "exact-scan":
             rows, scores = self._exact(q, min(k, matching), allow)
-            explain.update(
-                plan="exact-scan", why="exact=True" if exact else "pipeline not fitted yet"
-            )
+            explain.update(plan)
         elif matching <= limit:
             rows, scores = self._score_rows(q, min(k, matching), np.flatnonzero(allow))
             explain.update(
@@ -1818,13 +1820,29 @@ class Collection:
             )
         allow = ~deleted if live < len(deleted) else None
         work = min(k, live)
-        if exact or not self.fitted:
+        explain = self._plan(nq, live, exact, nprobe)
+        if explain["plan"] == "exact-scan":
             rows, scores = self._exact(q, work, allow)
         else:
             rows, scores = self._first_pass(q, work, allow, nprobe)
         rows, scores = pad_results(rows, scores, k)
         ids = np.where(rows >= 0, self._ids.array[np.maximum(rows, 0)], -1)
-        return SearchResult(ids=ids, scores=scores)
+        return SearchResult(ids=ids, scores=scores, explain=explain)
+
+    def _plan(self, nq: int, rows: int, exact: bool, nprobe: int | None) -> dict[str, Any]:
+        """``explain`` of the plan for ``nq`` queries over ``rows`` live (or matching) rows:
+        exact when asked or not fitted yet, else the cheaper of exact and the funnel."""
+        if exact:
+            return {"plan": "exact-scan", "why": "exact=True"}
+        if not self.fitted:
+            return {"plan": "exact-scan", "why": "pipeline not fitted yet"}
+        if not self.plans_exact:
+            return {"plan": "funnel", "why": "the funnel is the only approximate plan"}
+        scanned = 1.0
+        if self._ivf is not None and self._ivf.trained:
+            scanned = self._ivf.probed_fraction(nprobe)
+        code_bytes = self.pipeline.bytes_per_vector(self.pipeline.first_key)
+        return planner.choose(nq, rows, self.dim, code_bytes, scanned).explain()
 
     def _exact(self, q: np.ndarray, k: int, allow: np.ndarray | None):
         parts = [(e.start, e.rows, self._originals(e, arrays)) for e, arrays in self._segments]

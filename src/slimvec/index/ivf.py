@@ -499,6 +499,10 @@ class IVFIndex:
             rows[short], scores[short] = flat_rows[:, :width], flat_scores[:, :width]
         return pipeline.refine(queries, z, rows, scores, k, source)
 
+    def probed_fraction(self, nprobe: int | None) -> float:
+        """Share of the rows a query's first pass reads (what the planner prices)."""
+        return (nprobe or default_nprobe(self.nlist)) / self.nlist
+
     def widened(self, nprobe: int, allowed: int, total: int) -> int:
         """``nprobe`` grown by 1 / selectivity (a filter passing 10% probes 10x the lists)."""
         if allowed <= 0:

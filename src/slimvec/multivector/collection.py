@@ -60,6 +60,7 @@ class MultiVectorCollection(Collection):
     #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
     #: calibration stays the first batch's (refitting would re-encode every token set).
     logs_adds = False
+    plans_exact = False
     refits = False
 
     @classmethod
