@@ -26,7 +26,7 @@ FIXTURE = Path(__file__).resolve().parent / "data" / "debian_minilm"
 SLOW = {
     "test_fde.py::test_fde_tracks_chamfer_on_real_tokens": 15,  # MiniLM token sets, 300 texts
     "test_pooling.py::test_real_tokens_counts_and_maxsim": 2,  # the same token sets
-    "test_upgrade_real_models.py": 25,  # MiniLM -> e5 upgrade with both real models
+    "test_upgrade_real_models.py": 13,  # MiniLM -> e5 upgrade with both real models
     "test_rag_example.py": 11,  # LangChain RAG example, real model, Debian index via apt
     "test_server_page.py": 8,  # four headless Chromium runs
     "test_distributed_cluster.py": 10,  # a two-node Ray cluster
