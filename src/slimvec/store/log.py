@@ -13,8 +13,12 @@ Record layout (little-endian)::
     header: JSON {"kind": "add" | "delete", "arrays": {name: [dtype, shape]}, ...}
     body:   the arrays' bytes, one after the other (C order)
 
-Replay stops at the first record that is incomplete or fails its checksum: that is the tail of
-a writer killed mid-append (never acknowledged), and the next append overwrites it. The file
+Replay stops at the first record that is incomplete or fails its checksum when nothing valid
+follows it: that is the tail of a writer killed mid-append (never acknowledged), and the next
+append overwrites it. A bad record *followed by a valid one* cannot come from a crash (appends
+are sequential and each starts where the last valid record ends): it is damage to an
+acknowledged record, and replay refuses it with :class:`CorruptCollectionError` instead of
+silently dropping every later record (which the next append would then overwrite). The file
 is never truncated or rewritten in place; a flush starts a new log file.
 """
 
@@ -83,15 +87,10 @@ def read_log(path: Path, start: int = 0) -> tuple[list[LogRecord], int]:
             f"write-ahead log {path} is missing; restore the collection from a backup"
         ) from exc
     records, at = [], 0
-    while at + _HEAD.size <= len(data):
-        magic, head_len, body_len, crc = _HEAD.unpack_from(data, at)
-        end = at + _HEAD.size + head_len + body_len
-        if magic != MAGIC or end > len(data):
-            break
+    while (end := _valid_record_end(data, at)) is not None:
+        head_len = _HEAD.unpack_from(data, at)[1]
         header = data[at + _HEAD.size : at + _HEAD.size + head_len]
         body = data[at + _HEAD.size + head_len : end]
-        if zlib.crc32(body, zlib.crc32(header)) != crc:
-            break
         try:
             records.append(_parse(header, body))
         except (ValueError, KeyError, TypeError) as exc:
@@ -99,7 +98,37 @@ def read_log(path: Path, start: int = 0) -> tuple[list[LogRecord], int]:
                 f"write-ahead log {path} holds a bad record ({exc})"
             ) from exc
         at = end
+    later = _next_valid_record(data, at)
+    if later is not None:
+        raise CorruptCollectionError(
+            f"write-ahead log {path} is damaged at byte {start + at}: the record there fails "
+            f"its checksum but acknowledged records follow it (from byte {start + later}); "
+            f"nothing was dropped or overwritten. Restore the collection from a backup"
+        )
     return records, start + at
+
+
+def _valid_record_end(data: bytes, at: int) -> int | None:
+    """Where the record starting at ``at`` ends, if it is complete with a valid checksum."""
+    if at + _HEAD.size > len(data):
+        return None
+    magic, head_len, body_len, crc = _HEAD.unpack_from(data, at)
+    end = at + _HEAD.size + head_len + body_len
+    if magic != MAGIC or end > len(data):
+        return None
+    if zlib.crc32(data[at + _HEAD.size : end]) != crc:
+        return None
+    return end
+
+
+def _next_valid_record(data: bytes, after: int) -> int | None:
+    """Start of the first valid record past a bad one at ``after`` (None: a torn tail)."""
+    at = data.find(MAGIC, after + 1)
+    while at != -1:
+        if _valid_record_end(data, at) is not None:
+            return at
+        at = data.find(MAGIC, at + 1)
+    return None
 
 
 def append_record(path: Path, offset: int, record: LogRecord) -> int:
