@@ -270,10 +270,10 @@ def test_string_ids_in_every_call(make_collection):
     assert res.ids[:, 0].tolist() == keys[:3] and res.ids[:, 6:].tolist() == [[None] * 2] * 3
     assert np.isneginf(res.scores[:, 6:]).all()
     assert col.search(docs[1], k=1).ids.tolist() == [["docs/b.txt"]]
-    page = col.get(["c", "doc-a", "missing"])  # by id: vectors too; unknown ids left out
-    assert page.ids.tolist() == ["doc-a", "c"] and page.texts == ["ta", "tc"]
-    assert page.metadata == [meta[0], meta[2]] and page.ids.dtype == object
-    np.testing.assert_allclose(page.vectors, docs[[0, 2]], rtol=1e-6, atol=1e-6)
+    page = col.get(["c", "doc-a", "missing"])  # by id, in that order: vectors too; unknown left out
+    assert page.ids.tolist() == ["c", "doc-a"] and page.texts == ["tc", "ta"]
+    assert page.metadata == [meta[2], meta[0]] and page.ids.dtype == object
+    np.testing.assert_allclose(page.vectors, docs[[2, 0]], rtol=1e-6, atol=1e-6)
     assert col.get(filter={"group": "y"}, limit=10).ids.tolist() == [keys[1], keys[3], made[1]]
     assert col.metadata(["ünï", "nope"]) == [meta[3], None] and col.texts(["c"]) == ["tc"]
     assert col.count(filter={"group": "x"}) == 3

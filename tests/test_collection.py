@@ -137,3 +137,26 @@ def test_array_files_are_parsed_under_one_lock(tmp_path, monkeypatch):
     assert again.search(x[20:21], k=1, filter={"g": 2}).ids[0, 0] == 20
     assert again.search_texts(["word3"], k=3, mode="sparse").ids.shape == (1, 3)
     assert held and all(held), held
+
+
+def test_get_returns_ids_in_the_order_asked(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=4, spec="f32")
+    col.add(np.eye(4, dtype=np.float32), ids=[3, 5, 9000, 7], metadata=[{"i": i} for i in range(4)])
+    got = col.get([9000, 3, 5, 3, 42])  # a repeat is given once; an unknown id is left out
+    assert got.ids.tolist() == [9000, 3, 5]
+    assert got.metadata == [{"i": 2}, {"i": 0}, {"i": 1}]
+    assert (got.vectors == np.eye(4, dtype=np.float32)[[2, 0, 1]]).all()
+    assert col.get([7, 3], filter={"i": {"$gte": 0}}).ids.tolist() == [7, 3]
+    assert col.get([7, 3], filter={"i": 0}).ids.tolist() == [3]
+    assert col.get().ids.tolist() == [3, 5, 9000, 7]  # no ids: insertion order
+
+
+def test_info_gives_no_refit_point_before_the_pipeline_is_fitted(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=8)
+    col.add(np.ones((4, 8), np.float32))  # in the log: searched exactly, nothing fitted
+    calibration = col.info()["calibration"]
+    assert calibration["fitted_on"] == 0 and calibration["refit_at"] is None
+    col.add(np.random.default_rng(0).standard_normal((100, 8)).astype(np.float32))
+    col.flush()
+    calibration = col.info()["calibration"]
+    assert calibration["refit_at"] == 4 * calibration["fitted_on"] > 0

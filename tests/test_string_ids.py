@@ -46,8 +46,8 @@ def test_string_ids_in_every_call_through_log_segments_and_reopen(tmp_path):
         assert col.metadata(["doc/7", "nope"]) == [meta[7], None]
         assert col.texts(["doc/12"]) == ["t 12"]
         got = col.get(["doc/250", "doc/3", "missing"])
-        assert got.ids.tolist() == ["doc/3", "doc/250"]  # row order, unknown ids left out
-        np.testing.assert_allclose(got.vectors[1], x[250] / np.linalg.norm(x[250]), rtol=1e-5)
+        assert got.ids.tolist() == ["doc/250", "doc/3"]  # order asked, unknown ids left out
+        np.testing.assert_allclose(got.vectors[0], x[250] / np.linalg.norm(x[250]), rtol=1e-5)
         assert col.get(filter={"n": {"$lt": 2}}).ids.tolist() == ["doc/0", "doc/1"]
         assert col.get(filter={"n": 0}).vectors is None  # vectors only when asked
         sparse = col.search_texts("t 42", k=1, mode="sparse")

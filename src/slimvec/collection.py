@@ -1586,7 +1586,11 @@ class Collection:
         if matching == 0:
             rows = np.full((nq, k), -1, np.int64)
             scores = np.full((nq, k), -np.inf, np.float32)
-            explain.update(plan="empty", why="no live vector matches the filter")
+            missing = self._filter_columns().missing_fields(parse_filter(filter))
+            why = "no live vector matches the filter"
+            if missing:
+                why += f" (no vector has the field {', '.join(map(repr, missing))})"
+            explain.update(plan="empty", why=why)
         elif (plan := self._plan(nq, matching, exact, nprobe))["plan"] == "exact-scan":
             rows, scores = self._exact(q, min(k, matching), allow)
             explain.update(plan)
@@ -1684,28 +1688,25 @@ class Collection:
         offset: int = 0,
         vectors: bool | None = None,
     ) -> GetResult:
-        """Live vectors' ids, metadata and texts, in insertion order, ``limit`` from
-        ``offset`` (``limit=None``: all); restricted to ``ids`` and/or ``filter``. Ids that
-        are not live are left out. ``vectors`` (default: when ``ids`` are given) adds the
-        stored float32 vectors."""
+        """Live vectors' ids, metadata and texts, ``limit`` from ``offset`` (``limit=None``:
+        all); restricted to ``ids`` (in the order given, each once) and/or ``filter`` (in
+        insertion order). Ids that are not live are left out. ``vectors`` (default: when
+        ``ids`` are given) adds the stored float32 vectors."""
         self._sync()
         self._no_filter_during_upgrade("get")
         if limit is not None:
             limit = check_k(limit)
         if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
             raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
-        if ids is not None and filter is None:  # by id: no pass over every row
-            rows, hit = self._live_rows_of(self._internal_ids(self._user_ids(ids, unique=False)))
-            rows = np.unique(rows[hit])
+        if ids is not None:  # by id, in the order asked (each once): no pass over every row
+            asked = self._user_ids(ids, unique=False, dedupe=False)
+            rows, hit = self._live_rows_of(self._internal_ids(asked))
+            rows = rows[hit]
+            rows = rows[np.sort(np.unique(rows, return_index=True)[1])]
+            if filter is not None:
+                rows = rows[self._allow(filter)[rows]]
         else:
-            allow = ~self._deleted.array if filter is None else self._allow(filter)
-            if ids is not None:
-                wanted = self._internal_ids(self._user_ids(ids, unique=False))
-                rows, hit = self._live_rows_of(wanted)
-                chosen = np.zeros_like(allow)
-                chosen[rows[hit]] = True
-                allow &= chosen
-            rows = np.flatnonzero(allow)
+            rows = np.flatnonzero(~self._deleted.array if filter is None else self._allow(filter))
         rows = rows[offset : None if limit is None else offset + limit]
         if vectors is None:
             vectors = ids is not None
@@ -1876,7 +1877,9 @@ class Collection:
             ram_per_vector = self._ivf.ram_bytes_per_vector(max(total, 1))
         upgrade = self.upgrade
         refit_at = (
-            REFIT_GROWTH * max(self._fitted_on, 1) if self._fitted_on < REFIT_ENOUGH else None
+            REFIT_GROWTH * self._fitted_on
+            if self.refits and self.fitted and self._fitted_on < REFIT_ENOUGH
+            else None
         )
         return {
             "path": str(self.path),

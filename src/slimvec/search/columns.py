@@ -201,17 +201,22 @@ class MetadataColumns:
                 out |= self._eval(part, n)
         return out
 
+    def missing_fields(self, node: Node) -> list[str]:
+        """Fields ``node`` compares that no row has (their conditions match nothing): what a
+        search's ``explain`` names, since a misspelt field otherwise just finds nothing."""
+        if isinstance(node, Condition):
+            return [] if node.field in self.parts else [node.field]
+        if isinstance(node, Not):
+            return self.missing_fields(node.part)
+        return sorted({f for part in node.parts for f in self.missing_fields(part)})
+
     def _part_for(self, cond: Condition) -> _Part | None:
-        """The part a condition reads (None for ``$exists``), after type checks."""
+        """The part a condition reads, after type checks; None for ``$exists`` and for a
+        field no row has (it matches nothing, MongoDB's rule: rows lacking a field never
+        equal or fall in a range of anything)."""
         kinds = self._typed_kinds(cond.field)
-        if cond.op == "exists":
+        if cond.op == "exists" or not kinds:
             return None
-        if not kinds:
-            known = ", ".join(sorted(self.parts)[:20]) or "none"
-            raise InvalidInputError(
-                f"no vector has metadata field {cond.field!r} (known fields: {known}); if "
-                f'that is expected, test it with {{"{cond.field}": {{"$exists": true}}}}'
-            )
         if len(kinds) > 1:
             raise InvalidInputError(self._mixed_message(cond.field, kinds))
         (kind,) = kinds
@@ -242,7 +247,9 @@ class MetadataColumns:
                 out |= _scatter(part, part.rows, n)
             return out if cond.value else ~out
         part = self._part_for(cond)
-        assert part is not None and part.values is not None
+        if part is None:  # no row has the field
+            return np.zeros(n, bool)
+        assert part.values is not None
         if part.order is not None and cond.op != "in":
             lo, hi = self._sorted_range(part, cond)
             if hi - lo < INDEX_FRACTION * n or part.dense is None:
