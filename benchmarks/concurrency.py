@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ sys.path.insert(0, sys.argv[3])
 import slimvec
 from concurrent_load import WRITER, join, run_readers, seed_collection
 scenario, seconds, _, http_calls = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-root = tempfile.mkdtemp()
+root = sys.argv[5]
 col = slimvec.create(root + "/c", dim=16, spec="rabitq:2*40 > f32")
 seed_collection(col)
 col.close()
@@ -77,6 +78,7 @@ print(json.dumps({"calls": tally.calls, "errors": len(tally.errors), "wrong": le
 
 def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT / 'tests'}"}
+    root = tempfile.mkdtemp(prefix="slimvec-concurrency-")
     try:
         out = subprocess.run(
             [
@@ -87,6 +89,7 @@ def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: floa
                 str(seconds),
                 str(ROOT / "tests"),
                 str(http_calls),
+                root,
             ],
             capture_output=True,
             text=True,
@@ -94,6 +97,8 @@ def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: floa
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
+        # its writer and server are other processes (the server in its own session)
+        subprocess.run(["pkill", "-9", "-f", root], check=False)
         return {
             "calls": 0,
             "errors": 1,
