@@ -17,18 +17,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Costs:
-    """Nanoseconds per unit of work (see the module docstring)."""
+    """Nanoseconds per unit of work, fitted to ``benchmarks/planner.py`` on the project's
+    2-core machine (384 and 768 dims, 1k-100k rows, 1 and 200 queries; BENCHMARKS.md)."""
 
-    #: exact, several queries: one multiply-add of the (queries x rows x dim) product, with
-    #: the top-k selection of its scores
-    exact_mac: float = 0.065
-    #: exact, one query: streaming one byte of the float32 originals (memory-bound)
-    exact_byte: float = 0.037
-    #: funnel: fixed cost per query (query tables, shortlist gather and rescoring)
-    funnel_query: float = 600_000.0
-    #: funnel: first pass, per query and scanned row per code byte (one query: per row read)
-    scan_byte_batch: float = 0.045
-    scan_byte_single: float = 0.15
+    #: exact: selecting the top k among the scores, per query x row
+    select: float = 12.0
+    #: exact, several queries: one multiply-add of the (queries x rows x dim) product
+    exact_mac: float = 0.0135
+    #: exact, one query: reading one byte of the float32 originals (memory-bound)
+    exact_byte: float = 0.034
+    #: funnel: fixed cost per query (tables, shortlist gather and rescoring): base + per dim
+    funnel_query: float = 250_000.0
+    funnel_query_dim: float = 650.0
+    #: funnel, several queries: first pass per query x row: base + per code byte
+    scan_row: float = 6.0
+    scan_byte_batch: float = 0.04
+    #: funnel, one query: first pass per row per code byte (a single query does not reuse
+    #: a code row once read: it is memory-bound once the codes outgrow the caches)
+    scan_byte_single: float = 0.6
 
 
 COSTS = Costs()
@@ -50,24 +56,29 @@ class Plan:
 
 
 def exact_ns(queries: int, rows: int, dim: int) -> float:
-    """Exact search: the product is compute-bound for batches, memory-bound for one query."""
+    """Exact search: the product is compute-bound for batches, memory-bound for one query;
+    then the top-k selection over every score."""
     costs = COSTS
-    return max(queries * rows * dim * costs.exact_mac, rows * dim * 4 * costs.exact_byte)
+    product = max(queries * rows * dim * costs.exact_mac, rows * dim * 4 * costs.exact_byte)
+    return product + queries * rows * costs.select
 
 
-def funnel_ns(queries: int, rows: int, code_bytes: float, scanned: float = 1.0) -> float:
+def funnel_ns(queries: int, rows: int, dim: int, code_bytes: float, scanned: float = 1.0) -> float:
     """The funnel over ``rows`` live rows of ``code_bytes`` first-stage bytes, of which the
     first pass reads the fraction ``scanned`` (1 for a flat scan, nprobe / nlist for IVF)."""
     costs = COSTS
-    per_byte = costs.scan_byte_single if queries == 1 else costs.scan_byte_batch
-    scan = queries * rows * scanned * code_bytes * per_byte
-    return queries * costs.funnel_query + scan
+    read = rows * scanned
+    if queries == 1:
+        scan = read * code_bytes * costs.scan_byte_single
+    else:
+        scan = queries * read * (costs.scan_row + code_bytes * costs.scan_byte_batch)
+    return queries * (costs.funnel_query + dim * costs.funnel_query_dim) + scan
 
 
 def choose(queries: int, rows: int, dim: int, code_bytes: float, scanned: float = 1.0) -> Plan:
     """The cheaper plan for ``queries`` queries over ``rows`` live rows."""
     exact = exact_ns(queries, rows, dim) / 1e6
-    funnel = funnel_ns(queries, rows, code_bytes, scanned) / 1e6
+    funnel = funnel_ns(queries, rows, dim, code_bytes, scanned) / 1e6
     if exact <= funnel:
         why = f"{rows:,} rows x {queries} queries: exact search costs less than the funnel"
         return Plan("exact", why, round(exact, 3), round(funnel, 3))
