@@ -120,13 +120,41 @@ def as_metadata(metadata: Any, n: int) -> list[dict | None] | None:
     for i, item in enumerate(metadata):
         if item is not None and not isinstance(item, dict):
             raise InvalidInputError(f"metadata[{i}] must be a dict or None, got {type(item)}")
+        if item is None:
+            continue
+        _check_json_value(item, f"metadata[{i}]", 0)
         try:
-            json.dumps(item, allow_nan=False)  # NaN/inf are not JSON and break filters
+            text = json.dumps(item, allow_nan=False, ensure_ascii=False)  # NaN/inf break filters
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(
                 f"metadata[{i}] is not JSON-serialisable: {exc}; use null for a missing number"
             ) from exc
+        check_utf8(text, f"metadata[{i}]")
     return list(metadata)
+
+
+#: Deepest nesting of dicts and lists a metadata value may have (JSON libraries and SQLite's
+#: JSON functions stop near 1,000; filters address top-level fields).
+MAX_METADATA_DEPTH = 32
+
+
+def _check_json_value(value: Any, where: str, depth: int) -> None:
+    """String keys only (JSON would turn ``1`` into ``"1"`` silently) and bounded nesting."""
+    if depth > MAX_METADATA_DEPTH:
+        raise InvalidInputError(
+            f"{where} is nested deeper than {MAX_METADATA_DEPTH} levels; flatten it"
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInputError(
+                    f"{where} has the key {key!r} ({type(key).__name__}); metadata keys must be "
+                    f"strings (JSON would store it as {str(key)!r})"
+                )
+            _check_json_value(item, f"{where}[{key!r}]", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for j, item in enumerate(value):
+            _check_json_value(item, f"{where}[{j}]", depth + 1)
 
 
 def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> int:
@@ -181,4 +209,20 @@ def as_texts(texts: Any, what: str = "texts") -> list[str]:
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
         raise InvalidInputError(f"{what} must be strings; items {bad[:10]} are not")
+    for i, text in enumerate(texts):
+        check_utf8(text, f"{what}[{i}]")
     return list(texts)
+
+
+def check_utf8(text: str, what: str) -> str:
+    """``text`` if it can be stored as UTF-8: a lone surrogate (``"\ud800"``, which a JSON
+    ``"\\ud800"`` escape decodes to) cannot, and would fail every later flush of the log."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} is not valid Unicode text: {exc.reason} at position {exc.start} "
+            f"({text[max(0, exc.start - 10) : exc.start + 10]!r}); remove or replace that "
+            f"character (e.g. text.encode('utf-8', 'replace').decode())"
+        ) from None
+    return text

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError
+from slimvec.validation import check_utf8
 
 ID_KINDS = ("int", "str")
 #: Longest key accepted (characters): keys are held in RAM and in every log record.
@@ -75,6 +76,8 @@ def as_keys(ids: Any, n: int | None = None, unique: bool = True) -> list[str]:
             f"this collection has string ids, got {type(bad[0]).__name__} {bad[0]!r}; pass "
             f"str ids (e.g. str(i)) — a collection holds one id kind (info()['id_kind'])"
         )
+    for i, key in enumerate(keys):
+        check_utf8(key, f"ids[{i}]")
     empty_or_long = [k for k in keys if not k or len(k) > MAX_KEY_CHARS]
     if empty_or_long:
         raise InvalidInputError(

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from slimvec.errors import CollectionNotFoundError, CorruptCollectionError
+from slimvec.spec import MAX_DIM
 from slimvec.store.files import atomic_write_text
+from slimvec.validation import METRICS
 
 MANIFEST = "MANIFEST.json"
 FORMAT = "slimvec-collection"
@@ -99,6 +101,15 @@ class Manifest:
             start += s.rows
         if start != self.rows or not 0 <= self.deleted <= self.rows or self.next_id < 0:
             raise CorruptCollectionError(f"{path} has inconsistent row counts; restore it")
+        if self.metric not in METRICS or not (
+            isinstance(self.dim, int)
+            and not isinstance(self.dim, bool)
+            and 1 <= self.dim <= MAX_DIM
+        ):
+            raise CorruptCollectionError(
+                f"{path} has metric {self.metric!r} and dim {self.dim!r}; a collection has "
+                f"metric {' or '.join(METRICS)} and 1..{MAX_DIM} dims: it is damaged, restore it"
+            )
 
     @classmethod
     def load(cls, directory: Path) -> Manifest:

@@ -1,0 +1,68 @@
+"""Validate at the door: texts, string ids and metadata must be storable (UTF-8, string keys,
+bounded nesting) and a manifest's metric and dim known, or nothing is written."""
+
+import json
+
+import numpy as np
+import pytest
+
+import slimvec
+from slimvec.errors import CorruptCollectionError, InvalidInputError
+
+DIM = 4
+BAD_TEXT = "bad \ud800 text"  # a lone surrogate: what JSON "\\ud800" decodes to
+
+
+@pytest.fixture
+def col(tmp_path):
+    c = slimvec.create(tmp_path / "c", dim=DIM)
+    c.add(np.eye(DIM, dtype=np.float32), texts=[f"ok {i}" for i in range(DIM)])
+    return c
+
+
+def _x(n=1):
+    return np.random.default_rng(n).standard_normal((n, DIM)).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [1, 5000])  # a log record and a segment commit
+def test_a_lone_surrogate_in_a_text_is_refused_and_nothing_is_written(col, n):
+    texts = ["fine"] * (n - 1) + [BAD_TEXT]
+    with pytest.raises(InvalidInputError, match=r"texts\[\d+\] is not valid Unicode"):
+        col.add(_x(n), texts=texts)
+    assert len(col) == DIM
+    col.flush()  # the log still flushes: nothing poisoned it
+    col.compact()
+    assert len(slimvec.open(col.path)) == DIM
+
+
+@pytest.mark.parametrize(
+    "metadata, words",
+    [
+        ([{"name": BAD_TEXT}], "not valid Unicode"),
+        ([{BAD_TEXT: 1}], "not valid Unicode"),
+        ([{1: "one"}], "metadata keys must be strings"),
+        ([{"a": {"b": {2: 3}}}], "metadata keys must be strings"),
+        ([{"deep": json.loads("[" * 40 + "]" * 40)}], "nested deeper than 32"),
+    ],
+)
+def test_unstorable_metadata_is_refused(col, metadata, words):
+    with pytest.raises(InvalidInputError, match=words):
+        col.add(_x(), metadata=metadata)
+    assert len(col) == DIM
+
+
+def test_a_lone_surrogate_string_id_is_refused(tmp_path):
+    c = slimvec.create(tmp_path / "s", dim=DIM, ids="str")
+    with pytest.raises(InvalidInputError, match=r"ids\[0\] is not valid Unicode"):
+        c.add(_x(), ids=[BAD_TEXT])
+    assert len(c) == 0
+
+
+@pytest.mark.parametrize("field, value", [("metric", "l7"), ("dim", 0), ("dim", 10**9)])
+def test_a_manifest_with_an_unknown_metric_or_dim_is_refused(col, field, value):
+    path = col.path / "MANIFEST.json"
+    body = json.loads(path.read_text())
+    body[field] = value
+    path.write_text(json.dumps(body))
+    with pytest.raises(CorruptCollectionError, match="metric .* and dim"):
+        slimvec.open(col.path)
