@@ -39,7 +39,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "slimvec.connect needs httpx; install the server extra: pip install 'slimvec[server]'"
     ) from exc
 
-_UNSET: Any = object()
 WIRES = ("binary", "json", "npy")
 
 
@@ -264,27 +263,57 @@ class RemoteCollection:
         return self._ids(self._post("/texts", body, binary="true")["ids"])
 
     def search(
-        self, queries: Any, k: int = 10, exact: bool = False, **options: Any
+        self,
+        queries: Any,
+        k: int = 10,
+        exact: bool = False,
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
-        """Top-``k`` ids and scores per query; ``options`` (``filter``) are forwarded as given."""
+        """Top-``k`` ids and scores per query (see ``Collection.search``)."""
         body = {"vectors": self._vectors(queries, "queries"), "k": _jsonable(k), "exact": exact}
-        body.update({key: _jsonable(v) for key, v in options.items()})
+        for key, value in (("filter", filter), ("nprobe", nprobe)):
+            if value is not None:
+                body[key] = _jsonable(value)
         reply = self._post("/search", body, binary="true")
         return SearchResult(*result_from_json(reply), explain=reply.get("explain"))
 
     def search_texts(
-        self, queries: Sequence[str] | str, k: int = 10, mode: str = "dense", **options: Any
+        self,
+        queries: Sequence[str] | str,
+        k: int = 10,
+        mode: str = "dense",
+        *,
+        fusion: str = "rrf",
+        weights: Sequence[float] | None = None,
+        rrf_constant: float = 60.0,
+        candidates: int | None = None,
+        exact: bool = False,
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
-        """Search by text (the server embeds the queries): dense, sparse or hybrid."""
-        body = {"queries": _jsonable(queries), "k": _jsonable(k), "mode": mode}
-        body.update({key: _jsonable(v) for key, v in options.items()})
+        """Search by text (the server embeds the queries): dense, sparse or hybrid (see
+        ``Collection.search_texts``)."""
+        body: dict[str, Any] = {"queries": _jsonable(queries), "k": _jsonable(k), "mode": mode}
+        options = {
+            "fusion": fusion,
+            "weights": weights,
+            "rrf_constant": rrf_constant,
+            "candidates": candidates,
+            "exact": exact,
+            "filter": filter,
+            "nprobe": nprobe,
+        }
+        body.update({key: _jsonable(v) for key, v in options.items() if v is not None})
         return SearchResult(*result_from_json(self._post("/search_texts", body, binary="true")))
 
-    def delete(self, ids: Any = _UNSET, **options: Any) -> int:
-        """Delete by ids (or ``filter=`` where the server's slimvec has filters)."""
-        body = {key: _jsonable(v) for key, v in options.items()}
-        if ids is not _UNSET:
-            body["ids"] = _jsonable(ids)
+    def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
+        """Delete by ``ids``, or the rows whose metadata matches ``filter`` (one commit on the
+        server; see ``Collection.delete``); returns how many."""
+        body = {}
+        for key, value in (("ids", ids), ("filter", filter)):
+            if value is not None:
+                body[key] = _jsonable(value)
         return int(self._post("/points/delete", body)["deleted"])
 
     def count(self, filter: Any = None) -> int:  # noqa: A002
