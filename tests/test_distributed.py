@@ -7,12 +7,14 @@ One Ray instance (``ray.init(num_cpus=2)``) serves the whole module; the two-nod
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -156,7 +158,7 @@ def test_same_calls_give_the_same_answers(tmp_path, make_collection, data):
         with pytest.raises(IdKindError):
             col.delete([1, "doc-1"])
         assert len(col) == 1100 - len(doomed)
-    with pytest.raises(IdKindError, match="take int64 ids only"):
+    with pytest.raises(IdKindError, match="has int64 ids, got a string id 'doc-1'"):
         sharded.metadata(["doc-1"])
     assert sharded.metadata([1]) == [{"i": 1}]  # id 1 survived the refused delete
 
@@ -271,13 +273,95 @@ def test_ids_held_by_another_shard_are_refused(tmp_path, make_collection, data):
         col.close()
 
 
-def test_string_ids_are_refused_before_anything_is_written(tmp_path):
+def test_an_unknown_id_kind_is_refused_before_anything_is_written(tmp_path):
     # no Ray needed: the id kind is checked before Ray or the disk is touched
-    with pytest.raises(InvalidInputError, match=r"text_ids hashes strings.*ids='str'"):
-        sd.create(tmp_path / "keyed", 8, shards=2, ids="str")
     with pytest.raises(InvalidInputError, match="must be 'int'"):
         sd.create(tmp_path / "keyed", 8, shards=2, ids="uuid")
     assert not (tmp_path / "keyed").exists()
+
+
+def test_string_ids_live_on_their_crc32_shard_and_survive_a_reopen(tmp_path, make_collection):
+    x = clustered(40, dim=8, seed=3)
+    keys = [f"doc-{i}" for i in range(40)]
+    col = make_collection("k", 8, shards=3, spec="f32", ids="str")
+    assert col.add(x[:30], ids=keys[:30]).tolist() == keys[:30]
+    assert col.id_kind == "str" and col.info()["id_kind"] == "str"
+    assert json.loads((tmp_path / "k" / "SHARDS.json").read_text())["router"] == "crc32-utf8-mod"
+    for s in range(3):  # each key on shard crc32(utf-8) % 3, in a string-id shard
+        shard = slimvec.open(tmp_path / "k" / f"shard-{s:04d}")
+        mine = [k for k in keys[:30] if zlib.crc32(k.encode("utf-8")) % 3 == s]
+        assert shard.id_kind == "str" and sorted(shard.live_ids().tolist()) == sorted(mine)
+        shard.close()
+    col.close()
+    col = sd.open(tmp_path / "k")
+    try:
+        assert col.id_kind == "str" and len(col) == 30
+        assert col.search(x[:3], k=1).ids[:, 0].tolist() == keys[:3]
+        made = col.add(x[30:32])  # no ids: UUID keys, routed like any other
+        assert made.dtype == object and all(len(k) == 36 for k in made)
+        assert col.get(made[::-1].tolist()).ids.tolist() == made[::-1].tolist()
+        with pytest.raises(IdKindError, match="string ids, got int 5"):
+            col.add(x[:1], ids=[5])
+        assert len(col) == 32
+    finally:
+        col.close()
+
+
+def test_new_calls_match_a_single_collection(tmp_path, make_collection):
+    """upsert, get, count, update_metadata, delete(filter=), create_index and filtered
+    search_texts give a single collection's answers (get lists by id, not insertion order)."""
+    colours = ["red", "green", "blue"]
+    texts = [f"item {i} in {colours[i % 3]} with part {i % 7}" for i in range(90)]
+    ids = np.random.default_rng(4).permutation(1000)[:90]  # given out of order
+    metas = [{"c": colours[i % 3], "n": i} for i in range(90)]
+    local = slimvec.create(tmp_path / "local", encoder=HashEncoder(), spec="f32")
+    sharded = make_collection("s", encoder=HashEncoder(), spec="f32", shards=2)
+    new = HashEncoder().encode(["a replacement", "a new one"], kind="doc")
+    for col in (local, sharded):
+        col.add_texts(texts, ids=ids, metadata=metas)
+        got = col.upsert(new, ids=[ids[0], 5000], metadata=[{"c": "red"}, None], texts=["r", "n"])
+        assert got.tolist() == [ids[0], 5000]
+    assert len(sharded) == len(local) == 91
+    red = {"c": "red"}
+    assert sharded.count(filter=red) == local.count(filter=red) == 30
+    asked = [5000, int(ids[3]), 99999, int(ids[3]), int(ids[0])]
+    want, got = local.get(asked), sharded.get(asked)  # the order asked, each once
+    assert got.ids.tolist() == want.ids.tolist() == [5000, ids[3], ids[0]]
+    assert got.metadata == want.metadata and got.texts == want.texts
+    np.testing.assert_allclose(got.vectors, want.vectors, rtol=1e-6, atol=1e-6)
+    page = sharded.get(filter=red, limit=5, offset=3)  # by id, merged across shards
+    order = np.sort(local.get(filter=red, limit=None).ids)
+    assert page.ids.tolist() == order[3:8].tolist() and page.vectors is None
+    assert page.metadata == local.metadata(order[3:8])
+    assert sharded.get(limit=None).ids.tolist() == np.sort(local.get(limit=None).ids).tolist()
+    assert sharded.get(limit=2, offset=90).ids.tolist() == [5000]  # the largest id
+    for col in (local, sharded):
+        assert col.update_metadata([ids[1], 5000], [{"c": "red", "x": 1}, None]) == 2
+        assert col.update_metadata(filter=red, merge={"seen": True}) == 31
+        assert col.update_metadata([ids[2]], filter=red, merge={"y": 2}) == 0
+    assert sharded.metadata(ids) == local.metadata(ids)
+    green = {"c": "green"}
+    for mode in ("dense", "sparse", "hybrid"):
+        res = sharded.search_texts(["item 4 in green", "part 3"], k=5, mode=mode, filter=green)
+        assert (res.ids >= 0).all() and {m["c"] for m in sharded.metadata(res.ids.ravel())} == {
+            "green"
+        }
+        if mode == "dense":
+            want = local.search_texts(["item 4 in green", "part 3"], k=5, filter=green)
+            assert_same_results(res, want)
+    res = sharded.search(new, k=3, filter=green, exact=True)
+    assert res.explain["matching"] == 29 and len(res.explain["shards"]) == 2
+    for col in (local, sharded):
+        col.create_index("n")
+        assert col.count(filter={"n": {"$gte": 60}}) == 30
+        assert col.delete(filter=green) == 29
+    assert len(sharded) == len(local) == 62
+    assert sharded.get(limit=None).ids.tolist() == np.sort(local.get(limit=None).ids).tolist()
+    with pytest.raises(InvalidInputError, match="not both"):
+        sharded.delete([5000], filter=green)
+    with pytest.raises(InvalidInputError, match="ids not in the collection"):
+        sharded.update_metadata([5000, 77777], [{}, {}])
+    assert sharded.metadata([5000]) == [None]  # nothing written on any shard
 
 
 def test_without_ray_the_error_says_what_to_install():

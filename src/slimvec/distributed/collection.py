@@ -1,7 +1,10 @@
 """A sharded collection: the local collection's API over N shard actors on a Ray cluster.
 
-The handle in the driver is the router. ``add`` validates the whole batch, then sends each id
-to shard ``route(id)``; ``search`` sends every query batch to every shard (each runs its full
+The handle in the driver is the router; it implements :class:`slimvec.CollectionProtocol`
+with the local collection's signatures. ``add`` validates the whole batch, then sends each id
+to its shard (int64 ids: ``route(id)``, a splitmix64 hash; string ids, ``create(...,
+ids="str")``: CRC-32 of the key's UTF-8), where an ordinary local collection stores it;
+``search`` sends every query batch to every shard (each runs its full
 funnel and returns its own top-k) and merges by score, so with exact (flat) specs the result
 is the one a single collection gives. Reads go round-robin over a shard's replicas and fall
 over to the next one when an actor is dead; writes go to the primary, which is the only
@@ -11,7 +14,13 @@ A sharded collection has one router that writes at a time (like a local collecti
 writer); any number may read. An ``add`` that spans shards is not a transaction across them:
 if a shard dies mid-call the error names it, the other shards have committed their part, and
 retrying with the same ids after dropping those already present (what
-:func:`slimvec.distributed.ingest_texts` does) completes it without duplicates.
+:func:`slimvec.distributed.ingest_texts` does) completes it without duplicates. The same
+holds for ``upsert``, ``update_metadata`` and ``delete(filter=...)``: each shard commits its
+part atomically, the call as a whole is not one commit.
+
+``get`` without ids lists rows in a global order that does not depend on the shard count: by
+id (int ids; for ids ``add`` assigned that is insertion order) or by key in string order
+(string ids) — not insertion order, which shards do not share.
 """
 
 from __future__ import annotations
@@ -28,8 +37,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 import slimvec
 from slimvec.distributed.shard import ShardActor
-from slimvec.distributed.shardmap import ShardMap
-from slimvec.distributed.shardmap import route as slimvec_route
+from slimvec.distributed.shardmap import ROUTERS, ShardMap
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
@@ -38,11 +46,12 @@ from slimvec.errors import (
     ShardUnavailableError,
     SlimvecError,
 )
+from slimvec.search.filters import parse_filter
 from slimvec.search.fusion import check_text_search, fuse
-from slimvec.search.result import SearchResult
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.spec import DEFAULT_SPEC
-from slimvec.store.idmap import check_id_kind
-from slimvec.validation import as_ids, as_matrix, as_metadata, as_texts, check_k
+from slimvec.store.idmap import as_keys, check_id_kind, new_keys
+from slimvec.validation import as_ids, as_matrix, as_metadata, as_texts, check_k, normalise
 
 #: Ray restarts a dead shard actor this many times (-1: always); in-flight calls are not
 #: retried (``max_task_retries=0``) so the caller hears which shard failed.
@@ -60,34 +69,80 @@ def _positive(name: str, value: Any) -> int:
     return int(value)
 
 
-#: What to do instead of string ids: shards route by an integer hash of the id.
-USE_INT_IDS = (
-    "sharded collections take int64 ids only (shards are chosen by hashing the id); map your "
-    "keys to int64 ids (slimvec.distributed.ingest.text_ids hashes strings to stable ids), or "
-    "keep one collection: slimvec.create(path, dim, ids='str')"
-)
-
-
 def _int_ids(ids: Any) -> np.ndarray:
     """``ids`` as an array, refusing string ids with ``IdKindError`` (never a cast)."""
     array = np.atleast_1d(np.asarray(ids))
     if array.dtype.kind in "USO":
         strings = [i for i in array.ravel().tolist() if isinstance(i, str)]
         if strings:
-            raise IdKindError(f"got a string id {strings[0]!r}: {USE_INT_IDS}")
+            raise IdKindError(
+                f"this collection has int64 ids, got a string id {strings[0]!r}; create the "
+                f"collection with slimvec.distributed.create(..., ids='str') to use string ids"
+            )
     return array
 
 
-def merge_top(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> SearchResult:
+def _key_array(keys: Sequence[str]) -> np.ndarray:
+    out = np.empty(len(keys), dtype=object)
+    out[:] = list(keys)
+    return out
+
+
+def _order_keys(ids: np.ndarray) -> np.ndarray:
+    """int64 stand-ins for ids that sort as the ids do: the ids themselves, or (string ids)
+    each key's rank in string order; padding (-1 / None) gets the largest value."""
+    last = np.iinfo(np.int64).max
+    if ids.dtype != object:
+        return np.where(ids >= 0, ids, last)
+    flat = ids.ravel()
+    real = np.array([v is not None for v in flat], dtype=bool)
+    ranks = np.full(flat.shape, last, np.int64)
+    if real.any():
+        ranks[real] = np.unique(flat[real].astype(str), return_inverse=True)[1].ravel()
+    return ranks.reshape(ids.shape)
+
+
+def merge_top(parts: Sequence[tuple[np.ndarray, ...]], k: int) -> SearchResult:
     """Global top-``k`` of per-shard top-``k`` lists: best score first, ties by lower id
-    (the order a single collection gives ids added in increasing order)."""
+    (the order a single collection gives ids added in increasing order; string ids: by key).
+    A part may carry a third item, its shard's ``explain``: the result's explain then lists
+    them and sums what adds up (matching rows, live rows)."""
     ids = np.concatenate([p[0] for p in parts], axis=1)
     scores = np.concatenate([p[1] for p in parts], axis=1).astype(np.float32)
-    key_ids = np.where(ids >= 0, ids, np.iinfo(np.int64).max)
-    order = np.lexsort((key_ids, -scores), axis=1)[:, :k]
+    order = np.lexsort((_order_keys(ids), -scores), axis=1)[:, :k]
+    explains = [p[2] for p in parts if len(p) > 2 and p[2] is not None]
     return SearchResult(
-        ids=np.take_along_axis(ids, order, axis=1), scores=np.take_along_axis(scores, order, axis=1)
+        ids=np.take_along_axis(ids, order, axis=1),
+        scores=np.take_along_axis(scores, order, axis=1),
+        explain=_merged_explain(explains) if explains else None,
     )
+
+
+def _merged_explain(explains: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"plan": "sharded", "why": "every shard ran its own plan (shards)"}
+    for key in ("matching", "live"):
+        if all(key in e for e in explains):
+            out[key] = int(sum(e[key] for e in explains))
+    if "matching" in out and "live" in out:
+        out["selectivity"] = out["matching"] / out["live"] if out["live"] else 0.0
+    out["shards"] = explains
+    return out
+
+
+def _fuse_any(lists: list[SearchResult], k: int, **options: Any) -> SearchResult:
+    """``fuse`` for int64 ids or string ids (mapped to ranks in string order and back, so
+    ties still go to the smaller id)."""
+    if lists[0].ids.dtype != object:
+        return SearchResult(*fuse(lists, k, **options))
+    keys = sorted({v for res in lists for v in res.ids.ravel().tolist() if v is not None})
+    rank = {key: i for i, key in enumerate(keys)}
+    coded = [
+        (np.vectorize(lambda v: -1 if v is None else rank[v], otypes=[np.int64])(r.ids), r.scores)
+        for r in lists
+    ]
+    ids, scores = fuse(coded, k, **options)
+    table = _key_array([*keys, None])  # -1 (padding) picks the trailing None
+    return SearchResult(table[ids], scores)
 
 
 class ShardedCollection:
@@ -253,6 +308,11 @@ class ShardedCollection:
     def spec(self) -> str:
         return self._map.spec
 
+    @property
+    def id_kind(self) -> str:
+        """ "int" or "str": the kind of id this collection takes and returns (chosen at create)."""
+        return self._map.id_kind
+
     def __len__(self) -> int:
         return int(sum(self._read_all("count")))
 
@@ -262,6 +322,27 @@ class ShardedCollection:
             f"replicas={self.replicas}, spec={self.spec!r})"
         )
 
+    # -- ids ----------------------------------------------------------------------------------
+    def _user_ids(self, ids: Any, n: int | None = None, unique: bool = True, dedupe: bool = True):
+        """Validated caller ids as an array (int64, or object holding string keys); ``n``:
+        the count they must have; ``unique=False`` accepts repeats (dropped, first kept,
+        unless ``dedupe=False``). The wrong kind raises ``IdKindError``, never a cast."""
+        if self.id_kind == "str":
+            keys = as_keys(ids, n, unique=unique)
+            return _key_array(list(dict.fromkeys(keys)) if dedupe else keys)
+        array = _int_ids(ids)
+        if not unique:
+            array = array.astype(np.int64) if array.size else np.empty(0, np.int64)
+            if dedupe:
+                array = array[np.sort(np.unique(array, return_index=True)[1])]
+            return array
+        return as_ids(array, len(array) if n is None else n)
+
+    def _split(self, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """Positions in ``ids`` of the ids each shard holds (shards holding none left out)."""
+        shard_of = self._map.route(ids)
+        return {int(s): np.flatnonzero(shard_of == s) for s in np.unique(shard_of)}
+
     # -- writing ------------------------------------------------------------------------------
     def add(
         self,
@@ -270,32 +351,42 @@ class ShardedCollection:
         metadata: Sequence[dict[str, Any] | None] | None = None,
         texts: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Store vectors (n, dim), each on shard ``route(id)``; returns their int64 ids (given,
-        or assigned increasing and unique across shards). Ids already on any shard are refused
-        and nothing is written."""
+        """Store vectors (n, dim), each on its id's shard; returns their ids (given, or
+        assigned: increasing int64 unique across shards, or UUID strings in an ``ids="str"``
+        collection). Ids already on any shard are refused and nothing is written."""
         return self._add(vectors, ids, metadata, texts, skip_existing=False)
+
+    def _rows(self, vectors: Any, metadata: Any, texts: Any) -> tuple[np.ndarray, Any, Any]:
+        """Vectors, metadata and texts checked as a local collection checks them."""
+        x = as_matrix(vectors, self.dim)
+        if self.metric == "cosine":
+            normalise(x)  # zero rows are refused here, before any shard writes
+        metas = as_metadata(metadata, len(x))
+        if texts is not None:
+            texts = as_texts(texts)
+            if len(texts) != len(x):
+                raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
+        return x, metas, texts
 
     def _add(
         self, vectors: Any, ids: Any, metadata: Any, texts: Any, skip_existing: bool
     ) -> np.ndarray:
         """``add``; with ``skip_existing`` rows whose id is present are dropped instead (for
         resuming an interrupted ingest). Returns the ids written."""
-        x = as_matrix(vectors, self.dim)
-        metas = as_metadata(metadata, len(x))
-        if texts is not None:
-            texts = as_texts(texts)
-            if len(texts) != len(x):
-                raise InvalidInputError(f"got {len(texts)} texts for {len(x)} vectors")
+        x, metas, texts = self._rows(vectors, metadata, texts)
         if ids is None:
-            new_ids = np.arange(self._map.next_id, self._map.next_id + len(x), dtype=np.int64)
+            if self.id_kind == "str":
+                new_ids = _key_array(new_keys(len(x)))
+            else:
+                new_ids = np.arange(self._map.next_id, self._map.next_id + len(x), dtype=np.int64)
         else:
-            new_ids = as_ids(_int_ids(ids), len(x))
+            new_ids = self._user_ids(ids, len(x))
             present = self._present(new_ids)
             if present.any() and not skip_existing:
                 clash = new_ids[present]
                 raise DuplicateIdError(
                     f"ids already in the collection: {clash[:10].tolist()}"
-                    f"{' ...' if len(clash) > 10 else ''}; delete them first or use new ids"
+                    f"{' ...' if len(clash) > 10 else ''}; use upsert() to replace them, or new ids"
                 )
             keep = np.flatnonzero(~present)
             x, new_ids = x[keep], new_ids[keep]
@@ -303,21 +394,45 @@ class ShardedCollection:
             texts = None if texts is None else [texts[i] for i in keep]
         if not len(new_ids):
             return new_ids
-        # reserve the ids first: a crash after this wastes ids, never hands one out twice
-        self._map.next_id = max(self._map.next_id, int(new_ids.max()) + 1)
-        self._map.save(self.root)
-        shard_of = slimvec_route(new_ids, self.shards)
+        self._reserve(new_ids)
+        self._write("add", self._per_shard(x, new_ids, metas, texts))
+        return new_ids
+
+    def _reserve(self, ids: np.ndarray) -> None:
+        """Int ids: move the id counter past ``ids`` before they are written (a crash after
+        this wastes ids, never hands one out twice)."""
+        if self.id_kind == "int" and int(ids.max()) >= self._map.next_id:
+            self._map.next_id = int(ids.max()) + 1
+            self._map.save(self.root)
+
+    def _per_shard(self, x: np.ndarray, ids: np.ndarray, metas: Any, texts: Any) -> dict:
         per_shard = {}
-        for s in np.unique(shard_of):
-            rows = np.flatnonzero(shard_of == s)
-            per_shard[int(s)] = (
+        for s, rows in self._split(ids).items():
+            per_shard[s] = (
                 x[rows],
-                new_ids[rows],
+                ids[rows] if ids.dtype != object else ids[rows].tolist(),
                 None if metas is None else [metas[i] for i in rows],
                 None if texts is None else [texts[i] for i in rows],
             )
-        self._write("add", per_shard)
-        return new_ids
+        return per_shard
+
+    def upsert(
+        self,
+        vectors: Any,
+        ids: Any,
+        metadata: Sequence[dict[str, Any] | None] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Store vectors under ``ids``, replacing the vector, metadata and text of those that
+        exist (the others are added); returns the ids. Each shard replaces its part in one
+        commit (see ``Collection.upsert``); the call is not one commit across shards."""
+        if ids is None:
+            raise InvalidInputError("upsert needs the ids to replace or add; add() makes new ones")
+        x, metas, texts = self._rows(vectors, metadata, texts)
+        user = self._user_ids(ids, len(x))
+        self._reserve(user)
+        self._write("upsert", self._per_shard(x, user, metas, texts))
+        return user
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
         """Whether each id is live on any shard (every shard is asked, so an id misplaced by
@@ -325,26 +440,111 @@ class ShardedCollection:
         found = self._read_all("contains", ids)
         return np.logical_or.reduce(found) if found else np.zeros(len(ids), bool)
 
+    def _require_live(self, ids: np.ndarray, what: str) -> None:
+        present = self._present(ids)
+        if not present.all():
+            raise InvalidInputError(
+                f"ids not in the collection: {ids[~present][:10].tolist()}; nothing was {what}"
+            )
+
     def live_ids(self) -> np.ndarray:
         """Ids of all live vectors, shard by shard."""
         return np.concatenate(self._read_all("live_ids"))
 
-    def delete(self, ids: Any) -> int:
-        """Tombstone the vectors with these ids; returns how many. Unknown ids → nothing is
-        deleted on any shard."""
-        wanted = np.unique(as_ids(_int_ids(ids), np.size(ids)))
-        present = self._present(wanted)
-        if not present.all():
-            raise InvalidInputError(
-                f"ids not in the collection: {wanted[~present][:10].tolist()}; nothing was deleted"
-            )
-        shard_of = slimvec_route(wanted, self.shards)
-        per_shard = {int(s): (wanted[shard_of == s],) for s in np.unique(shard_of)}
+    def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
+        """Tombstone the vectors with these ids, or (``filter``) whose metadata matches;
+        returns how many. Unknown ids → nothing is deleted on any shard. A filter is applied
+        by every shard (each deletes its matching rows in one commit)."""
+        if filter is not None:
+            if ids is not None:
+                raise InvalidInputError("give ids or filter to delete, not both")
+            parse_filter(filter)
+            return int(sum(self._write("delete_where", self._everywhere(filter)).values()))
+        if ids is None:
+            raise InvalidInputError("give the ids to delete, or filter={...}")
+        wanted = self._user_ids(ids, unique=False)
+        if not len(wanted):
+            return 0
+        self._require_live(wanted, "deleted")
+        per_shard = {s: (self._wire(wanted[rows]),) for s, rows in self._split(wanted).items()}
         return int(sum(self._write("delete", per_shard).values()))
+
+    @staticmethod
+    def _wire(ids: np.ndarray) -> Any:
+        """Ids as a shard call takes them (string keys as a list)."""
+        return ids.tolist() if ids.dtype == object else ids
+
+    def _everywhere(self, *args: Any) -> dict[int, tuple]:
+        return dict.fromkeys(range(self.shards), args)
+
+    def update_metadata(
+        self,
+        ids: Any = None,
+        metadatas: Sequence[dict[str, Any] | None] | None = None,
+        filter: Any = None,  # noqa: A002
+        merge: dict[str, Any] | None = None,
+    ) -> int:
+        """Replace the metadata of live ``ids`` (one dict, or None, per id), or merge one dict
+        into the rows matching ``filter`` (and among ``ids``, if given); returns how many.
+        Unknown ids: an error, nothing written. Each shard updates its rows in one commit."""
+        if merge is not None:
+            if metadatas is not None:
+                raise InvalidInputError(
+                    "give metadatas (replaces each id's metadata) or merge (one dict merged "
+                    "into every selected row), not both"
+                )
+            if not isinstance(merge, dict):
+                raise InvalidInputError(f"merge must be one metadata dict, got {merge!r}")
+            try:
+                as_metadata([merge], 1)
+            except InvalidInputError as exc:
+                raise InvalidInputError(str(exc).replace("metadata[0]", "merge", 1)) from None
+            if ids is None and filter is None:
+                raise InvalidInputError(
+                    "update_metadata(merge=...) needs a filter or ids to select rows"
+                )
+            if filter is not None:
+                parse_filter(filter)
+            if ids is None:
+                per_shard = self._everywhere(None, None, filter, merge)
+            else:
+                user = self._user_ids(ids)
+                self._require_live(user, "updated")
+                per_shard = {
+                    s: (self._wire(user[rows]), None, filter, merge)
+                    for s, rows in self._split(user).items()
+                }
+            return int(sum(self._write("update_metadata", per_shard).values()))
+        if filter is not None:
+            raise InvalidInputError(
+                "filter selects the rows of update_metadata(filter=..., merge={...}); to "
+                "replace metadata per id, give ids and metadatas"
+            )
+        if ids is None:
+            raise InvalidInputError("give the ids to update (or filter=... with merge={...})")
+        user = self._user_ids(ids)
+        metas = as_metadata(metadatas, len(user))
+        if metas is None:
+            raise InvalidInputError("give one metadata dict (or None) per id")
+        if not len(user):
+            return 0
+        self._require_live(user, "updated")
+        per_shard = {
+            s: (self._wire(user[rows]), [metas[i] for i in rows], None, None)
+            for s, rows in self._split(user).items()
+        }
+        return int(sum(self._write("update_metadata", per_shard).values()))
+
+    def create_index(self, field: str) -> None:
+        """Keep a sorted index of a metadata field on every shard (see
+        ``Collection.create_index``)."""
+        if not isinstance(field, str) or not field:
+            raise InvalidInputError(f"field must be a non-empty string, got {field!r}")
+        self._write("create_index", self._everywhere(field))
 
     def compact(self) -> None:
         """Compact every shard (in parallel)."""
-        self._write("compact", dict.fromkeys(range(self.shards), ()))
+        self._write("compact", self._everywhere())
 
     # -- reading ------------------------------------------------------------------------------
     def search(
@@ -352,26 +552,91 @@ class ShardedCollection:
         queries: Any,
         k: int = 10,
         exact: bool = False,
-        filter: Any = None,  # noqa: A002 - the name the local API uses
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
-        """Top-``k`` over all shards: each shard runs its whole funnel for ``k``, the router
-        keeps the best ``k`` of the union. ``filter`` is passed to the shards when given."""
+        """Top-``k`` over all shards: each shard runs its whole funnel for ``k`` (with
+        ``filter`` and ``nprobe`` when given), the router keeps the best ``k`` of the union.
+        ``res.explain`` lists each shard's plan and the total matching rows."""
         q = as_matrix(queries, self.dim, "queries", allow_single=True)
         k = check_k(k)
         options: dict[str, Any] = {"exact": exact}
         if filter is not None:
+            parse_filter(filter)
             options["filter"] = filter
+        if nprobe is not None:
+            options["nprobe"] = nprobe
         return merge_top(self._read_all("search", q, k, options), k)
+
+    def count(self, filter: Any = None) -> int:  # noqa: A002
+        """Live vectors, or those whose metadata matches ``filter``."""
+        if filter is None:
+            return len(self)
+        parse_filter(filter)
+        return int(sum(self._read_all("count", filter)))
+
+    def get(
+        self,
+        ids: Any = None,
+        filter: Any = None,  # noqa: A002
+        limit: int | None = 100,
+        offset: int = 0,
+        vectors: bool | None = None,
+    ) -> GetResult:
+        """Live vectors' ids, metadata and texts, ``limit`` from ``offset`` (``limit=None``:
+        all); restricted to ``ids`` (in the order given, each once) and/or ``filter``. Without
+        ids the order is by id (string ids: by key), merged across shards, so pages are
+        stable. Ids that are not live are left out. ``vectors`` (default: when ``ids`` are
+        given) adds the stored float32 vectors."""
+        if limit is not None:
+            limit = check_k(limit)
+        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
+        if filter is not None:
+            parse_filter(filter)
+        if vectors is None:
+            vectors = ids is not None
+        vectors = bool(vectors)
+        stop = None if limit is None else offset + limit
+        if ids is not None:
+            asked = self._user_ids(ids, unique=False)
+            split = self._split(asked)
+            parts = self._read(
+                "get", {s: (self._wire(asked[rows]), filter, vectors) for s, rows in split.items()}
+            )
+        else:
+            parts = self._read_all("get_first", filter, stop, vectors)
+        found = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
+        metas = [m for p in parts for m in p[1]]
+        texts = [t for p in parts for t in p[2]]
+        if ids is not None:  # the order asked
+            where = {v: i for i, v in enumerate(found.tolist())}
+            order = np.array([where[v] for v in asked.tolist() if v in where], np.int64)
+        else:  # the global order: by id / key
+            order = np.argsort(_order_keys(found), kind="stable")
+        order = order[offset:stop]
+        stored = None
+        if vectors:
+            stacked = [p[3] for p in parts if p[3] is not None and len(p[3])]
+            stored = (
+                np.concatenate(stacked)[order] if stacked else np.empty((0, self.dim), np.float32)
+            )
+        out_ids = found[order] if len(found) else self._user_ids([], unique=False)
+        return GetResult(
+            ids=out_ids,
+            metadata=[metas[i] for i in order],
+            texts=[texts[i] for i in order],
+            vectors=stored,
+        )
 
     def _by_shard(self, method: str, ids: Any) -> list[Any]:
         """Per-id answers of ``method`` (metadata, texts) gathered from each id's shard."""
-        wanted = _int_ids(ids).astype(np.int64)
-        shard_of = slimvec_route(wanted, self.shards)
-        shards = [int(s) for s in np.unique(shard_of)]
-        answers = self._read(method, {s: (wanted[shard_of == s],) for s in shards})
+        wanted = self._user_ids(ids, unique=False, dedupe=False)
+        split = self._split(wanted)
+        answers = self._read(method, {s: (self._wire(wanted[rows]),) for s, rows in split.items()})
         out: list[Any] = [None] * len(wanted)
-        for s, got in zip(shards, answers, strict=True):
-            for i, value in zip(np.flatnonzero(shard_of == s), got, strict=True):
+        for rows, got in zip(split.values(), answers, strict=True):
+            for i, value in zip(rows, got, strict=True):
                 out[i] = value
         return out
 
@@ -383,7 +648,7 @@ class ShardedCollection:
         """The stored text of each id (None where none was stored or the id is unknown)."""
         return self._by_shard("texts", ids)
 
-    def info(self, timeout: float = 10.0) -> dict[str, Any]:
+    def info(self, *, timeout: float = 10.0) -> dict[str, Any]:
         """Totals, per-vector costs, and per shard: count, RAM, disk, node and health of
         each replica (``"ok"``, or why it did not answer within ``timeout`` seconds)."""
         refs = [[a.info.remote() for a in group] for group in self._actors]
@@ -424,6 +689,7 @@ class ShardedCollection:
             "disk_bytes_per_vector": round(disk / rows, 1) if rows else None,
             "float32_bytes_per_vector": 4 * self.dim,
             "code_bytes_per_vector": sample["code_bytes_per_vector"] if answered else None,
+            "id_kind": self.id_kind,
             "shard_info": shards,
         }
 
@@ -484,19 +750,40 @@ class ShardedCollection:
         rrf_constant: float = 60.0,
         candidates: int | None = None,
         exact: bool = False,
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
     ) -> SearchResult:
-        """As ``Collection.search_texts``. BM25 scores use each shard's own term statistics
-        (ids are spread by hash, so shards see near-identical statistics on large corpora)."""
+        """As ``Collection.search_texts``; ``filter`` restricts every mode on every shard.
+        BM25 scores use each shard's own term statistics (ids are spread by hash, so shards
+        see near-identical statistics on large corpora)."""
         queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
+        if nprobe is not None and mode == "sparse":
+            raise InvalidInputError(
+                "nprobe sets the IVF lists the dense search reads; mode='sparse' (BM25) "
+                "reads none: leave nprobe out or use mode='dense' or 'hybrid'"
+            )
+        if filter is not None:
+            parse_filter(filter)
         if mode == "dense":
-            return self.search(self.encoder.encode(queries, kind="query"), k=k, exact=exact)
+            return self.search(self._embed(queries), k, exact, filter, nprobe)
+        sparse = self._sparse(queries, k if mode == "sparse" else depth, filter)
         if mode == "sparse":
-            return merge_top(self._read_all("search_sparse", queries, k), k)
-        dense = self.search(self.encoder.encode(queries, kind="query"), k=depth, exact=exact)
-        sparse = merge_top(self._read_all("search_sparse", queries, depth), depth)
-        return SearchResult(
-            *fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
-        )
+            return sparse
+        dense = self.search(self._embed(queries), depth, exact, filter, nprobe)
+        return _fuse_any([dense, sparse], k, mode=fusion, weights=weights, constant=rrf_constant)
+
+    def _embed(self, queries: list[str]) -> np.ndarray:
+        return self.encoder.encode(queries, kind="query")
+
+    def _sparse(self, queries: list[str], k: int, filter: Any) -> SearchResult:  # noqa: A002
+        """BM25 top-k merged over the shards that hold texts."""
+        parts = [p for p in self._read_all("search_sparse", queries, k, filter) if p is not None]
+        if not parts:
+            raise InvalidInputError(
+                f"collection {str(self.root)!r} holds no texts, so it has no keyword index; add "
+                f"texts with add_texts(...) or add(vectors, texts=...)"
+            )
+        return merge_top(parts, k)
 
 
 def create(
@@ -519,11 +806,10 @@ def create(
     (reads fail over between them). ``actor_options`` go to ``ShardActor.options`` (e.g.
     ``{"num_cpus": 2}`` to give each shard two cores; default: no CPU reserved, spread over
     nodes, best effort: reserve CPUs to make Ray place shards by capacity). Other arguments
-    as :func:`slimvec.create`; ``ids`` must be "int" (string ids are refused, see
-    ``USE_INT_IDS``).
+    as :func:`slimvec.create`; ``ids="str"`` makes a string-id collection (each key lives
+    on shard ``crc32(key.encode()) % shards``; every shard is a string-id collection).
     """
-    if check_id_kind(ids) != "int":
-        raise InvalidInputError(USE_INT_IDS)
+    id_kind = check_id_kind(ids)
     _require_ray()
     shards = _positive("shards", shards)
     replicas = _positive("replicas", replicas)
@@ -537,7 +823,13 @@ def create(
     try:
         root.mkdir(parents=True, exist_ok=True)
         first = slimvec.create(
-            root / "shard-0000", dim=dim, metric=metric, spec=spec, encoder=encoder, keyword=keyword
+            root / "shard-0000",
+            dim=dim,
+            metric=metric,
+            spec=spec,
+            encoder=encoder,
+            keyword=keyword,
+            ids=id_kind,
         )  # validates everything before any other shard is made
         info = first.info()
         first.close()
@@ -548,6 +840,7 @@ def create(
             spec=info["spec"],
             replicas=replicas,
             encoder=info["encoder"],
+            router=ROUTERS[id_kind],
         )
         smap.write_marker(root, 0)
         for s in range(1, shards):
@@ -558,6 +851,7 @@ def create(
                 spec=spec,
                 encoder=encoder,
                 keyword=keyword,
+                ids=id_kind,
             ).close()
             smap.write_marker(root, s)
         smap.save(root)  # the commit point: before it, the root is not a collection

@@ -35,12 +35,25 @@ class Shard:
         self.col = slimvec.open(self.path)
 
     # -- writes (primary only) ----------------------------------------------------------------
-    def add(self, vectors: np.ndarray, ids: np.ndarray, metadata: Any, texts: Any) -> int:
+    def add(self, vectors: np.ndarray, ids: Any, metadata: Any, texts: Any) -> int:
         self.col.add(vectors, ids=ids, metadata=metadata, texts=texts)
         return len(ids)
 
-    def delete(self, ids: np.ndarray) -> int:
+    def upsert(self, vectors: np.ndarray, ids: Any, metadata: Any, texts: Any) -> int:
+        self.col.upsert(vectors, ids=ids, metadata=metadata, texts=texts)
+        return len(ids)
+
+    def delete(self, ids: Any) -> int:
         return self.col.delete(ids)
+
+    def delete_where(self, filter: Any) -> int:  # noqa: A002
+        return self.col.delete(filter=filter)
+
+    def update_metadata(self, ids: Any, metadatas: Any, filter: Any, merge: Any) -> int:  # noqa: A002
+        return self.col.update_metadata(ids, metadatas, filter=filter, merge=merge)
+
+    def create_index(self, field: str) -> None:
+        self.col.create_index(field)
 
     def compact(self) -> None:
         self.col.compact()
@@ -48,25 +61,49 @@ class Shard:
     # -- reads --------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, options: dict[str, Any]):
         res = self.col.search(queries, k=k, **options)
+        return res.ids, res.scores, res.explain
+
+    def search_sparse(self, queries: list[str], k: int, filter: Any = None):  # noqa: A002
+        """BM25 top-k over this shard's texts, or None when it holds no texts (the router
+        refuses only when no shard has any)."""
+        if not self.col.has_texts:
+            return None
+        res = self.col.search_texts(queries, k=k, mode="sparse", filter=filter)
         return res.ids, res.scores
 
-    def search_sparse(self, queries: list[str], k: int):
-        res = self.col.search_texts(queries, k=k, mode="sparse")
-        return res.ids, res.scores
-
-    def contains(self, ids: np.ndarray) -> np.ndarray:
-        return np.isin(ids, self.col.live_ids())
+    def contains(self, ids: Any) -> np.ndarray:
+        """Whether each id is live here (looked up by id, not a pass over every row)."""
+        found = self.col.get(ids, limit=None, vectors=False).ids
+        return np.isin(np.asarray(ids), found)
 
     def live_ids(self) -> np.ndarray:
         return self.col.live_ids()
 
-    def count(self) -> int:
-        return len(self.col)
+    def count(self, filter: Any = None) -> int:  # noqa: A002
+        return self.col.count(filter=filter)
 
-    def metadata(self, ids: np.ndarray) -> list[dict | None]:
+    def get(self, ids: Any, filter: Any, vectors: bool) -> tuple:  # noqa: A002
+        """Live ``ids`` (those matching ``filter``, if given) with their payloads."""
+        res = self.col.get(ids, filter=filter, limit=None, vectors=vectors)
+        return res.ids, res.metadata, res.texts, res.vectors
+
+    def get_first(self, filter: Any, n: int | None, vectors: bool) -> tuple:  # noqa: A002
+        """The first ``n`` live rows (all if None) matching ``filter`` in id order (keys in
+        string order), with their payloads: this shard's part of a sharded ``get`` page."""
+        if filter is None:
+            ids = self.col.live_ids()
+        else:
+            ids = self.col.get(filter=filter, limit=None, vectors=False).ids
+        ids = ids[np.argsort(ids, kind="stable")][:n]
+        if not len(ids):
+            empty = np.empty((0, self.col.dim), np.float32) if vectors else None
+            return ids, [], [], empty
+        return self.get(ids, None, vectors)
+
+    def metadata(self, ids: Any) -> list[dict | None]:
         return self.col.metadata(ids)
 
-    def texts(self, ids: np.ndarray) -> list[str | None]:
+    def texts(self, ids: Any) -> list[str | None]:
         return self.col.texts(ids)
 
     def info(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import uuid as uuidlib
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ SHARD_MARKER = "SHARD.json"
 FORMAT = 1
 #: How ids map to shards; recorded so a future scheme cannot misread an old collection.
 ROUTER = "splitmix64-mod"
+#: How string ids (``create(..., ids="str")``) map to shards: CRC-32 of the key's UTF-8.
+STR_ROUTER = "crc32-utf8-mod"
+#: The router of each id kind (the map records the router; the id kind follows from it, so a
+#: map written before string ids existed reads unchanged, and an older slimvec meeting a
+#: string-id map refuses it by its router instead of misrouting keys).
+ROUTERS = {"int": ROUTER, "str": STR_ROUTER}
 
 
 def shard_name(index: int) -> str:
@@ -43,6 +50,14 @@ def route(ids: np.ndarray, shards: int) -> np.ndarray:
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
     return (z % np.uint64(shards)).astype(np.int64)
+
+
+def route_keys(keys: Any, shards: int) -> np.ndarray:
+    """Shard index of each string id: CRC-32 of its UTF-8 bytes, modulo ``shards`` (stable
+    across processes, platforms and Python versions, unlike ``hash``)."""
+    return np.fromiter(
+        (zlib.crc32(key.encode("utf-8")) % shards for key in keys), np.int64, count=len(keys)
+    )
 
 
 def atomic_write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -74,6 +89,17 @@ class ShardMap:
     router: str = ROUTER
     format: int = FORMAT
 
+    @property
+    def id_kind(self) -> str:
+        """ "int" or "str": the kind of id the collection takes (fixed by its router)."""
+        return "str" if self.router == STR_ROUTER else "int"
+
+    def route(self, ids: Any) -> np.ndarray:
+        """Shard index of each id (int64 ids, or a sequence of string keys)."""
+        if self.id_kind == "str":
+            return route_keys(ids, self.shards)
+        return route(ids, self.shards)
+
     def save(self, root: Path) -> None:
         atomic_write_json(root / SHARD_MAP, asdict(self))
 
@@ -93,10 +119,10 @@ class ShardMap:
             smap = cls(**raw)
         except (OSError, ValueError, TypeError) as exc:
             raise CorruptCollectionError(f"{path} is damaged ({exc})") from exc
-        if smap.format != FORMAT or smap.router != ROUTER:
+        if smap.format != FORMAT or smap.router not in ROUTERS.values():
             raise CorruptCollectionError(
                 f"{path} has format {smap.format} / router {smap.router!r}; this slimvec reads "
-                f"format {FORMAT} / {ROUTER!r}: upgrade slimvec"
+                f"format {FORMAT} / {' or '.join(map(repr, ROUTERS.values()))}: upgrade slimvec"
             )
         return smap
 
