@@ -10,8 +10,9 @@ Layers, top to bottom; a unit may import its own layer or any layer below, never
 
 0. entry points: ``cli``, ``demo``, ``server``, ``distributed``, ``integrations``
 1. tools the entry points use: ``eval``, ``capacity``, ``datasets``
-2. the public facade ``slimvec``, ``api`` (``create``/``open`` pick the collection class) and
-   ``remote`` (``connect``: the HTTP client, below the server it talks to)
+2. the public facade ``slimvec``, ``api`` (``create``/``open`` pick the collection class),
+   ``protocol`` (the API every kind of collection implements) and ``remote`` (``connect``:
+   the HTTP client, below the server it talks to)
 3. collections: ``collection``, ``multivector``, ``compat`` (models, adapters, upgrades)
 4. the storage engine beneath them: ``engine`` (views, pins)
 5. retrieval engines: ``search`` (funnel, fusion, filters), ``index``, ``sparse``, ``encoders``
@@ -36,7 +37,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "slimvec"
 LAYERS: list[set[str]] = [
     {"cli", "demo", "server", "distributed", "integrations"},
     {"eval", "capacity", "datasets"},
-    {"slimvec", "api", "remote"},
+    {"slimvec", "api", "protocol", "remote"},
     {"collection", "multivector", "compat"},
     {"engine"},
     {"search", "index", "sparse", "encoders"},

@@ -23,6 +23,7 @@ from slimvec.errors import (
     SlimvecError,
     SpecError,
 )
+from slimvec.protocol import CollectionProtocol
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.spec import DEFAULT_SPEC, Spec, parse_spec
 
@@ -42,6 +43,7 @@ __all__ = [
     "Collection",
     "CollectionExistsError",
     "CollectionNotFoundError",
+    "CollectionProtocol",
     "CorruptCollectionError",
     "DuplicateIdError",
     "GetResult",
