@@ -44,7 +44,7 @@ def _torn_record(path, offset, record):
 
 def arm(point: str) -> None:
     """Make the next write of this process die at ``point`` (see the module docstring)."""
-    import slimvec.collection as c
+    import slimvec.engine.writer as c
     from slimvec.store import files, log, manifest, meta, segments
 
     if point == "before_segment":

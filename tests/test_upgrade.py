@@ -332,7 +332,7 @@ CRASH = textwrap.dedent(
             return original(self, ids)
         Collection._delete_rows = delete
     elif point == "mid_new_commit":  # 2nd batch half-written to the new space's log
-        import slimvec.collection as c
+        import slimvec.engine.writer as c
         original = c.append_record
         def append(path, offset, record):
             if "spaces" in str(path) and record.kind == "add":

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import slimvec
-import slimvec.collection as collection_module
+import slimvec.engine.writer as writer_module
 from conftest import _clustered, recall
 
 
@@ -60,7 +60,7 @@ def test_hot_journal_of_a_killed_writer_is_rolled_back_not_deleted(tmp_path):
 
 # -- 2. one document at a time: few segments, bounded files, opens under a low ulimit --------
 def test_single_adds_keep_segments_logarithmic_and_files_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(collection_module, "FLUSH_ROWS", 8)  # many flushes, quickly
+    monkeypatch.setattr(writer_module, "FLUSH_ROWS", 8)  # many flushes, quickly
     monkeypatch.setattr(os, "fdatasync", lambda fd: None)  # durability is the crash tests'
     monkeypatch.setattr(os, "fsync", lambda fd: None)
     path = tmp_path / "c"
@@ -71,7 +71,7 @@ def test_single_adds_keep_segments_logarithmic_and_files_bounded(tmp_path, monke
     monkeypatch.undo()
     info = col.info()
     assert info["count"] == len(x)
-    assert info["segments"] <= 2 * collection_module.MERGE_FANOUT  # 150 flushes -> few
+    assert info["segments"] <= 2 * writer_module.MERGE_FANOUT  # 150 flushes -> few
     files = sum(1 for p in path.rglob("*") if p.is_file())
     assert files < 60
     exact = col.search(x[:50], k=10, exact=True).ids

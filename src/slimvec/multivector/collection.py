@@ -1,47 +1,20 @@
 """Multi-vector collections: token sets in, MUVERA encodings for the funnel, exact MaxSim last.
 
-Each item (a document's token vectors) is pooled (optional), turned into one Fixed Dimensional
-Encoding whose inner product approximates Chamfer similarity, and the FDE goes through the same
-funnel as single-vector collections (any codecs, any oversampling). The spec's last stage,
-``maxsim``, rescores the final shortlist exactly over the stored token vectors (float16 or
-int8, memory-mapped, compiled kernel). ``exact=True`` is brute-force MaxSim over every item.
-
-Segment files: ``tokens.npy`` (all tokens of the segment, CSR), ``token_offsets.npy``
-(rows + 1) and the FDE codes; no float32 FDE "originals" are kept (they would be 40 KB/item).
+The collection is the ordinary local one with another row format
+(:class:`slimvec.multivector.rows.TokenRows`: what is stored per item, how the funnel and
+exact MaxSim score it); here are only how one is made and what it adds to ``info``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from slimvec.collection import Collection
-from slimvec.errors import InvalidInputError, SpecError
-from slimvec.kernels.maxsim import CODE_KINDS, TokenCodes, maxsim
-from slimvec.kernels.topk import pad_results, select_top
+from slimvec.errors import InvalidInputError
 from slimvec.multivector.pooling import TokenPooler
-from slimvec.multivector.rerank import SegmentedTokens, rerank
-from slimvec.search.funnel import Pipeline
-from slimvec.spec import parse_spec
-from slimvec.store.manifest import Manifest
-from slimvec.transforms.fde import FDE, pack_token_sets
-from slimvec.validation import normalise
-
-TOKENS = "tokens"
-OFFSETS = "token_offsets"
-
-
-@dataclass
-class _TokenQueries:
-    tokens: np.ndarray  # (T, dim) float32, CSR
-    offsets: np.ndarray  # (nq + 1,)
-    fde: np.ndarray  # (nq, fde_dim)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
+from slimvec.multivector.rows import DEFAULT_SPEC, TokenRows
+from slimvec.transforms.fde import FDE
 
 
 class MultiVectorCollection(Collection):
@@ -53,15 +26,8 @@ class MultiVectorCollection(Collection):
     (default) or "int8" (a quarter of float32) for the stored tokens MaxSim reads.
     """
 
-    #: int8 FDE first pass, exact MaxSim over 30k candidates. Measured on the Debian set with
-    #: MiniLM tokens: an int8 or f16 FDE pass keeps f32's recall, 1-bit Hamming over FDEs does
-    #: not (0.44 of exact MaxSim's top-10), so binary is not the default here.
-    default_spec = "int8*30 > maxsim"
-    #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
-    #: calibration stays the first batch's (refitting would re-encode every token set).
-    logs_adds = False
-    plans_exact = False
-    refits = False
+    default_spec = DEFAULT_SPEC
+    row_format = TokenRows
 
     @classmethod
     def create_multivector(
@@ -99,174 +65,18 @@ class MultiVectorCollection(Collection):
         }
         return cls.create(path, dim, metric, spec, encoder, extra=extra, keyword=keyword)
 
-    @classmethod
-    def _check_config(cls, manifest: Manifest) -> Pipeline:
-        return cls._build(manifest)[3]
-
-    @staticmethod
-    def _build(manifest: Manifest) -> tuple[FDE, TokenPooler, str, Pipeline]:
-        spec = parse_spec(manifest.spec)
-        if spec.ivf is not None:
-            raise SpecError(
-                f"{manifest.spec!r}: 'ivf:N' partitions single-vector collections only; drop it"
-            )
-        if not spec.reranks_tokens:
-            raise SpecError(
-                f"{manifest.spec!r}: a multi-vector spec ends with the exact 'maxsim' stage, "
-                f"e.g. {MultiVectorCollection.default_spec!r}"
-            )
-        config = manifest.extra["multivector"]
-        fde = FDE(**config["fde"])
-        if fde.dim != manifest.dim:
-            raise SpecError(f"FDE token dim {fde.dim} differs from the collection's {manifest.dim}")
-        if config["token_code"] not in CODE_KINDS:
-            raise SpecError(f"unknown token code {config['token_code']!r}")
-        pipeline = Pipeline(spec.vector_stages(), fde.out_dim, "ip", originals=False)
-        return fde, TokenPooler(config["pool_factor"]), config["token_code"], pipeline
-
-    # -- hooks of Collection ----------------------------------------------------------------
-    def _make_pipeline(self, manifest: Manifest) -> Pipeline:
-        self.fde, self.pooler, self.token_code, pipeline = self._build(manifest)
-        self._token_calibration: dict[str, np.ndarray] = {}
-        return pipeline
-
-    def _layout(self, rows: int) -> dict[str, tuple[np.dtype, tuple[int | None, ...]]]:
-        token_dtype = np.dtype(np.float16 if self.token_code == "f16" else np.uint8)
-        layout = {
-            "ids": (np.dtype(np.int64), (rows,)),
-            TOKENS: (token_dtype, (None, self.dim)),
-            OFFSETS: (np.dtype(np.int64), (rows + 1,)),
-        }
-        for key in self.pipeline.stored_keys:
-            codec = self.pipeline.codecs[key]
-            layout[key] = (codec.code_dtype, (rows, codec.code_width))
-        return layout
-
-    def _tokens_in(self, token_sets: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
-        tokens, offsets = pack_token_sets(token_sets, self.dim, what)
-        if self.metric == "cosine":
-            tokens = normalise(tokens, f"{what} token vectors")
-        return tokens, offsets
-
-    def _ingest(self, token_sets: Any) -> tuple[np.ndarray, Any]:
-        tokens, offsets = self.pooler.transform(*self._tokens_in(token_sets, "documents"))
-        return self.fde.encode_packed(tokens, offsets, query=False), (tokens, offsets)
-
-    def _fit(self, x: np.ndarray, extra: Any) -> None:
-        self.pipeline.fit(x)
-        if self.token_code == "int8":
-            codes = TokenCodes.encode(*extra, kind="int8")
-            self._token_calibration = {"low": codes.low, "step": codes.step}
-
-    def _state(self) -> dict[str, np.ndarray]:
-        state = self.pipeline.state()
-        state.update({f"tokens.{k}": v for k, v in self._token_calibration.items()})
-        state.update({f"fde.{k}": v for k, v in self.fde.state().items()})
-        return state
-
-    def _load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.pipeline.load_state(state)
-        self._token_calibration = {
-            k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("tokens.")
-        }
-        fde_state = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("fde.")}
-        if fde_state:
-            self.fde.load_state(fde_state)
-
-    def _row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
-        tokens, offsets = extra
-        codes = TokenCodes.encode(
-            tokens,
-            offsets,
-            kind=self.token_code,
-            low=self._token_calibration.get("low"),
-            step=self._token_calibration.get("step"),
-        )
-        return {TOKENS: codes.codes, OFFSETS: offsets}
-
-    def _queries_in(self, queries: Any) -> _TokenQueries:
-        tokens, offsets = self._tokens_in(queries, "queries")
-        return _TokenQueries(tokens, offsets, self.fde.encode_packed(tokens, offsets, query=True))
-
     def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
         return self.encoder.encode_tokens(texts, kind=kind, batch_size=batch_size)
 
-    # -- search -----------------------------------------------------------------------------
-    def _segment_tokens(self, index: int) -> TokenCodes:
-        _, arrays = self._segments[index]
-        return TokenCodes(
-            arrays[TOKENS],
-            np.asarray(arrays[OFFSETS]),
-            self._token_calibration.get("low"),
-            self._token_calibration.get("step"),
-        )
-
-    def _approximate(self, q: _TokenQueries, k: int, allow: np.ndarray | None):
-        rows, _ = self.pipeline.search(q.fde, k, self, allow)
-        return self._rerank(q, rows, k)
-
-    def _rerank(self, q: _TokenQueries, rows: np.ndarray, k: int):
-        """Exact MaxSim of each query against its candidate rows, keeping the best ``k``."""
-        segments = SegmentedTokens(self._starts, self._segment_tokens)
-        return rerank(q.tokens, q.offsets, segments, rows, k)
-
-    def _score_rows(self, q: _TokenQueries, k: int, rows: np.ndarray):
-        """Exact MaxSim of every query against the same candidate ``rows`` (a filter's)."""
-        return self._rerank(q, np.broadcast_to(rows, (len(q), len(rows))), k)
-
-    def _first_bytes_ratio(self) -> float:
-        tokens = sum(len(arrays[TOKENS]) for _, arrays in self._segments)
-        per_item = max(tokens / max(self._manifest.rows, 1), 1.0)
-        token_bytes = 2 if self.token_code == "f16" else 1
-        first = self.pipeline.bytes_per_vector(self.pipeline.first_key)
-        return first / (per_item * self.dim * token_bytes)
-
-    def _exact(self, q: _TokenQueries, k: int, allow: np.ndarray | None):
-        """Brute-force MaxSim over every live item (for checking the funnel)."""
-        parts_rows, parts_scores = [], []
-        for s, (entry, _) in enumerate(self._segments):
-            scores = maxsim(q.tokens, q.offsets, self._segment_tokens(s))
-            if allow is not None:
-                scores[:, ~allow[entry.start : entry.start + entry.rows]] = -np.inf
-            cols, best = select_top(scores, k)
-            parts_rows.append(cols + entry.start)
-            parts_scores.append(best)
-        cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
-        rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
-        return pad_results(rows, scores, k)
-
-    # -- maintenance ------------------------------------------------------------------------
-    def _compact_arrays(self, live: np.ndarray) -> dict[str, np.ndarray]:
-        arrays = {
-            key: self.gather(key, live) for key in self._layout(0) if key not in (TOKENS, OFFSETS)
-        }
-        token_parts, lengths = [], []
-        seg = np.searchsorted(self._starts, live, side="right") - 1
-        for s in range(len(self._segments)):
-            entry, stored = self._segments[s]
-            local = live[seg == s] - entry.start
-            offsets = np.asarray(stored[OFFSETS])
-            starts, counts = offsets[local], offsets[local + 1] - offsets[local]
-            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            token_parts.append(np.asarray(stored[TOKENS])[np.repeat(starts, counts) + within])
-            lengths.append(counts)
-        counts = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(len(counts) + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        dtype, shape = self._layout(0)[TOKENS]
-        arrays[TOKENS] = (
-            np.concatenate(token_parts) if token_parts else np.empty((0, shape[1]), dtype)
-        )
-        arrays[OFFSETS] = offsets
-        return arrays
-
     def info(self) -> dict[str, Any]:
         out = super().info()
-        tokens = sum(len(arrays[TOKENS]) for _, arrays in self._segments)
+        view = self._view
         out["multivector"] = {
-            **self._manifest.extra["multivector"],
-            "fde_dim": self.fde.out_dim,
-            "stored_tokens_per_item": round(tokens / max(self._manifest.rows, 1), 1),
+            **view.manifest.extra["multivector"],
+            "fde_dim": view.rows.fde.out_dim,
+            "stored_tokens_per_item": round(
+                view.rows.stored_tokens(view) / max(view.manifest.rows, 1), 1
+            ),
         }
         out["float32_bytes_per_vector"] = None
         return out

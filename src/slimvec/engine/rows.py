@@ -1,0 +1,130 @@
+"""What a row is: the one object that knows how a collection's rows are taken in, stored,
+fitted and scored exactly.
+
+A view (:mod:`slimvec.engine.view`) holds one :class:`RowFormat` per loaded commit, built from
+its manifest: the pipeline (transforms and codecs with their fitted calibrations) and the
+stored layout of a segment. The writer asks it to validate and fit new rows and to lay them out
+as segment arrays; the searcher asks it for the approximate and exact plans. A single-vector
+row is one float32 vector kept as its original plus the pipeline's codes; a multi-vector
+collection plugs in its own format (token sets, MUVERA encodings, exact MaxSim) by
+subclassing this one (``slimvec.multivector.rows``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from slimvec.errors import SpecError
+from slimvec.index.ivf import require_faiss
+from slimvec.kernels.topk import blocked_top, select_top
+from slimvec.search.funnel import ORIGINAL, Pipeline
+from slimvec.spec import parse_spec
+from slimvec.store.manifest import Manifest
+from slimvec.validation import as_matrix, normalise
+
+Layout = dict[str, tuple[np.dtype, tuple[int | None, ...]]]
+
+
+class RowFormat:
+    """Single-vector rows: the original float32 vector and one code per pipeline stage."""
+
+    #: Whether small adds go to the write-ahead log (multi-vector adds always make segments).
+    logs_adds: ClassVar[bool] = True
+    #: Whether the planner may answer with exact float32 search where it costs less than the
+    #: funnel (multi-vector exact search is MaxSim over every token: never cheaper).
+    plans_exact: ClassVar[bool] = True
+    #: Whether the writer may refit calibrations as the collection grows (multi-vector
+    #: collections cannot re-derive their pipeline input from stored arrays cheaply).
+    refits: ClassVar[bool] = True
+
+    def __init__(self, manifest: Manifest):
+        self.dim, self.metric = manifest.dim, manifest.metric
+        self.pipeline = self.check(manifest)
+
+    @classmethod
+    def check(cls, manifest: Manifest) -> Pipeline:
+        """The manifest's pipeline, or a clear error if its spec cannot work (``create``
+        calls this before anything is written)."""
+        spec = parse_spec(manifest.spec)
+        if spec.reranks_tokens:
+            raise SpecError(
+                f"{manifest.spec!r}: 'maxsim' reranks token vectors and needs a multi-vector "
+                f"collection: slimvec.create(path, dim, multivector=True, spec=...)"
+            )
+        if spec.ivf is not None:
+            require_faiss()
+        return Pipeline(spec, manifest.dim, manifest.metric)
+
+    # -- storing ----------------------------------------------------------------------------
+    def layout(self, rows: int) -> Layout:
+        """dtype and shape of every array a segment of ``rows`` rows holds."""
+        layout = {
+            "ids": (np.dtype(np.int64), (rows,)),
+            ORIGINAL: (np.dtype(np.float32), (rows, self.dim)),
+        }
+        for key in self.pipeline.stored_keys:
+            codec = self.pipeline.codecs[key]
+            layout[key] = (codec.code_dtype, (rows, codec.code_width))
+        return layout
+
+    def ingest(self, vectors: Any) -> tuple[np.ndarray, Any]:
+        """Validate user input; return the pipeline's input vectors and what else to store."""
+        x = as_matrix(vectors, self.dim)
+        return (normalise(x) if self.metric == "cosine" else x), None
+
+    def fit(self, x: np.ndarray, extra: Any) -> None:
+        self.pipeline.fit(x)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return self.pipeline.state()
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        self.pipeline.load_state(state)
+
+    def row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
+        """Arrays stored per row besides ids and codes."""
+        return {ORIGINAL: x}
+
+    def compact_arrays(self, view: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Every stored array of these rows of ``view``, as a new segment would hold them."""
+        return {key: view.gather(key, rows) for key in self.layout(0)}
+
+    # -- searching --------------------------------------------------------------------------
+    def queries_in(self, queries: Any) -> np.ndarray:
+        q = as_matrix(queries, self.dim, "queries", allow_single=True)
+        return normalise(q, "queries") if self.metric == "cosine" else q
+
+    def approximate(self, view: Any, q: Any, k: int, allow: np.ndarray | None):
+        """The flat funnel over ``view`` (its resident codes, gathered shortlists)."""
+        return self.pipeline.search(q, k, view, allow)
+
+    def exact(self, view: Any, q: np.ndarray, k: int, allow: np.ndarray | None):
+        """Exact top-``k`` over every (allowed) row of ``view``: BLAS over the originals."""
+        parts = [(e.start, e.rows, view.originals(e, arrays)) for e, arrays in view.segments]
+        if len(view.tail):
+            parts.append((view.manifest.rows, len(view.tail), view.tail.x.array))
+        parts_rows, parts_scores = [], []
+        for start, n, original in parts:
+            seg_allow = None if allow is None else allow[start : start + n]
+            rows, scores = blocked_top(
+                lambda a, b, o=original: q @ np.asarray(o[a:b]).T, n, len(q), k, seg_allow
+            )
+            parts_rows.append(np.where(rows >= 0, rows + start, -1))
+            parts_scores.append(scores)
+        cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
+        rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
+        return np.where(np.isfinite(scores), rows, -1), scores
+
+    def score_rows(self, view: Any, q: np.ndarray, k: int, rows: np.ndarray):
+        """Exact top-``k`` among ``rows`` (gathered originals, in blocks)."""
+        found, scores = blocked_top(
+            lambda a, b: q @ view.gather(ORIGINAL, rows[a:b]).T, len(rows), len(q), k
+        )
+        return np.where(found >= 0, rows[np.maximum(found, 0)], -1), scores
+
+    def first_bytes_ratio(self, view: Any) -> float:
+        """First-pass bytes per row over exact-scoring bytes per row (the exact-rows plan
+        wins while it reads fewer bytes than the first pass)."""
+        return self.pipeline.bytes_per_vector(self.pipeline.first_key) / (4 * self.dim)

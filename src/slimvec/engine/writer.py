@@ -1,0 +1,478 @@
+"""The writer: how a change reaches the disk, and the commit protocol.
+
+**Transactions.** Under a lock file, one writer at a time, on an up-to-date view (log
+replayed, leftovers of interrupted writes swept). A change becomes visible only through the
+manifest's atomic replacement (``Manifest.commit``), after which the handle loads the new
+commit as a new view; on any exception the view is reloaded from disk and uncommitted changes
+are dropped.
+
+**Small writes.** A small add, an upsert, a delete or a metadata update is one record appended
+to the write-ahead log and ``fdatasync``-ed: durable when the call returns, no new files. The
+record is folded into the writer's own view as a reader replaying the log would fold it.
+
+**Segments.** Large adds, and the log once it holds ``FLUSH_ROWS`` rows, become a segment: new
+files are written and fsynced, then the manifest is replaced (the only commit point). Segments
+are merged in tiers (``MERGE_FANOUT`` of one size class into one), so their count stays
+logarithmic, and the pipeline's calibrations are refitted as the collection grows
+(``REFIT_GROWTH``); compaction rewrites the live rows into one segment.
+
+**Commit hooks.** What else a commit must carry — the metadata database (rows, string keys,
+the log's metadata updates folded in), the keyword index, the IVF lists — is kept up to date
+by the :class:`CommitHook` objects in ``Writer.hooks``, each told about every segment commit,
+merge and rewrite (a :class:`Commit`) just before the manifest is replaced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from slimvec.engine.view import CurrentView, View, signature
+from slimvec.errors import CollectionExistsError, InvalidInputError
+from slimvec.index.ivf import IVF_DIR, ivf_dirs
+from slimvec.search.funnel import ORIGINAL
+from slimvec.store.files import save_array, save_arrays
+from slimvec.store.idmap import new_keys, save_keys
+from slimvec.store.lock import LOCK, sweep, write_lock
+from slimvec.store.log import FLUSH_BYTES, FLUSH_ROWS, LogRecord, append_record, create_log
+from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
+from slimvec.store.meta import MetaStore
+from slimvec.store.segments import SEGMENTS_DIR, segment_name, write_segment
+from slimvec.validation import MAX_ID
+
+ENCODE_CHUNK = 65_536
+#: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
+MERGE_FANOUT = 8
+#: Merges build the merged segment in RAM: runs larger than this stay as they are (such
+#: segments come from bulk adds, which are few).
+MERGE_MAX_ROWS = 1_000_000
+#: Hard cap on segments: past it the two smallest neighbours merge (bounds open files).
+MAX_SEGMENTS = 48
+#: Calibrations (int8 ranges, binary means, PCA, ...) are refitted when the live vectors reach
+#: REFIT_GROWTH x the count they were fitted on, until they were fitted on REFIT_ENOUGH.
+REFIT_GROWTH = 4
+REFIT_ENOUGH = 65_536
+#: Adds of fewer rows than this go to the write-ahead log; larger ones become a segment.
+LOG_MAX_ROWS = 64
+#: The keyword index writes a file per flush; past this many it is rewritten as one.
+MAX_KEYWORD_FILES = 16
+#: Prefixes of top-level files the manifest names; others with them are leftovers.
+#: ("filters-" and "metaupd-": files of the first filters format, which kept its metadata
+#: columns on disk; the columns are now built in RAM, so such files are leftovers.)
+OWN_PREFIXES = ("state-", "tombstones-", "meta-", "bm25-", "log-", "filters-", "metaupd-")
+
+
+@dataclass
+class Commit:
+    """One commit being prepared, as the hooks see it. ``kind``: "segment" (rows appended:
+    the log's and/or a large add's), "merge" (segments concatenated, rows unchanged) or
+    "rewrite" (every live row anew from row 0: compaction, refits)."""
+
+    kind: str
+    view: View  # the view the commit is made from; ``view.manifest`` is being edited
+    generation: int
+    deleted: np.ndarray  # the new commit's tombstones
+    start: int = 0  # row number of the first new row
+    ids: np.ndarray | None = None  # new rows' internal ids (segment, rewrite)
+    metas: list | None = None
+    texts: list | None = None
+    from_log: int = 0  # how many of the new rows were the log's (already in its indexes)
+    refit: bool = False
+
+
+class CommitHook:
+    """Something a commit must keep up to date besides segments and tombstones."""
+
+    def before_commit(self, commit: Commit) -> None:
+        raise NotImplementedError
+
+
+class MetadataHook(CommitHook):
+    """The metadata database: new rows' metadata, texts and string keys; the log's metadata
+    updates folded in; a fresh database for a rewrite."""
+
+    def before_commit(self, c: Commit) -> None:
+        view, m = c.view, c.view.manifest
+        if c.kind == "rewrite":
+            meta_db = f"meta-{c.generation:06d}.sqlite"
+            (view.path / meta_db).unlink(missing_ok=True)
+            fresh = MetaStore(view.path / meta_db, create=True)
+            fresh.insert(c.ids, 0, c.metas, c.texts)
+            if view.idmap is not None:
+                save_keys(fresh.db, 0, c.ids, view.idmap.keys_of(c.ids))
+            fresh.close()
+            m.meta_db = meta_db
+            return
+        if c.kind != "segment":
+            return
+        if len(c.ids):
+            view.meta.insert(c.ids, c.start, c.metas, c.texts)
+            if view.idmap is not None:
+                save_keys(view.meta.db, c.start, c.ids, view.idmap.keys_of(c.ids))
+        overrides = view.meta_overrides
+        if overrides:  # the log's "meta" records, into the metadata database
+            rows = np.fromiter(overrides, np.int64, len(overrides))
+            view.meta.update_metadata(
+                zip(view.ids.array[rows].tolist(), rows.tolist(), overrides.values())
+            )
+
+
+class KeywordHook(CommitHook):
+    """The BM25 index: new rows' texts added, one file per flush, compacted when rewritten."""
+
+    def before_commit(self, c: Commit) -> None:
+        if c.kind == "merge":
+            return
+        view, m = c.view, c.view.manifest
+        keyword = view.keyword_index(create=c.kind == "segment" and c.texts is not None)
+        if keyword is None:
+            return
+        if c.kind == "segment" and c.texts is not None:
+            new_texts = c.texts[c.from_log :]
+            keep = [i for i, t in enumerate(new_texts) if t is not None]
+            if keep:
+                keyword.add(c.ids[c.from_log :][keep], [new_texts[i] for i in keep])
+        if c.kind == "rewrite" or len(m.extra.get("bm25", {}).get("files", [])) > MAX_KEYWORD_FILES:
+            keyword.compact()  # one file again instead of one per flush
+        m.extra["bm25"] = {"files": keyword.save(view.path, c.generation)}
+
+
+class IVFHook(CommitHook):
+    """An ``ivf:N`` collection's lists: centroids trained or retrained when due, lists built
+    for segments lacking them."""
+
+    def before_commit(self, c: Commit) -> None:
+        if c.view.ivf is not None:
+            c.view.ivf.prepare_commit(c.view.path, c.view.manifest, c.deleted, c.refit)
+
+
+class Writer:
+    """The writes of one handle, made on its current view (``current.view``); after each
+    commit, or to drop uncommitted changes, ``current.load()`` makes the latest commit the
+    handle's view."""
+
+    def __init__(self, current: CurrentView):
+        self.current = current
+        self.hooks: list[CommitHook] = [MetadataHook(), KeywordHook(), IVFHook()]
+
+    @contextmanager
+    def transaction(self, sync: Callable[[], None]) -> Iterator[Manifest]:
+        """Hold the write lock on an up-to-date view and yield its manifest (see the module
+        docstring); ``sync`` catches the handle up once the lock is held."""
+        path = self.current.view.path
+        with write_lock(path):
+            sync()
+            self.sweep()
+            try:
+                yield self.current.view.manifest
+            except BaseException:
+                self.current.load()
+                raise
+            if signature(path) != self.current.view.signature:  # committed without reloading
+                self.current.load()
+                self.sweep()
+
+    # -- the log ----------------------------------------------------------------------------
+    def log(self, record: LogRecord) -> None:
+        """Append a record (durable on return), then flush if the log has grown enough."""
+        view = self.current.view
+        view.tail.end = append_record(view.path / view.manifest.log, view.tail.end, record)
+        view.apply(record)
+        if len(view.tail) >= FLUSH_ROWS or view.tail.end >= FLUSH_BYTES:
+            self.flush()
+            self.maintain()
+
+    def add(self, x, extra, given, metas, texts, check: Callable | None = None):
+        """New rows: ids (string keys under fresh internal ids) checked against the live
+        ones (and by ``check``), then one log record (a small add) or a segment commit.
+        Returns (internal ids, keys or None)."""
+        view, keys = self.current.view, None
+        if view.idmap is not None:
+            keys = given if given is not None else new_keys(len(x))
+            view.keys.reject_live_duplicates(view.idmap.ids_of(keys), keys)
+            given = None
+        new_ids = given if given is not None else self.next_ids(len(x))
+        view.keys.reject_live_duplicates(new_ids)
+        if check is not None:
+            check(new_ids)
+        info: dict[str, Any] = {"metadata": metas, "texts": texts}
+        if keys is not None:
+            info["keys"] = keys
+        if view.rows.logs_adds and view.manifest.log and len(x) < LOG_MAX_ROWS:
+            self.log(LogRecord("add", {"ids": new_ids, "x": x}, info))
+        else:
+            self.commit_rows(x, extra, new_ids, keys, metas, texts)
+        return new_ids, keys
+
+    def upsert(self, x, user, metas, texts) -> None:
+        """Rows under the caller's ids ``user``, replacing the live ones: one log record
+        (tombstones and new rows together), or a segment commit if it replaces nothing."""
+        view = self.current.view
+        info: dict[str, Any] = {"metadata": metas, "texts": texts}
+        if view.idmap is not None:
+            old, new_ids = view.idmap.ids_of(user), self.next_ids(len(x))
+            info["keys"] = user
+        else:
+            old = new_ids = user
+        _, live = view.live_rows_of(old)
+        if not live.any() and len(x) >= LOG_MAX_ROWS:  # replaces nothing: an add's commit
+            self.commit_rows(x, None, new_ids, info.get("keys"), metas, texts)
+        else:
+            self.record("upsert", {"ids": new_ids, "x": x, "replaced": old[live]}, info)
+
+    def record(self, kind: str, arrays: dict[str, np.ndarray], info: dict | None = None) -> None:
+        """One log record (a delete, a metadata update, an upsert), the log started first if
+        the collection was written before the log existed."""
+        self.ensure_log()
+        self.log(LogRecord(kind, arrays, info or {}))
+
+    def ensure_log(self) -> None:
+        """A collection written before the log existed starts one."""
+        view = self.current.view
+        if not view.manifest.log:
+            self._start_log(view, view.manifest.generation + 1)
+            view.manifest.commit(view.path)
+            self.current.load()
+
+    def _start_log(self, view: View, generation: int) -> None:
+        """Name a new, empty log in the manifest (committed by the caller)."""
+        view.manifest.log = f"log-{generation:06d}.wal"
+        create_log(view.path / view.manifest.log)
+
+    def next_ids(self, n: int) -> np.ndarray:
+        start = self.current.view.next_id
+        if start + n - 1 > MAX_ID:
+            raise InvalidInputError(
+                f"automatic ids would pass the largest id {MAX_ID} (ids up to {start - 1} are "
+                f"taken); give explicit ids below it"
+            )
+        return np.arange(start, start + n, dtype=np.int64)
+
+    # -- segments ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Fold the log into the segments now, if it holds anything."""
+        view = self.current.view
+        if view.manifest.log and view.tail.records:
+            self.commit_segment(None, None, np.empty(0, np.int64), None, None)
+
+    def commit_rows(self, x, extra, ids, keys, metas, texts) -> None:
+        """New rows as one segment commit (the log's rows folded in), then merges."""
+        if keys is not None:  # saved by the commit; a failed one reloads the view
+            self.current.view.idmap.learn(ids, keys)
+        self.commit_segment(x, extra, ids, metas, texts)
+        self.maintain()
+
+    def commit_segment(self, x, extra, ids, metas, texts) -> None:
+        """One commit of the log's rows followed by ``x`` (may be None) as a new segment,
+        the log's deletes as a tombstone file, and a fresh log. The pipeline is fitted first
+        if it never was (on every row of this segment, the log's included)."""
+        view = self.current.view
+        m, tail = view.manifest, view.tail
+        generation, start = m.generation + 1, m.rows
+        if len(tail):  # single-vector collections only (multi-vector adds never log)
+            n_new = 0 if x is None else len(x)
+            x = tail.x.array if x is None else np.concatenate([tail.x.array, x])
+            ids = np.concatenate([view.ids.array[m.rows :], ids])
+            metas = tail.meta + (metas or [None] * n_new)
+            texts = (
+                None
+                if texts is None and not any(tail.texts)
+                else (tail.texts + (texts or [None] * n_new))
+            )
+        if x is not None and len(x):
+            if not view.fitted:
+                view.rows.fit(x, extra)
+                self._save_state(view, generation, len(x))
+            arrays = {"ids": ids, **view.rows.row_arrays(x, extra), **self._encode(view, x)}
+            name = segment_name(generation)
+            write_segment(view.path, name, arrays)
+            m.segments.append(SegmentEntry(name=name, start=m.rows, rows=len(ids)))
+            m.rows += len(ids)
+            m.next_id = max(m.next_id, int(ids.max()) + 1)
+        view.deleted.append(np.zeros(m.rows - len(view.deleted.array), bool))
+        deleted = view.deleted.array[: m.rows]
+        self._run_hooks(
+            Commit("segment", view, generation, deleted, start, ids, metas, texts, len(tail))
+        )
+        self._write_tombstones(view, generation, deleted)
+        m.next_id = max(m.next_id, view.next_id)
+        self._start_log(view, generation)
+        self._commit(view)
+
+    def _run_hooks(self, commit: Commit) -> None:
+        for hook in self.hooks:
+            hook.before_commit(commit)
+
+    def _commit(self, view: View) -> None:
+        view.manifest.commit(view.path)
+        self.current.load()
+        self.sweep()  # the replaced files
+
+    def _save_state(self, view: View, generation: int, fitted_on: int) -> None:
+        state = view.rows.state()
+        m = view.manifest
+        m.state_file = None
+        if state:
+            m.state_file = f"state-{generation:06d}.npz"
+            save_arrays(view.path / m.state_file, state)
+        m.fitted_on = fitted_on
+
+    def _write_tombstones(self, view: View, generation: int, deleted: np.ndarray) -> None:
+        m = view.manifest
+        count = int(np.count_nonzero(deleted))
+        if count != m.deleted or (count and m.tombstones is None):
+            m.tombstones = None
+            if count:
+                m.tombstones = f"tombstones-{generation:06d}.npy"
+                save_array(view.path / m.tombstones, np.packbits(deleted))
+            m.deleted = count
+
+    def _encode(self, view: View, x: np.ndarray) -> dict[str, np.ndarray]:
+        chunks = range(0, len(x), ENCODE_CHUNK)
+        parts = [
+            view.pipeline.encode(x[start : start + ENCODE_CHUNK])
+            for start in tqdm(
+                chunks, desc="encoding", unit="chunk", disable=len(chunks) < 8 or None
+            )
+        ]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+    # -- upkeep: refits, merges, compaction -------------------------------------------------
+    def refit_due(self, view: View) -> bool:
+        return view.rows.refits and view.live_count >= REFIT_GROWTH * max(view.fitted_on, 1)
+
+    def maintain(self) -> None:
+        """After a segment was added: refit calibrations that the collection outgrew, and
+        merge segments so their count stays logarithmic (bounded work, under the lock)."""
+        view = self.current.view
+        upgrading = "upgrade" in view.manifest.extra
+        if view.fitted_on < REFIT_ENOUGH and self.refit_due(view) and not upgrading:
+            self.rewrite(refit=True)
+            return
+        while (run := self._merge_candidate()) is not None:
+            self._merge(*run)
+
+    def _merge_candidate(self) -> tuple[int, int] | None:
+        """(first, stop) segment indices of a run to merge, or None: MERGE_FANOUT neighbours
+        of one size class, or past MAX_SEGMENTS the smallest neighbouring pair."""
+        entries = self.current.view.manifest.segments
+        tiers = [int(np.log(max(e.rows, 1)) / np.log(MERGE_FANOUT)) for e in entries]
+        for stop in range(len(entries), MERGE_FANOUT - 1, -1):
+            first = stop - MERGE_FANOUT
+            rows = sum(e.rows for e in entries[first:stop])
+            if len(set(tiers[first:stop])) == 1 and rows <= MERGE_MAX_ROWS:
+                return first, stop
+        if len(entries) > MAX_SEGMENTS:
+            pairs = [entries[i].rows + entries[i + 1].rows for i in range(len(entries) - 1)]
+            i = int(np.argmin(pairs))
+            if pairs[i] <= MERGE_MAX_ROWS:
+                return i, i + 2
+        return None
+
+    def _merge(self, first: int, stop: int) -> None:
+        """Concatenate segments ``first:stop`` (deleted rows included: row numbers, metadata
+        and tombstones stay valid) into one. One commit."""
+        view = self.current.view
+        m = view.manifest
+        run = m.segments[first:stop]
+        rows = np.arange(run[0].start, run[-1].start + run[-1].rows)
+        generation = m.generation + 1
+        name = segment_name(generation)
+        write_segment(view.path, name, view.rows.compact_arrays(view, rows))
+        m.segments[first:stop] = [SegmentEntry(name=name, start=run[0].start, rows=len(rows))]
+        self._run_hooks(Commit("merge", view, generation, view.deleted.array[: m.rows]))
+        self._commit(view)
+
+    def compact(self) -> None:
+        """Flush, then rewrite the live rows into one segment if anything is to be gained
+        (deleted rows, several segments, calibrations outgrown)."""
+        self.flush()
+        view = self.current.view
+        m, refit = view.manifest, self.refit_due(view)
+        if m.deleted == 0 and len(m.segments) <= 1 and not refit:
+            return
+        self.rewrite(refit=refit and view.fitted_on < REFIT_ENOUGH)
+
+    def rewrite(self, refit: bool) -> None:
+        """All live rows into one new segment with a fresh metadata database; with ``refit``
+        the pipeline is first refitted on (a sample of) them and every code re-encoded."""
+        view = self.current.view
+        m = view.manifest
+        live = view.live_rows()
+        generation = m.generation + 1
+        if refit and len(live):
+            sample = live
+            if len(live) > REFIT_ENOUGH:
+                rng = np.random.default_rng(generation)
+                sample = np.sort(rng.choice(live, REFIT_ENOUGH, replace=False))
+            view.rows.fit(view.gather(ORIGINAL, sample), None)
+            self._save_state(view, generation, len(sample))
+            originals = view.gather(ORIGINAL, live)
+            arrays = {"ids": view.ids.array[live], ORIGINAL: originals}
+            arrays.update(self._encode(view, originals))
+        else:
+            arrays = view.rows.compact_arrays(view, live)
+        name = segment_name(generation)
+        write_segment(view.path, name, arrays)
+        ids = arrays["ids"]
+        commit = Commit(
+            "rewrite",
+            view,
+            generation,
+            np.zeros(len(live), bool),
+            ids=ids,
+            metas=view.meta_of_rows(live),  # read before the manifest below changes
+            texts=view.texts_of_rows(live),
+            refit=refit,
+        )
+        m.segments = [SegmentEntry(name=name, start=0, rows=len(live))] if len(live) else []
+        m.rows = len(live)
+        m.deleted = 0
+        m.tombstones = None
+        self._run_hooks(commit)
+        self._commit(view)
+
+    def sweep(self) -> None:
+        """Remove files of interrupted writes (anything the manifest does not name)."""
+        view = self.current.view
+        m = view.manifest
+        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m)}
+        sweep(view.path, m.files | {MANIFEST, LOCK}, OWN_PREFIXES, subdirs)
+
+
+def create_directory(directory: Path, manifest: Manifest) -> None:
+    """A new collection directory: an empty metadata database and log, then the manifest."""
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        what = "a collection" if (directory / MANIFEST).exists() else "other files"
+        raise CollectionExistsError(
+            f"{str(directory)!r} already holds {what}; open it with slimvec.open, or pick "
+            f"a new path"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    MetaStore(directory / manifest.meta_db, create=True).close()
+    manifest.log = "log-000000.wal"
+    create_log(directory / manifest.log)
+    manifest.save(directory)
+
+
+def describe_refits(view: View) -> dict[str, Any]:
+    """``info()["calibration"]``: what the calibrations were fitted on, when they refit."""
+    refit_at = (
+        REFIT_GROWTH * view.fitted_on
+        if view.rows.refits and view.fitted and view.fitted_on < REFIT_ENOUGH
+        else None
+    )
+    return {
+        "fitted_on": view.fitted_on,
+        "refit_at": refit_at,
+        "note": None
+        if view.fitted
+        else f"not fitted yet: the first {FLUSH_ROWS} rows are searched exactly, then "
+        f"the pipeline is fitted on them",
+    }
