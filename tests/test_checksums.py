@@ -1,14 +1,13 @@
-"""Segment files carry CRC32 checksums: a flipped byte in an array read into memory is refused
-on open naming the file; one in a memory-mapped array is found by verify_segment (slimvec
-check). Never a wrong answer."""
-
-import json
+"""Array files carry CRC32 sidecars (slimvec.store.files): a flipped byte in a file read whole
+is refused on open naming the file; one in a memory-mapped array is found by verify_segment
+(slimvec check). Never a wrong answer."""
 
 import numpy as np
 import pytest
 
 import slimvec
-from slimvec.store.segments import CHECKSUMS, verify_segment
+from slimvec.store.files import CHECKSUM_SUFFIX
+from slimvec.store.segments import verify_segment
 
 
 @pytest.fixture
@@ -30,11 +29,17 @@ def _flip(file, at=-5):
     file.write_bytes(bytes(data))
 
 
-def test_every_segment_file_has_a_checksum(col_path):
+def test_every_array_file_has_a_checksum_that_survives_the_sweep(col_path):
     seg = _segment(col_path)
-    sums = json.loads((seg / CHECKSUMS).read_text())
-    assert set(sums) == {p.name for p in seg.glob("*.npy")} and "ids.npy" in sums
+    arrays = [*seg.glob("*.npy"), *col_path.glob("state-*.npz")]
+    assert len(arrays) >= 3
+    assert all(p.with_name(p.name + CHECKSUM_SUFFIX).is_file() for p in arrays)
     assert verify_segment(col_path, seg.name) == []
+    col = slimvec.open(col_path)
+    col.delete([0])
+    col.compact()  # a write sweeps leftovers: the named files' sidecars stay
+    tombstones = list(col_path.glob("tombstones-*.npy")) + list(col_path.glob("state-*.npz"))
+    assert all(p.with_name(p.name + CHECKSUM_SUFFIX).is_file() for p in tombstones)
 
 
 def test_a_flipped_byte_in_the_ids_is_refused_on_open(col_path):
@@ -52,12 +57,12 @@ def test_a_flipped_byte_in_a_mapped_file_is_found_by_verify(col_path):
 
 
 def test_a_damaged_checksum_file_is_reported(col_path):
-    seg = _segment(col_path)
-    (seg / CHECKSUMS).write_text("{not json")
-    with pytest.raises(slimvec.CorruptCollectionError, match="CHECKSUMS.json is damaged"):
+    (_segment(col_path) / f"ids.npy{CHECKSUM_SUFFIX}").write_text("not hex\n")
+    with pytest.raises(slimvec.CorruptCollectionError, match=r"ids\.npy\.crc32 is damaged"):
         slimvec.open(col_path)
 
 
-def test_segments_without_checksums_still_open(col_path):
-    (_segment(col_path) / CHECKSUMS).unlink()  # written before checksums existed
+def test_files_without_checksums_still_open(col_path):
+    for sidecar in col_path.rglob(f"*{CHECKSUM_SUFFIX}"):
+        sidecar.unlink()  # written before checksums existed
     assert len(slimvec.open(col_path)) == 300

@@ -939,6 +939,41 @@ def _size(n: float) -> str:
     return f"{n:,.1f} TB"  # pragma: no cover
 
 
+@app.command("check")
+@friendly
+def check_command(
+    path: PathArg,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="salvage a damaged write-ahead log: every valid record into a new log; "
+            "the damaged file is kept beside it and the lost byte spans are printed",
+        ),
+    ] = False,
+) -> None:
+    """Read every file of a collection and report damage (exit code 1 if any).
+
+    Opening a collection verifies what it reads into memory; this also reads the
+    memory-mapped arrays whole against their checksums, the SQLite database, the fitted state
+    and the write-ahead log, then opens the collection and asks it a question.
+
+    [bold]Example[/]: slimvec check docs.slim
+    """
+    from slimvec.check import check
+
+    report = check(path, repair=repair)
+    console = _console()
+    console.print(f"checked {len(report.checked)} files of {escape(report.path)}")
+    for line in report.repaired:
+        console.print(f"[yellow]repaired[/] {escape(line)}")
+    for line in report.problems:
+        console.print(f"[red]damaged[/] {escape(line)}")
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print("[green]ok[/]")
+
+
 @app.command()
 @friendly
 def compact(path: PathArg) -> None:

@@ -56,7 +56,7 @@ from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.search.funnel import ORIGINAL
 from slimvec.search.result import SearchResult
-from slimvec.store.files import load_arrays, save_arrays
+from slimvec.store.files import CHECKSUM_SUFFIX, load_arrays, save_arrays
 from slimvec.store.meta import MetaStore
 from slimvec.validation import as_ids, as_texts, check_k
 
@@ -333,8 +333,8 @@ def _remove_orphans(col: Any) -> None:
     kept = set(_file_names(extra["upgrade"])) if "upgrade" in extra else set()
     if "upgrade" not in extra and not extra.get("moved_to"):
         shutil.rmtree(col.path / SPACES_DIR, ignore_errors=True)
-    for leftover in col.path.glob(f"{FILE_PREFIX}*.npz"):
-        if leftover.name not in kept:
+    for leftover in col.path.glob(f"{FILE_PREFIX}*.npz*"):  # with their checksum sidecars
+        if leftover.name.removesuffix(CHECKSUM_SUFFIX) not in kept:
             leftover.unlink(missing_ok=True)
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from slimvec.store.files import CHECKSUM_SUFFIX
+
 LOCK = "LOCK"
 #: Suffixes SQLite adds to a database's name for its journal files. A hot journal belongs to
 #: the database: deleting it while the database is named would lose a rollback (and data).
@@ -30,10 +32,11 @@ def sweep(
 ) -> None:
     """Under the write lock: remove top-level files starting with one of ``prefixes`` that the
     manifest does not name (``named``), and entries of each ``subdirs[name]`` directory not in
-    its set. SQLite journals of a named database are kept (SQLite rolls them back itself)."""
+    its set. SQLite journals of a named database are kept (SQLite rolls them back itself), and
+    so are the checksum sidecars of named files."""
     prefixes = tuple(prefixes)
     keep = set(named)
-    keep.update(n + s for n in named for s in _SQLITE_SIDE_FILES)
+    keep.update(n + s for n in named for s in (*_SQLITE_SIDE_FILES, CHECKSUM_SUFFIX))
     for child in directory.iterdir():
         if child.name in keep or child.is_dir():
             continue

@@ -131,6 +131,27 @@ def _next_valid_record(data: bytes, after: int) -> int | None:
     return None
 
 
+def salvage_log(path: Path) -> tuple[list[LogRecord], list[tuple[int, int]]]:
+    """Every valid record of a damaged log, and the byte spans skipped to reach them (a torn
+    tail is a last span ending at the file's size). For ``slimvec check --repair``."""
+    data = path.read_bytes()
+    records, lost, at = [], [], 0
+    while at < len(data):
+        end = _valid_record_end(data, at)
+        if end is None:
+            later = _next_valid_record(data, at)
+            lost.append((at, len(data) if later is None else later))
+            if later is None:
+                break
+            at = later
+            continue
+        head_len = _HEAD.unpack_from(data, at)[1]
+        records.append(_parse(data[at + _HEAD.size : at + _HEAD.size + head_len],
+                              data[at + _HEAD.size + head_len : end]))  # fmt: skip
+        at = end
+    return records, lost
+
+
 def append_record(path: Path, offset: int, record: LogRecord) -> int:
     """Write ``record`` at ``offset`` (the end of the committed records) and make it durable;
     returns the new end. Bytes past ``offset`` (a torn record) are overwritten."""
