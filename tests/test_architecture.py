@@ -11,8 +11,9 @@ Layers, top to bottom; a unit may import its own layer or any layer below, never
 0. entry points: ``cli``, ``demo``, ``server``, ``distributed``, ``integrations``
 1. tools the entry points use: ``eval``, ``capacity``, ``datasets``
 2. the public facade ``slimvec``, ``api`` (``create``/``open`` pick the collection class),
-   ``protocol`` (the API every kind of collection implements) and ``remote`` (``connect``:
-   the HTTP client, below the server it talks to)
+   ``protocol`` (the API every kind of collection implements), ``remote`` (``connect``:
+   the HTTP client, below the server it talks to) and ``check`` (``slimvec check``: reads
+   every file of a collection)
 3. collections: ``collection``, ``multivector``, ``compat`` (models, adapters, upgrades)
 4. the storage engine beneath them: ``engine`` (views, pins)
 5. retrieval engines: ``search`` (funnel, fusion, filters), ``index``, ``sparse``, ``encoders``
@@ -37,7 +38,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "slimvec"
 LAYERS: list[set[str]] = [
     {"cli", "demo", "server", "distributed", "integrations"},
     {"eval", "capacity", "datasets"},
-    {"slimvec", "api", "protocol", "remote"},
+    {"slimvec", "api", "protocol", "remote", "check"},
     {"collection", "multivector", "compat"},
     {"engine"},
     {"search", "index", "sparse", "encoders"},

@@ -72,8 +72,8 @@ def test_single_adds_keep_segments_logarithmic_and_files_bounded(tmp_path, monke
     info = col.info()
     assert info["count"] == len(x)
     assert info["segments"] <= 2 * writer_module.MERGE_FANOUT  # 150 flushes -> few
-    files = sum(1 for p in path.rglob("*") if p.is_file())
-    assert files < 60
+    files = sum(1 for p in path.rglob("*") if p.is_file() and p.suffix != ".crc32")
+    assert files < 60  # (each array file also has a small checksum sidecar, never held open)
     exact = col.search(x[:50], k=10, exact=True).ids
     assert recall(col.search(x[:50], k=10).ids, exact) > 0.95
     assert col.metadata([0, 1199]) == [{"i": 0}, {"i": 1199}]
