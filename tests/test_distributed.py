@@ -509,6 +509,18 @@ def test_ingest_texts_in_parallel_and_resume(make_collection):
     assert col.texts([10**15 + 3]) == [TEXTS[3] + " (keyed)"] and len(col) == 1010
 
 
+def test_ingest_into_string_ids_resumes_by_key(make_collection):
+    col = make_collection("k", encoder=HashEncoder(), spec="f32", shards=2, ids="str")
+    rows = [{"text": t} for t in TEXTS[:60]]
+    first = sd.ingest_texts(ray.data.from_items(rows[:40]), col, batch_size=32, progress=False)
+    again = sd.ingest_texts(ray.data.from_items(rows), col, batch_size=32, progress=False)
+    assert (first.added, again.added, again.skipped) == (40, 20, 40) and len(col) == 60
+    keys = sd.ingest.text_keys(TEXTS[:3]).tolist()
+    assert sorted(col.live_ids().tolist()) == sorted(sd.ingest.text_keys(TEXTS[:60]).tolist())
+    assert col.search_texts(TEXTS[:3], k=1).ids[:, 0].tolist() == keys
+    assert col.texts(keys) == TEXTS[:3]
+
+
 def test_ingest_sizes_its_encoder_pool_to_the_cluster(tmp_path, make_collection):
     """README's `encoders=4` on `ray.init(num_cpus=2)` waited forever: read tasks held both
     CPUs while the encoder actors waited for one. Now the pool shrinks to what fits beside a

@@ -42,12 +42,33 @@ def text_ids(texts: list[str]) -> np.ndarray:
     return (np.frombuffer(digests, dtype="<u8") >> np.uint64(11)).astype(np.int64)
 
 
+def text_keys(texts: list[str]) -> np.ndarray:
+    """Stable string ids for a string-id collection (``ids="str"``): the blake2b-128 hex
+    digest of each text (object array), the string counterpart of :func:`text_ids`."""
+    keys = np.empty(len(texts), dtype=object)
+    keys[:] = [hashlib.blake2b(t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
+    return keys
+
+
 def _unseen(
-    batch: dict[str, np.ndarray], existing: np.ndarray, text_column: str, id_column: str | None
+    batch: dict[str, np.ndarray],
+    existing: np.ndarray,
+    text_column: str,
+    id_column: str | None,
+    id_kind: str = "int",
 ) -> dict[str, np.ndarray]:
     """Give each row its id and drop rows already stored (before anything is embedded)."""
     texts = [str(t) for t in batch[text_column]]
-    ids = text_ids(texts) if id_column is None else np.asarray(batch[id_column]).astype(np.int64)
+    if id_kind == "str":
+        if id_column is None:
+            ids = text_keys(texts)
+        else:
+            ids = np.empty(len(texts), dtype=object)
+            ids[:] = [str(v) for v in batch[id_column]]
+    elif id_column is None:
+        ids = text_ids(texts)
+    else:
+        ids = np.asarray(batch[id_column]).astype(np.int64)
     keep = ~np.isin(ids, existing)
     return {"id": ids[keep], "text": np.array(texts, dtype=object)[keep]}
 
@@ -82,9 +103,10 @@ def ingest_texts(
     to ``col`` with its texts; returns an :class:`IngestReport`.
 
     ``encoder`` defaults to the collection's own (and must be the same model); ids come from
-    ``id_column`` or are hashes of the texts. Rerunning after an interruption stores only what
-    is missing. A shard that stays down longer than ``shard_wait`` seconds ends the run with
-    ``ShardUnavailableError`` (rerun it later: it resumes).
+    ``id_column`` or are hashes of the texts (:func:`text_ids`; in a string-id collection
+    ``id_column`` values as strings, or :func:`text_keys`). Rerunning after an interruption
+    stores only what is missing. A shard that stays down longer than ``shard_wait`` seconds
+    ends the run with ``ShardUnavailableError`` (rerun it later: it resumes).
 
     Each encoder actor takes one CPU and the dataset's read tasks need one more, so the pool is
     sized to the cluster: ``encoders`` beyond its CPUs (less those the shard actors reserve,
@@ -110,7 +132,12 @@ def ingest_texts(
     existing = col.live_ids()
     rows = dataset.map_batches(
         _unseen,
-        fn_kwargs={"existing": existing, "text_column": text_column, "id_column": id_column},
+        fn_kwargs={
+            "existing": existing,
+            "text_column": text_column,
+            "id_column": id_column,
+            "id_kind": col.id_kind,
+        },
         batch_format="numpy",
         batch_size=batch_size,
     ).map_batches(
