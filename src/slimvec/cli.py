@@ -1456,6 +1456,9 @@ def serve(
         Path | None, typer.Option(help="PNG for the page (default: newest bench.png under ROOT)")
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    create: Annotated[
+        bool, typer.Option("--create", help="make ROOT if it does not exist (a typo otherwise)")
+    ] = False,
 ) -> None:
     """Serve the collections under ROOT over HTTP: REST API, web page, Python client.
 
@@ -1491,7 +1494,13 @@ def serve(
         )
     if workers < 1:
         raise _fail("--workers must be at least 1")
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        if root.exists() or not create:
+            raise _fail(
+                f"{root} is not a directory; give the directory holding the collections, or "
+                f"--create to make a new, empty one"
+            )
+        root.mkdir(parents=True)
     limits = Limits(max_body_bytes=max_body_mb << 20, max_batch=max_batch, max_k=max_k)
     config = ServeConfig(
         root=str(root.resolve()),

@@ -55,7 +55,16 @@ class Keys:
                 f"this collection has int64 ids, got a string id {strings[0]!r}; create "
                 f"the collection with slimvec.create(..., ids='str') to use string ids"
             )
-        if not unique:
+        if not unique:  # lookups: repeats allowed, ids outside 0..MAX_ID simply not found
+            if array.size and not (
+                np.issubdtype(array.dtype, np.integer)
+                and array.min() >= np.iinfo(np.int64).min
+                and array.max() <= np.iinfo(np.int64).max
+            ):
+                raise InvalidInputError(
+                    f"ids must be 64-bit integers, got {array.ravel()[:3].tolist()} "
+                    f"(dtype {array.dtype})"
+                )
             if not dedupe:
                 return array.astype(np.int64) if array.size else np.empty(0, np.int64)
             array = np.unique(array)

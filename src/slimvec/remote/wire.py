@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -47,14 +48,16 @@ def decode_array(field: Any, what: str, dtypes: dict[str, np.dtype] = WIRE_DTYPE
         return field
     try:
         dtype = dtypes[field["dtype"]]
-        shape = tuple(int(s) for s in field["shape"])
+        shape = tuple(field["shape"])
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in shape):
+            raise ValueError(f"shape {list(shape)} is not a list of integers")
         raw = base64.b64decode(field["b64"], validate=True)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"{what} as a binary field must be {{'b64': <base64 bytes>, 'dtype': one of "
             f"{sorted(dtypes)}, 'shape': [n, dim]}} ({type(exc).__name__}: {exc})"
         ) from None
-    if any(s < 0 for s in shape) or int(np.prod(shape)) * dtype.itemsize != len(raw):
+    if any(s < 0 for s in shape) or math.prod(shape) * dtype.itemsize != len(raw):
         raise InvalidInputError(
             f"{what}: {len(raw)} bytes do not hold a {field['dtype']} array of shape {list(shape)}"
         )
@@ -68,8 +71,10 @@ def to_npy(array: np.ndarray, dtype: str = "float32") -> bytes:
 
 
 def from_npy(body: bytes, what: str = "vectors") -> np.ndarray:
-    """An ``application/x-npy`` body as an array (float32 or float16 only; never pickles)."""
+    """An ``application/x-npy`` body as an array (float32 or float16 only; never pickles).
+    The header's shape must match the body's size before anything is allocated."""
     try:
+        _check_npy_size(body)
         array = load_array(io.BytesIO(body))
     except (ValueError, OSError, EOFError) as exc:
         raise InvalidInputError(
@@ -81,6 +86,24 @@ def from_npy(body: bytes, what: str = "vectors") -> np.ndarray:
             f"{what} in a .npy body must be float32 or float16, got {array.dtype}"
         )
     return array
+
+
+def _check_npy_size(body: bytes) -> None:
+    """ValueError unless the .npy header's shape and dtype account for the body's bytes."""
+    stream = io.BytesIO(body)
+    version = np.lib.format.read_magic(stream)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read_header(stream, max_header_size=10_000)
+    expected = math.prod(shape) * dtype.itemsize
+    if expected != len(body) - stream.tell():
+        raise ValueError(
+            f"its header declares shape {list(shape)} ({expected:,} bytes) but "
+            f"{len(body) - stream.tell():,} bytes follow"
+        )
 
 
 def ids_to_json(ids: np.ndarray, binary: bool) -> Any:

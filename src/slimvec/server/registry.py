@@ -30,7 +30,7 @@ def _stamp(path: Path) -> Stamp:
     """Identity of the committed manifest: a commit renames a new file over it."""
     try:
         st = os.stat(path / MANIFEST)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no collection (or a plain file) there
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 

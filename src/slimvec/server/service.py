@@ -88,6 +88,8 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestProblem(400, f"the request body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RequestProblem(400, "the request body is JSON nested too deeply") from None
 
 
 def json_info(name: str, info: dict[str, Any]) -> dict[str, Any]:
