@@ -32,6 +32,7 @@ __all__ = [
     "test_len_and_info",
     "test_string_ids_in_every_call",
     "test_text_collections_search_dense_sparse_and_hybrid",
+    "test_text_search_filters_every_mode",
     "test_vectors_need_texts_for_keyword_search",
 ]
 
@@ -75,6 +76,7 @@ def _top(docs: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 def test_add_assigns_increasing_ids_and_search_finds_them(make_collection):
     col = make_collection("basic", DIM)
+    assert isinstance(col, slimvec.CollectionProtocol)
     docs = _data(300)
     ids = col.add(docs[:200])
     more = col.add(docs[200:])
@@ -209,6 +211,21 @@ def test_text_collections_search_dense_sparse_and_hybrid(make_collection):
     with pytest.raises(slimvec.InvalidInputError, match=r"must be strings; items \[1\] are not"):
         col.add_texts(["ok", 3])
     assert len(col) == len(TEXTS)
+
+
+def test_text_search_filters_every_mode(make_collection):
+    col = make_collection("textfilter", encoder=HashEncoder())
+    col.add_texts(TEXTS, metadata=[{"even": i % 2 == 0} for i in range(len(TEXTS))])
+    even = {"even": True}
+    for mode in ("dense", "sparse", "hybrid"):
+        res = col.search_texts(["HTML parser for Python", "data"], k=3, mode=mode, filter=even)
+        assert res.ids.shape == (2, 3) and set(res.ids[res.ids >= 0].tolist()) <= {0, 2, 4}
+    sparse = col.search_texts("html parser python", k=2, mode="sparse", filter=even)
+    assert sparse.ids[0, 0] == 0  # 5 and 3 match more words but are odd
+    assert col.search_texts(TEXTS[4], k=1, filter=even).ids.tolist() == [[4]]
+    assert col.search_texts(TEXTS[3], k=1, filter=even).ids[0, 0] != 3
+    with pytest.raises(slimvec.InvalidInputError, match=r"\$near"):
+        col.search_texts("x", mode="hybrid", filter={"even": {"$near": 1}})
 
 
 def test_vectors_need_texts_for_keyword_search(make_collection):

@@ -362,6 +362,7 @@ def test_new_calls_match_a_single_collection(tmp_path, make_collection):
     with pytest.raises(InvalidInputError, match="ids not in the collection"):
         sharded.update_metadata([5000, 77777], [{}, {}])
     assert sharded.metadata([5000]) == [None]  # nothing written on any shard
+    assert sharded.add(new[:1]).tolist() == local.add(new[:1]).tolist() == [5001]
 
 
 def test_without_ray_the_error_says_what_to_install():
