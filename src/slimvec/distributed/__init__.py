@@ -6,10 +6,12 @@
 >>> ids = col.add(vectors)                                 # routed to shards by id hash
 >>> res = col.search(queries, k=10)                        # fan-out, merged top-k
 >>> col = sd.open("root/docs")                             # serve it again later
+>>> keyed = sd.create("root/keyed", dim=384, shards=4, ids="str")   # string ids: crc32 routing
 
 Each shard is an ordinary slimvec collection directory (``root/shard-0000`` ...) served by a
-Ray actor that Ray restarts when it dies; ``root/SHARDS.json`` records the layout. The core
-``slimvec`` package never imports Ray; only this package does.
+Ray actor that Ray restarts when it dies; ``root/SHARDS.json`` records the layout. A
+``ShardedCollection`` implements :class:`slimvec.CollectionProtocol` (the local collection's
+methods and arguments). The core ``slimvec`` package never imports Ray; only this package does.
 """
 
 from slimvec.errors import MissingDependencyError
