@@ -252,6 +252,9 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
     assert res.explain["matching"] == int(match.sum())
     page = col.get(filter={"group": {"$in": ["a"]}}, limit=7, offset=2)
     assert page.ids.tolist() == list(range(6, 27, 3)) and page.metadata[0] == meta[6]
+    assert page.vectors is None  # vectors only when asked (or when ids are given)
+    page = col.get(filter={"group": {"$in": ["a"]}}, limit=2, offset=1, vectors=True)
+    np.testing.assert_allclose(page.vectors, docs[[3, 6]], rtol=1e-6, atol=1e-6)
     assert col.update_metadata([1, 4], [{"group": "z"}, None]) == 2
     assert col.metadata([1, 4]) == [{"group": "z"}, None]
     # merge one dict into the rows a filter matches: chosen, read and written in one commit

@@ -16,6 +16,7 @@ import numpy as np
 import ray
 
 import slimvec
+from slimvec.validation import MAX_K
 
 
 class Shard:
@@ -89,12 +90,23 @@ class Shard:
 
     def get_first(self, filter: Any, n: int | None, vectors: bool) -> tuple:  # noqa: A002
         """The first ``n`` live rows (all if None) matching ``filter`` in id order (keys in
-        string order), with their payloads: this shard's part of a sharded ``get`` page."""
+        string order), with their payloads: this shard's part of a sharded ``get`` page.
+
+        Where row order is id order (int ids the router assigned, no upsert since), the local
+        collection's own page is that order: only ``n`` rows are read. Otherwise every
+        matching id is listed and sorted first."""
+        live = self.col.live_ids()
+        in_order = live.dtype != object and bool(np.all(live[1:] > live[:-1]))
+        limit = n if n is not None and n <= MAX_K else None
         if filter is None:
-            ids = self.col.live_ids()
+            ids = live if in_order else live[np.argsort(live, kind="stable")]
+        elif in_order:
+            res = self.col.get(filter=filter, limit=limit, vectors=vectors)
+            return res.ids[:n], res.metadata[:n], res.texts[:n], _head(res.vectors, n)
         else:
             ids = self.col.get(filter=filter, limit=None, vectors=False).ids
-        ids = ids[np.argsort(ids, kind="stable")][:n]
+            ids = ids[np.argsort(ids, kind="stable")]
+        ids = ids[:n]
         if not len(ids):
             empty = np.empty((0, self.col.dim), np.float32) if vectors else None
             return ids, [], [], empty
@@ -112,6 +124,10 @@ class Shard:
         rows = info["count"] + info["deleted"]  # tombstoned rows stay resident until compact
         info.update(self.ready(), disk_bytes=disk, ram_bytes=rows * info["ram_bytes_per_vector"])
         return info
+
+
+def _head(array: np.ndarray | None, n: int | None) -> np.ndarray | None:
+    return None if array is None else array[:n]
 
 
 #: The Ray actor class; ``ShardedCollection`` sets restarts, resources and placement per call.
