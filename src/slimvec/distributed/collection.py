@@ -25,7 +25,6 @@ id (int ids; for ids ``add`` assigned that is insertion order) or by key in stri
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,17 +32,15 @@ from typing import Any
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 import slimvec
-from slimvec.distributed.shard import ShardActor
+from slimvec.distributed.pool import ShardPool
 from slimvec.distributed.shardmap import ROUTERS, ShardMap
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
     IdKindError,
     InvalidInputError,
-    ShardUnavailableError,
     SlimvecError,
 )
 from slimvec.search.filters import parse_filter
@@ -52,15 +49,6 @@ from slimvec.search.result import GetResult, SearchResult
 from slimvec.spec import DEFAULT_SPEC
 from slimvec.store.idmap import as_keys, check_id_kind, new_keys
 from slimvec.validation import as_ids, as_matrix, as_metadata, as_texts, check_k, normalise
-
-#: Ray restarts a dead shard actor this many times (-1: always); in-flight calls are not
-#: retried (``max_task_retries=0``) so the caller hears which shard failed.
-DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {
-    "max_restarts": -1,
-    "max_task_retries": 0,
-    "num_cpus": 0,
-    "scheduling_strategy": "SPREAD",
-}
 
 
 def _positive(name: str, value: Any) -> int:
@@ -162,124 +150,22 @@ class ShardedCollection:
         self._encoder = None
         if encoder is not None:
             self._encoder = self._checked_encoder(encoder)
-        self._options = {**DEFAULT_ACTOR_OPTIONS, **(actor_options or {})}
-        self._turn = itertools.count()
-        self._actors: list[list[Any]] = []
-        self._start(start_timeout)
+        self._pool = ShardPool(self.root, smap, actor_options, start_timeout)
 
-    # -- actors -------------------------------------------------------------------------------
-    def _start(self, timeout: float) -> None:
-        for s in range(self.shards):
-            path = str(self._map.shard_path(self.root, s))
-            self._actors.append(
-                [
-                    ShardActor.options(**self._options).remote(path, s)
-                    for _ in range(self._map.replicas)
-                ]
-            )
-        pending = {
-            actor.ready.remote(): s for s, group in enumerate(self._actors) for actor in group
-        }
-        try:
-            ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout)
-            if not_ready:
-                s = pending[not_ready[0]]
-                raise ShardUnavailableError(
-                    f"shard {s} ({self._shard_path(s)}) did not start within {timeout:g} s: the "
-                    f"cluster has no node with the resources its actor asks for "
-                    f"({self._options}); add nodes or lower actor_options",
-                    shard=s,
-                )
-            for ref in ready:
-                try:
-                    ray.get(ref)
-                except RayActorError as exc:
-                    s = pending[ref]
-                    raise ShardUnavailableError(
-                        f"shard {s} ({self._shard_path(s)}) could not start: {_cause(exc)}",
-                        shard=s,
-                    ) from None
-        except BaseException:
-            self.close()
-            raise
-
-    def _shard_path(self, s: int) -> str:
-        return str(self._map.shard_path(self.root, s))
+    @property
+    def _actors(self) -> list[list[Any]]:
+        """The shard actors, one list of replicas per shard (primary first)."""
+        return self._pool.actors
 
     def close(self) -> None:
         """Stop the shard actors (the directories stay; :func:`open` serves them again)."""
-        for group in self._actors:
-            for actor in group:
-                ray.kill(actor, no_restart=True)
-        self._actors = []
+        self._pool.close()
 
     def __enter__(self) -> ShardedCollection:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _read(self, method: str, per_shard: dict[int, tuple]) -> list[Any]:
-        """``method(*args)`` on each listed shard, results in that order. Replicas take turns;
-        a call whose actor died is retried on the shard's next replica, and when none is left
-        ``ShardUnavailableError`` names the shard."""
-        turn = next(self._turn)
-        pending = {}
-        for s, args in per_shard.items():
-            r = turn % len(self._actors[s])
-            pending[s] = (r, getattr(self._actors[s][r], method).remote(*args))
-        try:  # the common case in one call: every shard answered
-            return ray.get([ref for _, ref in pending.values()])
-        except (RayActorError, RayTaskError):
-            pass  # sort out below which shard failed and how
-        out = {}
-        for s, (r, ref) in pending.items():
-            group = self._actors[s]
-            for attempt in itertools.count(1):
-                try:
-                    out[s] = _get(ref)
-                    break
-                except RayActorError as exc:
-                    if attempt >= len(group):
-                        raise self._died(s, method, exc) from None
-                    r = (r + 1) % len(group)
-                    ref = getattr(group[r], method).remote(*per_shard[s])
-        return [out[s] for s in per_shard]
-
-    def _read_all(self, method: str, *args: Any) -> list[Any]:
-        """``method(*args)`` on every shard; large arrays go to the object store once, not
-        once per shard."""
-        args = tuple(
-            ray.put(a) if isinstance(a, np.ndarray) and a.nbytes > 100_000 else a for a in args
-        )
-        return self._read(method, dict.fromkeys(range(self.shards), args))
-
-    def _write(self, method: str, per_shard: dict[int, tuple]) -> dict[int, Any]:
-        """``method`` on each listed shard's primary, all in parallel. Every call is waited
-        for before an error is raised, so when one shard fails the others have committed."""
-        refs = {s: getattr(self._actors[s][0], method).remote(*a) for s, a in per_shard.items()}
-        out, errors = {}, []
-        for s, ref in refs.items():
-            try:
-                out[s] = _get(ref)
-            except RayActorError as exc:
-                errors.append(self._died(s, method, exc, write=True))
-            except Exception as exc:  # the shard's own slimvec error
-                errors.append(exc)
-        for s in refs:  # replicas reopen to see the commit; ordered before later reads
-            for replica in self._actors[s][1:]:
-                replica.refresh.remote()
-        if errors:
-            raise errors[0]
-        return out
-
-    def _died(self, s: int, method: str, exc: Exception, write: bool = False) -> Exception:
-        also = " (the other shards committed their part)" if write else ""
-        return ShardUnavailableError(
-            f"shard {s} ({self._shard_path(s)}) failed during {method}: its actor died "
-            f"({_cause(exc)}){also}. Ray restarts it from its directory; retry the call",
-            shard=s,
-        )
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -293,7 +179,7 @@ class ShardedCollection:
     def reserved_cpus(self) -> float:
         """CPUs the shard actors reserve on the cluster (0 by default: they mostly wait on
         disk and sleep between calls)."""
-        per_actor = float(self._options.get("num_cpus") or 0)
+        per_actor = float(self._pool.options.get("num_cpus") or 0)
         return per_actor * self.shards * self.replicas
 
     @property
@@ -314,7 +200,7 @@ class ShardedCollection:
         return self._map.id_kind
 
     def __len__(self) -> int:
-        return int(sum(self._read_all("count")))
+        return int(sum(self._pool.read_all("count")))
 
     def __repr__(self) -> str:
         return (
@@ -395,7 +281,7 @@ class ShardedCollection:
         if not len(new_ids):
             return new_ids
         self._reserve(new_ids)
-        self._write("add", self._per_shard(x, new_ids, metas, texts))
+        self._pool.write("add", self._per_shard(x, new_ids, metas, texts))
         return new_ids
 
     def _reserve(self, ids: np.ndarray) -> None:
@@ -431,13 +317,13 @@ class ShardedCollection:
         x, metas, texts = self._rows(vectors, metadata, texts)
         user = self._user_ids(ids, len(x))
         self._reserve(user)
-        self._write("upsert", self._per_shard(x, user, metas, texts))
+        self._pool.write("upsert", self._per_shard(x, user, metas, texts))
         return user
 
     def _present(self, ids: np.ndarray) -> np.ndarray:
         """Whether each id is live on any shard (every shard is asked, so an id misplaced by
         hand on the wrong shard is still found)."""
-        found = self._read_all("contains", ids)
+        found = self._pool.read_all("contains", ids)
         return np.logical_or.reduce(found) if found else np.zeros(len(ids), bool)
 
     def _require_live(self, ids: np.ndarray, what: str) -> None:
@@ -449,7 +335,7 @@ class ShardedCollection:
 
     def live_ids(self) -> np.ndarray:
         """Ids of all live vectors, shard by shard."""
-        return np.concatenate(self._read_all("live_ids"))
+        return np.concatenate(self._pool.read_all("live_ids"))
 
     def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
         """Tombstone the vectors with these ids, or (``filter``) whose metadata matches;
@@ -459,7 +345,9 @@ class ShardedCollection:
             if ids is not None:
                 raise InvalidInputError("give ids or filter to delete, not both")
             parse_filter(filter)
-            return int(sum(self._write("delete_where", self._everywhere(filter)).values()))
+            return int(
+                sum(self._pool.write("delete_where", self._pool.everywhere(filter)).values())
+            )
         if ids is None:
             raise InvalidInputError("give the ids to delete, or filter={...}")
         wanted = self._user_ids(ids, unique=False)
@@ -467,15 +355,12 @@ class ShardedCollection:
             return 0
         self._require_live(wanted, "deleted")
         per_shard = {s: (self._wire(wanted[rows]),) for s, rows in self._split(wanted).items()}
-        return int(sum(self._write("delete", per_shard).values()))
+        return int(sum(self._pool.write("delete", per_shard).values()))
 
     @staticmethod
     def _wire(ids: np.ndarray) -> Any:
         """Ids as a shard call takes them (string keys as a list)."""
         return ids.tolist() if ids.dtype == object else ids
-
-    def _everywhere(self, *args: Any) -> dict[int, tuple]:
-        return dict.fromkeys(range(self.shards), args)
 
     def update_metadata(
         self,
@@ -506,7 +391,7 @@ class ShardedCollection:
             if filter is not None:
                 parse_filter(filter)
             if ids is None:
-                per_shard = self._everywhere(None, None, filter, merge)
+                per_shard = self._pool.everywhere(None, None, filter, merge)
             else:
                 user = self._user_ids(ids)
                 self._require_live(user, "updated")
@@ -514,7 +399,7 @@ class ShardedCollection:
                     s: (self._wire(user[rows]), None, filter, merge)
                     for s, rows in self._split(user).items()
                 }
-            return int(sum(self._write("update_metadata", per_shard).values()))
+            return int(sum(self._pool.write("update_metadata", per_shard).values()))
         if filter is not None:
             raise InvalidInputError(
                 "filter selects the rows of update_metadata(filter=..., merge={...}); to "
@@ -533,18 +418,18 @@ class ShardedCollection:
             s: (self._wire(user[rows]), [metas[i] for i in rows], None, None)
             for s, rows in self._split(user).items()
         }
-        return int(sum(self._write("update_metadata", per_shard).values()))
+        return int(sum(self._pool.write("update_metadata", per_shard).values()))
 
     def create_index(self, field: str) -> None:
         """Keep a sorted index of a metadata field on every shard (see
         ``Collection.create_index``)."""
         if not isinstance(field, str) or not field:
             raise InvalidInputError(f"field must be a non-empty string, got {field!r}")
-        self._write("create_index", self._everywhere(field))
+        self._pool.write("create_index", self._pool.everywhere(field))
 
     def compact(self) -> None:
         """Compact every shard (in parallel)."""
-        self._write("compact", self._everywhere())
+        self._pool.write("compact", self._pool.everywhere())
 
     # -- reading ------------------------------------------------------------------------------
     def search(
@@ -566,14 +451,14 @@ class ShardedCollection:
             options["filter"] = filter
         if nprobe is not None:
             options["nprobe"] = nprobe
-        return merge_top(self._read_all("search", q, k, options), k)
+        return merge_top(self._pool.read_all("search", q, k, options), k)
 
     def count(self, filter: Any = None) -> int:  # noqa: A002
         """Live vectors, or those whose metadata matches ``filter``."""
         if filter is None:
             return len(self)
         parse_filter(filter)
-        return int(sum(self._read_all("count", filter)))
+        return int(sum(self._pool.read_all("count", filter)))
 
     def get(
         self,
@@ -601,11 +486,11 @@ class ShardedCollection:
         if ids is not None:
             asked = self._user_ids(ids, unique=False)
             split = self._split(asked)
-            parts = self._read(
+            parts = self._pool.read(
                 "get", {s: (self._wire(asked[rows]), filter, vectors) for s, rows in split.items()}
             )
         else:
-            parts = self._read_all("get_first", filter, stop, vectors)
+            parts = self._pool.read_all("get_first", filter, stop, vectors)
         found = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
         metas = [m for p in parts for m in p[1]]
         texts = [t for p in parts for t in p[2]]
@@ -633,7 +518,9 @@ class ShardedCollection:
         """Per-id answers of ``method`` (metadata, texts) gathered from each id's shard."""
         wanted = self._user_ids(ids, unique=False, dedupe=False)
         split = self._split(wanted)
-        answers = self._read(method, {s: (self._wire(wanted[rows]),) for s, rows in split.items()})
+        answers = self._pool.read(
+            method, {s: (self._wire(wanted[rows]),) for s, rows in split.items()}
+        )
         out: list[Any] = [None] * len(wanted)
         for rows, got in zip(split.values(), answers, strict=True):
             for i, value in zip(rows, got, strict=True):
@@ -651,24 +538,14 @@ class ShardedCollection:
     def info(self, *, timeout: float = 10.0) -> dict[str, Any]:
         """Totals, per-vector costs, and per shard: count, RAM, disk, node and health of
         each replica (``"ok"``, or why it did not answer within ``timeout`` seconds)."""
-        refs = [[a.info.remote() for a in group] for group in self._actors]
         shards = []
-        for s, group in enumerate(refs):
-            replicas, best = [], None
-            for ref in group:
-                try:
-                    got = ray.get(ref, timeout=timeout)
-                    replicas.append({"health": "ok", "pid": got["pid"], "node": got["node"]})
-                    best = best or got
-                except (RayActorError, GetTimeoutError) as exc:
-                    replicas.append({"health": f"unavailable: {_cause(exc)}"})
-            entry = {"shard": s, "path": self._shard_path(s), "replicas": replicas}
+        for s, (replicas, best) in enumerate(self._pool.health(timeout)):
+            entry = {"shard": s, "path": self._pool.shard_path(s), "replicas": replicas}
             if best is not None:
                 entry.update({key: best[key] for key in ("count", "deleted", "ram_bytes")})
                 entry["disk_bytes"] = best["disk_bytes"]
-            shards.append(entry)
-            if best is not None:
                 sample = best
+            shards.append(entry)
         answered = [e for e in shards if "count" in e]
         rows = sum(e["count"] + e["deleted"] for e in answered)
         disk = sum(e["disk_bytes"] for e in answered)
@@ -777,7 +654,9 @@ class ShardedCollection:
 
     def _sparse(self, queries: list[str], k: int, filter: Any) -> SearchResult:  # noqa: A002
         """BM25 top-k merged over the shards that hold texts."""
-        parts = [p for p in self._read_all("search_sparse", queries, k, filter) if p is not None]
+        parts = [
+            p for p in self._pool.read_all("search_sparse", queries, k, filter) if p is not None
+        ]
         if not parts:
             raise InvalidInputError(
                 f"collection {str(self.root)!r} holds no texts, so it has no keyword index; add "
@@ -894,17 +773,3 @@ def _require_ray() -> None:
 def _empty(root: Path) -> None:
     for child in root.iterdir():
         shutil.rmtree(child) if child.is_dir() else child.unlink()
-
-
-def _get(ref: Any) -> Any:
-    """``ray.get`` that re-raises a shard's own exception as itself (not Ray's wrapper)."""
-    try:
-        return ray.get(ref)
-    except RayTaskError as exc:
-        raise exc.cause from None
-
-
-def _cause(exc: Exception) -> str:
-    """The first line of why an actor died, without Ray's boilerplate."""
-    text = str(getattr(exc, "error_msg", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
