@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/planner.py [--sizes 1000,10000,30000,100000] [--dims 384,768]
 
 For each size, dimension and batch (1 query and 200): median time of the default search
-(the planner's choice, printed), of ``exact=True``, of the funnel forced (exact priced out,
-as the test suite does) and of FAISS ``IndexFlatIP``. ``default/exact`` must stay <= ~1
+(the planner's choice, printed), of ``exact=True``, of the funnel forced
+(``planner.funnel_only()``, as bench and the tests do) and of FAISS ``IndexFlatIP``.
+``default/exact`` must stay <= ~1
 (noise aside); ``funnel/exact`` shows where compressed codes start to pay. Data: low-rank
 plus noise (like embeddings: a few strong directions), seeded.
 """
@@ -42,12 +43,8 @@ def median_time(reps: int, fn, *args, **kwargs) -> float:
 
 
 def forced_funnel(col, q, k):
-    real = planner.COSTS
-    planner.COSTS = planner.Costs(exact_mac=1e9, exact_byte=1e9)
-    try:
+    with planner.funnel_only():
         return col.search(q, k=k)
-    finally:
-        planner.COSTS = real
 
 
 def main() -> None:

@@ -135,12 +135,14 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _funnel_plans(request, monkeypatch):
+def _funnel_plans(request):
     """Most tests check the funnel's answers on small collections, where the planner would
-    answer exactly (it costs less there; slimvec.engine.planner): they run with exact search
-    priced out. Tests marked ``planner`` see the real prices."""
-    if request.node.get_closest_marker("planner") is None:
-        from slimvec.engine import planner
+    answer exactly (it costs less there; slimvec.engine.planner): they run inside
+    ``planner.funnel_only()``. Tests marked ``planner`` see the planner's own choice."""
+    if request.node.get_closest_marker("planner") is not None:
+        yield
+        return
+    from slimvec.engine import planner
 
-        priced_out = planner.Costs(exact_mac=1e9, exact_byte=1e9)
-        monkeypatch.setattr(planner, "COSTS", priced_out)
+    with planner.funnel_only():
+        yield

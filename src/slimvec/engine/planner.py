@@ -12,6 +12,8 @@ prints the crossover); their ratios, not their absolute values, decide.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -38,6 +40,21 @@ class Costs:
 
 
 COSTS = Costs()
+#: Inside ``funnel_only()`` (process-wide): the planner never swaps in exact search.
+_FUNNEL_ONLY = 0
+
+
+@contextmanager
+def funnel_only() -> Iterator[None]:
+    """Searches inside always run the spec's funnel: what measuring a spec needs (``slimvec
+    bench`` / ``advise`` report a spec's own recall and speed, which is what it delivers once
+    the collection outgrows the exact plan). Process-wide; meant for measurement tools."""
+    global _FUNNEL_ONLY
+    _FUNNEL_ONLY += 1
+    try:
+        yield
+    finally:
+        _FUNNEL_ONLY -= 1
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,10 @@ def choose(queries: int, rows: int, dim: int, code_bytes: float, scanned: float 
     """The cheaper plan for ``queries`` queries over ``rows`` live rows."""
     exact = exact_ns(queries, rows, dim) / 1e6
     funnel = funnel_ns(queries, rows, dim, code_bytes, scanned) / 1e6
+    if _FUNNEL_ONLY:
+        return Plan(
+            "funnel", "measuring the spec (planner.funnel_only)", round(exact, 3), round(funnel, 3)
+        )
     if exact <= funnel:
         why = f"{rows:,} rows x {queries} queries: exact search costs less than the funnel"
         return Plan("exact", why, round(exact, 3), round(funnel, 3))

@@ -75,6 +75,7 @@ class SearchTextsBody(BaseModel):
     candidates: int | None = None
     exact: bool = False
     filter: dict[str, Any] | None = None
+    nprobe: int | None = Field(None, description="lists the dense side reads ('ivf:N')")
 
 
 class IdsBody(BaseModel):
