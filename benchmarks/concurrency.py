@@ -76,6 +76,10 @@ print(json.dumps({"calls": tally.calls, "errors": len(tally.errors), "wrong": le
 """
 
 
+def _failed(why: str) -> dict:
+    return {"calls": 0, "errors": 1, "wrong": 0, "counts": [], "fresh": None, "first_error": why}
+
+
 def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: float) -> dict:
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT / 'tests'}"}
     root = tempfile.mkdtemp(prefix="slimvec-concurrency-")
@@ -99,23 +103,9 @@ def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: floa
     except subprocess.TimeoutExpired:
         # its writer and server are other processes (the server in its own session)
         subprocess.run(["pkill", "-9", "-f", root], check=False)
-        return {
-            "calls": 0,
-            "errors": 1,
-            "wrong": 0,
-            "counts": [],
-            "fresh": None,
-            "first_error": f"hung: no result in {timeout:.0f} s",
-        }
+        return _failed(f"hung: no result in {timeout:.0f} s")
     if out.returncode:
-        return {
-            "calls": 0,
-            "errors": 1,
-            "wrong": 0,
-            "counts": [],
-            "fresh": None,
-            "first_error": f"crashed ({out.returncode}): {out.stderr.strip()[-160:]}",
-        }
+        return _failed(f"crashed ({out.returncode}): {out.stderr.strip()[-160:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
