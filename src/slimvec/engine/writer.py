@@ -282,7 +282,7 @@ class Writer:
             metas = tail.meta + (metas or [None] * n_new)
             texts = (
                 None
-                if texts is None and not any(tail.texts)
+                if texts is None and all(t is None for t in tail.texts)  # "" is a text
                 else (tail.texts + (texts or [None] * n_new))
             )
         if x is not None and len(x):
