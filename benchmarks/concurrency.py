@@ -19,8 +19,10 @@ test suite runs short versions (tests/test_concurrency.py, tests/test_server.py)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,9 @@ if scenario == "local":
 else:
     from serving import process_server
     server = process_server(__import__("pathlib").Path(root), "--workers", "2")
-    url, _ = server.__enter__()
+    url, proc = server.__enter__()
+    with open(root + "/server.pid", "w") as f:  # its own session: the harness may need to kill it
+        f.write(str(proc.pid))
     clients = [slimvec.connect(url) for _ in range(8)]
     tally, readers = run_readers(lambda i: clients[i].open("c"), 8, stop, calls=http_calls)
 if scenario == "local":  # readers run while the writer writes for `seconds`
@@ -101,8 +105,11 @@ def run(src: Path, scenario: str, seconds: float, http_calls: int, timeout: floa
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        # its writer and server are other processes (the server in its own session)
+        # its writer and server are other processes (the server and its workers in a session
+        # of their own)
         subprocess.run(["pkill", "-9", "-f", root], check=False)
+        with contextlib.suppress(OSError, ValueError):
+            os.killpg(int(Path(root, "server.pid").read_text()), signal.SIGKILL)
         return _failed(f"hung: no result in {timeout:.0f} s")
     if out.returncode:
         return _failed(f"crashed ({out.returncode}): {out.stderr.strip()[-160:]}")
