@@ -510,3 +510,34 @@ def test_threads_search_two_workers_while_another_process_writes(tmp_path):
         assert clients[1].open("busy").count({"tag": "odd"}) == fresh.count({"tag": "odd"})
         for client in clients:
             client.close()
+
+
+class _HashEncoder24(HashEncoder):
+    """Another fake model (24-d): what a served collection upgrades to."""
+
+    dim = 24
+    name = "hash-24"
+
+
+def test_a_served_collection_follows_an_upgrade_finished_by_another_process(tmp_path):
+    """README: readers follow commits. The server's open handle answers with the new model
+    once another handle finished the upgrade (here: a local one, as another process would)."""
+    old, new = HashEncoder(), _HashEncoder24()
+    texts = [f"served note {i} about {w}" for i, w in enumerate(["mail", "git", "fonts"] * 20)]
+    app = create_app(tmp_path, encoders={old.name: old, new.name: new})
+    with thread_server(app) as url, slimvec.connect(url) as client:
+        col = client.create("notes", encoder=old.name)
+        col.add_texts(texts)
+
+        def hits():
+            found = col.search_texts(texts[:30], k=5).ids
+            return float(np.mean([i in row for i, row in enumerate(found.tolist())]))
+
+        assert hits() == 1.0 and col.dim == 16
+        local = slimvec.open(tmp_path / "notes", encoder=old)
+        local.begin_upgrade(new)
+        local.backfill(progress=False)
+        assert hits() == 1.0  # mid-upgrade: both spaces
+        local.finish_upgrade()
+        assert hits() == 1.0  # after: the new space, searched with the new model
+        assert client.open("notes").info()["encoder"]["name"] == "hash-24"

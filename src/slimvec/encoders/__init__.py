@@ -17,7 +17,7 @@ from slimvec.encoders.base import (
 from slimvec.encoders.e5 import E5Encoder
 from slimvec.encoders.elastic import ElasticEncoder
 from slimvec.encoders.mbat import JSONEncoder
-from slimvec.encoders.registry import get_encoder
+from slimvec.encoders.registry import get_encoder, register_encoder
 from slimvec.encoders.sentence import DEFAULT_MODEL, SentenceTransformerEncoder
 from slimvec.errors import MissingDependencyError, ModelNotFoundError
 
@@ -33,4 +33,5 @@ __all__ = [
     "SentenceTransformerEncoder",
     "encoder_spec",
     "get_encoder",
+    "register_encoder",
 ]

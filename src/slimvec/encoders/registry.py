@@ -17,6 +17,18 @@ from slimvec.errors import InvalidInputError
 NAMED_ENCODERS: dict[str, Callable[..., Encoder]] = {}
 
 _LOADED: dict[tuple[str, str], Encoder] = {}
+#: Encoder objects made known by name (custom models, a server's ``encoders``): a collection
+#: recording that name, or a model upgrade to it, loads this object.
+_REGISTERED: dict[str, Encoder] = {}
+
+
+def register_encoder(encoder: Encoder) -> Encoder:
+    """Make ``encoder`` what ``get_encoder(encoder.name)`` returns in this process, so that
+    collections (and model upgrades) recording a custom model's name can load it."""
+    if not isinstance(encoder, Encoder):
+        raise InvalidInputError(f"register_encoder takes an Encoder, got {type(encoder).__name__}")
+    _REGISTERED[encoder.name] = encoder
+    return encoder
 
 
 def get_encoder(
@@ -52,6 +64,8 @@ def get_encoder(
             f"model must be a model name, a local model path or an Encoder, got "
             f"{type(name_or_encoder).__name__}"
         )
+    if str(name_or_encoder) in _REGISTERED:
+        return _REGISTERED[str(name_or_encoder)]
     for prefix, rebuild in NAMED_ENCODERS.items():  # e.g. a JSON collection's manifest
         if str(name_or_encoder).startswith(prefix):
             return rebuild(str(name_or_encoder), device=device)

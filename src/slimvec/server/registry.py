@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import slimvec
+from slimvec.encoders import register_encoder
 from slimvec.errors import CollectionNotFoundError, CorruptCollectionError
 from slimvec.remote.names import check_name, is_valid_name
 
@@ -53,6 +54,8 @@ class Registry:
     def __init__(self, root: str | Path, encoders: dict[str, Any] | None = None):
         self.root = Path(root)
         self.encoders = dict(encoders or {})
+        for encoder in self.encoders.values():  # a model upgrade to one loads it by name
+            register_encoder(encoder)
         self._handles: dict[str, _Handle] = {}
         self._lock = threading.Lock()
 
@@ -79,15 +82,7 @@ class Registry:
                 f"no collection named {name!r} on this server; create it with "
                 f"PUT /collections/{name} (client.create({name!r}, dim=...))"
             )
-        return slimvec.open(path, encoder=self._encoder_for(path))
-
-    def _encoder_for(self, path: Path) -> Any:
-        if not self.encoders:
-            return None
-        import json
-
-        recorded = json.loads((path / MANIFEST).read_text()).get("extra", {}).get("encoder")
-        return self.encoders.get(recorded["name"]) if recorded else None
+        return slimvec.open(path)  # its encoder by name: registered ones first
 
     def reader(self, name: str) -> slimvec.Collection:
         """A read-only snapshot of the latest commit (reopened when the manifest changed)."""
