@@ -74,7 +74,7 @@ else:
     counts = sorted({clients[0].open("c").count() for _ in range(6)})
     server.__exit__(None, None, None)
 print(json.dumps({"calls": tally.calls, "errors": len(tally.errors), "wrong": len(tally.wrong),
-                  "first_error": (tally.errors or [""])[0][:120], "counts": counts,
+                  "first_error": (tally.errors or tally.wrong or [""])[0][:160], "counts": counts,
                   "fresh": fresh, "writer_rounds": str(writer.stdout).strip(),
                   "writer_error": writer.stderr[-300:] if writer.returncode else ""}))
 """

@@ -424,10 +424,18 @@ class View:
 
     # -- metadata and texts of rows ---------------------------------------------------------
     def _rows_column(self, rows: np.ndarray, lookup, tail: list) -> list:
-        """Values for live ``rows``: SQLite (by id) for segment rows, RAM for log rows."""
+        """Values for live ``rows``: SQLite (by id) for segment rows, RAM for log rows.
+
+        SQLite holds one entry per id, and a later commit's flush replaces an upserted id's
+        entry in place: a view older than that commit then finds no entry for a row it holds
+        live. That is :class:`StaleView` (the read runs again on the new view), never a
+        ``None`` served as the row's metadata."""
         committed = self.manifest.rows
         ids = self.ids.array[rows]
-        found = lookup(ids[rows < committed].tolist(), committed)
+        wanted = ids[rows < committed].tolist()
+        found = lookup(wanted, committed)
+        if len(found) < len(set(wanted)) and signature(self.dir) != self.signature:
+            raise StaleView
         return [
             found.get(i) if r < committed else tail[r - committed]
             for r, i in zip(rows.tolist(), ids.tolist())
