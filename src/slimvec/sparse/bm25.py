@@ -119,8 +119,10 @@ class BM25Index:
         self._deleted_dirty = False
         self._generation = -1
         # the bm25s index over live rows, rebuilt lazily
-        self._retriever: bm25s.BM25 | None = None
-        self._live_ids = np.empty(0, np.int64)
+        #: (bm25s index, the id of each of its documents), built on the first search after a
+        #: change and replaced as one reference: threads searching at once never pair one
+        #: build's index with another's ids
+        self._built: tuple[bm25s.BM25, np.ndarray] | None = None
 
     # -- contents ------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -143,7 +145,7 @@ class BM25Index:
             "deleted_rows": self._deleted.count,
             "terms": len(self._terms),
             "tokens": len(self._tokens.array),
-            "stale": self._retriever is None,
+            "stale": self._built is None,
             "params": self._params(),
         }
 
@@ -172,7 +174,7 @@ class BM25Index:
         self._tokens.append(flat)
         self._ids.append(new_ids)
         self._deleted.append(np.zeros(len(new_ids), bool))
-        self._retriever = None
+        self._built = None
 
     def delete(self, ids: Any) -> int:
         """Remove the documents with these ids; ids not held are ignored (a collection may hold
@@ -187,7 +189,7 @@ class BM25Index:
         if n:
             self._deleted.mark(np.flatnonzero(hit))
             self._deleted_dirty = True
-            self._retriever = None
+            self._built = None
         return n
 
     def compact(self) -> None:
@@ -210,7 +212,7 @@ class BM25Index:
         self._saved = []
         self._deleted_file = None
         self._deleted_dirty = False
-        self._retriever = None
+        self._built = None
 
     # -- searching -----------------------------------------------------------------------------
     def search(
@@ -228,7 +230,7 @@ class BM25Index:
         out_scores = np.full((nq, k), -np.inf, np.float32)
         if len(self) == 0:
             return out_ids, out_scores
-        self._ensure_built()
+        retriever, live_ids = self._ensure_built()
         q_tokens = self._tokenizer.tokenize(
             queries, update_vocab=False, show_progress=False, allow_empty=False
         )
@@ -238,9 +240,9 @@ class BM25Index:
         mask = None
         if allow_ids is not None:
             allow = np.asarray(allow_ids, dtype=np.int64).ravel()
-            mask = np.isin(self._live_ids, allow).astype(np.float32)
-        kk = min(k, len(self._live_ids))
-        docs, scores = self._retriever.retrieve(
+            mask = np.isin(live_ids, allow).astype(np.float32)
+        kk = min(k, len(live_ids))
+        docs, scores = retriever.retrieve(
             [q_tokens[i] for i in rows],
             k=kk,
             show_progress=False,
@@ -249,13 +251,14 @@ class BM25Index:
         )
         scores = np.asarray(scores, np.float32)
         hit = scores > 0
-        out_ids[rows, :kk] = np.where(hit, self._live_ids[np.asarray(docs)], -1)
+        out_ids[rows, :kk] = np.where(hit, live_ids[np.asarray(docs)], -1)
         out_scores[rows, :kk] = np.where(hit, scores, -np.inf)
         return out_ids, out_scores
 
-    def _ensure_built(self) -> None:
-        if self._retriever is not None:
-            return
+    def _ensure_built(self) -> tuple[bm25s.BM25, np.ndarray]:
+        built = self._built
+        if built is not None:
+            return built
         live = ~self._deleted.array
         offsets = self._offsets.array
         starts, ends = offsets[:-1][live], offsets[1:][live]
@@ -264,8 +267,8 @@ class BM25Index:
         vocab = dict(zip(self._terms, range(len(self._terms))))
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method, backend="numpy")
         retriever.index((corpus, vocab), create_empty_token=False, show_progress=False)
-        self._retriever = retriever
-        self._live_ids = self._ids.array[live].copy()
+        self._built = (retriever, self._ids.array[live].copy())
+        return self._built
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: str | Path, generation: int) -> list[str]:
