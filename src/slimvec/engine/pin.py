@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+from slimvec.errors import CorruptCollectionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,7 +125,7 @@ def reads(method: F) -> F:
         pin: ViewPin = self._pin
         if pin.pinned:
             return method(self, *args, **kwargs)
-        for _ in range(STALE_RETRIES):
+        for attempt in range(STALE_RETRIES):
             if self._stale():
                 with pin.exclusive():
                     self._catch_up()
@@ -131,9 +134,13 @@ def reads(method: F) -> F:
                     return method(self, *args, **kwargs)
                 except StaleView:
                     self._mark_stale()
-        with pin.exclusive():
-            self._catch_up()
-            return method(self, *args, **kwargs)
+            # a writer may be between its data files and its commit: give it the moment
+            time.sleep(min(0.05, 0.0005 * 2**attempt))
+        raise CorruptCollectionError(
+            f"{getattr(self, 'path', 'the collection')}: a read kept finding files that do not "
+            f"match the last commit (metadata rows missing) for {STALE_RETRIES} tries; another "
+            f"process may be writing continuously, or the files are damaged: slimvec check"
+        )
 
     return call  # type: ignore[return-value]
 

@@ -426,15 +426,15 @@ class View:
     def _rows_column(self, rows: np.ndarray, lookup, tail: list) -> list:
         """Values for live ``rows``: SQLite (by id) for segment rows, RAM for log rows.
 
-        SQLite holds one entry per id, and a later commit's flush replaces an upserted id's
-        entry in place: a view older than that commit then finds no entry for a row it holds
-        live. That is :class:`StaleView` (the read runs again on the new view), never a
-        ``None`` served as the row's metadata."""
+        SQLite holds one entry per id, and another process's flush replaces an upserted id's
+        entry in place before it commits: a view older than that commit then finds no entry for
+        a row it holds live. That is :class:`StaleView` (the read runs again, on the new view
+        once the writer has committed), never a ``None`` served as the row's metadata."""
         committed = self.manifest.rows
         ids = self.ids.array[rows]
         wanted = ids[rows < committed].tolist()
         found = lookup(wanted, committed)
-        if len(found) < len(set(wanted)) and signature(self.dir) != self.signature:
+        if len(found) < len(set(wanted)):
             raise StaleView
         return [
             found.get(i) if r < committed else tail[r - committed]
