@@ -32,7 +32,6 @@ SLOW = {
     "test_distributed_cluster.py": 10,  # a two-node Ray cluster
     "test_contract_sharded.py": 46,  # the contract suite on 2 Ray shards
     "test_concurrency.py::test_threads_share_a_handle_while_another_process_writes": 10,
-    "test_server.py::test_threads_search_two_workers_while_another_process_writes": 9,
     "test_distributed.py::test_ingest_texts_in_parallel_and_resume": 14,
     "test_distributed.py::test_ingest_survives_a_shard_killed_mid_run": 8,
     "test_distributed.py::test_a_shard_that_cannot_start_is_named": 7.5,

@@ -64,5 +64,5 @@ def test_a_manifest_with_an_unknown_metric_or_dim_is_refused(col, field, value):
     body = json.loads(path.read_text())
     body[field] = value
     path.write_text(json.dumps(body))
-    with pytest.raises(CorruptCollectionError, match="metric .* and dim"):
+    with pytest.raises(CorruptCollectionError, match=r"metric .* and dim"):
         slimvec.open(col.path)
