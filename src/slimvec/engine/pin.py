@@ -12,7 +12,9 @@ and the metadata lookups all see the same commit.
 Calls nest: a call made inside another (``search_texts`` → ``search``) runs on its caller's
 pin. A read that finds the view it pinned swept away under it (another process compacted and
 removed files it had not opened yet) raises :class:`StaleView`; :func:`reads` catches it up
-and runs the call again, which is safe because reads change nothing.
+and runs the call again, which is safe because reads change nothing (backing off briefly: a
+writer may be between its data files and its commit); a read that keeps finding that for
+``STALE_RETRIES`` tries reports ``CorruptCollectionError``.
 """
 
 from __future__ import annotations
