@@ -66,3 +66,27 @@ def test_files_without_checksums_still_open(col_path):
     for sidecar in col_path.rglob(f"*{CHECKSUM_SUFFIX}"):
         sidecar.unlink()  # written before checksums existed
     assert len(slimvec.open(col_path)) == 300
+
+
+def test_a_catch_up_reads_only_the_segments_its_view_does_not_hold(col_path, monkeypatch):
+    """Segments are immutable: a reader following a commit copies the rows its last view
+    already read (and verified) instead of reading every segment's files again."""
+    import slimvec.engine.view as view_module
+
+    reader = slimvec.open(col_path)
+    writer = slimvec.open(col_path)
+    held = _segment(col_path).name
+    writer.add(np.random.default_rng(1).standard_normal((200, 16)).astype(np.float32))
+    (new,) = {p.name for p in (col_path / "segments").iterdir()} - {held}
+    real, read_whole = view_module.open_segment, []
+
+    def counting(path, name, layout, in_memory=()):
+        if in_memory:
+            read_whole.append(name)
+        return real(path, name, layout, in_memory)
+
+    monkeypatch.setattr(view_module, "open_segment", counting)
+    assert len(reader) == 500
+    assert read_whole == [new]
+    x = writer.get(limit=None, vectors=True)
+    assert (reader.search(x.vectors[:5], k=1, exact=True).ids[:, 0] == x.ids[:5]).all()

@@ -191,6 +191,7 @@ class View:
         mapped = self.ivf is not None and self.ivf.trained
         in_memory = ("ids",) if mapped else ("ids", first)
         reusable = {} if previous is None else previous.opened
+        held = {} if previous is None else previous._rows_in_ram(first, manifest.state_file)
         opened, ids, resident = {}, [], []
         for entry in manifest.segments:
             shapes = self.rows.layout(entry.rows)
@@ -199,10 +200,14 @@ class View:
             if arrays is None or not wanted.keys() <= arrays.keys():
                 arrays = open_segment(self.path, entry.name, wanted)
             opened[entry.name] = arrays
-            read = open_segment(self.path, entry.name, {k: shapes[k] for k in in_memory}, in_memory)
-            ids.append(read["ids"])
+            seg_ids, seg_codes = held.get(entry.name, (None, None))
+            if seg_ids is None or (not mapped and seg_codes is None):  # not read (verified) yet
+                keys = {k: shapes[k] for k in in_memory}
+                read = open_segment(self.path, entry.name, keys, in_memory)
+                seg_ids, seg_codes = read["ids"], read.get(first)
+            ids.append(seg_ids)
             if not mapped:
-                resident.append(read[first])
+                resident.append(seg_codes)
         self.opened = opened  # segment name -> arrays
         self.segments = [(entry, opened[entry.name]) for entry in manifest.segments]
         self.starts = np.array([e.start for e in manifest.segments], np.int64)
@@ -216,6 +221,24 @@ class View:
             np.concatenate(resident) if resident else np.empty(shape, dtype)
         )
         self.ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
+
+    def _rows_in_ram(self, first: str, state_file: str | None) -> dict[str, tuple]:
+        """Segment name -> (ids, first-stage codes or None) as this view holds them in RAM:
+        segments are immutable, so the next view copies these instead of reading and
+        verifying the files again (codes only while the fitted state is the same)."""
+        codes_valid = (
+            self.resident_start == 0
+            and self.pipeline.first_key == first
+            and self.manifest.state_file == state_file
+        )
+        ids, codes = self.ids.array, self.resident_codes.array
+        return {
+            entry.name: (
+                ids[entry.start : entry.start + entry.rows],
+                codes[entry.start : entry.start + entry.rows] if codes_valid else None,
+            )
+            for entry, _ in self.segments
+        }
 
     def _load_tombstones(self) -> np.ndarray:
         rows = self.manifest.rows
