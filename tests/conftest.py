@@ -15,7 +15,7 @@ from slimvec.datasets import Dataset, load_files
 
 #: 3,000 Debian package descriptions, 509 synopsis queries (one relevant description each), their
 #: all-MiniLM-L6-v2 vectors (float16) and, for the first 400 descriptions, multilingual-e5-small
-#: vectors; made by tests/data/make_fixture.py (tests/data/debian_minilm/README.md).
+#: vectors; made by scripts/make_test_fixture.py (tests/data/debian_minilm/README.md).
 FIXTURE = Path(__file__).resolve().parent / "data" / "debian_minilm"
 
 

@@ -241,7 +241,7 @@ def test_real_debian_corpus_from_apt(real_cache, monkeypatch):
 
 def test_real_debian_matches_the_fixture(real_cache, monkeypatch):
     """tests/data/debian_minilm is the first 3,000 documents of load_debian(6000, 1000) and the
-    queries whose relevant documents all lie among them (tests/data/make_fixture.py)."""
+    queries whose relevant documents all lie among them (scripts/make_test_fixture.py)."""
     root, corpus = real_cache
     monkeypatch.setenv("SLIMVEC_CACHE", str(root))
     fixture = debian_fixture()

@@ -1,5 +1,5 @@
 """Retrieval metrics against hand-computed cases, and against the committed Debian set's table
-(computed independently by tests/data/make_fixture.py)."""
+(computed independently by scripts/make_test_fixture.py)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_bad_input_is_rejected():
 
 def test_matches_the_fixtures_recorded_exact_search_quality():
     """tests/data/debian_minilm/README.md records nDCG@10 0.8578 and recall@10 0.9312 for exact
-    MiniLM search, computed by make_fixture.py with its own code (which also reproduces the
+    MiniLM search, computed by scripts/make_test_fixture.py with its own code (which also reproduces the
     whole debian-gemma set's published MiniLM row, 0.8086 / 0.9040)."""
     ds = debian_fixture()
     top = np.argsort(-(ds.queries @ ds.docs.T), axis=1, kind="stable")[:, :10]

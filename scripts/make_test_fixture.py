@@ -1,6 +1,6 @@
 """Regenerate tests/data/debian_minilm/, the real-embedding fixture the tests read.
 
-    python tests/data/make_fixture.py [--shared DIR] [--out DIR] [--docs 3000] [--no-verify]
+    python scripts/make_test_fixture.py [--shared DIR] [--out DIR] [--docs 3000] [--no-verify]
 
 The fixture is a row subset of the debian-gemma set (Debian 12 package descriptions, see its
 README.md) that the project keeps beside the repository in ../shared/data/debian-gemma: its
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "data" / "debian_minilm"
 SHARED = REPO.parent / "shared" / "data" / "debian-gemma"
 E5_DOCS = 400
 VERIFY_DOCS, VERIFY_QUERIES = 64, 32
@@ -97,7 +97,7 @@ def e5_vectors(texts: list[str]) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shared", type=Path, default=SHARED, help="the debian-gemma directory")
-    ap.add_argument("--out", type=Path, default=HERE / "debian_minilm")
+    ap.add_argument("--out", type=Path, default=FIXTURE)
     ap.add_argument("--docs", type=int, default=3000)
     ap.add_argument("--no-verify", action="store_true", help="skip re-encoding a MiniLM sample")
     args = ap.parse_args()
