@@ -103,8 +103,8 @@ def test_bad_input_is_rejected():
 
 def test_matches_the_fixtures_recorded_exact_search_quality():
     """tests/data/debian_minilm/README.md records nDCG@10 0.8578 and recall@10 0.9312 for exact
-    MiniLM search, computed by scripts/make_test_fixture.py with its own code (which also reproduces the
-    whole debian-gemma set's published MiniLM row, 0.8086 / 0.9040)."""
+    MiniLM search, computed by scripts/make_test_fixture.py with its own code (which also
+    reproduces the whole debian-gemma set's published MiniLM row, 0.8086 / 0.9040)."""
     ds = debian_fixture()
     top = np.argsort(-(ds.queries @ ds.docs.T), axis=1, kind="stable")[:, :10]
     j = Judgements.from_qrels(ds.qrels, ds.query_ids, ds.doc_ids)
