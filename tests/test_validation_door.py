@@ -66,3 +66,28 @@ def test_a_manifest_with_an_unknown_metric_or_dim_is_refused(col, field, value):
     path.write_text(json.dumps(body))
     with pytest.raises(CorruptCollectionError, match=r"metric .* and dim"):
         slimvec.open(col.path)
+
+
+@pytest.mark.parametrize("multivector", [False, True])
+def test_dim_over_the_documented_limit_is_refused_before_anything_is_written(tmp_path, multivector):
+    """README: dimensions <= 65,536. Above it, create says so and leaves no directory."""
+    with pytest.raises(InvalidInputError, match="above the limit of 65,536 dims"):
+        slimvec.create(tmp_path / "big", dim=65_537, multivector=multivector)
+    assert not (tmp_path / "big").exists()
+    assert slimvec.create(tmp_path / "edge", dim=65_536).dim == 65_536
+
+
+def test_dim_over_the_limit_from_the_cli_and_over_http(tmp_path):
+    from starlette.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from slimvec.cli import app
+    from slimvec.server.app import create_app
+
+    result = CliRunner().invoke(app, ["create", str(tmp_path / "big"), "--dim", "1000000000"])
+    assert result.exit_code != 0 and "65,536" in result.output
+    assert not (tmp_path / "big").exists()
+    with TestClient(create_app(tmp_path), raise_server_exceptions=False) as client:
+        response = client.put("/collections/big", json={"dim": 10**9})
+    assert response.status_code == 400 and "65,536" in response.json()["error"]["message"]
+    assert not (tmp_path / "big").exists()

@@ -37,7 +37,7 @@ from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
-from slimvec.validation import as_metadata, as_texts, check_k, check_metric
+from slimvec.validation import as_metadata, as_texts, check_dim, check_k, check_metric
 
 
 class Collection:
@@ -83,10 +83,9 @@ class Collection:
                     f"leave dim out to take the encoder's"
                 )
             dim = model.dim
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
+        dim = check_dim(dim)
         check_metric(metric)
-        manifest = Manifest(dim=int(dim), metric=metric, spec=str(parse_spec(spec)))
+        manifest = Manifest(dim=dim, metric=metric, spec=str(parse_spec(spec)))
         manifest.extra.update(extra or {})
         if check_id_kind(ids) == "str":
             manifest.extra["id_kind"] = "str"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from slimvec.errors import DuplicateIdError, InvalidInputError
+from slimvec.spec import MAX_DIM
 
 METRICS = ("cosine", "ip")
 
@@ -177,6 +178,19 @@ def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> i
             bound = f"an integer >= {low}"
         raise InvalidInputError(f"{name} must be {bound}, got {value!r}")
     return int(value)
+
+
+def check_dim(dim: Any) -> int:
+    """``dim`` as an ``int`` in 1..``MAX_DIM`` (the README's limit), checked before a create
+    writes anything: a manifest with a larger dim is refused as damaged when opened."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise InvalidInputError(f"dim must be a positive integer, got {dim!r}")
+    if dim > MAX_DIM:
+        raise InvalidInputError(
+            f"dim={dim} is above the limit of {MAX_DIM:,} dims per vector; reduce the vectors "
+            f"first (a Matryoshka prefix, or PCA) or split them into several collections"
+        )
+    return int(dim)
 
 
 def check_k(k: Any) -> int:

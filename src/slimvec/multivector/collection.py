@@ -15,6 +15,7 @@ from slimvec.errors import InvalidInputError
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rows import DEFAULT_SPEC, TokenRows
 from slimvec.transforms.fde import FDE
+from slimvec.validation import check_dim
 
 
 class MultiVectorCollection(Collection):
@@ -47,15 +48,16 @@ class MultiVectorCollection(Collection):
         TokenPooler(pool_factor)  # validates
         if dim is None and encoder is None:
             raise InvalidInputError("give dim (the token vector dimension) or an encoder")
-        token_dim = dim
-        if token_dim is None:
+        if dim is None:
             from slimvec.encoders import get_encoder
 
-            token_dim = get_encoder(encoder).dim
+            token_dim = check_dim(get_encoder(encoder).dim)
+        else:
+            token_dim = check_dim(dim)  # before FDE allocates projections for it
         # Empty document buckets stay empty by default: the paper's fill-from-nearest cost
         # 0.917 vs 0.973 recall of exact MaxSim's top-10 at 5% reranked (MiniLM tokens, and
         # the same drop in muvera-python); pass fde={"fill_empty": True} for the paper's.
-        fde_params = FDE(int(token_dim), **{"fill_empty": False, **(fde or {})}).params()
+        fde_params = FDE(token_dim, **{"fill_empty": False, **(fde or {})}).params()
         extra = {
             "multivector": {
                 "fde": fde_params,
