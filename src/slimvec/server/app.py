@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import slimvec
 from slimvec.errors import SlimvecError
+from slimvec.server import qdrant
 from slimvec.server.auth import KeyFile
 from slimvec.server.middleware import BodyLimit, Metrics
 from slimvec.server.registry import Registry
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(points.router(service))
     app.include_router(search.router(service))
     app.include_router(page.router(service, bench_plot))
+    qdrant.mount(app, service, hide=[prefix, str(registry.root) + os.sep])  # Qdrant's API
     return BodyLimit(Metrics(app, registry, prom), limits.max_body_bytes)
 
 
