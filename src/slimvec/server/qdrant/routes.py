@@ -446,7 +446,7 @@ def router(service: Service) -> APIRouter:
             exact=bool(params.get("exact", False)),
             filter=translate(data.get("filter"), col.id_kind),
         )
-        scores = space.scores(found.scores, queries)[0]
+        scores = space.scores(found.scores, vector[None, :])[0]
         hits = [
             (key, float(score))
             for key, score, raw in zip(found.ids[0].tolist(), scores, found.scores[0])
