@@ -1459,6 +1459,12 @@ def serve(
     create: Annotated[
         bool, typer.Option("--create", help="make ROOT if it does not exist (a typo otherwise)")
     ] = False,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="models a create may name as its encoder, comma-separated (none by default)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the collections under ROOT over HTTP: REST API, web page, Python client.
 
@@ -1507,6 +1513,7 @@ def serve(
         key_file=None if api_key_file is None else str(api_key_file.resolve()),
         bench_plot=None if bench_plot is None else str(bench_plot.resolve()),
         limits={k: getattr(limits, k) for k in ("max_body_bytes", "max_batch", "max_k")},
+        models=[m.strip() for m in (models or "").split(",") if m.strip()],
     )
     run_server(config, host=host, port=port, workers=workers, log_level=log_level)
 

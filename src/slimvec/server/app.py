@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import slimvec
 from slimvec.errors import SlimvecError
 from slimvec.server import qdrant
 from slimvec.server.auth import KeyFile
+from slimvec.server.docs import add_docs
 from slimvec.server.middleware import BodyLimit, Metrics
 from slimvec.server.registry import Registry
 from slimvec.server.routes import collections, ops, page, points, search
@@ -43,15 +45,17 @@ def create_app(
     limits: Limits | None = None,
     encoders: dict[str, Any] | None = None,
     bench_plot: str | Path | None = None,
+    models: Sequence[str] = (),
 ) -> Any:
     """The ASGI app serving the collections under ``root`` (each sub-directory is one): the
     routers wrapped in the body-size limit and the metrics middleware.
 
     ``keys``: accepted API keys (None: no authentication). ``encoders``: encoder objects to use
     for collections recording those encoder names. ``bench_plot``: a PNG shown on the page (by
-    default the newest ``bench.png`` under ``root``)."""
+    default the newest ``bench.png`` under ``root``). ``models``: the model names a create may
+    give as ``encoder`` (``encoders``' names are offered too); any other is a 400."""
     limits = limits or Limits()
-    registry = Registry(root, encoders)
+    registry = Registry(root, encoders, models)
     service = Service(registry, keys, limits)
     prom = CollectorRegistry()
     app = FastAPI(
@@ -60,7 +64,10 @@ def create_app(
         description="Compressed embedding retrieval over HTTP. Vectors travel as JSON lists or "
         "binary (base64 float32/float16 objects, or an application/x-npy body). Errors are "
         '`{"error": {"type", "message"}}` with the library\'s own message.',
+        docs_url=None,  # add_docs: the same pages from packaged files, not a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     prefix = str(registry.root.resolve()) + os.sep
 
     @app.exception_handler(SlimvecError)
@@ -113,6 +120,7 @@ class ServeConfig:
     key_file: str | None = None
     bench_plot: str | None = None
     limits: dict[str, int] | None = None
+    models: list[str] | None = None
 
 
 def thread_only_progress_lock() -> None:
@@ -137,7 +145,11 @@ def app_from_env() -> Any:
     thread_only_progress_lock()
     keys = KeyFile.load(config.key_file) if config.key_file else None
     return create_app(
-        config.root, keys=keys, limits=Limits(**(config.limits or {})), bench_plot=config.bench_plot
+        config.root,
+        keys=keys,
+        limits=Limits(**(config.limits or {})),
+        bench_plot=config.bench_plot,
+        models=config.models or (),
     )
 
 

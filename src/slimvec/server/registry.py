@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import slimvec
 from slimvec.encoders import register_encoder
-from slimvec.errors import CollectionNotFoundError, CorruptCollectionError
+from slimvec.errors import CollectionNotFoundError, CorruptCollectionError, InvalidInputError
 from slimvec.remote.names import check_name, is_valid_name
 
 MANIFEST = "MANIFEST.json"  # documented in the README's storage section
@@ -49,13 +49,21 @@ class Registry:
     """Collections under ``root`` by name.
 
     ``encoders`` maps encoder names recorded in collections to ``Encoder`` objects to use
-    instead of loading the model by name (custom encoders, tests)."""
+    instead of loading the model by name (custom encoders, tests). ``models``: the model names
+    a create may give as ``encoder`` besides those; any other name, or a path, is refused
+    before a file is looked at or a model fetched."""
 
-    def __init__(self, root: str | Path, encoders: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        encoders: dict[str, Any] | None = None,
+        models: Iterable[str] = (),
+    ):
         self.root = Path(root)
         self.encoders = dict(encoders or {})
         for encoder in self.encoders.values():  # a model upgrade to one loads it by name
             register_encoder(encoder)
+        self.models = frozenset(models) | frozenset(self.encoders)
         self._handles: dict[str, _Handle] = {}
         self._lock = threading.Lock()
 
@@ -122,13 +130,31 @@ class Registry:
     def create(self, name: str, options: dict[str, Any]) -> slimvec.Collection:
         path = self.path(name)
         handle = self._handle(name)
+        options = self.offered_model(options)
         with handle.write_lock:
-            encoder = options.get("encoder")
-            if isinstance(encoder, str) and encoder in self.encoders:
-                options = {**options, "encoder": self.encoders[encoder]}
             self.root.mkdir(parents=True, exist_ok=True)
             handle.writer = slimvec.create(path, **options)
             return handle.writer
+
+    def offered_model(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Create's ``options`` with ``encoder`` checked against the models this server offers
+        (and swapped for its ``Encoder`` object where it has one). A client must not make the
+        server probe its files (a path) or hold a thread downloading an unknown model."""
+        encoder = options.get("encoder")
+        if encoder is None:
+            if options.get("layers") is not None or options.get("dims") is not None:
+                raise InvalidInputError(
+                    "layers/dims pick an operating point of an encoder: give encoder= too"
+                )
+            return options
+        if not isinstance(encoder, str) or encoder not in self.models:
+            shown = repr(encoder if isinstance(encoder, str) else type(encoder).__name__)
+            offered = ", ".join(sorted(self.models)) or "none"
+            raise InvalidInputError(
+                f"encoder {shown[:80]} is not a model this server offers (offered: {offered}); "
+                f"whoever runs it adds models with `slimvec serve --models NAME[,NAME...]`"
+            )
+        return {**options, "encoder": self.encoders.get(encoder, encoder)}
 
     def drop(self, name: str) -> None:
         path = self.path(name)
