@@ -38,9 +38,13 @@ import numpy as np
 from slimvec.codecs.base import Codec
 from slimvec.errors import CorruptCollectionError
 from slimvec.kernels.bitplane import bitplane_top, quantise_queries
+from slimvec.kernels.flatscan import FlatCodes, flat_top, layout
+from slimvec.kernels.ivfscan import query_tables
 from slimvec.kernels.lut import byte_tables, gathered_plane_sums
 from slimvec.kernels.quantise import extended_codes
 
+#: Query bits the 4-bit table scan takes (its byte tables hold 4 dims x (2^qbits - 1)).
+TABLE_QBITS = 6
 #: eps0 of the error bound (Gao & Long use 1.9).
 ERROR_EPS = 1.9
 DEFAULT_QBITS = 4
@@ -166,6 +170,16 @@ class RaBitQCodec(Codec):
         self.rotation = rotation
         self.centroid = centroid
 
+    @property
+    def table_scan(self) -> bool:
+        """Whether flat codes can also be laid out for the 4-bit table scan
+        (``kernels.flatscan``): queries of at most ``TABLE_QBITS`` bits."""
+        return self.qbits <= TABLE_QBITS
+
+    def table_layout(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(docs, factors) of code rows in the table-scan layout (``flatscan.layout``)."""
+        return layout(codes, self.factor_start, self.factor_start)
+
     # -- searching ------------------------------------------------------------------------
     def prepare(self, queries: np.ndarray) -> _Queries:
         q = np.ascontiguousarray(queries, dtype=np.float32)
@@ -180,9 +194,13 @@ class RaBitQCodec(Codec):
         return prepared
 
     def scan(
-        self, prepared: _Queries, codes: np.ndarray, keep: int, allow: np.ndarray | None
+        self, prepared: _Queries, codes: np.ndarray | FlatCodes, keep: int, allow: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and estimates of each query's ``keep`` best codes: code rows through the
+        bit-plane kernel, ``FlatCodes`` through the table scan (same estimates, same rows)."""
         p = self.quantised(prepared)
+        if isinstance(codes, FlatCodes):
+            return self._scan_tables(p, codes, keep, allow)
         codes = np.ascontiguousarray(codes)
         fcols = codes.view(np.float32)[:, self.factor_start // 4 :]
         rows, scores = bitplane_top(
@@ -201,6 +219,22 @@ class RaBitQCodec(Codec):
             keep,
             allow,
         )
+        return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
+
+    def _scan_tables(self, p: _Queries, codes: FlatCodes, keep: int, allow: np.ndarray | None):
+        tables = query_tables(p.planes, self.bits)
+        rows, scores = flat_top(
+            tables, p.offsets, p.delta, p.lo, p.qsums, -self.half, codes.blocks, keep, allow
+        )
+        if len(codes.tail):  # the log's rows: plain code rows, merged in
+            start = codes.tail_start
+            mask = None if allow is None else allow[start : start + len(codes.tail)]
+            t_rows, t_scores = self.scan(p, codes.tail, keep, mask)
+            rows = np.concatenate([rows, np.where(t_rows >= 0, t_rows + start, -1)], axis=1)
+            scores = np.concatenate([scores, t_scores], axis=1)
+            order = np.lexsort((rows, -scores), axis=-1)[:, :keep]  # ties to the lowest row
+            rows = np.take_along_axis(rows, order, 1)
+            scores = np.take_along_axis(scores, order, 1)
         return rows, np.where(rows >= 0, scores, -np.inf).astype(np.float32)
 
     def scan_radius(

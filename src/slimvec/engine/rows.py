@@ -26,6 +26,10 @@ from slimvec.validation import as_matrix, normalise
 
 Layout = dict[str, tuple[np.dtype, tuple[int | None, ...]]]
 
+#: Segment files holding the first stage's RaBitQ codes again, in the 32-row interleaved layout
+#: of the 4-bit table scan (``kernels.flatscan``): the bit planes, then F and L per row.
+TABLE_FILES = ("fastscan", "fastscan-factors")
+
 
 class RowFormat:
     """Single-vector rows: the original float32 vector and one code per pipeline stage."""
@@ -86,6 +90,32 @@ class RowFormat:
     def row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
         """Arrays stored per row besides ids and codes."""
         return {ORIGINAL: x}
+
+    @property
+    def table_scan(self) -> bool:
+        """Whether segments also store their first-stage codes for the flat table scan: a
+        RaBitQ first stage whose queries the tables take, scanned flat (``ivf:N`` specs keep
+        their codes in their own lists)."""
+        codec = self.pipeline.codecs[self.pipeline.first_key]
+        return self.pipeline.spec.ivf is None and getattr(codec, "table_scan", False)
+
+    def table_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The ``TABLE_FILES`` arrays of a segment holding ``arrays`` (none if not
+        ``table_scan``): written with it, before the commit that names it."""
+        if not self.table_scan:
+            return {}
+        codec = self.pipeline.codecs[self.pipeline.first_key]
+        return dict(zip(TABLE_FILES, codec.table_layout(arrays[self.pipeline.first_key])))
+
+    def table_layout(self, rows: int) -> Layout:
+        """dtype and shape of the ``TABLE_FILES`` of a segment of ``rows`` rows."""
+        codec = self.pipeline.codecs[self.pipeline.first_key]
+        padded = -(-rows // 32) * 32
+        docs, factors = TABLE_FILES
+        return {
+            docs: (np.dtype(np.uint8), (padded * codec.factor_start,)),
+            factors: (np.dtype(np.float32), (padded, 2)),
+        }
 
     def compact_arrays(self, view: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Every stored array of these rows of ``view``, as a new segment would hold them."""

@@ -5,7 +5,9 @@ A collection directory holds::
     MANIFEST.json         commit point (format, spec, segments, tombstones), replaced atomically
     log-<gen>.wal         write-ahead log of small adds and deletes since the last flush
     state-<gen>.npz       fitted transforms and codec calibrations (PCA, int8 ranges, ...)
-    segments/seg-<gen>/   ids.npy, original.npy (float32) and one .npy per stored code
+    segments/seg-<gen>/   ids.npy, original.npy (float32) and one .npy per stored code;
+                          fastscan*.npy: a RaBitQ first stage's codes again, laid out for
+                          the flat table scan (``rows.TABLE_FILES``, ``kernels.flatscan``)
     tombstones-<gen>.npy  packed bitmap of deleted rows
     meta-<gen>.sqlite     ids -> rows and per-vector metadata
     bm25-<gen>*           the keyword index over stored texts
@@ -13,7 +15,8 @@ A collection directory holds::
 
 :meth:`View.load` reads the manifest and what it names: the row format and its fitted
 pipeline (:mod:`slimvec.engine.rows`), every segment's arrays (memory-mapped; the first-stage
-codes and the ids read into RAM), the tombstones, the metadata database, the string-id map,
+codes and the ids read into RAM, or, when every segment carries the table-scan files, those
+files instead of the codes), the tombstones, the metadata database, the string-id map,
 the IVF lists; then it replays the log, whose rows join the view in RAM (:class:`Tail`). Rows
 in the log are searched like any other: through the funnel once the pipeline is fitted,
 exactly before (a collection of a few documents).
@@ -39,13 +42,14 @@ import numpy as np
 
 from slimvec.engine.ids import Keys
 from slimvec.engine.pin import StaleView
-from slimvec.engine.rows import RowFormat
+from slimvec.engine.rows import TABLE_FILES, RowFormat
 from slimvec.errors import CorruptCollectionError, InvalidInputError
 from slimvec.index.ivf import IVFIndex
+from slimvec.kernels.flatscan import FlatBlocks, FlatCodes
 from slimvec.kernels.gather import SegmentRows
 from slimvec.search.columns import MetadataColumns
 from slimvec.search.filters import parse_filter
-from slimvec.search.funnel import ORIGINAL
+from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.store.files import load_array, load_arrays
 from slimvec.store.growable import GrowableArray, Tombstones
@@ -53,7 +57,7 @@ from slimvec.store.idmap import IdMap
 from slimvec.store.log import LogRecord, read_log
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
 from slimvec.store.meta import MetaStore
-from slimvec.store.segments import open_segment
+from slimvec.store.segments import has_files, open_segment
 
 #: How often a load that races another process's commit is retried before giving up.
 LOAD_RETRIES = 20
@@ -186,9 +190,17 @@ class View:
 
     def _open_segments(self, previous: View | None) -> None:
         manifest, first = self.manifest, self.pipeline.first_key
-        # Trained IVF lists serve the first pass: the segments' flat codes then stay memory-
-        # mapped (read only by a filtered query's flat fallback), not copied into RAM.
-        mapped = self.ivf is not None and self.ivf.trained
+        # Trained IVF lists, or the table-scan files of every segment, serve the first pass:
+        # the segments' flat codes then stay memory-mapped (read for shortlists, merges and a
+        # filtered query's fallback), not copied into RAM. Segments written before the table
+        # files existed are scanned from their codes until a write converts them (writer).
+        tables = (
+            self.rows.table_scan
+            and bool(manifest.segments)
+            and all(has_files(self.path, e.name, TABLE_FILES) for e in manifest.segments)
+        )
+        mapped = (self.ivf is not None and self.ivf.trained) or tables
+        self.tables = self._open_tables(previous) if tables else None
         in_memory = ("ids",) if mapped else ("ids", first)
         reusable = {} if previous is None else previous.opened
         held = {} if previous is None else previous._rows_in_ram(first, manifest.state_file)
@@ -221,6 +233,27 @@ class View:
             np.concatenate(resident) if resident else np.empty(shape, dtype)
         )
         self.ids = GrowableArray(np.concatenate(ids) if ids else np.empty(0, np.int64))
+
+    def _open_tables(self, previous: View | None) -> FlatBlocks:
+        """Every segment's table-scan files, read into RAM (verified) as one ``FlatBlocks``;
+        a segment the last view read is copied from it (segments are immutable)."""
+        held = {} if previous is None or previous.tables is None else previous.table_spans
+        parts, spans, block = [], {}, 0
+        for entry in self.manifest.segments:
+            span = held.get(entry.name)
+            if span is not None:
+                docs, factors = previous.tables.segment(*span)
+            else:
+                layout = self.rows.table_layout(entry.rows)
+                read = open_segment(self.path, entry.name, layout, TABLE_FILES)
+                docs, factors = (read[key] for key in TABLE_FILES)
+            parts.append((entry.start, entry.rows, docs, factors))
+            blocks = len(factors) // 32
+            spans[entry.name] = (block, blocks)
+            block += blocks
+        #: segment name -> (first block, blocks) in ``tables``
+        self.table_spans = spans
+        return FlatBlocks.of(parts)
 
     def _rows_in_ram(self, first: str, state_file: str | None) -> dict[str, tuple]:
         """Segment name -> (ids, first-stage codes or None) as this view holds them in RAM:
@@ -256,6 +289,9 @@ class View:
         pipeline, ivf, total = self.pipeline, self.ivf, len(self.ids.array)
         disk = _disk_bytes(self.path)
         ram_per_vector = pipeline.ram_bytes_per_vector()  # memory-mapped files not counted
+        if self.tables is not None and total:  # the table-scan files, not the flat codes
+            held = self.tables.docs.nbytes + self.tables.factors.nbytes
+            ram_per_vector = round(held / self.manifest.rows) + ROW_OVERHEAD_BYTES
         if ivf is not None and ivf.trained:  # the lists, not the flat codes
             ram_per_vector = ivf.ram_bytes_per_vector(max(total, 1))
         m = self.manifest
@@ -284,6 +320,7 @@ class View:
     def close(self) -> None:
         self.meta.close()
         self.segments, self.opened, self.ivf, self.segment_rows = [], {}, None, {}
+        self.tables = None
 
     # -- the log, folded in -----------------------------------------------------------------
     def stale(self) -> bool:
@@ -398,6 +435,18 @@ class View:
         if self.resident_start:
             return np.concatenate([codes for _, codes in self.flat_blocks()])
         return self.resident_codes.array
+
+    def scanned(self, key: str) -> np.ndarray | FlatCodes:
+        """What the flat first pass scans (the funnel asks): the resident codes, or once every
+        segment carries the table-scan files, those (in RAM) and the log's codes."""
+        if self.tables is None or key != self.pipeline.first_key:
+            return self.resident(key)
+        return FlatCodes(
+            self.tables,
+            self.resident_codes.array,
+            self.resident_start,
+            lambda rows: self.gather(key, rows),
+        )
 
     def flat_blocks(self) -> list[tuple[int, np.ndarray]]:
         """The first-stage codes of every row as (first row, codes) blocks: one in-memory

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import CollectionExistsError, InvalidInputError
 from slimvec.index.ivf import IVF_DIR, ivf_dirs
@@ -43,7 +44,13 @@ from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import FLUSH_BYTES, FLUSH_ROWS, LogRecord, append_record, create_log
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
 from slimvec.store.meta import MetaStore
-from slimvec.store.segments import SEGMENTS_DIR, segment_name, write_segment
+from slimvec.store.segments import (
+    SEGMENTS_DIR,
+    extend_segment,
+    has_files,
+    segment_name,
+    write_segment,
+)
 from slimvec.validation import MAX_ID
 
 ENCODE_CHUNK = 65_536
@@ -188,10 +195,10 @@ class Writer:
             self.flush()
             self.maintain()
 
-    def add(self, x, extra, given, metas, texts, check: Callable | None = None):
+    def add(self, x, extra, given, metas, texts):
         """New rows: ids (string keys under fresh internal ids) checked against the live
-        ones (and by ``check``), then one log record (a small add) or a segment commit.
-        Returns (internal ids, keys or None)."""
+        ones, then one log record (a small add) or a segment commit. Returns (internal ids,
+        keys or None)."""
         view, keys = self.current.view, None
         if view.idmap is not None:
             keys = given if given is not None else new_keys(len(x))
@@ -291,7 +298,7 @@ class Writer:
                 self._save_state(view, generation, len(x))
             arrays = {"ids": ids, **view.rows.row_arrays(x, extra), **self._encode(view, x)}
             name = segment_name(generation)
-            write_segment(view.path, name, arrays)
+            write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
             m.segments.append(SegmentEntry(name=name, start=m.rows, rows=len(ids)))
             m.rows += len(ids)
             m.next_id = max(m.next_id, int(ids.max()) + 1)
@@ -355,8 +362,31 @@ class Writer:
         if view.fitted_on < REFIT_ENOUGH and self.refit_due(view) and not upgrading:
             self.rewrite(refit=True)
             return
+        self.add_tables()
         while (run := self._merge_candidate()) is not None:
             self._merge(*run)
+
+    def add_tables(self) -> None:
+        """Segments written before the table-scan files existed get them (a collection is
+        converted at its first write that commits: until then its view scans the codes): each
+        becomes a new segment of hard links to its files plus the new ones, one commit each
+        (``extend_segment``; kill -9 leaves the last commit, the sweep removes the rest)."""
+        view = self.current.view
+        if not view.rows.table_scan:
+            return
+        for i, entry in enumerate(list(view.manifest.segments)):
+            if has_files(view.path, entry.name, TABLE_FILES):
+                continue
+            view = self.current.view
+            m = view.manifest
+            rows = np.arange(entry.start, entry.start + entry.rows)
+            codes = {view.pipeline.first_key: view.gather(view.pipeline.first_key, rows)}
+            generation = m.generation + 1
+            name = segment_name(generation)
+            extend_segment(view.path, entry.name, name, view.rows.table_arrays(codes))
+            m.segments[i] = SegmentEntry(name=name, start=entry.start, rows=entry.rows)
+            self._run_hooks(Commit("merge", view, generation, view.deleted.array[: m.rows]))
+            self._commit(view)
 
     def _merge_candidate(self) -> tuple[int, int] | None:
         """(first, stop) segment indices of a run to merge, or None: MERGE_FANOUT neighbours
@@ -384,7 +414,8 @@ class Writer:
         rows = np.arange(run[0].start, run[-1].start + run[-1].rows)
         generation = m.generation + 1
         name = segment_name(generation)
-        write_segment(view.path, name, view.rows.compact_arrays(view, rows))
+        arrays = view.rows.compact_arrays(view, rows)
+        write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
         m.segments[first:stop] = [SegmentEntry(name=name, start=run[0].start, rows=len(rows))]
         self._run_hooks(Commit("merge", view, generation, view.deleted.array[: m.rows]))
         self._commit(view)
@@ -396,6 +427,7 @@ class Writer:
         view = self.current.view
         m, refit = view.manifest, self.refit_due(view)
         if m.deleted == 0 and len(m.segments) <= 1 and not refit:
+            self.add_tables()
             return
         self.rewrite(refit=refit and view.fitted_on < REFIT_ENOUGH)
 
@@ -419,7 +451,7 @@ class Writer:
         else:
             arrays = view.rows.compact_arrays(view, live)
         name = segment_name(generation)
-        write_segment(view.path, name, arrays)
+        write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
         ids = arrays["ids"]
         commit = Commit(
             "rewrite",

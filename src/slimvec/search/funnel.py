@@ -160,7 +160,8 @@ class Pipeline:
         keep = k * (AUTO_CAP if auto else first.keep or 1)
         codec = self.codecs[self.first_key]
         prepared = codec.prepare(self._query_view(queries, z, first))
-        resident = source.resident(self.first_key)
+        # a collection's view may hand the scan its own layout (``View.scanned``)
+        resident = getattr(source, "scanned", source.resident)(self.first_key)
         rows, scores = codec.scan(prepared, resident, keep, allow)
         if auto:
             rows, scores = codec.prune(prepared, resident, rows, scores, k)

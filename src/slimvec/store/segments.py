@@ -12,6 +12,8 @@ are verified at every open, the memory-mapped ones by :func:`verify_segment`.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Collection as Keys
 from pathlib import Path
 
@@ -35,6 +37,29 @@ def write_segment(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> 
         save_array(seg / f"{key}.npy", array)
     fsync_dir(seg)
     fsync_dir(seg.parent)
+
+
+def has_files(directory: Path, name: str, keys: Keys[str]) -> bool:
+    """Whether segment ``name`` holds a file for each of ``keys``."""
+    seg = directory / SEGMENTS_DIR / name
+    return all((seg / f"{key}.npy").is_file() for key in keys)
+
+
+def extend_segment(directory: Path, source: str, name: str, arrays: dict[str, np.ndarray]) -> None:
+    """A new segment ``name``: the files of ``source`` (hard links, as segments are immutable;
+    copies where the filesystem has none) plus ``arrays``, fsynced. Like ``write_segment``, it
+    is committed only by the manifest that names it; until then a sweep removes it (its links
+    only: ``source``'s files stay)."""
+    old, seg = directory / SEGMENTS_DIR / source, directory / SEGMENTS_DIR / name
+    seg.mkdir(parents=True, exist_ok=True)
+    for path in sorted(old.iterdir()):
+        try:
+            os.link(path, seg / path.name)
+        except OSError:
+            shutil.copyfile(path, seg / path.name)
+            with open(seg / path.name, "rb+") as f:
+                os.fsync(f.fileno())
+    write_segment(directory, name, arrays)
 
 
 def verify_segment(directory: Path, name: str) -> list[str]:

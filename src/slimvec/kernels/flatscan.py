@@ -1,0 +1,202 @@
+"""The flat first pass over RaBitQ codes in the table-scan layout ("FastScan" for flat segments).
+
+A flat segment's RaBitQ codes are residuals to one centroid: the segment is a one-list IVF, so
+its bit planes are stored in the same 32-row interleaved blocks as the IVF lists
+(``kernels.ivfscan.interleave``) and scored with the same 4-bit table lookups (``pshufb`` on
+AVX2, a plain loop elsewhere): about 3 ns a row at 384 dims instead of the bit-plane popcount
+kernel's ~100 (``kernels.bitplane``).
+
+The tables give each row's integer sum ``S = sum_p 2^p acc_p`` exactly, and the score is then
+computed from it with the very expression and float types of ``bitplane._scan_parts``
+(float64 ``w * S``, float32 products of the per-query and per-row scalars), so both kernels
+return the same scores bit for bit, and the same rows (ties to the lowest row). Per block of
+32 rows every query of the call is scored while the block sits in L1 (FAISS's query blocking),
+candidates go to bounded buffers (``kernels.candidates``), and a parallel call splits the
+blocks into parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from slimvec.kernels.candidates import close_part, merge_parts, part_bounds, push
+from slimvec.kernels.ivfscan import PAIR, ROWS, QueryTables, _sums, interleave
+from slimvec.kernels.readonly import readonly
+from slimvec.kernels.threads import numba_threads, threads_for
+
+#: Rows interleaved at a time when a segment's codes are laid out (bounds the temporary copies).
+CHUNK_ROWS = 32 * 4096
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _scan_blocks(
+    luts, lut_row, group_pairs, group_weights, max_pairs, qa, qdelta, qlo, qsum, gscale,
+    docs, factors, block_row, block_len, allow, keep, bounds, buf_s, buf_r, counts,
+):  # fmt: skip
+    nq = qa.shape[0]
+    for part in prange(bounds.shape[0] - 1):
+        out = np.empty(ROWS, np.uint16)
+        sums = np.empty(ROWS, np.int32)  # exact: < 2^31; int32 converts and multiplies in SIMD
+        score = np.empty(ROWS, np.float32)
+        ok = np.empty(ROWS, np.bool_)
+        threshold = np.full(nq, -np.inf, np.float32)
+        count = np.zeros(nq, np.int64)
+        for b in range(bounds[part], bounds[part + 1]):
+            m, row0 = block_len[b], block_row[b]
+            allowed = 0
+            for j in range(ROWS):  # padding rows (past m) are never allowed
+                ok[j] = j < m and (allow.shape[0] == 0 or allow[row0 + j])
+                allowed += ok[j]
+            if allowed == 0:
+                continue
+            f = factors[b * ROWS : (b + 1) * ROWS]
+            for i in range(nq):
+                for j in range(ROWS):
+                    sums[j] = 0
+                for g in range(group_weights.shape[0]):
+                    weight = group_weights[g]
+                    for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
+                        n = min(max_pairs, group_pairs[g + 1] - r)
+                        _sums(docs, b * lut_row + r * PAIR, luts, i * lut_row + r * PAIR, n, out)
+                        for j in range(ROWS):
+                            sums[j] += weight * np.int32(out[j])
+                a, delta, lo, qs, thr = qa[i], qdelta[i], qlo[i], qsum[i], threshold[i]
+                above = 0
+                for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
+                    w = f[j, 0]
+                    total = np.float64(w) * sums[j]
+                    s = a + delta * total + lo * f[j, 1] + qs * (gscale * w)
+                    score[j] = s
+                    above += s > thr
+                if above == 0:  # most blocks, once the shortlist has filled
+                    continue
+                c = count[i]
+                for j in range(m):
+                    if score[j] > thr and ok[j]:
+                        c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], row0 + j, keep)
+                threshold[i] = thr
+                count[i] = c
+        close_part(buf_s, buf_r, part, count, keep, counts)
+
+
+@dataclass
+class FlatBlocks:
+    """Segments' first-stage codes in the table-scan layout, one after another in row order."""
+
+    docs: np.ndarray  # (blocks * block bytes,) uint8: ``interleave``d bit planes
+    factors: np.ndarray  # (blocks * ROWS, 2) float32: F and L of each row (zeros as padding)
+    block_row: np.ndarray  # (blocks,) int64: global row of each block's first row
+    block_len: np.ndarray  # (blocks,) int64: rows in each block (ROWS but a segment's last)
+
+    @classmethod
+    def of(cls, parts: list[tuple[int, int, np.ndarray, np.ndarray]]) -> FlatBlocks:
+        """(first row, rows, docs, factors) per segment, in row order, as one set of arrays."""
+        rows, lens = [], []
+        for start, n, _, _ in parts:
+            blocks = -(-n // ROWS)
+            rows.append(start + ROWS * np.arange(blocks, dtype=np.int64))
+            lens.append(np.minimum(n - ROWS * np.arange(blocks, dtype=np.int64), ROWS))
+
+        def joined(arrays, empty):
+            return np.concatenate(arrays) if arrays else empty
+
+        return cls(
+            joined([p[2] for p in parts], np.empty(0, np.uint8)),
+            joined([p[3] for p in parts], np.empty((0, 2), np.float32)),
+            joined(rows, np.empty(0, np.int64)),
+            joined(lens, np.empty(0, np.int64)),
+        )
+
+    def segment(self, first_block: int, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+        """(docs, factors) of ``blocks`` blocks from ``first_block`` (views, for reuse)."""
+        width = len(self.docs) // max(len(self.block_len), 1)
+        docs = self.docs[first_block * width : (first_block + blocks) * width]
+        return docs, self.factors[first_block * ROWS : (first_block + blocks) * ROWS]
+
+
+def layout(codes: np.ndarray, plane_bytes: int, factor_start: int) -> tuple[np.ndarray, np.ndarray]:
+    """RaBitQ code rows (n, width) uint8 -> (docs, factors) of ``FlatBlocks``: the first
+    ``plane_bytes`` bytes of each row interleaved in blocks of ``ROWS`` rows, and the F and L
+    scalars (float32 at ``factor_start``) padded to whole blocks."""
+    n = len(codes)
+    blocks = -(-n // ROWS)
+    docs = np.empty(blocks * ROWS * plane_bytes, np.uint8)
+    for start in range(0, n, CHUNK_ROWS):
+        part = np.ascontiguousarray(codes[start : start + CHUNK_ROWS, :plane_bytes])
+        laid = interleave(part, np.array([0, len(part)], np.int64))
+        docs[start * plane_bytes : start * plane_bytes + len(laid)] = laid
+    factors = np.zeros((blocks * ROWS, 2), np.float32)
+    scalars = np.ascontiguousarray(codes[:, factor_start : factor_start + 8])
+    factors[:n] = scalars.view(np.float32)
+    return docs, factors
+
+
+#: Queries scored per kernel call (bounds the candidate buffers: parts x queries x 2 keep).
+MAX_QUERIES = 512
+
+
+def flat_top(
+    tables: QueryTables,
+    qa: np.ndarray,
+    qdelta: np.ndarray,
+    qlo: np.ndarray,
+    qsum: np.ndarray,
+    gscale: float,
+    blocks: FlatBlocks,
+    keep: int,
+    allow: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Global rows and scores of each query's ``keep`` best rows of ``blocks`` (best first,
+    ties to the lowest row; row -1, score -inf where fewer): what ``bitplane_top`` returns for
+    the same codes. ``tables``: ``ivfscan.query_tables`` of the quantised queries; ``qa``,
+    ``qdelta``, ``qlo``, ``qsum``, ``gscale``: as ``bitplane_top``'s (``gscale`` its number
+    ``gterm``); ``allow`` by global row, or None."""
+    nq, lut_row = tables.luts.shape
+    nblocks = len(blocks.block_len)
+    rows = np.full((nq, keep), -1, np.int64)
+    scores = np.full((nq, keep), -np.inf, np.float32)
+    if nblocks == 0:
+        return rows, scores
+    threads = threads_for(nblocks * ROWS * nq * (lut_row // PAIR))
+    bounds = part_bounds(nblocks, threads, 1)
+    nparts, cap, f32 = len(bounds) - 1, 2 * keep + ROWS, np.float32
+    allow_arr = readonly(np.empty(0, np.bool_) if allow is None else allow, np.bool_)
+    weights = readonly(tables.group_weights, np.int32)
+    args = (readonly(blocks.docs), readonly(blocks.factors), readonly(blocks.block_row))
+    args += (readonly(blocks.block_len), allow_arr, keep, bounds)
+    for start in range(0, nq, MAX_QUERIES):
+        stop = min(nq, start + MAX_QUERIES)
+        buf_s = np.empty((nparts, stop - start, cap), np.float32)
+        buf_r = np.empty((nparts, stop - start, cap), np.int64)
+        counts = np.zeros((nparts, stop - start), np.int64)
+        with numba_threads(threads):
+            _scan_blocks(
+                readonly(tables.luts[start:stop].ravel()), lut_row,
+                readonly(tables.group_pairs), weights, tables.max_pairs,
+                readonly(qa[start:stop], f32), readonly(qdelta[start:stop], f32),
+                readonly(qlo[start:stop], f32), readonly(qsum[start:stop], f32), f32(gscale),
+                *args, buf_s, buf_r, counts,
+            )  # fmt: skip
+            merge_parts(buf_s, buf_r, counts, keep, rows[start:stop], scores[start:stop])
+    return rows, scores
+
+
+@dataclass
+class FlatCodes:
+    """What a flat first pass scans once every segment carries the table-scan layout: their
+    ``blocks``, then the log's rows as plain code rows (``tail`` from row ``tail_start``, for
+    the bit-plane kernel). Indexing by rows gathers whole code rows (``gather``: the
+    memory-mapped segment files): what pruning a shortlist reads."""
+
+    blocks: FlatBlocks
+    tail: np.ndarray
+    tail_start: int
+    gather: Callable[[np.ndarray], np.ndarray]
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        return self.gather(rows.ravel()).reshape(*rows.shape, -1)
