@@ -7,7 +7,7 @@ Reports per engine: upload time, recall@10 against exact float32 search, sequent
 collection's own account of its resident codes; local mode keeps float32 vectors in NumPy,
 4 bytes per dimension, plus its payload dicts).
 
-    .venv/bin/python benchmarks/qdrant_client.py [--docs 50000] [--queries 300] [--distance Cosine]
+    .venv/bin/python benchmarks/qdrant_api.py [--docs 50000] [--queries 300] [--distance Cosine]
 """
 
 from __future__ import annotations
