@@ -4,10 +4,12 @@ and test_ivf.py, so every write path is killed at the same, named steps of the c
 
 The steps of a commit, in order: a segment file is written (``*_segment``), rows reach
 SQLite (``after_sqlite``; string keys: ``after_keys``), the manifest is replaced
-(``mid_manifest``: temp file fsynced, rename not done; ``after_manifest``). A write-ahead log
-record is appended (``before_append``, ``mid_log`` / ``torn_append``: half its bytes reach the
-file, ``after_log``: appended and fdatasync-ed); a flush folds metadata updates into SQLite
-(``after_sqlite_fold``).
+(``mid_manifest``: temp file fsynced, rename not done; ``after_manifest``). A segment's
+table-scan files (``engine.rows.TABLE_FILES``) are written last in it: ``mid_tables`` dies
+with half of ``fastscan.npy`` written and no checksum yet, ``after_tables`` once both are.
+A write-ahead log record is appended (``before_append``, ``mid_log`` / ``torn_append``: half
+its bytes reach the file, ``after_log``: appended and fdatasync-ed); a flush folds metadata
+updates into SQLite (``after_sqlite_fold``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,26 @@ def _torn_record(path, offset, record):
     die()
 
 
+def _arm_tables(segments, point: str) -> None:
+    import io
+
+    import numpy as np
+
+    real = segments.save_array
+
+    def save(path, array):
+        if point == "mid_tables" and path.name == "fastscan.npy":
+            body = io.BytesIO()
+            np.save(body, array)
+            path.write_bytes(body.getvalue()[: len(body.getvalue()) // 2])
+            die()
+        real(path, array)
+        if point == "after_tables" and path.name == "fastscan-factors.npy":
+            die()
+
+    segments.save_array = save
+
+
 def arm(point: str) -> None:
     """Make the next write of this process die at ``point`` (see the module docstring)."""
     import slimvec.engine.writer as c
@@ -73,6 +95,8 @@ def arm(point: str) -> None:
         log.os.pwrite = torn
     elif point == "torn_append":  # at the record level, fsynced
         c.append_record = _torn_record
+    elif point in ("mid_tables", "after_tables"):
+        _arm_tables(segments, point)
     elif point in ("after_log", "after_append"):
         die_after(c, "append_record")
     else:

@@ -46,6 +46,8 @@ def test_a_sound_collection_checks_ok(path):
         ("segments/*/original.npy", -3),
         ("segments/*/ids.npy", -3),
         ("segments/*/ids.npy.crc32", 1),
+        ("segments/*/fastscan.npy", -3),  # the table-scan layout of the first-stage codes
+        ("segments/*/fastscan-factors.npy", -3),
         ("tombstones-*.npy", -1),
         ("state-*.npz", 60),
         ("state-*.npz", -30),

@@ -178,3 +178,71 @@ def test_kill_at_random_moments_of_a_long_add(tmp_path):
         res = col.search(np.random.default_rng(1).standard_normal((5, 64)), k=3)
         assert ((res.ids >= 0) & (res.ids < n)).all()
         col.close()
+
+
+def _committed_default(tmp_path):
+    """The default spec (a RaBitQ first stage: segments carry the table-scan files)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((500, 32)).astype(np.float32)
+    col = slimvec.create(tmp_path / "c", dim=32)
+    col.add(x[:250])
+    col.add(x[250:], metadata=[{"i": i} for i in range(250)])
+    col.delete(np.arange(400, 450))
+    return col, x
+
+
+def _tables_of(path):
+    return [(s / "fastscan.npy").is_file() for s in sorted((path / "segments").iterdir())]
+
+
+@pytest.mark.parametrize("point", ["mid_tables", "after_tables", "after_manifest"])
+def test_kill_while_a_flush_writes_the_table_layout(tmp_path, point):
+    """A flush writes the new segment's table-scan files before the commit that names it:
+    killed while writing them, the last commit stands, and its search is unchanged."""
+    col, x = _committed_default(tmp_path)
+    col.add(x[:1] * 0 + 1, ids=[1000])
+    before = col.search(x[:50], k=5)
+    col.close()
+    proc = _run_child(tmp_path / "c", point, "flush")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    reopened = _check_intact(tmp_path / "c", x, "add_one")
+    again = reopened.search(x[:50], k=5)
+    np.testing.assert_array_equal(again.ids, before.ids)
+    np.testing.assert_array_equal(again.scores, before.scores)
+    reopened.flush()
+    _check_intact(tmp_path / "c", x, "add_one")
+    assert all(_tables_of(tmp_path / "c"))
+    assert len(list((tmp_path / "c" / "segments").iterdir())) == len(reopened.manifest.segments)
+
+
+@pytest.mark.parametrize("point", ["mid_tables", "after_tables", "mid_manifest", "after_manifest"])
+def test_an_old_collection_is_converted_by_its_next_write_and_kill_safe(tmp_path, point):
+    """Segments without the table-scan files (written before they existed) are scanned by
+    the bit-plane kernel; the next committing write (here ``compact``, with nothing else to
+    do) adds the files, one commit per segment: killed meanwhile, the last commit stands;
+    the answers never change."""
+    x = np.random.default_rng(3).standard_normal((500, 32)).astype(np.float32)
+    col = slimvec.create(tmp_path / "c", dim=32)
+    col.add(x, metadata=[{"i": i} for i in range(500)])
+    col.close()
+    for table_file in (tmp_path / "c" / "segments").rglob("fastscan*"):
+        table_file.unlink()  # as a collection written before the layout existed
+    old = slimvec.open(tmp_path / "c")
+    assert old._view.tables is None  # the bit-plane kernel over its codes
+    before = old.search(x[:50], k=5)
+    old.close()
+    proc = _run_child(tmp_path / "c", point, "compact")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    reopened = slimvec.open(tmp_path / "c")
+    assert (reopened._view.tables is not None) == (point == "after_manifest")
+    for col in (reopened, None):
+        if col is None:
+            reopened.compact()  # the conversion, if the kill stopped it
+            col = slimvec.open(tmp_path / "c")
+            assert col._view.tables is not None and all(_tables_of(tmp_path / "c"))
+        after = col.search(x[:50], k=5)
+        np.testing.assert_array_equal(after.ids, before.ids)
+        np.testing.assert_array_equal(after.scores, before.scores)
+        assert len(col) == 500 and col.metadata([260]) == [{"i": 260}]
+        assert (col.search(x, k=1, exact=True).ids[:, 0] == np.arange(500)).all()
+    assert len(list((tmp_path / "c" / "segments").iterdir())) == 1
