@@ -91,3 +91,12 @@ def test_dim_over_the_limit_from_the_cli_and_over_http(tmp_path):
         response = client.put("/collections/big", json={"dim": 10**9})
     assert response.status_code == 400 and "65,536" in response.json()["error"]["message"]
     assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize("method", ["metadata", "texts", "get", "delete"])
+def test_nested_ids_are_refused_not_flattened(col, method):
+    """``delete([[1]])`` used to delete id 1 (np.unique flattens) and lookups raised a raw
+    ValueError."""
+    with pytest.raises(InvalidInputError, match="flat list of ids"):
+        getattr(col, method)([[1]])
+    assert len(col) == DIM and col.get([1]).ids.tolist() == [1]

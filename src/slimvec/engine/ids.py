@@ -56,6 +56,10 @@ class Keys:
                 f"the collection with slimvec.create(..., ids='str') to use string ids"
             )
         if not unique:  # lookups: repeats allowed, ids outside 0..MAX_ID simply not found
+            if array.ndim != 1:  # np.unique would flatten [[1]] into id 1
+                raise InvalidInputError(
+                    f"ids must be a flat list of ids, got an array of shape {array.shape}"
+                )
             if array.size and not (
                 np.issubdtype(array.dtype, np.integer)
                 and array.min() >= np.iinfo(np.int64).min
