@@ -595,7 +595,7 @@ def create_options(data: dict[str, Any]) -> tuple[Space, str | None]:
                 "collection holds one unnamed vector per point"
             )
     unknown = sorted(set(params) - VECTOR_PARAMS)
-    if params.get("multivector_config") is not None or unknown:
+    if unknown:  # multivector_config among them
         raise Unsupported(f"vector options {unknown} are not supported by slimvec")
     size, distance = params.get("size"), params.get("distance")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
