@@ -127,3 +127,14 @@ def test_api_pages_load_only_packaged_assets(tmp_path, page):
         for url in urls:
             response = client.get(url)
             assert response.status_code == 200 and len(response.content) > 1000, url
+
+
+def test_an_integer_too_long_to_read_is_a_400(tmp_path):
+    """CPython refuses to read integers of more than 4,300 digits: that was a 500."""
+    slimvec.create(tmp_path / "c", dim=DIM)
+    body = b'{"vectors": [[1, 1, 1, 1]], "ids": [' + b"9" * 5000 + b"]}"
+    with TestClient(create_app(tmp_path), raise_server_exceptions=False) as client:
+        response = client.post("/collections/c/points", content=body, headers=JSON)
+        assert response.status_code == 400, response.text
+        assert "more than 4,300 digits" in response.json()["error"]["message"]
+        assert client.get("/collections/c/count").json() == {"count": 0}

@@ -2,6 +2,7 @@
 bounded nesting) and a manifest's metric and dim known, or nothing is written."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -100,3 +101,37 @@ def test_nested_ids_are_refused_not_flattened(col, method):
     with pytest.raises(InvalidInputError, match="flat list of ids"):
         getattr(col, method)([[1]])
     assert len(col) == DIM and col.get([1]).ids.tolist() == [1]
+
+
+@pytest.mark.parametrize("path", [None, 5, b"c", "a\0b"])
+def test_a_path_that_is_not_a_path_is_an_input_error(tmp_path, path):
+    with pytest.raises(InvalidInputError, match="path"):
+        slimvec.create(path, dim=DIM)
+    if not isinstance(path, str):
+        with pytest.raises(InvalidInputError, match="path must be a str"):
+            slimvec.open(path)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"keyword": {"bogus": 1}}, "keyword has unknown options ['bogus']; known: b, k1"),
+        ({"keyword": "x"}, "keyword must be a dict of options"),
+        ({"multivector": True, "fde": {"bogus": 1}}, "fde has unknown options ['bogus']"),
+        ({"multivector": True, "fde": [1]}, "fde must be a dict of options"),
+    ],
+)
+def test_unknown_create_options_are_input_errors(tmp_path, options, words):
+    with pytest.raises(InvalidInputError, match=re.escape(words)):
+        slimvec.create(tmp_path / "c", dim=DIM, **options)
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_field_name_or_value_that_is_not_unicode_is_refused_in_filters_and_indexes(col):
+    manifest = (col.path / "MANIFEST.json").read_bytes()
+    for bad in ({BAD_TEXT: 1}, {"tag": BAD_TEXT}, {"tag": {"$in": [BAD_TEXT]}}):
+        with pytest.raises(InvalidInputError, match="not valid Unicode"):
+            col.count(bad)
+    with pytest.raises(InvalidInputError, match="not valid Unicode"):
+        col.create_index(BAD_TEXT)
+    assert (col.path / "MANIFEST.json").read_bytes() == manifest

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,7 +55,8 @@ def as_matrix(
             f"{what} have {array.shape[1]} dims but this collection holds {dim}-dim vectors; "
             f"use the same embedding model (and dimension) the collection was created with"
         )
-    out = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # 1e39 becomes inf: refused just below
+        out = np.ascontiguousarray(array, dtype=np.float32)
     finite = np.isfinite(out).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -178,6 +182,35 @@ def check_int(value: Any, name: str, low: int = 1, high: int | None = None) -> i
             bound = f"an integer >= {low}"
         raise InvalidInputError(f"{name} must be {bound}, got {value!r}")
     return int(value)
+
+
+def as_path(path: Any, what: str = "path") -> Path:
+    """``path`` as a ``Path``, or an ``InvalidInputError`` (not the ``TypeError`` or
+    ``ValueError`` the OS layer raises for ``None``, a number or a NUL character)."""
+    if not isinstance(path, (str, os.PathLike)) or isinstance(path, bytes):
+        raise InvalidInputError(
+            f"{what} must be a str or pathlib.Path, got {type(path).__name__} {path!r:.60}"
+        )
+    path = Path(path)
+    if "\0" in str(path):
+        raise InvalidInputError(f"{what} {str(path)!r:.80} contains a NUL character")
+    return path
+
+
+def check_options(options: Any, taker: Callable[..., Any], what: str, *given: str) -> dict:
+    """``options`` as a dict of keyword arguments ``taker`` accepts (``given``: those the
+    caller passes itself), so a typo is an ``InvalidInputError`` listing the known names
+    rather than Python's ``TypeError`` from deep inside a create."""
+    known = sorted(set(inspect.signature(taker).parameters) - {"self", *given})
+    if not isinstance(options, dict):
+        raise InvalidInputError(
+            f"{what} must be a dict of options ({', '.join(known)}), got "
+            f"{type(options).__name__} {options!r:.60}"
+        )
+    unknown = sorted(str(key) for key in options if key not in known)
+    if unknown:
+        raise InvalidInputError(f"{what} has unknown options {unknown}; known: {', '.join(known)}")
+    return options
 
 
 def check_dim(dim: Any) -> int:

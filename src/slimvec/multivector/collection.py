@@ -15,7 +15,7 @@ from slimvec.errors import InvalidInputError
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rows import DEFAULT_SPEC, TokenRows
 from slimvec.transforms.fde import FDE
-from slimvec.validation import check_dim
+from slimvec.validation import check_dim, check_options
 
 
 class MultiVectorCollection(Collection):
@@ -57,7 +57,8 @@ class MultiVectorCollection(Collection):
         # Empty document buckets stay empty by default: the paper's fill-from-nearest cost
         # 0.917 vs 0.973 recall of exact MaxSim's top-10 at 5% reranked (MiniLM tokens, and
         # the same drop in muvera-python); pass fde={"fill_empty": True} for the paper's.
-        fde_params = FDE(token_dim, **{"fill_empty": False, **(fde or {})}).params()
+        fde = check_options({} if fde is None else fde, FDE, "fde", "dim")
+        fde_params = FDE(token_dim, **{"fill_empty": False, **fde}).params()
         extra = {
             "multivector": {
                 "fde": fde_params,

@@ -27,6 +27,7 @@ import numpy as np
 
 from slimvec.errors import InvalidInputError
 from slimvec.search.filters import KIND_NAMES, And, Condition, Node, Not, Or, kind_of
+from slimvec.validation import check_utf8
 
 KINDS = ("num", "str", "bool", "object")
 _DTYPES = {"num": np.float64, "bool": np.bool_, "str": np.int32}
@@ -119,6 +120,7 @@ class MetadataColumns:
         self._reindex()
 
     def create_index(self, name: str) -> None:
+        check_utf8(name, "the field name")  # the manifest records it; no stored key holds it
         kinds = self._typed_kinds(name)
         if len(kinds) > 1:
             raise InvalidInputError(self._mixed_message(name, kinds))

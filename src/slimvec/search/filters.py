@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.validation import check_utf8
 
 FIELD_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists")
 LOGICAL_OPERATORS = ("$and", "$or", "$not")
@@ -126,6 +127,7 @@ def _parse_dict(spec: dict, where: str, depth: int) -> Node:
         here = f"{where}[{key!r}]"
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"{where}: field names are non-empty strings, got {key!r}")
+        check_utf8(key, f"{where}: the field name")  # no stored key can hold it
         if key in ("$and", "$or"):
             if not isinstance(value, (list, tuple)) or not value:
                 raise InvalidInputError(
@@ -236,6 +238,8 @@ def _scalar(value: Any, where: str) -> Any:
         if not math.isfinite(float(value)):
             raise InvalidInputError(f"{where}: {value!r} is not a finite number")
         return float(value) if isinstance(value, (float, np.floating)) else int(value)
+    if kind == "str":
+        check_utf8(value, where)
     return bool(value) if kind == "bool" else value
 
 

@@ -90,6 +90,10 @@ def loads(raw: bytes) -> Any:
         raise RequestProblem(400, f"the request body is not valid JSON ({exc})") from None
     except RecursionError:
         raise RequestProblem(400, "the request body is JSON nested too deeply") from None
+    except ValueError:  # CPython reads integers of at most 4,300 digits
+        raise RequestProblem(
+            400, "the request body has an integer of more than 4,300 digits; no field takes one"
+        ) from None
 
 
 def json_info(name: str, info: dict[str, Any]) -> dict[str, Any]:
