@@ -31,6 +31,26 @@ def test_the_crossover_moves_with_what_each_plan_reads():
     flat = crossover(queries=200, dim=384, code_bytes=RABITQ2_384)
     ivf = crossover(queries=200, dim=384, code_bytes=RABITQ2_384, scanned=1 / 16)
     assert ivf <= flat
+    for queries in (1, 200):  # the flat table scan reads 96 bit-plane bytes a row, faster
+        code = crossover(queries=queries, dim=384, code_bytes=RABITQ2_384)
+        tables = crossover(queries=queries, dim=384, code_bytes=RABITQ2_384, table_bytes=96)
+        assert tables <= code
+
+
+def test_explain_names_the_flat_table_scan(tmp_path):
+    """A collection whose segments carry the table layout: its funnel plan says which first
+    pass ran; before a write converts an old collection, the code scan."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3000, 40)).astype(np.float32)
+    col = slimvec.create(tmp_path / "c", dim=40)
+    col.add(x)
+    with planner.funnel_only():
+        assert col.search(x[:2], k=5).explain["first_pass"] == "flat table scan"
+        col.close()
+        for table_file in (tmp_path / "c" / "segments").rglob("fastscan*"):
+            table_file.unlink()
+        old = slimvec.open(tmp_path / "c")
+        assert old.search(x[:2], k=5).explain["first_pass"] == "flat code scan"
 
 
 def test_a_small_collection_answers_exactly_and_says_so(tmp_path):

@@ -7,7 +7,10 @@ exact search's matrix product is fast on small sets. So the plan is priced from 
 count, the number of queries and the dimension, and the cheaper one runs; recall can only
 gain (exact is exact). The prices are nanoseconds measured on the project's 2-core machines
 (``benchmarks/planner.py`` measures both plans and FAISS's ``IndexFlatIP`` in one run and
-prints the crossover); their ratios, not their absolute values, decide.
+prints the crossover; ``benchmarks/flat_scan.py --fit`` measures the flat table scan's and the
+funnel's fixed costs); their ratios, not their absolute values, decide. A flat first pass is
+priced by the kernel that runs it: the 4-bit table scan once every segment carries its layout
+(``kernels.flatscan``), else the code scan of the first stage's codec.
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ class Costs:
     #: funnel, one query: first pass per row per code byte (a single query does not reuse
     #: a code row once read: it is memory-bound once the codes outgrow the caches)
     scan_byte_single: float = 0.6
+    #: funnel through the flat table scan, per row (x query) per bit-plane byte: one query
+    #: (2 threads past ~40k rows) and batches
+    table_byte_single: float = 0.03
+    table_byte_batch: float = 0.03
 
 
 COSTS = Costs()
@@ -80,22 +87,40 @@ def exact_ns(queries: int, rows: int, dim: int) -> float:
     return product + queries * rows * costs.select
 
 
-def funnel_ns(queries: int, rows: int, dim: int, code_bytes: float, scanned: float = 1.0) -> float:
+def funnel_ns(
+    queries: int,
+    rows: int,
+    dim: int,
+    code_bytes: float,
+    scanned: float = 1.0,
+    table_bytes: float = 0.0,
+) -> float:
     """The funnel over ``rows`` live rows of ``code_bytes`` first-stage bytes, of which the
-    first pass reads the fraction ``scanned`` (1 for a flat scan, nprobe / nlist for IVF)."""
+    first pass reads the fraction ``scanned`` (1 for a flat scan, nprobe / nlist for IVF);
+    ``table_bytes``: the bit-plane bytes per row a flat table scan reads instead (0: none)."""
     costs = COSTS
     read = rows * scanned
-    if queries == 1:
+    if table_bytes:
+        per_byte = costs.table_byte_single if queries == 1 else costs.table_byte_batch
+        scan = queries * read * table_bytes * per_byte
+    elif queries == 1:
         scan = read * code_bytes * costs.scan_byte_single
     else:
         scan = queries * read * (costs.scan_row + code_bytes * costs.scan_byte_batch)
     return queries * (costs.funnel_query + dim * costs.funnel_query_dim) + scan
 
 
-def choose(queries: int, rows: int, dim: int, code_bytes: float, scanned: float = 1.0) -> Plan:
-    """The cheaper plan for ``queries`` queries over ``rows`` live rows."""
+def choose(
+    queries: int,
+    rows: int,
+    dim: int,
+    code_bytes: float,
+    scanned: float = 1.0,
+    table_bytes: float = 0.0,
+) -> Plan:
+    """The cheaper plan for ``queries`` queries over ``rows`` live rows (``funnel_ns``)."""
     exact = exact_ns(queries, rows, dim) / 1e6
-    funnel = funnel_ns(queries, rows, dim, code_bytes, scanned) / 1e6
+    funnel = funnel_ns(queries, rows, dim, code_bytes, scanned, table_bytes) / 1e6
     if _FUNNEL_ONLY:
         return Plan(
             "funnel", "measuring the spec (planner.funnel_only)", round(exact, 3), round(funnel, 3)

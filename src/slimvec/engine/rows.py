@@ -110,11 +110,11 @@ class RowFormat:
     def table_layout(self, rows: int) -> Layout:
         """dtype and shape of the ``TABLE_FILES`` of a segment of ``rows`` rows."""
         codec = self.pipeline.codecs[self.pipeline.first_key]
-        padded = -(-rows // 32) * 32
+        blocks = -(-rows // 32)
         docs, factors = TABLE_FILES
         return {
-            docs: (np.dtype(np.uint8), (padded * codec.factor_start,)),
-            factors: (np.dtype(np.float32), (padded, 2)),
+            docs: (np.dtype(np.uint8), (blocks * 32 * codec.factor_start,)),
+            factors: (np.dtype(np.float32), (blocks, 2, 32)),
         }
 
     def compact_arrays(self, view: Any, rows: np.ndarray) -> dict[str, np.ndarray]:

@@ -52,12 +52,20 @@ def plan(view: View, nq: int, rows: int, exact: bool, nprobe: int | None) -> dic
         return {"plan": "exact-scan", "why": "pipeline not fitted yet"}
     if not view.rows.plans_exact:
         return {"plan": "funnel", "why": "the funnel is the only approximate plan"}
-    scanned = 1.0
+    scanned, table_bytes = 1.0, 0.0
     if view.ivf is not None and view.ivf.trained:
         scanned = view.ivf.probed_fraction(nprobe)
+    elif view.tables is not None:  # the flat table scan reads the bit planes
+        table_bytes = len(view.tables.docs) / max(32 * len(view.tables.block_len), 1)
     pipeline = view.pipeline
     code_bytes = pipeline.bytes_per_vector(pipeline.first_key)
-    return planner.choose(nq, rows, view.manifest.dim, code_bytes, scanned).explain()
+    chosen = planner.choose(nq, rows, view.manifest.dim, code_bytes, scanned, table_bytes)
+    explain = chosen.explain()
+    if explain["plan"] == "funnel":
+        explain["first_pass"] = (
+            "ivf" if scanned < 1.0 else "flat table scan" if table_bytes else "flat code scan"
+        )
+    return explain
 
 
 def first_pass(view: View, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):

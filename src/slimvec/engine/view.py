@@ -248,7 +248,7 @@ class View:
                 read = open_segment(self.path, entry.name, layout, TABLE_FILES)
                 docs, factors = (read[key] for key in TABLE_FILES)
             parts.append((entry.start, entry.rows, docs, factors))
-            blocks = len(factors) // 32
+            blocks = len(factors)
             spans[entry.name] = (block, blocks)
             block += blocks
         #: segment name -> (first block, blocks) in ``tables``

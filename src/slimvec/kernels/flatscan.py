@@ -38,6 +38,8 @@ def _scan_blocks(
     docs, factors, block_row, block_len, allow, keep, bounds, buf_s, buf_r, counts,
 ):  # fmt: skip
     nq = qa.shape[0]
+    npairs = lut_row // PAIR
+    simple = group_weights.shape[0] == 1 and group_weights[0] == 1 and npairs <= max_pairs
     for part in prange(bounds.shape[0] - 1):
         out = np.empty(ROWS, np.uint16)
         sums = np.empty(ROWS, np.int32)  # exact: < 2^31; int32 converts and multiplies in SIMD
@@ -53,23 +55,29 @@ def _scan_blocks(
                 allowed += ok[j]
             if allowed == 0:
                 continue
-            f = factors[b * ROWS : (b + 1) * ROWS]
+            fw, fl = factors[b, 0], factors[b, 1]
             for i in range(nq):
-                for j in range(ROWS):
-                    sums[j] = 0
-                for g in range(group_weights.shape[0]):
-                    weight = group_weights[g]
-                    for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
-                        n = min(max_pairs, group_pairs[g + 1] - r)
-                        _sums(docs, b * lut_row + r * PAIR, luts, i * lut_row + r * PAIR, n, out)
-                        for j in range(ROWS):
-                            sums[j] += weight * np.int32(out[j])
+                if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
+                    _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
+                    for j in range(ROWS):
+                        sums[j] = out[j]
+                else:
+                    for j in range(ROWS):
+                        sums[j] = 0
+                    for g in range(group_weights.shape[0]):
+                        weight = group_weights[g]
+                        for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
+                            n = min(max_pairs, group_pairs[g + 1] - r)
+                            doff, loff = b * lut_row + r * PAIR, i * lut_row + r * PAIR
+                            _sums(docs, doff, luts, loff, n, out)
+                            for j in range(ROWS):
+                                sums[j] += weight * np.int32(out[j])
                 a, delta, lo, qs, thr = qa[i], qdelta[i], qlo[i], qsum[i], threshold[i]
                 above = 0
                 for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
-                    w = f[j, 0]
+                    w = fw[j]
                     total = np.float64(w) * sums[j]
-                    s = a + delta * total + lo * f[j, 1] + qs * (gscale * w)
+                    s = a + delta * total + lo * fl[j] + qs * (gscale * w)
                     score[j] = s
                     above += s > thr
                 if above == 0:  # most blocks, once the shortlist has filled
@@ -88,7 +96,7 @@ class FlatBlocks:
     """Segments' first-stage codes in the table-scan layout, one after another in row order."""
 
     docs: np.ndarray  # (blocks * block bytes,) uint8: ``interleave``d bit planes
-    factors: np.ndarray  # (blocks * ROWS, 2) float32: F and L of each row (zeros as padding)
+    factors: np.ndarray  # (blocks, 2, ROWS) float32: F then L of each block's rows (0: padding)
     block_row: np.ndarray  # (blocks,) int64: global row of each block's first row
     block_len: np.ndarray  # (blocks,) int64: rows in each block (ROWS but a segment's last)
 
@@ -106,7 +114,7 @@ class FlatBlocks:
 
         return cls(
             joined([p[2] for p in parts], np.empty(0, np.uint8)),
-            joined([p[3] for p in parts], np.empty((0, 2), np.float32)),
+            joined([p[3] for p in parts], np.empty((0, 2, ROWS), np.float32)),
             joined(rows, np.empty(0, np.int64)),
             joined(lens, np.empty(0, np.int64)),
         )
@@ -115,13 +123,14 @@ class FlatBlocks:
         """(docs, factors) of ``blocks`` blocks from ``first_block`` (views, for reuse)."""
         width = len(self.docs) // max(len(self.block_len), 1)
         docs = self.docs[first_block * width : (first_block + blocks) * width]
-        return docs, self.factors[first_block * ROWS : (first_block + blocks) * ROWS]
+        return docs, self.factors[first_block : first_block + blocks]
 
 
 def layout(codes: np.ndarray, plane_bytes: int, factor_start: int) -> tuple[np.ndarray, np.ndarray]:
     """RaBitQ code rows (n, width) uint8 -> (docs, factors) of ``FlatBlocks``: the first
     ``plane_bytes`` bytes of each row interleaved in blocks of ``ROWS`` rows, and the F and L
-    scalars (float32 at ``factor_start``) padded to whole blocks."""
+    scalars (float32 at ``factor_start``) padded to whole blocks, per block all F then all L
+    (the scoring loop reads them contiguously)."""
     n = len(codes)
     blocks = -(-n // ROWS)
     docs = np.empty(blocks * ROWS * plane_bytes, np.uint8)
@@ -129,10 +138,9 @@ def layout(codes: np.ndarray, plane_bytes: int, factor_start: int) -> tuple[np.n
         part = np.ascontiguousarray(codes[start : start + CHUNK_ROWS, :plane_bytes])
         laid = interleave(part, np.array([0, len(part)], np.int64))
         docs[start * plane_bytes : start * plane_bytes + len(laid)] = laid
-    factors = np.zeros((blocks * ROWS, 2), np.float32)
-    scalars = np.ascontiguousarray(codes[:, factor_start : factor_start + 8])
-    factors[:n] = scalars.view(np.float32)
-    return docs, factors
+    padded = np.zeros((blocks * ROWS, 2), np.float32)
+    padded[:n] = np.ascontiguousarray(codes[:, factor_start : factor_start + 8]).view(np.float32)
+    return docs, np.ascontiguousarray(padded.reshape(blocks, ROWS, 2).transpose(0, 2, 1))
 
 
 #: Queries scored per kernel call (bounds the candidate buffers: parts x queries x 2 keep).
