@@ -83,7 +83,8 @@ def run(model_name: str, texts, queries, judge, workdir: Path) -> list[str]:
     a = quality(col.search_texts(queries, k=K).ids, judge)
 
     t0 = time.perf_counter()
-    up = col.begin_upgrade(new)
+    col = col.begin_upgrade(new)
+    up = col.upgrade
     begin_s = time.perf_counter() - t0
     report, sample = up.report, up.record["sample"]  # as begun (backfill refits them)
     rows, backfill_s, done = [], 0.0, 0

@@ -4,11 +4,15 @@ A test module imports these tests (``from api_contract import *``) and defines t
 ``make_collection(name, dim=None, **create_kwargs)`` returning a fresh, empty collection:
 local (``slimvec.create``) in ``test_contract_local.py``, remote (a real server through
 ``slimvec.connect``) in ``test_server.py``, sharded (2 shards on Ray) in
-``test_contract_sharded.py``. Encoders are passed as ``Encoder`` objects; a remote factory
-sends their name to a server that knows them. Results and exceptions must be the same: same
-classes, same messages. The one documented difference: ``get`` without ids lists rows in
-insertion order locally and by id (string ids: by key) on a sharded collection, whose shards
-share no insertion order; such a factory says so with ``make.get_order = "id"``.
+``test_contract_sharded.py``, upgrading (a model upgrade in progress) in
+``test_contract_upgrading.py``; each fixture's param names the kind in the test ids.
+Encoders are passed as ``Encoder`` objects; a remote factory sends their name to a server that
+knows them. Results and exceptions must be the same: same classes, same messages. Documented
+differences, which a factory declares: ``get`` without ids lists rows in insertion order
+locally and by id (string ids: by key) on a sharded collection, whose shards share no
+insertion order (``make.get_order = "id"``); an upgrading collection always has its models
+(``make.has_encoder``); and what a kind cannot do (``make.cannot``: capability -> the clear
+error it raises instead, asserted by :func:`_cannot`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "test_string_ids_in_every_call",
     "test_text_collections_search_dense_sparse_and_hybrid",
     "test_text_search_filters_every_mode",
+    "test_upsert_replaces_vectors_metadata_and_texts",
     "test_vectors_need_texts_for_keyword_search",
 ]
 
@@ -68,6 +73,17 @@ def _data(n: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
 def _listed(make_collection, ids: list) -> list:
     """``ids`` (insertion order) in the order ``get`` lists rows of this kind of collection."""
     return sorted(ids) if getattr(make_collection, "get_order", "insertion") == "id" else ids
+
+
+def _cannot(make_collection, capability: str, call) -> bool:
+    """Whether this kind of collection cannot do ``capability``; if so, ``call`` must raise
+    the clear error the factory names (checked here) and the test has nothing more to do."""
+    message = getattr(make_collection, "cannot", {}).get(capability)
+    if message is None:
+        return False
+    with pytest.raises(slimvec.InvalidInputError, match=message):
+        call()
+    return True
 
 
 def _top(docs: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
@@ -149,8 +165,9 @@ def test_k_larger_than_the_collection_pads(make_collection):
     col.add(docs)
     res = col.search(docs[:2], k=5)
     assert (res.ids[:, 3:] == -1).all() and np.isneginf(res.scores[:, 3:]).all()
-    empty = make_collection("empty", DIM).search(docs[:1], k=2)
-    assert empty.ids.tolist() == [[-1, -1]] and np.isneginf(empty.scores).all()
+    empty = make_collection("empty", DIM)
+    for res in (empty.search(docs[:1], k=2), empty.search(docs[:1], k=2, filter={"a": 1})):
+        assert res.ids.tolist() == [[-1, -1]] and np.isneginf(res.scores).all()
 
 
 def test_len_and_info(make_collection):
@@ -231,8 +248,11 @@ def test_text_search_filters_every_mode(make_collection):
 def test_vectors_need_texts_for_keyword_search(make_collection):
     col = make_collection("notext", DIM)
     col.add(_data(5, 8))
-    with pytest.raises(slimvec.InvalidInputError, match="has no encoder"):
-        col.search_texts("anything")
+    if getattr(make_collection, "has_encoder", False):  # dense text search works
+        assert col.search_texts("anything", k=2).ids.shape == (1, 2)
+    else:
+        with pytest.raises(slimvec.InvalidInputError, match="has no encoder"):
+            col.search_texts("anything")
     with pytest.raises(slimvec.InvalidInputError, match="holds no texts"):
         col.search_texts("anything", mode="sparse")
 
@@ -282,7 +302,24 @@ def test_filters_restrict_search_count_get_update_and_delete(make_collection):
     assert len(col) == 199 and col.metadata([7]) == [{**meta[7], "n": 1}]
 
 
+def test_upsert_replaces_vectors_metadata_and_texts(make_collection):
+    col = make_collection("upsert", DIM)
+    docs = _data(6, 13)
+    col.add(docs[:4], metadata=[{"v": 1}] * 4, texts=["a", "b", "c", "d"])
+    if _cannot(make_collection, "upsert", lambda: col.upsert(docs[4:6], ids=[1, 9])):
+        assert len(col) == 4 and col.metadata([1]) == [{"v": 1}]  # nothing written
+        return
+    assert col.upsert(docs[4:6], ids=[1, 9], metadata=[{"v": 2}, None]).tolist() == [1, 9]
+    assert len(col) == 5 and col.metadata([1, 9]) == [{"v": 2}, None]
+    assert col.texts([1, 2]) == [None, "c"]  # the replaced row's text went with it
+    assert col.search(docs[4], k=1, exact=True).ids.tolist() == [[1]]
+    with pytest.raises(slimvec.InvalidInputError, match="upsert needs the ids"):
+        col.upsert(docs[:1], ids=None)
+
+
 def test_string_ids_in_every_call(make_collection):
+    if _cannot(make_collection, "string ids", lambda: make_collection("s", DIM, ids="str")):
+        return
     col = make_collection("strids", DIM, ids="str")
     other = make_collection("intids", DIM)
     docs = _data(6, 12)

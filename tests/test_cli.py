@@ -468,9 +468,8 @@ def test_errors_say_commands_and_flags_not_python_calls(tmp_path):
         "them) before finishing the upgrade",
         "a model upgrade of 'x' is already in progress; backfill() and finish_upgrade() it first",
         "ids already in the collection: ['a']; use upsert() to replace them, or new ids",
-        "get with a filter is not supported during a model upgrade yet; finish the upgrade "
-        "(backfill, finish_upgrade) or search without filter",
-        "upsert during a model upgrade is not supported yet; delete, then add_texts",
+        "upsert during a model upgrade is not supported yet: a replaced document may live in "
+        "either model's space; delete the ids, then add_texts",
         "this collection has int64 ids, got a string id 'a'; create the collection with "
         "slimvec.create(..., ids='str') to use string ids",
         "'maxsim' reranks token vectors and needs a multi-vector collection: slimvec.create("

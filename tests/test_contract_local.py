@@ -11,7 +11,7 @@ from api_contract import *  # noqa: F403 - the shared tests
 from api_contract import __all__ as _contract  # noqa: F401
 
 
-@pytest.fixture
+@pytest.fixture(params=["local"])
 def make_collection(tmp_path):
     counter = itertools.count()
 

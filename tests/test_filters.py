@@ -489,7 +489,7 @@ def test_cli_search_with_a_filter(tmp_path):
     assert unknown.exit_code == 2 and "unknown operator '$gtt'" in unknown.stderr
 
 
-def test_text_search_modes_with_a_filter_and_upgrades_refuse_filters(tmp_path):
+def test_text_search_modes_with_a_filter_also_during_an_upgrade(tmp_path):
     from test_upgrade import DOCS, QUERIES, new_model, old_model
 
     col = slimvec.create(tmp_path / "t", encoder=old_model(), spec="f32")
@@ -512,17 +512,22 @@ def test_text_search_modes_with_a_filter_and_upgrades_refuse_filters(tmp_path):
     with pytest.raises(InvalidInputError, match="unknown operator"):
         col.search_texts(QUERIES[:1], mode="sparse", filter={"i": {"$foo": 1}})
 
-    col.begin_upgrade(new_model())
-    for call in (
-        lambda: col.search(old_model().encode(QUERIES[:1]), filter={"i": 1}),
-        lambda: col.search_texts(QUERIES[:1], filter={"i": 1}),
-        lambda: col.count({"i": 1}),
-        lambda: col.delete(filter={"i": 1}),
-        lambda: col.update_metadata([1], [{"i": 2}]),
-    ):
-        with pytest.raises(InvalidInputError, match="during a model upgrade"):
-            call()
-    assert len(col) == len(DOCS)
+    # during a model upgrade, with half the documents moved to the new model's space, every
+    # call filters over both spaces
+    col = col.begin_upgrade(new_model())
+    col.backfill(limit=len(DOCS) // 2, progress=False)
+    for mode in ("dense", "sparse", "hybrid"):
+        res = col.search_texts(QUERIES[:6], k=5, mode=mode, filter=spec)
+        found = res.ids[res.ids >= 0].tolist()
+        assert found and set(found) <= allowed
+    assert {i for i in found if i < len(DOCS) // 2} and {i for i in found if i >= len(DOCS) // 2}
+    res = col.search(old_model().encode(QUERIES[:4], kind="query"), k=5, filter=spec)
+    assert set(res.ids.ravel().tolist()) <= allowed and res.explain["matching"] == len(allowed)
+    assert col.count(spec) == len(allowed) == len(col.get(filter=spec, limit=None).ids)
+    assert col.update_metadata([1, 200], [{"i": 1}, {"i": 200}]) == 2  # one in each space
+    assert col.update_metadata(filter={"i": {"$in": [1, 200]}}, merge={"seen": 1}) == 2
+    assert col.metadata([1, 200]) == [{"i": 1, "seen": 1}, {"i": 200, "seen": 1}]
+    assert col.delete(filter={"seen": 1}) == 2 and len(col) == len(DOCS) - 2
 
 
 def test_an_empty_in_list_matches_nothing_and_an_empty_nin_everything(tmp_path):

@@ -1,7 +1,7 @@
 """Every kind of collection has the protocol's methods with the same parameters.
 
 ``slimvec.protocol.CollectionProtocol`` spells the collection API once; local, multi-vector,
-remote and sharded collections must match it by ``inspect.signature``: the same parameter
+remote, sharded and upgrading collections must match it by ``inspect.signature``: the same parameter
 names, in the same order, of the same kinds, with the same defaults. A kind may add a
 parameter only where ``EXTENSIONS`` lists it, keyword-only and with a default, so a call
 written against the protocol means the same thing on every kind.
@@ -31,6 +31,7 @@ KINDS = {
     "multivector": lambda: MultiVectorCollection,
     "remote": lambda: RemoteCollection,
     "sharded": _sharded,
+    "upgrading": lambda: slimvec.UpgradingCollection,
 }
 
 #: Parameters a kind adds to a protocol method: (kind, method) -> names, each with its reason.

@@ -50,7 +50,7 @@ def client(url):
 COUNTER = itertools.count()
 
 
-@pytest.fixture
+@pytest.fixture(params=["remote"])
 def make_collection(client):
     def make(name, dim=None, **create_kwargs):
         if isinstance(create_kwargs.get("encoder"), Encoder):
@@ -534,8 +534,7 @@ def test_a_served_collection_follows_an_upgrade_finished_by_another_process(tmp_
             return float(np.mean([i in row for i, row in enumerate(found.tolist())]))
 
         assert hits() == 1.0 and col.dim == 16
-        local = slimvec.open(tmp_path / "notes", encoder=old)
-        local.begin_upgrade(new)
+        local = slimvec.open(tmp_path / "notes", encoder=old).begin_upgrade(new)
         local.backfill(progress=False)
         assert hits() == 1.0  # mid-upgrade: both spaces
         local.finish_upgrade()

@@ -134,7 +134,7 @@ def test_model_upgrades_refuse_string_id_collections_and_write_nothing(tmp_path)
     manifest = (tmp_path / "s" / "MANIFEST.json").read_bytes()
     with pytest.raises(InvalidInputError, match=r"re-embed into a new collection"):
         col.begin_upgrade("all-MiniLM-L6-v2")  # refused before any model is loaded
-    assert col.upgrade is None and sorted(p.name for p in (tmp_path / "s").iterdir()) == files
+    assert len(col) == 2 and sorted(p.name for p in (tmp_path / "s").iterdir()) == files
     assert (tmp_path / "s" / "MANIFEST.json").read_bytes() == manifest
 
 

@@ -77,7 +77,7 @@ def _reference(col, up, queries, k):
     ones (not those added to the new space) blend in their calibrated old-model cosine."""
     old_enc, new_enc = col.encoder, up.encoder
     new_ids = up.new_space.live_ids()
-    old_ids = np.setdiff1d(col.live_ids(), new_ids)
+    old_ids = np.setdiff1d(up.old_space.live_ids(), new_ids)
     texts = dict(zip(range(len(DOCS)), DOCS))
     texts.update(zip(new_ids.tolist(), up.new_space.texts(new_ids)))
     old_q, new_q = old_enc.encode(queries, kind="query"), new_enc.encode(queries, kind="query")
@@ -92,7 +92,7 @@ def _reference(col, up, queries, k):
         blended = new_scores + BLEND_OLD_WEIGHT * (
             calibrate(cosines(old_enc, old_q, new_ids)) - new_scores
         )
-        backfilled = np.isin(new_ids, col.stored_ids())  # their old rows are still stored
+        backfilled = np.isin(new_ids, up.old_space.stored_ids())  # their old rows are still stored
         blended = np.where(backfilled, blended, new_scores)
         new_scores = np.full_like(new_scores, -np.inf)
         np.put_along_axis(new_scores, shortlist, np.take_along_axis(blended, shortlist, 1), 1)
@@ -104,8 +104,10 @@ def _reference(col, up, queries, k):
 
 def test_mixed_search_adds_backfill_and_finish(tmp_path):
     col = _parent(tmp_path / "c")
-    up = col.begin_upgrade(new_model())
-    assert col.upgrade is up and up.report["kind"] in {"scores", "procrustes", "linear", "mlp"}
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
+    assert isinstance(col, slimvec.UpgradingCollection)
+    assert up.report["kind"] in {"scores", "procrustes", "linear", "mlp"}
     manifest = json.loads((tmp_path / "c" / "MANIFEST.json").read_text())
     assert manifest["extra"]["upgrade"]["new"]["name"] == "hash-new"
     assert manifest["extra"]["upgrade"]["old"]["dim"] == 16
@@ -118,7 +120,8 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     # new texts land in the new space, with ids following the old ones
     added = col.add_texts(["brand new perl doc", "brand new font doc"], metadata=[{"n": 1}, None])
     assert added.tolist() == [len(DOCS), len(DOCS) + 1]
-    assert len(up.new_space) == 2 and col.own_count == len(DOCS) and len(col) == len(DOCS) + 2
+    assert len(up.new_space) == 2 and len(up.old_space) == len(DOCS)
+    assert len(col) == len(DOCS) + 2
     assert up.new_space.metadata(added) == [{"n": 1}, None]
 
     assert col.backfill(batch_size=32, limit=100, progress=False) == 100
@@ -148,8 +151,10 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
 
     assert col.backfill(batch_size=64, progress=False) == len(DOCS) - 100
     assert col.backfill(progress=False) == 0
+    ref = _reference(col, up, QUERIES, 10)  # the old space is empty: the new model alone
     done = col.finish_upgrade()
-    assert col.upgrade is None and len(done) == len(DOCS) + 2 and up.new_space is done
+    assert col.upgrade is None and len(done) == len(DOCS) + 2 and done.dim == 24
+    assert isinstance(done, slimvec.Collection) and len(col) == len(done)  # col passes calls on
     with pytest.raises(slimvec.InvalidInputError, match="upgrade is finished"):
         up.report  # noqa: B018
 
@@ -160,8 +165,8 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     assert all_ids.tolist() == list(range(len(DOCS) + 2))
     assert reopened.texts([7]) == [DOCS[7]] and reopened.metadata([7]) == [{"i": 7}]
     new_q = new_model().encode(QUERIES, kind="query")
-    got, ref = reopened.search(new_q, k=10, exact=True).ids, _reference(col, up, QUERIES, 10)
-    assert (got == ref).all()
+    assert (reopened.search(new_q, k=10, exact=True).ids == ref).all()
+    assert (col.search(new_q, k=10, exact=True).ids == ref).all()
     # the old space's data and the upgrade files are gone; new ids continue after the old ones
     assert not list((tmp_path / "c" / "segments").iterdir())
     assert not list((tmp_path / "c").glob("upgrade-*"))
@@ -170,7 +175,8 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
 
 def test_ids_stay_unique_across_spaces(tmp_path):
     col = _parent(tmp_path / "c", n=60)
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     with pytest.raises(slimvec.DuplicateIdError, match="old or new space"):
         up.add_texts(["clash"], ids=[5])
     up.add_texts(["given id"], ids=[1000])
@@ -188,7 +194,8 @@ def test_ids_stay_unique_across_spaces(tmp_path):
 
 def test_foreign_model_vectors_are_refused(tmp_path):
     col = _parent(tmp_path / "c", n=60)
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     new_vecs = new_model().encode(["x"], kind="doc")
     with pytest.raises(slimvec.InvalidInputError, match="16"):
         col.add(new_vecs)  # new-model vectors into the old space
@@ -204,7 +211,8 @@ def test_foreign_model_vectors_are_refused(tmp_path):
 
 def test_reopen_mid_upgrade(tmp_path):
     col = _parent(tmp_path / "c", n=120)
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     col.add_texts(["added during the upgrade"])
     col.backfill(batch_size=25, limit=50, progress=False)
     before = col.search_texts(QUERIES, k=8, exact=True)
@@ -230,7 +238,8 @@ def test_adapter_path_with_linearly_related_models(tmp_path):
     old, new = LatentEncoder("lat-old", 16, 2), LatentEncoder("lat-new", 24, 3)
     col = slimvec.create(tmp_path / "c", encoder=old, spec="f32")
     col.add_texts(DOCS)
-    up = col.begin_upgrade(new, keep_old_encoder=False)
+    col = col.begin_upgrade(new, keep_old_encoder=False)
+    up = col.upgrade
     assert up.report["recall"] > 0.9  # an (almost) exact linear map exists
     res = col.search_texts(QUERIES, k=10, exact=True)
     # what the new model would return after a full re-embedding
@@ -267,7 +276,8 @@ def test_sample_pairs_and_texts(tmp_path):
     with pytest.raises(slimvec.InvalidInputError, match="at least"):
         col.begin_upgrade(new_model(), sample_texts=texts[:3])
     assert "upgrade" not in col.manifest.extra
-    up = col.begin_upgrade(new_model(), sample_texts=texts, adapter="procrustes")
+    col = col.begin_upgrade(new_model(), sample_texts=texts, adapter="procrustes")
+    up = col.upgrade
     assert up.report["n_pairs"] == 50 and up.adapter.kind == "procrustes"
     up.backfill(limit=30, progress=False)
     assert up.refit_adapter()["kind"] == "procrustes"  # the kind asked for, not "auto"
@@ -287,17 +297,22 @@ def test_begin_upgrade_errors(tmp_path):
     col = _parent(tmp_path / "c", n=60)
     with pytest.raises(slimvec.InvalidInputError, match="already uses"):
         col.begin_upgrade(old_model())
-    col.begin_upgrade(new_model())
+    upgrading = col.begin_upgrade(new_model())
     with pytest.raises(slimvec.InvalidInputError, match="already in progress"):
-        col.begin_upgrade(HashEncoder("third", 8, 5))
-    with pytest.raises(slimvec.InvalidInputError, match="no model upgrade"):
-        plain.backfill()
+        upgrading.begin_upgrade(HashEncoder("third", 8, 5))
+    # the handle it began from serves one space only: it refuses, saying what to do
+    with pytest.raises(slimvec.InvalidInputError, match="use the collection begin_upgrade"):
+        col.search_texts("perl")
+    with pytest.raises(slimvec.InvalidInputError, match=r"open it again with slimvec\.open"):
+        slimvec.Collection(tmp_path / "c")
+    assert not hasattr(plain, "backfill")  # only an upgrading collection has the steps
 
 
 def test_backfill_names_documents_without_text(tmp_path):
     col = _parent(tmp_path / "c", n=40)
     col.add(old_model().encode(["a", "b"]), ids=[500, 501])  # vectors without texts
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     assert up.status().missing_texts == 2
     with pytest.raises(slimvec.InvalidInputError, match=r"no stored text.*\[500, 501\]"):
         col.backfill(progress=False)
@@ -324,13 +339,13 @@ CRASH = textwrap.dedent(
         os.kill(os.getpid(), signal.SIGKILL)
 
     if point == "before_old_delete":  # 2nd batch is in the new space, still live in the old
-        original = Collection._delete_rows
-        def delete(self, ids):
+        original = Collection.delete
+        def delete(self, ids=None, filter=None):
             calls["n"] += 1
             if calls["n"] == 2:
                 die()
-            return original(self, ids)
-        Collection._delete_rows = delete
+            return original(self, ids, filter)
+        Collection.delete = delete
     elif point == "mid_new_commit":  # 2nd batch half-written to the new space's log
         import slimvec.engine.writer as c
         original = c.append_record
@@ -372,7 +387,7 @@ def _run(path, point):
 def test_backfill_resumes_after_kill(tmp_path, point):
     n = 150
     col = _parent(tmp_path / "c", n=n)
-    col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
     col.add_texts(["added before the crash"])
     col.close()
     proc = _run(tmp_path / "c", point)
@@ -416,8 +431,8 @@ def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
     assert (tmp_path / "c" / "MANIFEST.json").read_text() == before
     assert list((tmp_path / "c" / "spaces").iterdir())  # an orphan new space was left
     again = slimvec.open(tmp_path / "c", encoder=old_model())
-    assert again.upgrade is None and len(again) == 60
-    up = again.begin_upgrade(new_model())  # cleans the orphan up and works
+    assert not isinstance(again, slimvec.UpgradingCollection) and len(again) == 60
+    up = again.begin_upgrade(new_model()).upgrade  # cleans the orphan up and works
     assert [p.name for p in (tmp_path / "c" / "spaces").iterdir()] == [up.new_space.path.name]
     left = sorted(p.name for p in (tmp_path / "c").glob("upgrade-*.npz"))
     assert left == sorted(_file_names(up.record)) and len(left) == 5  # 2 bridges + dual
@@ -425,7 +440,8 @@ def test_crash_before_begin_commit_leaves_the_collection_as_it_was(tmp_path):
 
 def test_keyword_search_covers_both_spaces_during_an_upgrade(tmp_path):
     col = _parent(tmp_path / "c")
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     (fresh,) = col.add_texts(["zebra crossing manual"])
     assert col.search_texts("zebra", k=3, mode="sparse").ids[0].tolist() == [fresh, -1, -1]
     up.backfill(batch_size=32, limit=100, progress=False)
@@ -439,7 +455,8 @@ def test_keyword_search_covers_both_spaces_during_an_upgrade(tmp_path):
 
 def test_keyword_search_counts_an_id_in_both_spaces_once(tmp_path):
     col = _parent(tmp_path / "c")
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     up.new_space.add_texts([DOCS[0]], ids=[0])  # as an interrupted backfill leaves it
     res = col.search_texts("perl", k=60, mode="sparse").ids[0]
     found = res[res >= 0].tolist()
@@ -448,7 +465,8 @@ def test_keyword_search_counts_an_id_in_both_spaces_once(tmp_path):
 
 def test_refit_adapter_on_backfilled_pairs(tmp_path):
     col = _parent(tmp_path / "c")
-    up = col.begin_upgrade(new_model(), keep_old_encoder=False)
+    col = col.begin_upgrade(new_model(), keep_old_encoder=False)
+    up = col.upgrade
     with pytest.raises(slimvec.InvalidInputError, match="backfill more"):
         up.refit_adapter()
     up.backfill(batch_size=64, limit=120, progress=False)
@@ -472,7 +490,8 @@ def test_refit_adapter_on_backfilled_pairs(tmp_path):
 @pytest.mark.parametrize("refit", [True, False])
 def test_backfill_refits_the_adapter_as_pairs_double(tmp_path, refit):
     col = _parent(tmp_path / "c")
-    up = col.begin_upgrade(new_model(), sample_texts=DOCS[:30], keep_old_encoder=False)
+    col = col.begin_upgrade(new_model(), sample_texts=DOCS[:30], keep_old_encoder=False)
+    up = col.upgrade
     up.backfill(batch_size=32, progress=False, refit=refit)
     sample = up.record["sample"]
     # 30 pairs -> refit at 64 backfilled (>= 60) -> at 128 (>= 128) -> 256 never comes (240 docs)
@@ -483,7 +502,7 @@ def test_backfill_refits_the_adapter_as_pairs_double(tmp_path, refit):
 
 def test_texts_and_metadata_of_documents_added_mid_upgrade(tmp_path):
     col = _parent(tmp_path / "c", n=60)
-    col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
     (added,) = col.add_texts(["written during the upgrade"], metadata=[{"new": True}])
     assert col.texts([added, 0]) == ["written during the upgrade", DOCS[0]]
     assert col.metadata([added, 0]) == [{"new": True}, {"i": 0}]
@@ -493,7 +512,8 @@ def test_texts_and_metadata_of_documents_added_mid_upgrade(tmp_path):
 
 def test_close_releases_the_new_space(tmp_path):
     col = _parent(tmp_path / "c", n=60)
-    up = col.begin_upgrade(new_model())
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
     col.close()
     with pytest.raises(slimvec.InvalidInputError, match="closed"):
         up.new_space.search(np.ones((1, 24)), k=1)
@@ -521,12 +541,17 @@ def test_open_handles_follow_an_upgrade_finished_elsewhere(tmp_path, monkeypatch
     upgrade serves the new model at its next call, never the old space with the new model."""
     _by_name(monkeypatch)
     _parent(tmp_path / "c", n=80).close()
+    before = slimvec.open(tmp_path / "c")
+    assert _hit_at_10(before) == 1.0
+    writer = slimvec.open(tmp_path / "c").begin_upgrade(new_model())
+    writer.backfill(limit=40, progress=False)
+    # a handle on one space cannot see every document now: it says to reopen, never guesses
+    with pytest.raises(slimvec.InvalidInputError, match=r"open it again with slimvec\.open"):
+        before.search_texts("perl")
     reader = slimvec.open(tmp_path / "c")
-    assert _hit_at_10(reader) == 1.0
-    writer = slimvec.open(tmp_path / "c")
-    writer.begin_upgrade(new_model())
-    writer.backfill(progress=False)
+    assert isinstance(reader, slimvec.UpgradingCollection)
     assert _hit_at_10(reader) == 1.0  # mid-upgrade: both spaces, still found
+    writer.backfill(progress=False)
     done = writer.finish_upgrade()
     assert _hit_at_10(reader) == 1.0  # the reader moved to the new space
     assert reader.path == done.path and reader.dim == 24 and reader.upgrade is None

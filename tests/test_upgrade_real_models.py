@@ -64,7 +64,8 @@ def test_minilm_to_e5_upgrade_end_to_end(tmp_path, debian):
     recall_old = qrels_recall_at_k(_top(old_q, old_d, 10), judge, 10)
     recall_new = qrels_recall_at_k(_top(new_q, new_d, 10), judge, 10)
 
-    up = col.begin_upgrade("multilingual-e5-small-q4")
+    col = col.begin_upgrade("multilingual-e5-small-q4")
+    up = col.upgrade
     sample = up.record["sample"]
     assert (sample["source"], sample["pairs"]) == ("stored", len(texts))  # < 200 docs: all
     assert sample["query_probes"] >= len(texts)  # sentences of those docs, embedded as queries

@@ -14,6 +14,7 @@ fusion, filters), ``index`` (IVF, next), ``sparse``, ``encoders`` -> ``transform
 
 from slimvec.api import create, open  # noqa: A004
 from slimvec.collection import Collection
+from slimvec.compat.upgrading import UpgradingCollection
 from slimvec.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
@@ -52,6 +53,7 @@ __all__ = [
     "SlimvecError",
     "Spec",
     "SpecError",
+    "UpgradingCollection",
     "connect",
     "create",
     "open",

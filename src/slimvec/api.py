@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from slimvec.collection import Collection
+from slimvec.compat.upgrading import UpgradingCollection
 from slimvec.errors import InvalidInputError
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.spec import DEFAULT_SPEC
 from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
-from slimvec.validation import as_path
 
 
 def create(
@@ -71,14 +71,17 @@ def create(
     return Collection.create(path, dim, metric, spec, encoder, keyword=keyword, ids=ids)
 
 
-def open(path: str | Path, encoder: Any = None) -> Collection:  # noqa: A001 - like builtin
+def open(path: str | Path, encoder: Any = None) -> Collection | UpgradingCollection:  # noqa: A001
     """Open an existing collection; raises ``CollectionNotFoundError`` if there is none.
 
     ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
+    While a model upgrade is in progress this is an ``UpgradingCollection`` (both spaces).
     """
-    manifest = Manifest.load(as_path(path))
+    manifest = Manifest.load(Path(path))
     if manifest.extra.get("moved_to"):  # a finished model upgrade: the data lives there now
         return open(Path(path) / manifest.extra["moved_to"], encoder=encoder)
     if "multivector" in manifest.extra:
         return MultiVectorCollection(path, encoder=encoder)
+    if "upgrade" in manifest.extra:
+        return UpgradingCollection.open(Collection(path, encoder=encoder, in_upgrade=True))
     return Collection(path, encoder=encoder)

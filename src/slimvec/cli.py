@@ -105,14 +105,10 @@ CLI_WORDS: list[tuple[str, str]] = [
         "finish it first: `slimvec upgrade backfill {path}`, then `slimvec upgrade finish {path}`",
     ),
     (
-        r"\(backfill, finish_upgrade\)",
-        "(`slimvec upgrade backfill {path}`, then `slimvec upgrade finish {path}`)",
-    ),
-    (
         r"add texts with add_texts\(\.\.\.\) or add\(vectors, texts=\.\.\.\)",
         'add records with texts: `slimvec add {path} docs.jsonl` (lines {"id", "text"})',
     ),
-    (r"delete, then add_texts", "`slimvec delete` the ids, then `slimvec add`"),
+    (r"delete the ids, then add_texts", "`slimvec delete` the ids, then `slimvec add`"),
     (r"info\(\)\['id_kind'\]", "`slimvec info {path}` shows id_kind"),
     (r"pass str ids \(e\.g\. str\(i\)\)", "write ids as JSON strings"),
 ]
@@ -397,7 +393,7 @@ def _embed_records(col: Any, records: Any, bar: Any) -> Any:
 
 def _write_records(col: Any, records: Any, mode: str, bar: Any) -> Any:
     """Store one batch of records (``mode``: add or upsert); returns the ids stored."""
-    if col.upgrade is not None:  # both spaces: the collection routes texts (no upsert yet)
+    if isinstance(col, slimvec.UpgradingCollection):  # it routes texts (no upsert yet)
         bar.update(len(records))
         return col.add_texts(records.texts, ids=records.ids, metadata=records.metadata_or_none())
     vectors = _embed_records(col, records, bar)
@@ -411,7 +407,7 @@ def _existing(col: Any, records: Any, mode: str) -> tuple[Any, int]:
     """Check the file's ids against the collection once, before anything is embedded or
     written: ``add`` refuses ids already stored, ``skip-existing`` drops their records.
     Returns (records to write, how many of the file's ids are stored)."""
-    if col.upgrade is not None:
+    if isinstance(col, slimvec.UpgradingCollection):
         if mode != "add" or records.vectors is not None:
             raise InvalidInputError(
                 "during a model upgrade `slimvec add` takes text records without --upsert or "
@@ -1007,7 +1003,7 @@ CollectionArg = Annotated[Path, typer.Argument(help="collection directory")]
 
 def _open_upgrade(path: Path) -> tuple[Any, Any]:
     col = slimvec.open(path)
-    if col.upgrade is None:
+    if not isinstance(col, slimvec.UpgradingCollection):
         raise InvalidInputError(
             f"no model upgrade in progress in {str(path)!r}; start one with "
             f"`slimvec upgrade begin {path} MODEL`"
@@ -1056,9 +1052,10 @@ def upgrade_begin(
 
     [bold]Example[/]: slimvec upgrade begin docs.slim multilingual-e5-small-q4
     """
-    col = slimvec.open(path)
-    up = col.begin_upgrade(model, adapter=adapter, keep_old_encoder=not adapter_only)
-    _print_status(path, up)
+    col = slimvec.open(path).begin_upgrade(
+        model, adapter=adapter, keep_old_encoder=not adapter_only
+    )
+    _print_status(path, col.upgrade)
     col.close()
 
 
@@ -1099,8 +1096,8 @@ def upgrade_finish(path: CollectionArg) -> None:
 
     [bold]Example[/]: slimvec upgrade finish docs.slim
     """
-    col, up = _open_upgrade(path)
-    done = up.finish()
+    col, _ = _open_upgrade(path)
+    done = col.finish_upgrade()
     _console().print(
         f"{escape(str(path))} now uses {escape(done.encoder.name)}: {len(done):,} documents"
     )

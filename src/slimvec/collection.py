@@ -11,6 +11,12 @@ and the *pin* every call takes on its view (``engine.pin``).
 **Reads.** Every call first checks (two ``stat``s) whether another handle committed, and
 catches up: a reader always sees the latest commit, and a load that races a writer's commit
 retries instead of reporting damage. A call then runs on that one view.
+
+**Model upgrades** are another kind of collection
+(:class:`slimvec.compat.upgrading.UpgradingCollection`, what ``slimvec.open`` returns while
+one is in progress): this class serves one model's space and has no upgrade branches. A
+handle that finds an upgrade begun refuses further calls with an error saying to reopen; one
+whose upgrade was finished follows the collection to the new space.
 """
 
 from __future__ import annotations
@@ -23,29 +29,21 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimvec.engine import searcher
+from slimvec.engine.arguments import check_delete, check_page, check_update
 from slimvec.engine.ids import key_array
 from slimvec.engine.pin import ViewPin, reads, writes
 from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
 from slimvec.engine.writer import Writer, create_directory, describe_refits
 from slimvec.errors import InvalidInputError
-from slimvec.search.filters import parse_filter
 from slimvec.search.funnel import ORIGINAL, Pipeline
-from slimvec.search.fusion import check_text_search, fuse
+from slimvec.search.fusion import text_search
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
-from slimvec.validation import (
-    as_metadata,
-    as_path,
-    as_texts,
-    check_dim,
-    check_k,
-    check_metric,
-    check_options,
-)
+from slimvec.validation import as_metadata, as_texts, check_dim, check_k, check_metric
 
 
 class Collection:
@@ -54,9 +52,13 @@ class Collection:
     #: What a row is (``slimvec.engine.rows``); a multi-vector collection plugs in its own.
     row_format: ClassVar[type[RowFormat]] = RowFormat
 
-    def __init__(self, path: str | Path, encoder: Any = None):
+    def __init__(self, path: str | Path, encoder: Any = None, *, in_upgrade: bool = False):
+        """``in_upgrade``: open the old space of a model upgrade in progress (what an
+        ``UpgradingCollection`` does); otherwise a collection in that state is refused."""
         self._closed = False
-        self._upgrade: Any = None
+        self._in_upgrade = in_upgrade
+        #: Why this handle answers no more calls (an upgrade began), or None.
+        self._refusal: str | None = None
         self._encoder = None
         #: The manifest's encoder record ``_encoder`` was checked against: a commit that
         #: changes the record (a finished model upgrade) drops the loaded model.
@@ -64,6 +66,9 @@ class Collection:
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
+        if self._refusal is not None:
+            self._current.close()
+            raise InvalidInputError(self._refusal)
         if encoder is not None:
             self._encoder = self._checked_encoder(encoder)
 
@@ -79,7 +84,7 @@ class Collection:
         keyword: dict[str, Any] | None = None,
         ids: str = "int",
     ) -> Collection:
-        directory = as_path(path)
+        directory = Path(path)
         model = None
         if encoder is not None:
             from slimvec.encoders import encoder_spec, get_encoder
@@ -98,7 +103,7 @@ class Collection:
         if check_id_kind(ids) == "str":
             manifest.extra["id_kind"] = "str"
         if keyword:
-            BM25Index(**check_options(keyword, BM25Index, "keyword"))  # validates them
+            BM25Index(**keyword)  # validates the options
             manifest.extra["keyword_options"] = dict(keyword)
         if model is not None:
             manifest.extra["encoder"] = encoder_spec(model)
@@ -108,16 +113,18 @@ class Collection:
 
     # -- the view: loading, following other handles' commits (see slimvec.engine.pin) -------
     def _loaded(self, view: View) -> None:
-        """A new view: drop the model or upgrade that belonged to the old one."""
+        """A new view: drop the model that belonged to the old one; refuse to go on alone
+        once a model upgrade began (the documents move to another space)."""
         extra = view.manifest.extra
         if extra.get("encoder") != self._encoder_record:
             self._encoder = None  # another model now (a finished upgrade): load it by name
-        if (
-            self._upgrade is not None
-            and not self._upgrade.matches(extra.get("upgrade"))
-            and not extra.get("moved_to")  # kept for _follow_move (its model)
-        ):
-            self._upgrade = None  # changed elsewhere
+        if "upgrade" in extra and not self._in_upgrade:
+            self._refusal = (
+                f"a model upgrade of {str(view.dir)!r} is in progress, so a handle on one "
+                f"model's space no longer sees every document: use the collection "
+                f"begin_upgrade returned, or open it again with slimvec.open (an upgrading "
+                f"collection, searching both spaces)"
+            )
 
     @property
     def _view(self) -> View:
@@ -156,20 +163,17 @@ class Collection:
 
     def _follow_move(self, moved_to: str) -> None:
         """A model upgrade finished (here or in another process): this handle becomes one of
-        the new space, as ``slimvec.open`` of the path would be, with the new model (the one
-        this handle's upgrade used, or else loaded by the name the new space records)."""
-        model = None
-        if self._upgrade is not None:  # its new space is the caller's to close
-            model, self._upgrade = self._upgrade.new_space._encoder, None
+        the new space, as ``slimvec.open`` of the path would be (its model loaded by the name
+        the new space records, unless one is attached)."""
         self._current.move(self.path / moved_to)
-        if model is not None:
-            self._encoder = self._checked_encoder(model)
 
     def _require_open(self) -> None:
         if self._closed:
             raise InvalidInputError(
                 f"collection {str(self.path)!r} is closed; open it again with slimvec.open"
             )
+        if self._refusal is not None:
+            raise InvalidInputError(self._refusal)
 
     # for tests and benchmarks that look inside a view
     @property
@@ -210,21 +214,11 @@ class Collection:
         """ "int" or "str": the kind of id this collection takes and returns (chosen at create)."""
         return self._view.keys.kind
 
-    @property
-    @reads
-    def own_count(self) -> int:
-        """Live vectors in this collection's own rows (the old space during an upgrade)."""
-        self._sync()
-        return self._view.live_count
-
     @reads
     def __len__(self) -> int:
-        """Live vectors (in both spaces while a model upgrade is in progress)."""
-        own = self.own_count
-        if self.upgrade is None:
-            return own
-        status = self.upgrade.status()
-        return status.old_count + status.new_count - status.in_both
+        """Live vectors."""
+        self._sync()
+        return self._view.live_count
 
     def __repr__(self) -> str:
         if self._closed:
@@ -266,11 +260,29 @@ class Collection:
         return self._view.rows.queries_in(queries)
 
     @reads
-    def search_rows(self, queries: Any, k: int, exact: bool = False) -> SearchResult:
-        """Top-``k`` over this collection's own rows for ``prepare_queries`` output (an upgrade
-        in progress is not consulted: that is the caller's business)."""
+    def search_rows(
+        self,
+        queries: Any,
+        k: int,
+        exact: bool = False,
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
+    ) -> SearchResult:
+        """``search`` for ``prepare_queries`` output, in internal ids (what fusion, BM25 and
+        an upgrade's merge of two spaces work with)."""
         self._sync()
-        return searcher.search(self._view, queries, k, exact)
+        view = self._view
+        if nprobe is not None:
+            searcher.check_nprobe_for(view, nprobe, view.manifest.spec)
+        if filter is not None:
+            return searcher.search_filtered(view, queries, check_k(k), exact, filter, nprobe)
+        return searcher.search(view, queries, check_k(k), exact, nprobe)
+
+    @reads
+    def matching_ids(self, filter: Any) -> np.ndarray:  # noqa: A002
+        """Internal ids of the live rows whose metadata matches ``filter``, in row order."""
+        self._sync()
+        return self._view.ids.array[self._view.allow(filter)]
 
     @reads
     def stored_ids(self) -> np.ndarray:
@@ -332,16 +344,18 @@ class Collection:
         return self._view.gather(key, rows)
 
     @reads
-    def keyword_search_own(
+    def keyword_search(
         self, queries: list[str], k: int, allow_ids: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top-k over this collection's own texts (among ``allow_ids`` if given):
-        (ids, scores), -1 / -inf padded."""
+    ) -> SearchResult:
+        """BM25 top-k over the stored texts (among ``allow_ids`` if given), internal ids,
+        -1 / -inf padded."""
         index = self._keyword_index()
         if index is None:
             nq = len(queries)
-            return np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
-        return index.search(queries, k, allow_ids=allow_ids)
+            return SearchResult(
+                np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
+            )
+        return SearchResult(*index.search(queries, k, allow_ids=allow_ids))
 
     @writes
     def attach_encoder(self, encoder: Any) -> Any:
@@ -349,13 +363,10 @@ class Collection:
         self._encoder = self._checked_encoder(encoder)
         return self._encoder
 
-    @writes
-    def delete_own(self, ids: Any) -> int:
-        """Delete from this collection's own rows (never from an upgrade's new space)."""
-        return self._delete_rows(ids)
-
-    def _reject_live_duplicates(self, ids: np.ndarray) -> None:
-        self._view.keys.reject_live_duplicates(ids)
+    @property
+    def loaded_encoder(self) -> Any:
+        """The ``Encoder`` object this handle holds, or None (not loaded yet, or none)."""
+        return self._encoder
 
     def _keyword_index(self) -> BM25Index | None:
         self._sync()
@@ -380,9 +391,7 @@ class Collection:
         given = None if ids is None else self._view.keys.user_ids(ids, len(x))
         metas, texts = self._row_info(metadata, texts, len(x))
         with self.transaction():
-            upgrade = self.upgrade
-            check = None if upgrade is None else upgrade.new_space._reject_live_duplicates
-            new_ids, keys = self._writer.add(x, extra, given, metas, texts, check)
+            new_ids, keys = self._writer.add(x, extra, given, metas, texts)
         return new_ids if keys is None else key_array(keys)
 
     @staticmethod
@@ -420,10 +429,6 @@ class Collection:
         x, _ = self._view.rows.ingest(vectors)
         user = self._view.keys.user_ids(ids, len(x))
         metas, texts = self._row_info(metadata, texts, len(x))
-        if self.upgrade is not None:
-            raise InvalidInputError(
-                "upsert during a model upgrade is not supported yet; delete, then add_texts"
-            )
         with self.transaction():
             self._writer.upsert(x, user, metas, texts)
         return self._view.keys.returned(user)
@@ -431,25 +436,10 @@ class Collection:
     @writes
     def delete(self, ids: Any = None, filter: Any = None) -> int:  # noqa: A002
         """Tombstone the vectors with these ids, or (``filter``) whose metadata matches, in
-        one commit (one log record); returns how many were deleted.
-
-        During a model upgrade the ids may live in either space; both are handled."""
+        one commit (one log record); returns how many were deleted. With ``filter`` the
+        matching rows are chosen under the write lock."""
         self._require_open()
-        if filter is not None:
-            if ids is not None:
-                raise InvalidInputError("give ids or filter to delete, not both")
-            self._no_filter_during_upgrade("delete")
-            parse_filter(filter)  # a malformed filter fails before the lock is taken
-            return self._delete_rows(None, filter)
-        if ids is None:
-            raise InvalidInputError("give the ids to delete, or filter={...}")
-        if self.upgrade is not None:
-            return self.upgrade.delete(ids)
-        return self._delete_rows(ids)
-
-    def _delete_rows(self, ids: Any, filter: Any = None) -> int:  # noqa: A002
-        """Delete from this collection's own rows; with ``filter``, the matching rows are
-        chosen under the write lock (one atomic log record)."""
+        check_delete(ids, filter)
         if filter is None:
             user = self._view.keys.user_ids(ids, unique=False)
             if not len(user):
@@ -483,16 +473,8 @@ class Collection:
         and read under the write lock and written as one log record, so a concurrent
         writer's change is never lost between the read and the write."""
         self._require_open()
-        self._no_filter_during_upgrade("update_metadata")
-        if merge is not None:
-            return self._merge_metadata(ids, metadatas, filter, merge)
-        if filter is not None:
-            raise InvalidInputError(
-                "filter selects the rows of update_metadata(filter=..., merge={...}); to "
-                "replace metadata per id, give ids and metadatas"
-            )
-        if ids is None:
-            raise InvalidInputError("give the ids to update (or filter=... with merge={...})")
+        if check_update(ids, metadatas, filter, merge) == "merge":
+            return self._merge_metadata(ids, filter, merge)
         user = self._view.keys.user_ids(ids)
         metas = as_metadata(metadatas, len(user))
         if metas is None:
@@ -506,25 +488,8 @@ class Collection:
             self._writer.record("meta", {"ids": wanted}, {"metadata": metas})
         return len(wanted)
 
-    def _merge_metadata(self, ids: Any, metadatas: Any, filter: Any, merge: Any) -> int:  # noqa: A002
-        if metadatas is not None:
-            raise InvalidInputError(
-                "give metadatas (replaces each id's metadata) or merge (one dict merged into "
-                "every selected row), not both"
-            )
-        if not isinstance(merge, dict):
-            raise InvalidInputError(f"merge must be one metadata dict, got {merge!r}")
-        try:
-            as_metadata([merge], 1)  # JSON-able, string keys
-        except InvalidInputError as exc:
-            raise InvalidInputError(str(exc).replace("metadata[0]", "merge", 1)) from None
-        if ids is None and filter is None:
-            raise InvalidInputError(
-                "update_metadata(merge=...) needs a filter or ids to select rows"
-            )
+    def _merge_metadata(self, ids: Any, filter: Any, merge: dict) -> int:  # noqa: A002
         user = None if ids is None else self._view.keys.user_ids(ids)
-        if filter is not None:
-            parse_filter(filter)  # a malformed filter fails before the lock is taken
         with self.transaction():
             view = self._view
             allow = ~view.deleted.array if filter is None else view.allow(filter)
@@ -623,31 +588,17 @@ class Collection:
         """Embed ``texts`` with the collection's encoder and store them; returns their ids."""
         self._require_open()
         texts = as_texts(texts)
-        if self.upgrade is not None:
-            return self.upgrade.add_texts(texts, ids=ids, metadata=metadata, batch_size=batch_size)
         vectors = self._embed(texts, "doc", batch_size)
         return self.add(vectors, ids=ids, metadata=metadata, texts=texts)
 
-    # -- model upgrades (see slimvec.compat.upgrade) ----------------------------------------
-    @property
-    @reads
-    def upgrade(self) -> Any:
-        """The model upgrade in progress (a ``slimvec.compat.upgrade.Upgrade``), or None."""
-        self._sync()
-        if "upgrade" not in self._view.manifest.extra:
-            return None
-        with self._pin.lazy:
-            if self._upgrade is None:
-                from slimvec.compat.upgrade import Upgrade
-
-                self._upgrade = Upgrade.load(self)
-            return self._upgrade
-
+    # -- model upgrades (an upgrading collection: see slimvec.compat.upgrading) ------------
     @writes
     def begin_upgrade(self, encoder: Any, **options: Any) -> Any:
         """Start moving to a new embedding model without re-indexing first; returns the
-        ``Upgrade`` (with its adapter quality report). See ``slimvec.compat.upgrade``."""
-        from slimvec.compat.upgrade import begin_upgrade
+        collection during the upgrade (an ``UpgradingCollection``: both spaces, the adapter's
+        quality report in ``.upgrade.report``); this handle then refuses further calls. See
+        ``slimvec.compat.upgrade``."""
+        from slimvec.compat.upgrading import begin
 
         self._require_open()
         if self._view.idmap is not None:
@@ -655,30 +606,7 @@ class Collection:
                 "model upgrades of string-id collections are not supported yet; re-embed into "
                 "a new collection (slimvec.create(..., ids='str')) instead"
             )
-        self._upgrade = begin_upgrade(self, encoder, **options)
-        return self._upgrade
-
-    def backfill(self, batch_size: int = 256, **options: Any) -> int:
-        """Re-embed stored texts with the new model, a batch at a time (resumable)."""
-        return self._require_upgrade().backfill(batch_size=batch_size, **options)
-
-    @writes
-    def finish_upgrade(self) -> Collection:
-        """Make the new model's space the collection once every vector was backfilled."""
-        return self._require_upgrade().finish()
-
-    def _require_upgrade(self) -> Any:
-        upgrade = self.upgrade
-        if upgrade is None:
-            raise InvalidInputError("no model upgrade in progress; start one with begin_upgrade")
-        return upgrade
-
-    def _no_filter_during_upgrade(self, what: str) -> None:
-        if self.upgrade is not None:
-            raise InvalidInputError(
-                f"{what} with a filter is not supported during a model upgrade yet; finish "
-                f"the upgrade (backfill, finish_upgrade) or search without filter"
-            )
+        return begin(self, encoder, **options)
 
     # -- searching --------------------------------------------------------------------------
     @reads
@@ -697,26 +625,9 @@ class Collection:
         and ``res.explain`` says which plan ran. ``nprobe``: lists an ``ivf:N`` collection
         reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
         recall, slower).
-
-        During a model upgrade ``queries`` are the old model's vectors (what existing clients
-        send) and reach the backfilled documents through the upgrade's old → new bridge; for
-        the new model's vectors use ``col.upgrade.search_vectors``.
         """
-        return self._view.keys.result(self._search_ids(queries, k, exact, filter, nprobe))
-
-    def _search_ids(self, queries, k, exact, filter, nprobe=None) -> SearchResult:  # noqa: A002
-        """``search`` in internal ids (what fusion, BM25 and upgrades work with)."""
-        self._sync()
-        view = self._view
-        if nprobe is not None:
-            searcher.check_nprobe_for(view, nprobe, view.manifest.spec)
-        if filter is not None:
-            self._no_filter_during_upgrade("search")
-            q = view.rows.queries_in(queries)
-            return searcher.search_filtered(view, q, check_k(k), exact, filter, nprobe)
-        if "upgrade" in view.manifest.extra:  # it validates the queries against this space
-            return self.upgrade.search_vectors(old_queries=queries, k=k, exact=exact)
-        return searcher.search(view, view.rows.queries_in(queries), check_k(k), exact, nprobe)
+        rows = self.search_rows(self.prepare_queries(queries), k, exact, filter, nprobe)
+        return self._view.keys.result(rows)
 
     @reads
     def search_texts(
@@ -744,48 +655,22 @@ class Collection:
         ``nprobe``: as in :meth:`search`, for the dense side.
         """
         self._sync()
-        queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
         view = self._view
-        if nprobe is not None:
-            if mode == "sparse":
-                raise InvalidInputError(
-                    "nprobe sets the IVF lists the dense search reads; mode='sparse' (BM25) "
-                    "reads none: leave nprobe out or use mode='dense' or 'hybrid'"
-                )
-            searcher.check_nprobe_for(view, nprobe, view.manifest.spec)
-        upgrade = self.upgrade
-        if filter is not None:
-            self._no_filter_during_upgrade("search_texts")
-            parse_filter(filter)
-        if mode == "dense":
-            if filter is not None:
-                return self.search(self._embed(queries, "query", None), k, exact, filter, nprobe)
-            if upgrade is not None:
-                return upgrade.search_texts(queries, k, exact=exact)
-            return self.search(self._embed(queries, "query", None), k=k, exact=exact, nprobe=nprobe)
-        if not self.has_texts and (upgrade is None or not upgrade.has_keyword_index):
-            raise InvalidInputError(
-                f"collection {str(self.path)!r} holds no texts, so it has no keyword index; add "
-                f"texts with add_texts(...) or add(vectors, texts=...)"
-            )
-        allow_ids = None if filter is None else view.ids.array[view.allow(filter)]
-        if mode == "sparse":
-            return view.keys.result(SearchResult(*self._keyword_search(queries, k, allow_ids)))
-        if upgrade is not None:
-            dense = upgrade.search_texts(queries, depth, exact=exact)
-        else:
-            q = self._embed(queries, "query", None)
-            dense = self._search_ids(q, depth, exact, filter, nprobe)
-        sparse = self._keyword_search(queries, depth, allow_ids)
-        fused = fuse([dense, sparse], k, fusion, weights=weights, constant=rrf_constant)
-        return view.keys.result(SearchResult(*fused))
 
-    def _keyword_search(self, queries: list[str], k: int, allow_ids: np.ndarray | None = None):
-        """BM25 top-k, among ``allow_ids`` if given (during a model upgrade, which refuses
-        filters, the upgrade merges both spaces' indexes)."""
-        if self.upgrade is not None:
-            return self.upgrade.keyword_search(queries, k)
-        return self.keyword_search_own(queries, k, allow_ids)
+        def dense(texts: list[str], depth: int) -> SearchResult:
+            q = self.prepare_queries(self._embed(texts, "query", None))
+            return self.search_rows(q, depth, exact, filter, nprobe)
+
+        def sparse(texts: list[str], depth: int) -> SearchResult:
+            allow = None if filter is None else self.matching_ids(filter)
+            return self.keyword_search(texts, depth, allow)
+
+        found = text_search(
+            queries, k, mode, dense=dense, sparse=sparse, has_texts=lambda: self.has_texts,
+            where=repr(str(self.path)), fusion=fusion, weights=weights,
+            rrf_constant=rrf_constant, candidates=candidates, filter=filter, nprobe=nprobe,
+        )  # fmt: skip
+        return view.keys.result(found)
 
     # -- reading rows -----------------------------------------------------------------------
     @reads
@@ -799,7 +684,6 @@ class Collection:
         return self._per_id(ids, "metadata")
 
     def _per_id(self, ids: Any, what: str) -> list:
-        """Look ids up in this space, and during an upgrade in the new space for the rest."""
         self._sync()
         view = self._view
         wanted = view.keys.internal(view.keys.user_ids(ids, unique=False, dedupe=False))
@@ -808,12 +692,6 @@ class Collection:
         out: list = [None] * len(wanted)
         for i, value in zip(np.flatnonzero(live).tolist(), of_rows(rows[live])):
             out[i] = value
-        upgrade = self.upgrade
-        if upgrade is not None and not live.all():
-            rest = np.flatnonzero(~live)
-            others = getattr(upgrade.new_space, what)(wanted[rest])
-            for i, value in zip(rest.tolist(), others):
-                out[i] = value
         return out
 
     @reads
@@ -822,7 +700,6 @@ class Collection:
         if filter is None:
             return len(self)
         self._sync()
-        self._no_filter_during_upgrade("count")
         return int(np.count_nonzero(self._view.allow(filter)))
 
     @reads
@@ -839,11 +716,7 @@ class Collection:
         insertion order). Ids that are not live are left out. ``vectors`` (default: when
         ``ids`` are given) adds the stored float32 vectors."""
         self._sync()
-        self._no_filter_during_upgrade("get")
-        if limit is not None:
-            limit = check_k(limit)
-        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
-            raise InvalidInputError(f"offset must be a non-negative integer, got {offset!r}")
+        limit, offset = check_page(limit, offset)
         view = self._view
         if ids is not None:  # by id, in the order asked (each once): no pass over every row
             asked = view.keys.user_ids(ids, unique=False, dedupe=False)
@@ -870,24 +743,18 @@ class Collection:
 
     @reads
     def info(self) -> dict[str, Any]:
-        """Counts, spec, what each vector costs in RAM and on disk, and any model upgrade."""
+        """Counts, spec, what each vector costs in RAM and on disk."""
         self._sync()
-        upgrade, view = self.upgrade, self._view
+        view = self._view
         return view.describe(
-            path=str(self.path),
-            count=len(self),
-            calibration=describe_refits(view),
-            upgrade=None if upgrade is None else upgrade.describe(),
+            path=str(self.path), count=len(self), calibration=describe_refits(view), upgrade=None
         )
 
     @writes
     def close(self) -> None:
-        """Release files (and an upgrade's new space); every later call raises."""
+        """Release files; every later call raises."""
         if self._closed:
             return
-        if self._upgrade is not None:
-            self._upgrade.close()
-            self._upgrade = None
         self._current.close()
         self._closed = True
 

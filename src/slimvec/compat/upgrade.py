@@ -38,7 +38,6 @@ next ``backfill`` finishes by deleting them from the parent: no duplicates, no l
 
 from __future__ import annotations
 
-import copy
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ from slimvec.compat.spaces import SpaceIdentity
 from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.search.funnel import ORIGINAL
-from slimvec.search.result import SearchResult
+from slimvec.search.result import GetResult, SearchResult
 from slimvec.store.files import CHECKSUM_SUFFIX, load_arrays, save_arrays
 from slimvec.store.meta import MetaStore
 from slimvec.validation import as_ids, as_texts, check_k
@@ -110,18 +109,19 @@ class Bridge:
         adapter = load_adapter(load_arrays(directory / files["adapter"]))
         return cls(adapter, _load_calibrator(directory / files["calibration"]))
 
-    def search(self, space: Any, queries: np.ndarray, k: int, exact: bool):
-        """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores."""
-        return _calibrated(
-            space.search_rows(self.adapter.transform(queries), k, exact), self.calibrator
-        )
+    def search(self, space: Any, queries: np.ndarray, k: int, exact: bool, **options: Any):
+        """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores
+        (``options``: ``filter``, ``nprobe``)."""
+        found = space.search_rows(self.adapter.transform(queries), k, exact, **options)
+        return _calibrated(found, self.calibrator)
 
 
 def _calibrated(res: Any, calibrator: ScoreCalibrator) -> Any:
     """``res`` (a SearchResult) with its finite scores mapped by ``calibrator``."""
     finite = np.isfinite(res.scores)
     calibrated = calibrator.transform(np.where(finite, res.scores, 0))
-    return type(res)(res.ids, np.where(finite, calibrated, -np.inf).astype(np.float32))
+    scores = np.where(finite, calibrated, -np.inf).astype(np.float32)
+    return type(res)(res.ids, scores, res.explain)
 
 
 def _fit_bridges(new: np.ndarray, old: np.ndarray, kind: str, seed: int):
@@ -200,7 +200,8 @@ def begin_upgrade(
     keep_old_encoder: bool = True,
     seed: int = 0,
 ) -> Upgrade:
-    """Start moving ``col`` to the model ``encoder`` (a name, path or ``Encoder``).
+    """Start moving ``col`` to the model ``encoder`` (a name, path or ``Encoder``); returns
+    the upgrade over a new handle on the old space (``col`` refuses calls from then on).
 
     Both bridges (adapter + score calibrator, new → old and old → new) and the calibrator that
     merges the two models' native scores are fitted on a paired sample
@@ -211,11 +212,13 @@ def begin_upgrade(
     probes). ``spec`` is the new space's pipeline (default: the collection's).
     ``keep_old_encoder`` searches the old space with the old model (best measured); otherwise
     through the adapter. The returned :class:`Upgrade`'s ``report`` says how good the adapter
-    (new → old) is on held-out pairs.
+    (new → old) is on held-out pairs. An empty collection (or one without texts) can begin an
+    upgrade only with ``sample_texts`` or ``sample_pairs`` to fit the bridges on.
     """
     from slimvec.encoders import get_encoder
 
-    _check_can_begin(col)
+    sampled = sample_texts is not None or sample_pairs is not None
+    _check_can_begin(col, sampled)
     new_encoder = get_encoder(encoder)
     old_id = SpaceIdentity.from_dict(col.manifest.extra["encoder"])
     new_id = SpaceIdentity.from_encoder(new_encoder)
@@ -234,9 +237,9 @@ def begin_upgrade(
 
     child = None
     with col.transaction() as m:
-        _check_can_begin(col)  # another process may have begun meanwhile
+        _check_can_begin(col, sampled)  # another process may have begun meanwhile
         generation = m.generation + 1
-        _remove_orphans(col)
+        _remove_orphans(col.path, m.extra)
         space = f"{SPACES_DIR}/{generation:06d}"
         try:
             child = type(col).create(
@@ -264,19 +267,20 @@ def begin_upgrade(
                     "query_probes": len(sample.new_queries),
                 },
                 "calibration": {"method": "quantile", "top": CALIBRATION_TOP},
-                "old_count_at_begin": col.own_count,
+                "old_count_at_begin": len(col),
             }
             m.commit(col.path)  # the commit point
         except BaseException:
             m.extra.pop("upgrade", None)
             if child is not None:
                 child.close()
-            _remove_orphans(col)
+            _remove_orphans(col.path, m.extra)
             raise
-    return Upgrade(col, child, bridges, dual)
+    old_space = type(col)(col.path, encoder=col.loaded_encoder, in_upgrade=True)
+    return Upgrade(old_space, child, bridges, dual)
 
 
-def _check_can_begin(col: Any) -> None:
+def _check_can_begin(col: Any, sampled: bool) -> None:
     extra = col.manifest.extra
     where = repr(str(col.path))
     if "multivector" in extra:
@@ -296,10 +300,12 @@ def _check_can_begin(col: Any) -> None:
             f"with, so it cannot be upgraded in place; embed your texts with the new model "
             f"into a new collection"
         )
-    if col.own_count == 0:
+    if sampled:  # the bridges are fitted on the caller's sample
+        return
+    if len(col) == 0:
         raise InvalidInputError(
             f"collection {where} is empty: there is nothing to upgrade; create a new "
-            f"collection with the new encoder"
+            f"collection with the new encoder (or give sample_texts to fit the bridges on)"
         )
     live = col.live_ids()
     if len(col.ids_without_text(live)) == len(live):
@@ -325,15 +331,14 @@ def _fit_calibrator(adapter: Adapter, source: np.ndarray, target: np.ndarray, se
     return ScoreCalibrator("quantile", top=CALIBRATION_TOP).fit(got, wanted)
 
 
-def _remove_orphans(col: Any) -> None:
+def _remove_orphans(directory: Path, extra: dict[str, Any]) -> None:
     """Under the parent's write lock: upgrade files no committed record points at (written by
     a ``begin_upgrade`` or ``refit_adapter`` that crashed before its commit, or left by
-    ``finish``), and a new space no upgrade or move points at."""
-    extra = col.manifest.extra
+    ``finish``), and a new space no upgrade or move points at (``extra``: the manifest's)."""
     kept = set(_file_names(extra["upgrade"])) if "upgrade" in extra else set()
     if "upgrade" not in extra and not extra.get("moved_to"):
-        shutil.rmtree(col.path / SPACES_DIR, ignore_errors=True)
-    for leftover in col.path.glob(f"{FILE_PREFIX}*.npz*"):  # with their checksum sidecars
+        shutil.rmtree(directory / SPACES_DIR, ignore_errors=True)
+    for leftover in directory.glob(f"{FILE_PREFIX}*.npz*"):  # with their checksum sidecars
         if leftover.name.removesuffix(CHECKSUM_SUFFIX) not in kept:
             leftover.unlink(missing_ok=True)
 
@@ -342,8 +347,8 @@ def _remove_orphans(col: Any) -> None:
 class Upgrade:
     """A model upgrade in progress: the old space (the parent collection) and the new space.
 
-    Get it from ``col.begin_upgrade(...)`` or ``col.upgrade``; ``old_space`` is the parent
-    collection, ``new_space`` the child collection of the new model.
+    An ``UpgradingCollection`` holds one (``col.upgrade``); ``old_space`` is a handle on the
+    parent collection, ``new_space`` one on the child collection of the new model.
     """
 
     def __init__(self, col: Any, child: Any, bridges: dict[str, Bridge], dual: ScoreCalibrator):
@@ -351,7 +356,6 @@ class Upgrade:
         self.new_space = child
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         self.dual_calibrator = dual  # old-model scores onto the new model's, both encoders in use
-        self._record_seen = copy.deepcopy(col.manifest.extra.get("upgrade"))
         self._overlap_cache: tuple[Any, np.ndarray] | None = None
         self._paired_cache: tuple[Any, np.ndarray, np.ndarray] | None = None
 
@@ -366,14 +370,81 @@ class Upgrade:
         dual = _load_calibrator(col.path / record["files"]["dual"]["calibration"])
         return cls(col, child, bridges, dual)
 
-    def matches(self, record: dict[str, Any] | None) -> bool:
-        """Whether this object still describes the upgrade ``record`` (a manifest's
-        ``extra["upgrade"]``): the collection keeps it across reloads while it does."""
-        return record is not None and record == self._record_seen
-
     def close(self) -> None:
-        """Release the new space's files (the parent collection's ``close`` calls this)."""
+        """Release the new space's files (the upgrading collection's ``close`` calls this)."""
         self.new_space.close()
+
+    @property
+    def spaces(self) -> tuple[Any, Any]:
+        """(old space, new space)."""
+        return self.old_space, self.new_space
+
+    # -- documents in either space ----------------------------------------------------------
+    def locate(self, ids: np.ndarray, verb: str) -> tuple[np.ndarray, np.ndarray]:
+        """Masks of ``ids`` live in the old space and of those live (only) in the new one;
+        ids in neither: the error a plain collection gives ("nothing was ``verb``")."""
+        _, in_old = self.old_space.rows_of(ids)
+        _, in_new = self.new_space.rows_of(ids)
+        in_new &= ~in_old
+        unknown = ids[~(in_old | in_new)]
+        if len(unknown):
+            raise InvalidInputError(
+                f"ids not in the collection: {unknown[:10].tolist()}; nothing was {verb}"
+            )
+        return in_old, in_new
+
+    def per_id(self, ids: Any, what: str) -> list:
+        """``texts`` or ``metadata`` of each id from the space holding it (None if neither)."""
+        found = getattr(self.old_space, what)(ids)  # checks the ids as a plain collection does
+        wanted = np.atleast_1d(np.asarray(ids)).astype(np.int64)
+        rest = np.flatnonzero(~self.old_space.rows_of(wanted)[1])
+        for i, value in zip(rest.tolist(), getattr(self.new_space, what)(wanted[rest])):
+            found[i] = value
+        return found
+
+    def get_ids(
+        self,
+        ids: Any,
+        filter: Any,  # noqa: A002
+        limit: int | None,
+        offset: int,
+        vectors: bool | None,
+    ) -> GetResult:
+        """``get(ids=...)`` over both spaces, in the order asked, each id once. Vectors: the
+        old model's; by default left out when a document is in the new space already."""
+        old = self.old_space.get(ids, filter, None, 0, vectors is not False)
+        new = self.new_space.get(ids, filter, None, 0, False)
+        new_only = ~np.isin(new.ids, old.ids)
+        joined = self.joined(old, _rows(new, np.flatnonzero(new_only)))
+        asked = np.atleast_1d(np.asarray(ids)).astype(np.int64)
+        first = {int(i): n for n, i in reversed(list(enumerate(asked.tolist())))}
+        order = np.argsort([first[int(i)] for i in joined.ids], kind="stable")
+        page = _rows(joined, order[offset : None if limit is None else offset + limit])
+        in_new = int(np.isin(page.ids, new.ids[new_only]).sum())
+        if vectors and in_new:
+            raise InvalidInputError(self.vectors_refusal(in_new))
+        return page if vectors or not in_new else GetResult(page.ids, page.metadata, page.texts)
+
+    def joined(self, first: GetResult, second: GetResult) -> GetResult:
+        """The old space's rows, then the new space's (which carry no vectors)."""
+        return GetResult(
+            np.concatenate([first.ids, second.ids]).astype(np.int64),
+            [*first.metadata, *second.metadata],
+            [*first.texts, *second.texts],
+            first.vectors if not len(second.ids) else None,
+        )
+
+    def vectors_refusal(self, n: int) -> str:
+        return (
+            f"{n} of these documents are in the new model's space already, where vectors have "
+            f"{self.new_space.dim} dims, not the collection's {self.old_space.dim}; read them "
+            f"with col.upgrade.new_space.get(ids, vectors=True), or leave vectors out"
+        )
+
+    @property
+    def has_backfilled_pairs(self) -> bool:
+        """Whether the old space still holds old vectors of backfilled documents."""
+        return len(self._backfilled_rows()) > 0
 
     # -- description ------------------------------------------------------------------------
     @property
@@ -421,7 +492,7 @@ class Upgrade:
         old_live = self.old_space.live_ids()
         at_begin = max(int(self.record["old_count_at_begin"]), 1)
         return UpgradeStatus(
-            old_count=self.old_space.own_count,
+            old_count=len(self.old_space),
             new_count=len(self.new_space),
             in_both=len(self._overlap()),
             backfilled=float(np.clip(1 - len(old_live) / at_begin, 0, 1)),
@@ -444,7 +515,7 @@ class Upgrade:
     def __repr__(self) -> str:
         r = self.record
         return (
-            f"Upgrade({r['old']['name']!r} → {r['new']['name']!r}, old={self.old_space.own_count}, "
+            f"Upgrade({r['old']['name']!r} → {r['new']['name']!r}, old={len(self.old_space)}, "
             f"new={len(self.new_space)})"
         )
 
@@ -498,7 +569,7 @@ class Upgrade:
         if len(in_new):
             self.new_space.delete(in_new)
         if len(in_old):
-            self.old_space.delete_own(in_old)
+            self.old_space.delete(in_old)
         return len(wanted)
 
     def backfill(
@@ -528,7 +599,7 @@ class Upgrade:
         col, child = self.old_space, self.new_space
         col.refresh()
         child.refresh()
-        moved = self._settle()
+        moved = self.settle()
         todo = np.sort(col.live_ids())
         missing = col.ids_without_text(todo)
         if len(missing):
@@ -547,7 +618,7 @@ class Upgrade:
                 metadata = col.metadata(ids)
                 vectors = encoder.encode(texts, kind="doc", progress=False)
                 child.add(vectors, ids=ids, metadata=metadata, texts=texts)
-                col.delete_own(ids)
+                col.delete(ids)
                 moved += len(ids)
                 bar.update(len(ids))
                 if refit and self._refit_due():
@@ -558,7 +629,7 @@ class Upgrade:
         """Whether the backfilled pairs outnumber the adapter's pairs enough (a cheap count
         first: documents gone from the old space, which includes deleted ones)."""
         wanted = REFIT_GROWTH * int(self.record["sample"]["pairs"])
-        gone = int(self.record["old_count_at_begin"]) - self.old_space.own_count
+        gone = int(self.record["old_count_at_begin"]) - len(self.old_space)
         return gone >= wanted and len(self._backfilled_rows()) >= wanted
 
     def _backfilled_rows(self) -> np.ndarray:
@@ -568,11 +639,11 @@ class Upgrade:
         last = len(stored) - 1 - np.unique(stored[::-1], return_index=True)[1]
         return last[np.isin(stored[last], self.new_space.live_ids())]
 
-    def _settle(self) -> int:
+    def settle(self) -> int:
         """Delete from the old space the ids an interrupted backfill already moved."""
         both = self._overlap()
         if len(both):
-            self.old_space.delete_own(both)
+            self.old_space.delete(both)
         return len(both)
 
     def finish(self) -> Any:
@@ -583,11 +654,11 @@ class Upgrade:
         then removed with the upgrade's files.
         """
         col, child = self.old_space, self.new_space
-        record = self.record
+        record, parent = self.record, col.path
         with col.transaction() as m:
-            if col.own_count:
+            if len(col):
                 raise InvalidInputError(
-                    f"{col.own_count} documents are still in the old space; run backfill() until "
+                    f"{len(col)} documents are still in the old space; run backfill() until "
                     f"it returns 0 (or delete them) before finishing the upgrade"
                 )
             with child.transaction() as cm:  # ids stay unique: the child continues the parent's
@@ -605,8 +676,8 @@ class Upgrade:
             m.meta_db = meta_db
             m.commit(col.path)  # the commit point; the transaction then sweeps the old
             # segments, tombstones, texts and keyword index
-        with col.transaction():
-            _remove_orphans(col)  # the upgrade's files
+        with col.transaction() as m:  # on the parent still: nothing here follows the move
+            _remove_orphans(parent, m.extra)  # the upgrade's files
         return child
 
     # -- searching --------------------------------------------------------------------------
@@ -614,16 +685,21 @@ class Upgrade:
     def has_keyword_index(self) -> bool:
         return self.old_space.has_texts or self.new_space.has_texts
 
-    def keyword_search(self, queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 top-``k`` over both spaces (an id moved to the new space by backfill but not
-        yet deleted from the old one counts once, as the new space's)."""
-        ids, scores = self.old_space.keyword_search_own(queries, k)
-        new_ids, new_scores = self.new_space.keyword_search_own(queries, k)
+    def keyword_search(self, queries: list[str], k: int, filter: Any = None) -> SearchResult:  # noqa: A002
+        """BM25 top-``k`` over both spaces, among the rows matching ``filter`` (an id moved to
+        the new space by backfill but not yet deleted from the old one counts once, as the
+        new space's)."""
+        old, new = self.old_space, self.new_space
+        found = [
+            space.keyword_search(queries, k, None if filter is None else space.matching_ids(filter))
+            for space in (old, new)
+        ]
+        (ids, scores), (new_ids, new_scores) = ((r.ids, r.scores) for r in found)
         moved = (ids[:, :, None] == new_ids[:, None, :]).any(axis=2) & (ids >= 0)
         scores = np.where(moved, -np.inf, scores)
         all_ids = np.concatenate([new_ids, ids], axis=1)
         cols, best = select_top(np.concatenate([new_scores, scores], axis=1), k)
-        return pad_results(np.take_along_axis(all_ids, cols, axis=1), best, k)
+        return SearchResult(*pad_results(np.take_along_axis(all_ids, cols, axis=1), best, k))
 
     def refit_adapter(
         self, kind: str | None = None, max_pairs: int = 20_000, seed: int = 0
@@ -651,7 +727,7 @@ class Upgrade:
         new, old = stored_vectors(child, ids), col.gather(ORIGINAL, old_rows)
         bridges, reports = _fit_bridges(new, old, kind, seed)
         with col.transaction() as m:
-            _remove_orphans(col)  # of an earlier refit that crashed before its commit
+            _remove_orphans(col.path, m.extra)  # of an earlier refit that crashed before its commit
             record = m.extra["upgrade"]
             previous = [name for way in DIRECTIONS for name in record["files"][way].values()]
             generation = m.generation + 1
@@ -659,29 +735,38 @@ class Upgrade:
             record.update(report=reports["to_old"], reverse_report=reports["to_new"])
             record["sample"] = {"source": "backfilled", "pairs": len(ids), "query_probes": 0}
             m.commit(col.path)  # the commit point; old files are unused from here on
-            self._record_seen = copy.deepcopy(record)
         for name in previous:
             (col.path / name).unlink(missing_ok=True)
         self.to_old, self.to_new = bridges["to_old"], bridges["to_new"]
         return self.report
 
-    def search_texts(self, queries: Sequence[str] | str, k: int = 10, exact: bool = False):
+    def search_texts(
+        self, queries: Sequence[str] | str, k: int = 10, exact: bool = False, **options: Any
+    ) -> SearchResult:
         """Top-``k`` over both spaces: the new space with the new model's query vectors, the
-        old space with the old model's (``keep_old_encoder``) or through the adapter."""
+        old space with the old model's (``keep_old_encoder``) or through the adapter
+        (``options``: ``filter``, ``nprobe``, as in ``search``)."""
         queries = as_texts(queries, "queries")
         k = check_k(k)
         new_q = self.encoder.encode(queries, kind="query")
         old_q = None
-        if self.keep_old_encoder and self.old_space.own_count:
+        if self.keep_old_encoder and len(self.old_space):
             old_q = self.old_space.encoder.encode(queries, kind="query")
-        return self.search_vectors(new_q, k, old_queries=old_q, exact=exact)
+        return self.search_vectors(new_q, k, old_queries=old_q, exact=exact, **options)
 
     def search_vectors(
-        self, new_queries: Any = None, k: int = 10, old_queries: Any = None, exact: bool = False
-    ):
+        self,
+        new_queries: Any = None,
+        k: int = 10,
+        old_queries: Any = None,
+        exact: bool = False,
+        filter: Any = None,  # noqa: A002
+        nprobe: int | None = None,
+    ) -> SearchResult:
         """Merged top-``k`` over both spaces for query vectors of either model or both (row i
         = the same query). Each space is searched with its own model's vectors when given, else
-        through the bridge from the other model, scores calibrated onto that model's scale."""
+        through the bridge from the other model, scores calibrated onto that model's scale.
+        ``filter`` and ``nprobe`` apply in both spaces; ``explain`` holds each space's."""
         if new_queries is None and old_queries is None:
             raise InvalidInputError("give new_queries, old_queries or both")
         k = check_k(k)
@@ -692,28 +777,30 @@ class Upgrade:
             raise InvalidInputError(
                 f"got {len(new_q)} new-model queries but {len(old_q)} old-model ones"
             )
+        options = {"filter": filter, "nprobe": nprobe}
         both = self._overlap()
-        blend = new_q is not None and old_q is not None and col.own_count > 0
+        blend = new_q is not None and old_q is not None and len(col) > 0
         if new_q is not None:
-            new_res = child.search_rows(new_q, k * BLEND_DEPTH if blend else k, exact)
+            new_res = child.search_rows(new_q, k * BLEND_DEPTH if blend else k, exact, **options)
             if blend:
                 new_res = self._blend(new_res, old_q)
         else:
-            new_res = self.to_new.search(child, old_q, k, exact)
-        if not col.own_count:
-            return new_res
+            new_res = self.to_new.search(child, old_q, k, exact, **options)
         if old_q is not None:
-            old_res = col.search_rows(old_q, k + len(both), exact)
+            old_res = col.search_rows(old_q, k + len(both), exact, **options)
             if new_q is not None:  # both models' own scores: put the old ones on the new scale
                 old_res = _calibrated(old_res, self.dual_calibrator)
         else:
-            old_res = self.to_old.search(col, new_q, k + len(both), exact)
+            old_res = self.to_old.search(col, new_q, k + len(both), exact, **options)
         shadowed = np.isin(old_res.ids, both) | (old_res.ids < 0)
         ids = np.concatenate([new_res.ids, np.where(shadowed, -1, old_res.ids)], axis=1)
         scores = np.concatenate([new_res.scores, np.where(shadowed, -np.inf, old_res.scores)], 1)
         cols, top = select_top(scores.astype(np.float32), k)
         found = np.take_along_axis(ids, cols, axis=1)
-        return SearchResult(ids=np.where(np.isfinite(top), found, -1), scores=top)
+        explain = {"plan": "both spaces", "old": old_res.explain, "new": new_res.explain}
+        if filter is not None:
+            explain["matching"] = sum(r.explain["matching"] for r in (old_res, new_res))
+        return SearchResult(np.where(np.isfinite(top), found, -1), top, explain)
 
     def _blend(self, res: Any, old_q: np.ndarray) -> Any:
         """``res`` (new-space results) with backfilled documents' scores blended with their
@@ -735,7 +822,7 @@ class Upgrade:
         scores[queries, cols] = new + BLEND_OLD_WEIGHT * (self.dual_calibrator.transform(old) - new)
         order = np.argsort(-scores, axis=1, kind="stable")
         return type(res)(
-            np.take_along_axis(res.ids, order, 1), np.take_along_axis(scores, order, 1)
+            np.take_along_axis(res.ids, order, 1), np.take_along_axis(scores, order, 1), res.explain
         )
 
     def _paired(self) -> tuple[np.ndarray, np.ndarray]:
@@ -761,3 +848,14 @@ class Upgrade:
 def _quiet(progress: bool | None) -> bool | None:
     """tqdm's ``disable``: None hides the bar when not on a terminal."""
     return None if progress is None else not progress
+
+
+def _rows(found: GetResult, order: np.ndarray) -> GetResult:
+    """``found`` reduced to (and reordered by) the positions ``order``."""
+    pick = order.tolist()
+    return GetResult(
+        found.ids[order],
+        [found.metadata[i] for i in pick],
+        [found.texts[i] for i in pick],
+        None if found.vectors is None else found.vectors[order],
+    )

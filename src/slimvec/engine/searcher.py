@@ -78,7 +78,10 @@ def first_pass(view: View, q: Any, k: int, allow: np.ndarray | None, nprobe: int
 
 def _result(view: View, rows: np.ndarray, scores: np.ndarray, k: int, explain: dict):
     rows, scores = pad_results(rows, scores, k)
-    ids = np.where(rows >= 0, view.ids.array[np.maximum(rows, 0)], -1)
+    stored = view.ids.array
+    if not len(stored):  # an empty collection: every slot is padding
+        return SearchResult(ids=np.full_like(rows, -1), scores=scores, explain=explain)
+    ids = np.where(rows >= 0, stored[np.maximum(rows, 0)], -1)
     return SearchResult(ids=ids, scores=scores, explain=explain)
 
 

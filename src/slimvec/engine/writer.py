@@ -206,8 +206,6 @@ class Writer:
             given = None
         new_ids = given if given is not None else self.next_ids(len(x))
         view.keys.reject_live_duplicates(new_ids)
-        if check is not None:
-            check(new_ids)
         info: dict[str, Any] = {"metadata": metas, "texts": texts}
         if keys is not None:
             info["keys"] = keys

@@ -21,12 +21,14 @@ results are deterministic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.search.filters import parse_filter
+from slimvec.search.result import SearchResult
 from slimvec.validation import as_texts, check_k
 
 RRF_CONSTANT = 60.0
@@ -50,6 +52,51 @@ def check_text_search(
     k = check_k(k)
     depth = check_k(candidates) if candidates is not None else max(10 * k, 100)
     return as_texts(queries, "queries"), k, depth
+
+
+#: One side of a text search: (queries, how many) -> a ``SearchResult``, best first.
+Side = Callable[[list[str], int], SearchResult]
+
+
+def text_search(
+    queries: Any,
+    k: Any,
+    mode: str,
+    *,
+    dense: Side,
+    sparse: Side,
+    has_texts: Callable[[], bool],
+    where: str,
+    fusion: str = "rrf",
+    weights: Sequence[float] | None = None,
+    rrf_constant: float = RRF_CONSTANT,
+    candidates: Any = None,
+    filter: Any = None,  # noqa: A002
+    nprobe: Any = None,
+) -> SearchResult:
+    """``search_texts`` of every local kind of collection (a plain one, an upgrade's two
+    spaces): checks the arguments once, then runs the ``dense`` side (the encoder and the
+    funnel, which applies ``filter`` and ``nprobe`` itself), the ``sparse`` one (BM25,
+    filtered) or both fused by ``fusion``. ``where`` names the collection in errors."""
+    queries, k, depth = check_text_search(queries, k, mode, fusion, candidates)
+    if nprobe is not None and mode == "sparse":
+        raise InvalidInputError(
+            "nprobe sets the IVF lists the dense search reads; mode='sparse' (BM25) "
+            "reads none: leave nprobe out or use mode='dense' or 'hybrid'"
+        )
+    if filter is not None:
+        parse_filter(filter)  # a malformed filter fails before any model runs
+    if mode == "dense":
+        return dense(queries, k)
+    if not has_texts():
+        raise InvalidInputError(
+            f"collection {where} holds no texts, so it has no keyword index; add "
+            f"texts with add_texts(...) or add(vectors, texts=...)"
+        )
+    if mode == "sparse":
+        return sparse(queries, k)
+    both = [dense(queries, depth), sparse(queries, depth)]
+    return SearchResult(*fuse(both, k, fusion, weights=weights, constant=rrf_constant))
 
 
 def fuse(
