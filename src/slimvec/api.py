@@ -16,6 +16,7 @@ from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.spec import DEFAULT_SPEC
 from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
+from slimvec.validation import as_path
 
 
 def create(
@@ -77,7 +78,7 @@ def open(path: str | Path, encoder: Any = None) -> Collection | UpgradingCollect
     ``encoder`` may be given to supply a custom ``Encoder`` object; it must be the same model.
     While a model upgrade is in progress this is an ``UpgradingCollection`` (both spaces).
     """
-    manifest = Manifest.load(Path(path))
+    manifest = Manifest.load(as_path(path))
     if manifest.extra.get("moved_to"):  # a finished model upgrade: the data lives there now
         return open(Path(path) / manifest.extra["moved_to"], encoder=encoder)
     if "multivector" in manifest.extra:

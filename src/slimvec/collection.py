@@ -43,7 +43,15 @@ from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import DEFAULT_SPEC, parse_spec
 from slimvec.store.idmap import check_id_kind
 from slimvec.store.manifest import Manifest
-from slimvec.validation import as_metadata, as_texts, check_dim, check_k, check_metric
+from slimvec.validation import (
+    as_metadata,
+    as_path,
+    as_texts,
+    check_dim,
+    check_k,
+    check_metric,
+    check_options,
+)
 
 
 class Collection:
@@ -84,7 +92,7 @@ class Collection:
         keyword: dict[str, Any] | None = None,
         ids: str = "int",
     ) -> Collection:
-        directory = Path(path)
+        directory = as_path(path)
         model = None
         if encoder is not None:
             from slimvec.encoders import encoder_spec, get_encoder
@@ -103,7 +111,7 @@ class Collection:
         if check_id_kind(ids) == "str":
             manifest.extra["id_kind"] = "str"
         if keyword:
-            BM25Index(**keyword)  # validates the options
+            BM25Index(**check_options(keyword, BM25Index, "keyword"))  # validates them
             manifest.extra["keyword_options"] = dict(keyword)
         if model is not None:
             manifest.extra["encoder"] = encoder_spec(model)
