@@ -104,8 +104,9 @@ def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out) -> None:
     best = _best_parallel if buf_s.shape[1] >= PARALLEL_QUERIES else _best_serial
     best(buf_s, buf_r, counts, keep, rows_out, scores_out)
     order = np.lexsort((rows_out, -scores_out), axis=-1)
-    rows_out[:] = np.take_along_axis(rows_out, order, axis=1)
-    scores_out[:] = np.take_along_axis(scores_out, order, axis=1)
+    at = np.arange(len(order))[:, None]  # plain indexing: take_along_axis costs ~15 us a call
+    rows_out[:] = rows_out[at, order]
+    scores_out[:] = scores_out[at, order]
 
 
 @njit(cache=True, nogil=True)
