@@ -1,8 +1,10 @@
 """``slimvec check``: read every file a collection's manifest names and say what is damaged.
 
 Opening a collection verifies what it reads into memory (the manifest, the write-ahead log,
-segment ids and first-stage codes against their checksums); the memory-mapped arrays are read
-only in part by searches, so only a full check reads them whole. ``repair`` salvages a damaged
+segment ids and first-stage codes, or those codes' table-scan layout, against their checksums);
+the memory-mapped arrays are read only in part by searches, so only a full check reads them
+whole. Every ``.npy`` file of every segment the manifest names is checked, whatever its kind
+(ids, originals, codes, ``fastscan*`` table-scan files). ``repair`` salvages a damaged
 write-ahead log: every valid record goes into a new log (committed through the manifest), the
 damaged file is kept as ``lost-<name>`` and the report names the byte spans that were lost.
 Other damage has no safe repair here: restore those files from a backup.

@@ -2,9 +2,10 @@
 
 Every array file written here gets a sidecar ``<name>.crc32`` (the file's CRC32, zlib's, about
 4 GB/s here), written and fsynced with it, before the commit that names the file. Files read
-whole (tombstones, fitted state, ids, first-stage codes, keyword index) are verified whenever
-they are read; memory-mapped ones by :func:`verify_file` (``slimvec check``), since reading
-them whole at every open would cost what memory-mapping saves. A mismatch is a
+whole (tombstones, fitted state, ids, first-stage codes or their table-scan layout, keyword
+index) are verified whenever they are read; memory-mapped ones by :func:`verify_file`
+(``slimvec check``), since reading them whole at every open would cost what memory-mapping
+saves. A mismatch is a
 :class:`CorruptCollectionError` naming the file, never a wrong answer. Files written before
 checksums existed have no sidecar and are read unverified.
 """
