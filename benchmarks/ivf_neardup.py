@@ -28,7 +28,7 @@ DIM, N, QUERIES, SHORTLIST = 32, 20_000, 200, 400
 
 def first_pass(col: slimvec.Collection, view: np.ndarray) -> np.ndarray:
     """(queries, rows) first-pass estimates of every row (all lists / the whole flat scan)."""
-    index = col._ivf
+    index = col._view.ivf
     if index is None:
         codec = col.pipeline.codecs[col.pipeline.first_key]
         codes = col.resident(col.pipeline.first_key)
@@ -80,7 +80,7 @@ def run(seed: int, noise: float, tmp: Path) -> None:
             f"{int((rank >= SHORTLIST).sum())}/{QUERIES} (worst rank {rank.max()}, its "
             f"estimate error {(mine - exact[np.arange(QUERIES), own])[rank.argmax()]:+.3f});"
         )
-    index = cols["ivf"]._ivf
+    index = cols["ivf"]._view.ivf
     centroid = cols["flat"].pipeline.codecs[cols["flat"].pipeline.first_key].centroid
     flat_cos, flat_err = spread(x[own] - centroid, q)
     ivf_cos, ivf_err = spread(x[own] - index.centroids[index.assign(x[own])], q)

@@ -157,7 +157,7 @@ def test_log_writes_update_the_columns_like_a_fresh_build(tmp_path):
     col.create_index("extra")
     assert col.count({"package": "p3"}) == sum(reference(m, {"package": "p3"}) for m in metas[:500])
     col.delete([5, 6])  # opens the write-ahead log: the writes below are log records
-    columns = col._filter_columns()
+    columns = col._view.filter_columns()
     for start in range(500, 600, 20):  # adds under LOG_MAX_ROWS: log records
         col.add(x[start : start + 20], metadata=metas[start : start + 20])
     col.update_metadata([3, 4, 550], [{"package": "p3", "year": 1999}, None, {"extra": "x"}])
@@ -170,10 +170,10 @@ def test_log_writes_update_the_columns_like_a_fresh_build(tmp_path):
         assert col.count(spec) == fresh.count(spec), spec
         got, want = col.search(q, k=5, filter=spec), fresh.search(q, k=5, filter=spec)
         assert (got.ids == want.ids).all(), spec
-    assert col._filter_columns() is columns  # followed the log, no rebuild
+    assert col._view.filter_columns() is columns  # followed the log, no rebuild
     assert col.count({"year": {"$lt": 2000}}) == 1  # row 3's new year, on the indexed field
     assert col.count({"extra": {"$exists": True}}) == fresh.count({"extra": {"$exists": True}}) == 2
-    assert col._filter_columns().indexed == fresh._filter_columns().indexed == {"package", "year"}
+    assert col._view.filter_columns().indexed == fresh._view.filter_columns().indexed == {"package", "year"}
 
 
 # -- bad filters -----------------------------------------------------------------------------
@@ -446,7 +446,7 @@ def test_metadata_updates_in_the_log_fold_into_sqlite_and_indexes_persist(tmp_pa
     assert reopened.metadata([0, 1, 102]) == [{"i": 1000}, None, {"i": 2000}]
     assert reopened.count({"i": {"$gte": 1000}}) == 2
     assert reopened.manifest.extra["indexes"] == ["i"]
-    assert reopened._filter_columns().describe()["i"]["indexed"]
+    assert reopened._view.filter_columns().describe()["i"]["indexed"]
     assert not any(p.name.startswith(("filters", "metaupd")) for p in (tmp_path / "c").iterdir())
 
 

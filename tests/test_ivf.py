@@ -128,7 +128,7 @@ def test_list_scan_is_the_residual_estimator_for_every_row(tmp_path, first):
     c = slimvec.create(tmp_path / "c", dim=DIM, spec=f"ivf:{NLIST} | {first} > f32")
     x = _data(2000, 1)
     c.add(x)
-    index = c._ivf
+    index = c._view.ivf
     assert len(index.lists) == 1  # one segment: its rows are the global rows
     codec, pipe = index.codec, index.pipeline
     q = _data(20, 7)
@@ -211,7 +211,7 @@ def test_trained_segments_keep_their_flat_codes_on_disk(col):
     col.close()
     col = slimvec.open(path)
     first = col.pipeline.first_key
-    blocks = col._flat_blocks()
+    blocks = col._view.flat_blocks()
     segments, (log_start, log_codes) = blocks[:-1], blocks[-1]
     assert segments and all(isinstance(codes, np.memmap) for _, codes in segments)
     assert log_start == 12_000 and len(log_codes) == 30 and not isinstance(log_codes, np.memmap)
@@ -230,7 +230,7 @@ def test_trained_segments_keep_their_flat_codes_on_disk(col):
     assert col.info()["ram_bytes_per_vector"] == 16 + 8 + 4 + 9 + 1
     col.compact()
     again = col.search(new, 1, nprobe=1).ids[:, 0]
-    assert (again == new_ids).all() and len(col._flat_blocks()) == 2  # one segment, empty log
+    assert (again == new_ids).all() and len(col._view.flat_blocks()) == 2  # one segment, empty log
     col.close()
 
 
@@ -452,7 +452,7 @@ def test_lists_in_the_old_word_layout_are_read(tmp_path):
     c.add(x)
     q = _data(10, 9)
     before = c.search(q, 10, nprobe=4)
-    index = c._ivf
+    index = c._view.ivf
     (lists,) = index.lists
     codec, pipe = index.codec, index.pipeline
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)

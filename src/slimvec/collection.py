@@ -28,30 +28,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slimvec.engine import searcher
-from slimvec.engine.arguments import check_delete, check_page, check_update
+from slimvec.engine import reader, searcher
+from slimvec.engine.arguments import SearchParams, check_delete, check_page, check_update
 from slimvec.engine.ids import key_array
+from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
 from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
-from slimvec.engine.writer import Writer, create_directory, describe_refits
+from slimvec.engine.writer import Writer, create_directory, describe_refits, new_manifest
 from slimvec.errors import InvalidInputError
-from slimvec.search.funnel import ORIGINAL, Pipeline
+from slimvec.search.funnel import Pipeline
 from slimvec.search.fusion import text_search
 from slimvec.search.result import GetResult, SearchResult
 from slimvec.sparse.bm25 import BM25Index
-from slimvec.spec import DEFAULT_SPEC, parse_spec
-from slimvec.store.idmap import check_id_kind
+from slimvec.spec import DEFAULT_SPEC
 from slimvec.store.manifest import Manifest
-from slimvec.validation import (
-    as_metadata,
-    as_path,
-    as_texts,
-    check_dim,
-    check_k,
-    check_metric,
-    check_options,
-)
+from slimvec.validation import as_metadata, as_path, as_texts
 
 
 class Collection:
@@ -67,10 +59,7 @@ class Collection:
         self._in_upgrade = in_upgrade
         #: Why this handle answers no more calls (an upgrade began), or None.
         self._refusal: str | None = None
-        self._encoder = None
-        #: The manifest's encoder record ``_encoder`` was checked against: a commit that
-        #: changes the record (a finished model upgrade) drops the loaded model.
-        self._encoder_record: dict | None = None
+        self._model = ModelSlot(repr(str(path)))  # the text encoder: see engine.model
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
@@ -78,7 +67,7 @@ class Collection:
             self._current.close()
             raise InvalidInputError(self._refusal)
         if encoder is not None:
-            self._encoder = self._checked_encoder(encoder)
+            self._model.attach(encoder, self._view.manifest.extra.get("encoder"))
 
     @classmethod
     def create(
@@ -93,28 +82,8 @@ class Collection:
         ids: str = "int",
     ) -> Collection:
         directory = as_path(path)
-        model = None
-        if encoder is not None:
-            from slimvec.encoders import encoder_spec, get_encoder
-
-            model = get_encoder(encoder)
-            if dim is not None and dim != model.dim:
-                raise InvalidInputError(
-                    f"dim={dim} but encoder {model.name!r} gives {model.dim}-dim vectors; "
-                    f"leave dim out to take the encoder's"
-                )
-            dim = model.dim
-        dim = check_dim(dim)
-        check_metric(metric)
-        manifest = Manifest(dim=dim, metric=metric, spec=str(parse_spec(spec)))
-        manifest.extra.update(extra or {})
-        if check_id_kind(ids) == "str":
-            manifest.extra["id_kind"] = "str"
-        if keyword:
-            BM25Index(**check_options(keyword, BM25Index, "keyword"))  # validates them
-            manifest.extra["keyword_options"] = dict(keyword)
-        if model is not None:
-            manifest.extra["encoder"] = encoder_spec(model)
+        model, dim = resolve(encoder, dim)
+        manifest = new_manifest(dim, metric, spec, model, extra, keyword, ids)
         cls.row_format.check(manifest)
         create_directory(directory, manifest)
         return cls(directory, encoder=model)
@@ -124,8 +93,7 @@ class Collection:
         """A new view: drop the model that belonged to the old one; refuse to go on alone
         once a model upgrade began (the documents move to another space)."""
         extra = view.manifest.extra
-        if extra.get("encoder") != self._encoder_record:
-            self._encoder = None  # another model now (a finished upgrade): load it by name
+        self._model.follow(extra.get("encoder"))  # another model now: loaded by name
         if "upgrade" in extra and not self._in_upgrade:
             self._refusal = (
                 f"a model upgrade of {str(view.dir)!r} is in progress, so a handle on one "
@@ -182,17 +150,6 @@ class Collection:
             )
         if self._refusal is not None:
             raise InvalidInputError(self._refusal)
-
-    # for tests and benchmarks that look inside a view
-    @property
-    def _ivf(self):
-        return self._view.ivf
-
-    def _flat_blocks(self) -> list[tuple[int, np.ndarray]]:
-        return self._view.flat_blocks()
-
-    def _filter_columns(self):
-        return self._view.filter_columns()
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -268,23 +225,11 @@ class Collection:
         return self._view.rows.queries_in(queries)
 
     @reads
-    def search_rows(
-        self,
-        queries: Any,
-        k: int,
-        exact: bool = False,
-        filter: Any = None,  # noqa: A002
-        nprobe: int | None = None,
-    ) -> SearchResult:
+    def search_rows(self, queries: Any, k: int, params: SearchParams) -> SearchResult:
         """``search`` for ``prepare_queries`` output, in internal ids (what fusion, BM25 and
         an upgrade's merge of two spaces work with)."""
         self._sync()
-        view = self._view
-        if nprobe is not None:
-            searcher.check_nprobe_for(view, nprobe, view.manifest.spec)
-        if filter is not None:
-            return searcher.search_filtered(view, queries, check_k(k), exact, filter, nprobe)
-        return searcher.search(view, queries, check_k(k), exact, nprobe)
+        return searcher.run(self._view, queries, k, params)
 
     @reads
     def matching_ids(self, filter: Any) -> np.ndarray:  # noqa: A002
@@ -368,13 +313,12 @@ class Collection:
     @writes
     def attach_encoder(self, encoder: Any) -> Any:
         """Use this ``Encoder`` object (it must be the recorded model); returns it."""
-        self._encoder = self._checked_encoder(encoder)
-        return self._encoder
+        return self._model.attach(encoder, self._view.manifest.extra.get("encoder"))
 
     @property
     def loaded_encoder(self) -> Any:
         """The ``Encoder`` object this handle holds, or None (not loaded yet, or none)."""
-        return self._encoder
+        return self._model.model
 
     def _keyword_index(self) -> BM25Index | None:
         self._sync()
@@ -448,21 +392,11 @@ class Collection:
         matching rows are chosen under the write lock."""
         self._require_open()
         check_delete(ids, filter)
-        if filter is None:
-            user = self._view.keys.user_ids(ids, unique=False)
-            if not len(user):
-                return 0
+        user = None if filter is not None else self._view.keys.user_ids(ids, unique=False)
+        if user is not None and not len(user):
+            return 0
         with self.transaction():
-            view = self._view
-            if filter is not None:
-                wanted = np.unique(view.ids.array[view.allow(filter)])
-                if not len(wanted):
-                    return 0
-            else:
-                wanted = view.keys.internal(user)
-                view.keys.require_live(user, wanted, "deleted")
-            self._writer.record("delete", {"ids": wanted})
-        return len(wanted)
+            return self._writer.delete(user, filter)
 
     @writes
     def update_metadata(
@@ -481,36 +415,18 @@ class Collection:
         and read under the write lock and written as one log record, so a concurrent
         writer's change is never lost between the read and the write."""
         self._require_open()
-        if check_update(ids, metadatas, filter, merge) == "merge":
-            return self._merge_metadata(ids, filter, merge)
-        user = self._view.keys.user_ids(ids)
+        kind = check_update(ids, metadatas, filter, merge)
+        user = None if ids is None else self._view.keys.user_ids(ids)
+        if kind == "merge":
+            with self.transaction():
+                return self._writer.merge_metadata(user, filter, merge)
         metas = as_metadata(metadatas, len(user))
         if metas is None:
             raise InvalidInputError("give one metadata dict (or None) per id")
         if not len(user):
             return 0
         with self.transaction():
-            keys = self._view.keys
-            wanted = keys.internal(user)
-            keys.require_live(user, wanted, "updated")
-            self._writer.record("meta", {"ids": wanted}, {"metadata": metas})
-        return len(wanted)
-
-    def _merge_metadata(self, ids: Any, filter: Any, merge: dict) -> int:  # noqa: A002
-        user = None if ids is None else self._view.keys.user_ids(ids)
-        with self.transaction():
-            view = self._view
-            allow = ~view.deleted.array if filter is None else view.allow(filter)
-            if user is not None:
-                chosen = np.zeros_like(allow)
-                chosen[view.keys.require_live(user, view.keys.internal(user), "updated")] = True
-                allow &= chosen
-            rows = np.flatnonzero(allow)
-            if not len(rows):
-                return 0
-            metas = [{**(m or {}), **merge} for m in view.meta_of_rows(rows)]
-            self._writer.record("meta", {"ids": view.ids.array[rows]}, {"metadata": metas})
-        return len(rows)
+            return self._writer.set_metadata(user, metas)
 
     @writes
     def create_index(self, field: str) -> None:
@@ -544,44 +460,9 @@ class Collection:
     # -- text -------------------------------------------------------------------------------
     @property
     @reads
-    def encoder(self):
+    def encoder(self) -> Any:
         """The collection's text encoder (loaded on first use and checked against the manifest)."""
-        with self._pin.lazy:
-            if self._encoder is None:
-                recorded = self._view.manifest.extra.get("encoder")
-                if recorded is None:
-                    raise InvalidInputError(
-                        f"collection {str(self.path)!r} has no encoder, so it takes vectors, "
-                        f"not texts; create it with slimvec.create(path, "
-                        f"encoder='all-MiniLM-L6-v2')"
-                    )
-                from slimvec.encoders import get_encoder
-
-                self._encoder = self._checked_encoder(get_encoder(recorded["name"]))
-            return self._encoder
-
-    def _checked_encoder(self, encoder: Any):
-        from slimvec.encoders import encoder_spec, get_encoder
-        from slimvec.encoders.base import model_mismatch
-
-        model = get_encoder(encoder)
-        recorded = self._view.manifest.extra.get("encoder")
-        if recorded is None:
-            raise InvalidInputError(
-                f"collection {str(self.path)!r} was created without an encoder; it cannot take one"
-            )
-        found = encoder_spec(model)
-        field = model_mismatch(recorded, found)
-        if field is not None:
-            raise InvalidInputError(
-                f"encoder {found['name']!r} ({found['dim']}-d, fingerprint "
-                f"{found['fingerprint']}) is not the model this collection was built with "
-                f"({recorded['name']!r}, {recorded['dim']}-d, fingerprint "
-                f"{recorded['fingerprint']}): its {field} differs. Vectors of different "
-                f"models must not be mixed; use the original model"
-            )
-        self._encoder_record = recorded
-        return model
+        return self._model.get(self._view.manifest.extra.get("encoder"))
 
     def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
         return self.encoder.encode(texts, kind=kind, batch_size=batch_size)
@@ -634,7 +515,8 @@ class Collection:
         reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
         recall, slower).
         """
-        rows = self.search_rows(self.prepare_queries(queries), k, exact, filter, nprobe)
+        params = SearchParams(exact, filter, nprobe)
+        rows = self.search_rows(self.prepare_queries(queries), k, params)
         return self._view.keys.result(rows)
 
     @reads
@@ -667,7 +549,7 @@ class Collection:
 
         def dense(texts: list[str], depth: int) -> SearchResult:
             q = self.prepare_queries(self._embed(texts, "query", None))
-            return self.search_rows(q, depth, exact, filter, nprobe)
+            return self.search_rows(q, depth, SearchParams(exact, filter, nprobe))
 
         def sparse(texts: list[str], depth: int) -> SearchResult:
             allow = None if filter is None else self.matching_ids(filter)
@@ -684,23 +566,14 @@ class Collection:
     @reads
     def texts(self, ids: Any) -> list[str | None]:
         """The stored text of each id (None where none was stored or the id is unknown)."""
-        return self._per_id(ids, "texts")
+        self._sync()
+        return reader.values_of(self._view, ids, "texts")
 
     @reads
     def metadata(self, ids: Any) -> list[dict | None]:
         """Metadata stored with each id (None where none was given or the id is unknown)."""
-        return self._per_id(ids, "metadata")
-
-    def _per_id(self, ids: Any, what: str) -> list:
         self._sync()
-        view = self._view
-        wanted = view.keys.internal(view.keys.user_ids(ids, unique=False, dedupe=False))
-        rows, live = view.live_rows_of(wanted)
-        of_rows = view.texts_of_rows if what == "texts" else view.meta_of_rows
-        out: list = [None] * len(wanted)
-        for i, value in zip(np.flatnonzero(live).tolist(), of_rows(rows[live])):
-            out[i] = value
-        return out
+        return reader.values_of(self._view, ids, "metadata")
 
     @reads
     def count(self, filter: Any = None) -> int:  # noqa: A002
@@ -725,29 +598,7 @@ class Collection:
         ``ids`` are given) adds the stored float32 vectors."""
         self._sync()
         limit, offset = check_page(limit, offset)
-        view = self._view
-        if ids is not None:  # by id, in the order asked (each once): no pass over every row
-            asked = view.keys.user_ids(ids, unique=False, dedupe=False)
-            rows, hit = view.live_rows_of(view.keys.internal(asked))
-            rows = rows[hit]
-            rows = rows[np.sort(np.unique(rows, return_index=True)[1])]
-            if filter is not None:
-                rows = rows[view.allow(filter)[rows]]
-        else:
-            rows = np.flatnonzero(~view.deleted.array if filter is None else view.allow(filter))
-        rows = rows[offset : None if limit is None else offset + limit]
-        if vectors is None:
-            vectors = ids is not None
-        return GetResult(
-            ids=view.keys.external(view.ids.array[rows]),
-            metadata=view.meta_of_rows(rows),
-            texts=view.texts_of_rows(rows),
-            vectors=(
-                (view.gather(ORIGINAL, rows) if len(rows) else np.empty((0, self.dim), np.float32))
-                if vectors
-                else None
-            ),
-        )
+        return reader.page(self._view, ids, filter, limit, offset, vectors)
 
     @reads
     def info(self) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from slimvec.compat.adapters import Adapter, fit_adapter, load_adapter
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
 from slimvec.compat.sample import PairedSample, draw_sample, stored_vectors, unit
 from slimvec.compat.spaces import SpaceIdentity
+from slimvec.engine.arguments import SearchParams
 from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.search.funnel import ORIGINAL
@@ -109,10 +110,9 @@ class Bridge:
         adapter = load_adapter(load_arrays(directory / files["adapter"]))
         return cls(adapter, _load_calibrator(directory / files["calibration"]))
 
-    def search(self, space: Any, queries: np.ndarray, k: int, exact: bool, **options: Any):
-        """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores
-        (``options``: ``filter``, ``nprobe``)."""
-        found = space.search_rows(self.adapter.transform(queries), k, exact, **options)
+    def search(self, space: Any, queries: np.ndarray, k: int, params: SearchParams):
+        """Top-``k`` of ``space`` for the other model's ``queries``, calibrated scores."""
+        found = space.search_rows(self.adapter.transform(queries), k, params)
         return _calibrated(found, self.calibrator)
 
 
@@ -777,21 +777,21 @@ class Upgrade:
             raise InvalidInputError(
                 f"got {len(new_q)} new-model queries but {len(old_q)} old-model ones"
             )
-        options = {"filter": filter, "nprobe": nprobe}
+        params = SearchParams(exact, filter, nprobe)
         both = self._overlap()
         blend = new_q is not None and old_q is not None and len(col) > 0
         if new_q is not None:
-            new_res = child.search_rows(new_q, k * BLEND_DEPTH if blend else k, exact, **options)
+            new_res = child.search_rows(new_q, k * BLEND_DEPTH if blend else k, params)
             if blend:
                 new_res = self._blend(new_res, old_q)
         else:
-            new_res = self.to_new.search(child, old_q, k, exact, **options)
+            new_res = self.to_new.search(child, old_q, k, params)
         if old_q is not None:
-            old_res = col.search_rows(old_q, k + len(both), exact, **options)
+            old_res = col.search_rows(old_q, k + len(both), params)
             if new_q is not None:  # both models' own scores: put the old ones on the new scale
                 old_res = _calibrated(old_res, self.dual_calibrator)
         else:
-            old_res = self.to_old.search(col, new_q, k + len(both), exact, **options)
+            old_res = self.to_old.search(col, new_q, k + len(both), params)
         shadowed = np.isin(old_res.ids, both) | (old_res.ids < 0)
         ids = np.concatenate([new_res.ids, np.where(shadowed, -1, old_res.ids)], axis=1)
         scores = np.concatenate([new_res.scores, np.where(shadowed, -np.inf, old_res.scores)], 1)

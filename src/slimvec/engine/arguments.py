@@ -1,9 +1,11 @@
-"""The arguments' rules of the collection calls that take several modes (``delete``,
-``update_metadata``, ``get``'s page), checked alike by every local kind of collection (plain,
-multi-vector, upgrading), so that the same mistake gets the same message everywhere."""
+"""The arguments of collection calls, spelled once: how a search runs (:class:`SearchParams`),
+and the rules of the calls that take several modes (``delete``, ``update_metadata``,
+``get``'s page), checked alike by every local kind of collection (plain, multi-vector,
+upgrading), so that the same mistake gets the same message everywhere."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,22 @@ import numpy as np
 from slimvec.errors import InvalidInputError
 from slimvec.search.filters import parse_filter
 from slimvec.validation import as_metadata, check_k
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """How a search runs, past its queries and ``k``: every kind of collection's ``search``
+    takes exactly these keywords (``tests/test_protocol.py`` checks it), and passes them on as
+    one object. ``exact``: score the float32 originals; ``filter``: only rows whose metadata
+    matches; ``nprobe``: lists an ``ivf:N`` collection reads per query."""
+
+    exact: bool = False
+    filter: Any = None
+    nprobe: int | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 def check_delete(ids: Any, filter: Any) -> None:  # noqa: A002

@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from slimvec.engine import planner
+from slimvec.engine.arguments import SearchParams
 from slimvec.engine.view import View
 from slimvec.errors import InvalidInputError
 from slimvec.index.ivf import check_nprobe
 from slimvec.kernels.topk import pad_results
 from slimvec.search.filters import parse_filter
 from slimvec.search.result import SearchResult
+from slimvec.validation import check_k
 
 #: Filtered search scores the matching rows exactly (no funnel) when there are at most this
 #: many, or when gathering their originals reads fewer bytes than the first pass scans.
@@ -41,6 +43,16 @@ def check_nprobe_for(view: View, nprobe: Any, spec: str) -> None:
             f"is {spec!r}: leave nprobe out"
         )
     check_nprobe(nprobe, view.ivf.nlist)
+
+
+def run(view: View, q: Any, k: Any, params: SearchParams) -> SearchResult:
+    """A search as asked: ``params`` checked against this view, then the plan it needs."""
+    k = check_k(k)
+    if params.nprobe is not None:
+        check_nprobe_for(view, params.nprobe, view.manifest.spec)
+    if params.filter is not None:
+        return search_filtered(view, q, k, params.exact, params.filter, params.nprobe)
+    return search(view, q, k, params.exact, params.nprobe)
 
 
 def plan(view: View, nq: int, rows: int, exact: bool, nprobe: int | None) -> dict[str, Any]:

@@ -38,8 +38,10 @@ from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import CollectionExistsError, InvalidInputError
 from slimvec.index.ivf import IVF_DIR, ivf_dirs
 from slimvec.search.funnel import ORIGINAL
+from slimvec.sparse.bm25 import BM25Index
+from slimvec.spec import parse_spec
 from slimvec.store.files import save_array, save_arrays
-from slimvec.store.idmap import new_keys, save_keys
+from slimvec.store.idmap import check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import FLUSH_BYTES, FLUSH_ROWS, LogRecord, append_record, create_log
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
@@ -51,7 +53,7 @@ from slimvec.store.segments import (
     segment_name,
     write_segment,
 )
-from slimvec.validation import MAX_ID
+from slimvec.validation import MAX_ID, check_dim, check_metric, check_options
 
 ENCODE_CHUNK = 65_536
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
@@ -236,6 +238,45 @@ class Writer:
         the collection was written before the log existed."""
         self.ensure_log()
         self.log(LogRecord(kind, arrays, info or {}))
+
+    def delete(self, user: Any, filter: Any) -> int:  # noqa: A002
+        """Tombstone the rows of caller ids ``user`` (every one live) or, with ``filter``,
+        those whose metadata matches (chosen here, under the write lock), as one log record;
+        returns how many."""
+        view = self.current.view
+        if filter is not None:
+            wanted = np.unique(view.ids.array[view.allow(filter)])
+        else:
+            wanted = view.keys.internal(user)
+            view.keys.require_live(user, wanted, "deleted")
+        if len(wanted):
+            self.record("delete", {"ids": wanted})
+        return len(wanted)
+
+    def set_metadata(self, user: Any, metas: list[dict | None]) -> int:
+        """Replace the metadata of live caller ids ``user`` (one log record)."""
+        keys = self.current.view.keys
+        wanted = keys.internal(user)
+        keys.require_live(user, wanted, "updated")
+        self.record("meta", {"ids": wanted}, {"metadata": metas})
+        return len(wanted)
+
+    def merge_metadata(self, user: Any, filter: Any, merge: dict) -> int:  # noqa: A002
+        """Merge ``merge`` into the metadata of the live rows ``filter`` matches (among caller
+        ids ``user``, if given): chosen, read and written under the write lock as one log
+        record, so a concurrent writer's change is never lost between the read and the
+        write."""
+        view = self.current.view
+        allow = ~view.deleted.array if filter is None else view.allow(filter)
+        if user is not None:
+            chosen = np.zeros_like(allow)
+            chosen[view.keys.require_live(user, view.keys.internal(user), "updated")] = True
+            allow &= chosen
+        rows = np.flatnonzero(allow)
+        if len(rows):
+            metas = [{**(m or {}), **merge} for m in view.meta_of_rows(rows)]
+            self.record("meta", {"ids": view.ids.array[rows]}, {"metadata": metas})
+        return len(rows)
 
     def ensure_log(self) -> None:
         """A collection written before the log existed starts one."""
@@ -474,6 +515,25 @@ class Writer:
         m = view.manifest
         subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m)}
         sweep(view.path, m.files | {MANIFEST, LOCK}, OWN_PREFIXES, subdirs)
+
+
+def new_manifest(
+    dim: Any, metric: str, spec: str, model: Any, extra: Any, keyword: Any, ids: str
+) -> Manifest:
+    """What a new collection records: dim, metric and spec (checked), its model, the
+    keyword index's options, its kind of ids."""
+    manifest = Manifest(dim=check_dim(dim), metric=check_metric(metric), spec=str(parse_spec(spec)))
+    manifest.extra.update(extra or {})
+    if check_id_kind(ids) == "str":
+        manifest.extra["id_kind"] = "str"
+    if keyword:
+        BM25Index(**check_options(keyword, BM25Index, "keyword"))  # validates them
+        manifest.extra["keyword_options"] = dict(keyword)
+    if model is not None:
+        from slimvec.encoders import encoder_spec
+
+        manifest.extra["encoder"] = encoder_spec(model)
+    return manifest
 
 
 def create_directory(directory: Path, manifest: Manifest) -> None:
