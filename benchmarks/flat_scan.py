@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/flat_scan.py [--sizes 6000,30000,200000,1000000] [--fit]
 
-For each size (384 dims, low-rank + noise vectors: a low intrinsic dimension like embeddings',
-seeded; with ``--real`` also the 6,000 MiniLM Debian vectors of ../shared): single-query p50
+For each size (384 dims, ``slimvec.datasets.synthetic.low_rank``: 48 latent directions plus
+noise, the low intrinsic dimension of embeddings, seeded, held-out queries; with ``--real``
+also the 6,000 MiniLM Debian vectors of ../shared): single-query p50
 (over ``--single`` queries) and batch-of-200 QPS (median of ``--batches``) of
 
 * ``search`` as the planner chooses (its plan printed), and ``exact=True``;
@@ -32,19 +33,11 @@ import numba
 import numpy as np
 
 import slimvec
+from slimvec.datasets.synthetic import low_rank
 from slimvec.engine import planner
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
 K, BATCH, DIM = 10, 200, 384
-
-
-def low_rank(n: int, d: int, seed: int) -> np.ndarray:
-    """benchmarks/planner.py's vectors: 48 strong directions plus noise, unit length."""
-    rng = np.random.default_rng(seed)
-    mix = rng.standard_normal((48, d)).astype(np.float32)
-    x = rng.standard_normal((n, 48)).astype(np.float32) @ mix
-    x += 1.4 * rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def minilm() -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +171,9 @@ def main() -> None:
         report("MiniLM Debian", len(docs), measure("MiniLM Debian", docs, queries, args))
     results = []
     for n in map(int, args.sizes.split(",")):
-        rows = measure("low-rank", low_rank(n, DIM, 0), low_rank(BATCH, DIM, 1), args)
+        data = low_rank(n, queries=BATCH, dim=DIM, latent=48, seed=1)
+        docs, queries = (np.ascontiguousarray(a, np.float32) for a in (data.docs, data.queries))
+        rows = measure("low-rank", docs, queries, args)
         report("low-rank", n, rows)
         results.append((n, rows))
     if args.fit and len(results) >= 2:

@@ -107,6 +107,26 @@ def test_flat_top_equals_bitplane_and_numpy(d, n, bits, qbits, nq, masked):
     np.testing.assert_array_equal(rows, ref_rows)
 
 
+@pytest.mark.parametrize("nq", [1, 5])  # blocks split between threads / queries split
+def test_parallel_parts_answer_alike(nq, monkeypatch):
+    """Two threads: one query's blocks in several parts merged, or a batch's queries in one
+    group per thread: the same rows and scores as the NumPy reference."""
+    import slimvec.kernels.flatscan as flatscan
+
+    monkeypatch.setattr(flatscan, "threads_for", lambda work: 2)
+    codec, codes, p, rng = _case(100, 2021, 2, 4, nq, seed=3, dup=300)
+    allow = rng.random(len(codes)) > 0.4
+    tables = query_tables(p.planes, codec.bits)
+    blocks = _blocks(codec, codes, [999])
+    for mask in (None, allow):
+        rows, scores = flat_top(
+            tables, p.offsets, p.delta, p.lo, p.qsums, -codec.half, blocks, 30, mask
+        )
+        ref_rows, ref_scores = _top(_reference(codec, codes, p), 30, mask)
+        np.testing.assert_array_equal(rows, ref_rows)
+        np.testing.assert_array_equal(scores, ref_scores)
+
+
 def test_ties_go_to_the_lowest_row():
     """Copies of one code score alike: the lowest rows win, as in every kernel."""
     codec, codes, p, _ = _case(96, 300, 2, 4, 3, seed=5)

@@ -10,9 +10,9 @@ The tables give each row's integer sum ``S = sum_p 2^p acc_p`` exactly, and the 
 computed from it with the very expression and float types of ``bitplane._scan_parts``
 (float64 ``w * S``, float32 products of the per-query and per-row scalars), so both kernels
 return the same scores bit for bit, and the same rows (ties to the lowest row). Per block of
-32 rows every query of the call is scored while the block sits in L1 (FAISS's query blocking),
-candidates go to bounded buffers (``kernels.candidates``), and a parallel call splits the
-blocks into parts.
+32 rows every query of a part is scored while the block sits in L1 (FAISS's query blocking),
+candidates go to bounded buffers (``kernels.candidates``); a parallel call splits a batch's
+queries between the threads, or a few queries' blocks.
 """
 
 from __future__ import annotations
@@ -35,19 +35,21 @@ CHUNK_ROWS = 32 * 4096
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_blocks(
     luts, lut_row, group_pairs, group_weights, max_pairs, qa, qdelta, qlo, qsum, gscale,
-    docs, factors, block_row, block_len, allow, keep, bounds, buf_s, buf_r, counts,
+    docs, factors, block_row, block_len, allow, keep, qbounds, bounds, buf_s, buf_r, counts,
 ):  # fmt: skip
     nq = qa.shape[0]
     npairs = lut_row // PAIR
     simple = group_weights.shape[0] == 1 and group_weights[0] == 1 and npairs <= max_pairs
-    for part in prange(bounds.shape[0] - 1):
+    ranges = bounds.shape[0] - 1
+    for part in prange((qbounds.shape[0] - 1) * ranges):
+        group, span = part // ranges, part % ranges
         out = np.empty(ROWS, np.uint16)
         sums = np.empty(ROWS, np.int32)  # exact: < 2^31; int32 converts and multiplies in SIMD
         score = np.empty(ROWS, np.float32)
         ok = np.empty(ROWS, np.bool_)
         threshold = np.full(nq, -np.inf, np.float32)
         count = np.zeros(nq, np.int64)
-        for b in range(bounds[part], bounds[part + 1]):
+        for b in range(bounds[span], bounds[span + 1]):
             m, row0 = block_len[b], block_row[b]
             allowed = 0
             for j in range(ROWS):  # padding rows (past m) are never allowed
@@ -56,7 +58,7 @@ def _scan_blocks(
             if allowed == 0:
                 continue
             fw, fl = factors[b, 0], factors[b, 1]
-            for i in range(nq):
+            for i in range(qbounds[group], qbounds[group + 1]):
                 if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
                     _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
                     for j in range(ROWS):
@@ -170,14 +172,19 @@ def flat_top(
     if nblocks == 0:
         return rows, scores
     threads = threads_for(nblocks * ROWS * nq * (lut_row // PAIR))
-    bounds = part_bounds(nblocks, threads, 1)
-    nparts, cap, f32 = len(bounds) - 1, 2 * keep + ROWS, np.float32
+    cap, f32 = 2 * keep + ROWS, np.float32
     allow_arr = readonly(np.empty(0, np.bool_) if allow is None else allow, np.bool_)
     weights = readonly(tables.group_weights, np.int32)
     args = (readonly(blocks.docs), readonly(blocks.factors), readonly(blocks.block_row))
-    args += (readonly(blocks.block_len), allow_arr, keep, bounds)
+    args += (readonly(blocks.block_len), allow_arr, keep)
     for start in range(0, nq, MAX_QUERIES):
         stop = min(nq, start + MAX_QUERIES)
+        # Parts: a batch splits its queries (one group per thread): each query then fills one
+        # shortlist over all rows, not one per part to merge; fewer queries split the blocks.
+        groups = threads if stop - start >= threads else 1
+        qbounds = np.linspace(0, stop - start, groups + 1).astype(np.int64)
+        bounds = part_bounds(nblocks, threads if groups == 1 else 1, 1)
+        nparts = groups * (len(bounds) - 1)
         buf_s = np.empty((nparts, stop - start, cap), np.float32)
         buf_r = np.empty((nparts, stop - start, cap), np.int64)
         counts = np.zeros((nparts, stop - start), np.int64)
@@ -187,7 +194,7 @@ def flat_top(
                 readonly(tables.group_pairs), weights, tables.max_pairs,
                 readonly(qa[start:stop], f32), readonly(qdelta[start:stop], f32),
                 readonly(qlo[start:stop], f32), readonly(qsum[start:stop], f32), f32(gscale),
-                *args, buf_s, buf_r, counts,
+                *args, qbounds, bounds, buf_s, buf_r, counts,
             )  # fmt: skip
             merge_parts(buf_s, buf_r, counts, keep, rows[start:stop], scores[start:stop])
     return rows, scores
