@@ -382,7 +382,7 @@ def profile_default(ds: Dataset, kth: np.ndarray, tmp: Path) -> dict:
     col.add(ds.docs, ids=np.arange(len(ds.docs), dtype=np.int64))
     pipe = col.pipeline
     codec = pipe.codecs[pipe.first_key]
-    codes = col.resident(pipe.first_key)
+    codes = col._view.resident(pipe.first_key)
     q = ds.queries[:BATCH]
     keep = K * pipe.spec.stages[0].keep
     prepared = codec.prepare(q)

@@ -31,7 +31,7 @@ def first_pass(col: slimvec.Collection, view: np.ndarray) -> np.ndarray:
     index = col._view.ivf
     if index is None:
         codec = col.pipeline.codecs[col.pipeline.first_key]
-        codes = col.resident(col.pipeline.first_key)
+        codes = col._view.resident(col.pipeline.first_key)
         rows, scores = codec.scan(codec.prepare(view), codes, len(codes), None)
     else:
         from slimvec.kernels.ivfscan import probe_top, query_tables

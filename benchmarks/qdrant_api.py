@@ -22,7 +22,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-
 from qdrant_client import QdrantClient, models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -173,7 +173,8 @@ def test_log_writes_update_the_columns_like_a_fresh_build(tmp_path):
     assert col._view.filter_columns() is columns  # followed the log, no rebuild
     assert col.count({"year": {"$lt": 2000}}) == 1  # row 3's new year, on the indexed field
     assert col.count({"extra": {"$exists": True}}) == fresh.count({"extra": {"$exists": True}}) == 2
-    assert col._view.filter_columns().indexed == fresh._view.filter_columns().indexed == {"package", "year"}
+    indexed = {"package", "year"}
+    assert col._view.filter_columns().indexed == fresh._view.filter_columns().indexed == indexed
 
 
 # -- bad filters -----------------------------------------------------------------------------

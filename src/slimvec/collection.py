@@ -29,7 +29,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimvec.engine import reader, searcher
-from slimvec.engine.arguments import SearchParams, check_delete, check_page, check_update
+from slimvec.engine.arguments import (
+    SearchParams,
+    check_delete,
+    check_page,
+    check_update,
+    row_info,
+)
 from slimvec.engine.ids import key_array
 from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
@@ -115,33 +121,18 @@ class Collection:
         runs on the view pinned when it began (see :mod:`slimvec.engine.pin`)."""
         self._require_open()
         if self._pin.holds_exclusive and self._stale():
-            self._catch_up(follow_move=False)
+            self._current.catch_up(follow_move=False)
 
+    # what the pin's decorators call (slimvec.engine.pin)
     def _stale(self) -> bool:
-        """Whether another handle committed since this view was loaded (two ``stat``s), or
-        a finished model upgrade moved the collection."""
-        return not self._closed and self._view.stale()  # a closed handle's call says so
+        return not self._closed and self._current.stale()  # a closed handle's call says so
 
-    def _catch_up(self, follow_move: bool = True) -> None:
-        """Load the latest commit, or only replay the log records appended since (the
-        exclusive pin is held: no call is reading this view meanwhile). A call's first
-        catch-up follows a finished upgrade's move; one inside a write (the finishing
-        transaction itself) stays where it is."""
+    def _catch_up(self) -> None:
         self._require_open()
         self._current.catch_up()
-        moved = self._view.manifest.extra.get("moved_to")
-        if moved and follow_move:
-            self._follow_move(moved)
 
     def _mark_stale(self) -> None:
-        """The next catch-up reloads (the pinned view was found swept under a read)."""
-        self._view.signature = None
-
-    def _follow_move(self, moved_to: str) -> None:
-        """A model upgrade finished (here or in another process): this handle becomes one of
-        the new space, as ``slimvec.open`` of the path would be (its model loaded by the name
-        the new space records, unless one is attached)."""
-        self._current.move(self.path / moved_to)
+        self._current.mark_stale()
 
     def _require_open(self) -> None:
         if self._closed:
@@ -251,14 +242,6 @@ class Collection:
         return self._view.live_rows_of(np.asarray(ids, np.int64))
 
     @reads
-    def ids_without_text(self, ids: np.ndarray) -> np.ndarray:
-        """Those of ``ids`` stored without a text."""
-        self._sync()
-        rows, live = self._view.live_rows_of(np.asarray(ids, np.int64))
-        texts = self._view.texts_of_rows(rows[live])
-        return np.asarray(ids)[live][[t is None for t in texts]]
-
-    @reads
     def live_ids(self) -> np.ndarray:
         """Ids of this collection's own live vectors, in row order (the caller's ids: strings
         in a string-id collection)."""
@@ -285,11 +268,6 @@ class Collection:
     def has_texts(self) -> bool:
         """Whether texts are stored (so a keyword index exists)."""
         return self._keyword_index() is not None
-
-    @reads
-    def resident(self, key: str) -> np.ndarray:
-        """All rows of the first-stage code, held in RAM (the funnel's ``CodeSource``)."""
-        return self._view.resident(key)
 
     @reads
     def gather(self, key: str, rows: np.ndarray) -> np.ndarray:
@@ -341,19 +319,10 @@ class Collection:
         self._require_open()
         x, extra = self._view.rows.ingest(vectors)
         given = None if ids is None else self._view.keys.user_ids(ids, len(x))
-        metas, texts = self._row_info(metadata, texts, len(x))
+        metas, texts = row_info(metadata, texts, len(x))
         with self.transaction():
             new_ids, keys = self._writer.add(x, extra, given, metas, texts)
         return new_ids if keys is None else key_array(keys)
-
-    @staticmethod
-    def _row_info(metadata: Any, texts: Any, n: int) -> tuple[Any, Any]:
-        metas = as_metadata(metadata, n)
-        if texts is not None:
-            texts = as_texts(texts)
-            if len(texts) != n:
-                raise InvalidInputError(f"got {len(texts)} texts for {n} vectors")
-        return metas, texts
 
     @writes
     def upsert(
@@ -380,7 +349,7 @@ class Collection:
             raise InvalidInputError("upsert needs the ids to replace or add; add() makes new ones")
         x, _ = self._view.rows.ingest(vectors)
         user = self._view.keys.user_ids(ids, len(x))
-        metas, texts = self._row_info(metadata, texts, len(x))
+        metas, texts = row_info(metadata, texts, len(x))
         with self.transaction():
             self._writer.upsert(x, user, metas, texts)
         return self._view.keys.returned(user)

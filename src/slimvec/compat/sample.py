@@ -102,7 +102,7 @@ def draw_sample(
         old, source = col.encoder.encode(texts, kind="doc"), "texts"
     else:
         live = col.live_ids()
-        with_text = np.setdiff1d(live, col.ids_without_text(live))
+        with_text = np.setdiff1d(live, without_text(col, live))
         n = int(np.clip(round(SAMPLE_FRACTION * len(with_text)), SAMPLE_MIN, SAMPLE_MAX))
         rng = np.random.default_rng(seed)
         ids = np.sort(rng.choice(with_text, size=min(n, len(with_text)), replace=False))
@@ -117,6 +117,12 @@ def draw_sample(
         col.encoder.encode(snippets, kind="query").reshape(-1, col.dim),
         source,
     )
+
+
+def without_text(col: Any, ids: np.ndarray) -> np.ndarray:
+    """Those of live ``ids`` stored without a text (a backfill cannot re-embed them)."""
+    ids = np.asarray(ids)
+    return ids[[text is None for text in col.texts(ids)]]
 
 
 def stored_vectors(col: Any, ids: np.ndarray) -> np.ndarray:

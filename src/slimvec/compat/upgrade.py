@@ -49,7 +49,13 @@ from tqdm.auto import tqdm
 
 from slimvec.compat.adapters import Adapter, fit_adapter, load_adapter
 from slimvec.compat.calibration import ScoreCalibrator, probe_scores
-from slimvec.compat.sample import PairedSample, draw_sample, stored_vectors, unit
+from slimvec.compat.sample import (
+    PairedSample,
+    draw_sample,
+    stored_vectors,
+    unit,
+    without_text,
+)
 from slimvec.compat.spaces import SpaceIdentity
 from slimvec.engine.arguments import SearchParams
 from slimvec.errors import DuplicateIdError, InvalidInputError
@@ -308,7 +314,7 @@ def _check_can_begin(col: Any, sampled: bool) -> None:
             f"collection with the new encoder (or give sample_texts to fit the bridges on)"
         )
     live = col.live_ids()
-    if len(col.ids_without_text(live)) == len(live):
+    if len(without_text(col, live)) == len(live):
         raise InvalidInputError(
             f"collection {where} stores no texts, so its documents cannot be re-embedded with "
             f"a new model; add documents with add_texts(...) or add(vectors, texts=...)"
@@ -498,7 +504,7 @@ class Upgrade:
             backfilled=float(np.clip(1 - len(old_live) / at_begin, 0, 1)),
             adapter=self.adapter.kind,
             keep_old_encoder=self.keep_old_encoder,
-            missing_texts=len(self.old_space.ids_without_text(old_live)),
+            missing_texts=len(without_text(self.old_space, old_live)),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -601,7 +607,7 @@ class Upgrade:
         child.refresh()
         moved = self.settle()
         todo = np.sort(col.live_ids())
-        missing = col.ids_without_text(todo)
+        missing = without_text(col, todo)
         if len(missing):
             raise InvalidInputError(
                 f"{len(missing)} documents of the old space have no stored text, so they cannot "

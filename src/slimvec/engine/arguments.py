@@ -12,7 +12,7 @@ import numpy as np
 
 from slimvec.errors import InvalidInputError
 from slimvec.search.filters import parse_filter
-from slimvec.validation import as_metadata, check_k
+from slimvec.validation import as_metadata, as_texts, check_k
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class SearchParams:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+def row_info(metadata: Any, texts: Any, n: int) -> tuple[Any, Any]:
+    """``add``'s and ``upsert``'s per-row metadata and texts, checked against ``n`` rows."""
+    metas = as_metadata(metadata, n)
+    if texts is not None:
+        texts = as_texts(texts)
+        if len(texts) != n:
+            raise InvalidInputError(f"got {len(texts)} texts for {n} vectors")
+    return metas, texts
 
 
 def check_delete(ids: Any, filter: Any) -> None:  # noqa: A002

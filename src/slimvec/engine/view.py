@@ -637,9 +637,20 @@ class CurrentView:
         if self.on_load is not None:
             self.on_load(view)
 
-    def catch_up(self) -> None:
+    def stale(self) -> bool:
+        """Whether another handle committed since the view was loaded (two ``stat``s), or a
+        finished model upgrade moved the collection."""
+        return self.view.stale()
+
+    def mark_stale(self) -> None:
+        """The next catch-up reloads (the pinned view was found swept under a read)."""
+        self.view.signature = None
+
+    def catch_up(self, follow_move: bool = True) -> None:
         """Load the latest commit, or only replay the log records appended since (under the
-        exclusive pin: no call is reading the view meanwhile)."""
+        exclusive pin: no call is reading the view meanwhile). When a finished model upgrade
+        moved the collection, follow it to the new space, as ``slimvec.open`` of the path
+        would (unless ``follow_move`` is off: the finishing transaction itself stays)."""
         view = self.view
         if signature(view.dir) != view.signature:
             self.load()
@@ -648,6 +659,9 @@ class CurrentView:
                 view.replay_log()
             except CorruptCollectionError:  # swept by a flush meanwhile: reload
                 self.load()
+        moved = self.view.manifest.extra.get("moved_to")
+        if moved and follow_move:
+            self.move(self.path / moved)
 
     def move(self, path: Path) -> None:
         """Follow the collection to ``path`` (a finished model upgrade's new space)."""
