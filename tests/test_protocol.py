@@ -14,6 +14,7 @@ import inspect
 import pytest
 
 import slimvec
+from slimvec.engine.arguments import SearchParams
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.protocol import MEMBERS, CollectionProtocol
 from slimvec.remote.client import RemoteCollection
@@ -85,3 +86,14 @@ def test_a_local_collection_is_an_instance(tmp_path):
     col = slimvec.create(tmp_path / "c", 4)
     assert isinstance(col, CollectionProtocol) and isinstance(col, slimvec.CollectionProtocol)
     assert not isinstance(object(), CollectionProtocol)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_search_takes_exactly_the_search_params(kind):
+    """How a search runs is spelled once (``SearchParams``): a new option added there and not
+    to a kind's ``search`` / ``search_texts`` (or the reverse) fails here."""
+    cls = KINDS[kind]()
+    search = list(inspect.signature(cls.search).parameters)
+    texts = list(inspect.signature(cls.search_texts).parameters)
+    assert search[:3] == ["self", "queries", "k"]
+    assert tuple(search[3:]) == SearchParams.names() == tuple(texts[-len(SearchParams.names()) :])
