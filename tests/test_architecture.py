@@ -320,3 +320,20 @@ def test_an_upward_import_and_a_private_reach_are_caught(monkeypatch):
     assert ("slimvec.kernels.topk", "_manifest") in _private_uses()
     monkeypatch.setitem(TREES, "slimvec.eval.metrics", ast.parse("from slimvec.spec import _x"))
     assert ("slimvec.eval.metrics", "_x") in _private_uses()
+
+
+#: Issue 25's bounds: the local collection's module is its public face only, and no class
+#: holds so much that it should be split by responsibility.
+MAX_COLLECTION_LINES = 600
+MAX_CLASS_LINES = 600
+
+
+def test_the_collection_stays_a_facade_and_no_class_grows_past_its_bound():
+    facade = (SRC / "collection.py").read_text().count("\n")
+    assert facade <= MAX_COLLECTION_LINES, f"collection.py has {facade} lines: move engine work"
+    big = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno >= MAX_CLASS_LINES:
+                big.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert not big, f"classes over {MAX_CLASS_LINES} lines: {big}"
