@@ -36,6 +36,8 @@ import ray
 import slimvec
 from slimvec.distributed.pool import ShardPool
 from slimvec.distributed.shardmap import ROUTERS, ShardMap
+from slimvec.engine.arguments import check_update
+from slimvec.engine.model import ModelSlot
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
@@ -147,9 +149,9 @@ class ShardedCollection:
         _require_ray()
         self.root = Path(root)
         self._map = smap
-        self._encoder = None
+        self._model = ModelSlot(repr(str(self.root)), "slimvec.distributed.create(root, ")
         if encoder is not None:
-            self._encoder = self._checked_encoder(encoder)
+            self._model.attach(encoder, self._map.encoder)
         self._pool = ShardPool(self.root, smap, actor_options, start_timeout)
 
     @property
@@ -372,24 +374,7 @@ class ShardedCollection:
         """Replace the metadata of live ``ids`` (one dict, or None, per id), or merge one dict
         into the rows matching ``filter`` (and among ``ids``, if given); returns how many.
         Unknown ids: an error, nothing written. Each shard updates its rows in one commit."""
-        if merge is not None:
-            if metadatas is not None:
-                raise InvalidInputError(
-                    "give metadatas (replaces each id's metadata) or merge (one dict merged "
-                    "into every selected row), not both"
-                )
-            if not isinstance(merge, dict):
-                raise InvalidInputError(f"merge must be one metadata dict, got {merge!r}")
-            try:
-                as_metadata([merge], 1)
-            except InvalidInputError as exc:
-                raise InvalidInputError(str(exc).replace("metadata[0]", "merge", 1)) from None
-            if ids is None and filter is None:
-                raise InvalidInputError(
-                    "update_metadata(merge=...) needs a filter or ids to select rows"
-                )
-            if filter is not None:
-                parse_filter(filter)
+        if check_update(ids, metadatas, filter, merge) == "merge":
             if ids is None:
                 per_shard = self._pool.everywhere(None, None, filter, merge)
             else:
@@ -400,13 +385,6 @@ class ShardedCollection:
                     for s, rows in self._split(user).items()
                 }
             return int(sum(self._pool.write("update_metadata", per_shard).values()))
-        if filter is not None:
-            raise InvalidInputError(
-                "filter selects the rows of update_metadata(filter=..., merge={...}); to "
-                "replace metadata per id, give ids and metadatas"
-            )
-        if ids is None:
-            raise InvalidInputError("give the ids to update (or filter=... with merge={...})")
         user = self._user_ids(ids)
         metas = as_metadata(metadatas, len(user))
         if metas is None:
@@ -574,34 +552,11 @@ class ShardedCollection:
     @property
     def encoder(self) -> Any:
         """The text encoder (loaded in the driver on first use, checked against the map)."""
-        if self._encoder is None:
-            if self._map.encoder is None:
-                raise InvalidInputError(
-                    f"collection {str(self.root)!r} has no encoder, so it takes vectors, not "
-                    f"texts; create it with slimvec.distributed.create(root, "
-                    f"encoder='all-MiniLM-L6-v2')"
-                )
-            self._encoder = self._checked_encoder(self._map.encoder["name"])
-        return self._encoder
+        return self._model.get(self._map.encoder)
 
-    def _checked_encoder(self, encoder: Any) -> Any:
-        from slimvec.encoders import encoder_spec, get_encoder
-        from slimvec.encoders.base import model_mismatch
-
-        model = get_encoder(encoder)
-        recorded = self._map.encoder
-        if recorded is None:
-            raise InvalidInputError(
-                f"collection {str(self.root)!r} was created without an encoder; it cannot take one"
-            )
-        found = encoder_spec(model)
-        what = model_mismatch(recorded, found)
-        if what is not None:
-            raise InvalidInputError(
-                f"encoder {found['name']!r} is not the model this collection was built with "
-                f"({recorded['name']!r}): its {what} differs; use the original model"
-            )
-        return model
+    def attach_encoder(self, encoder: Any) -> Any:
+        """Use this ``Encoder`` object (it must be the recorded model); returns it."""
+        return self._model.attach(encoder, self._map.encoder)
 
     def add_texts(
         self,

@@ -128,7 +128,7 @@ def ingest_texts(
     import ray.data  # ~3 s to import: not in every shard actor that imports this package
 
     encoders = pool_size(encoders, col)
-    model = col.encoder if encoder is None else col._checked_encoder(encoder)
+    model = col.encoder if encoder is None else col.attach_encoder(encoder)
     existing = col.live_ids()
     rows = dataset.map_batches(
         _unseen,

@@ -18,8 +18,8 @@ from slimvec.errors import InvalidInputError
 class ModelSlot:
     """One handle's text encoder, checked against the record of the view it serves."""
 
-    def __init__(self, where: str):
-        self.where = where  # the collection, for messages
+    def __init__(self, where: str, create: str = "slimvec.create(path, "):
+        self.where, self.create = where, create  # the collection and its maker, for messages
         self.model: Any = None
         self.record: dict | None = None  # what ``model`` was checked against
         self._lock = threading.Lock()  # two threads' first text call load the model once
@@ -59,7 +59,7 @@ class ModelSlot:
                 if record is None:
                     raise InvalidInputError(
                         f"collection {self.where} has no encoder, so it takes vectors, not "
-                        f"texts; create it with slimvec.create(path, encoder='all-MiniLM-L6-v2')"
+                        f"texts; create it with {self.create}encoder='all-MiniLM-L6-v2')"
                     )
                 self.attach(record["name"], record)
             return self.model
