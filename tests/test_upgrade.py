@@ -121,7 +121,7 @@ def test_mixed_search_adds_backfill_and_finish(tmp_path):
     added = col.add_texts(["brand new perl doc", "brand new font doc"], metadata=[{"n": 1}, None])
     assert added.tolist() == [len(DOCS), len(DOCS) + 1]
     assert len(up.new_space) == 2 and len(up.old_space) == len(DOCS)
-    assert len(col) == len(DOCS) + 2
+    assert len(col) == len(DOCS) + 2 and col.live_ids().tolist() == list(range(len(DOCS) + 2))
     assert up.new_space.metadata(added) == [{"n": 1}, None]
 
     assert col.backfill(batch_size=32, limit=100, progress=False) == 100

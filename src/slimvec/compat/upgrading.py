@@ -302,6 +302,13 @@ class UpgradingCollection:
         return upgrade.per_id(ids, "metadata")
 
     @_both_spaces
+    def live_ids(self, upgrade: Upgrade) -> np.ndarray:
+        """Ids of the live documents: the old space's in row order, then the new space's
+        (an id an interrupted backfill left in both, once)."""
+        old, new = (space.live_ids() for space in upgrade.spaces)
+        return np.concatenate([old[~np.isin(old, new)], new])
+
+    @_both_spaces
     def count(self, upgrade: Upgrade, filter: Any = None) -> int:  # noqa: A002
         if filter is None:
             return len(self)
