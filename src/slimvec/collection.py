@@ -12,11 +12,10 @@ and the *pin* every call takes on its view (``engine.pin``).
 catches up: a reader always sees the latest commit, and a load that races a writer's commit
 retries instead of reporting damage. A call then runs on that one view.
 
-**Model upgrades** are another kind of collection
-(:class:`slimvec.compat.upgrading.UpgradingCollection`, what ``slimvec.open`` returns while
-one is in progress): this class serves one model's space and has no upgrade branches. A
-handle that finds an upgrade begun refuses further calls with an error saying to reopen; one
-whose upgrade was finished follows the collection to the new space.
+**Model upgrades** are another kind of collection (:class:`slimvec.compat.upgrading.
+UpgradingCollection`, what ``slimvec.open`` returns while one is in progress): this class serves
+one model's space and has no upgrade branches. A handle that finds an upgrade begun refuses
+further calls with an error saying to reopen; one whose upgrade was finished follows.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slimvec.engine import reader, searcher
+from slimvec.engine import reader
 from slimvec.engine.arguments import (
     SearchParams,
     check_delete,
@@ -39,6 +38,7 @@ from slimvec.engine.arguments import (
 from slimvec.engine.ids import key_array
 from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
+from slimvec.engine.quality import LiveRecall, Monitor
 from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
 from slimvec.engine.writer import Writer, create_directory, describe_refits, new_manifest
@@ -52,7 +52,7 @@ from slimvec.store.manifest import Manifest
 from slimvec.validation import as_metadata, as_path, as_texts
 
 
-class Collection:
+class Collection(LiveRecall):
     """Open with :func:`slimvec.open` or make with :func:`slimvec.create`, not directly."""
 
     #: What a row is (``slimvec.engine.rows``); a multi-vector collection plugs in its own.
@@ -69,6 +69,7 @@ class Collection:
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
+        self._quality = Monitor(self)  # live recall: see slimvec.engine.quality
         if self._refusal is not None:
             self._current.close()
             raise InvalidInputError(self._refusal)
@@ -220,7 +221,7 @@ class Collection:
         """``search`` for ``prepare_queries`` output, in internal ids (what fusion, BM25 and
         an upgrade's merge of two spaces work with)."""
         self._sync()
-        return searcher.run(self._view, queries, k, params)
+        return self._quality.search(self._view, queries, k, params)
 
     @reads
     def matching_ids(self, filter: Any) -> np.ndarray:  # noqa: A002
@@ -282,10 +283,8 @@ class Collection:
         -1 / -inf padded."""
         index = self._keyword_index()
         if index is None:
-            nq = len(queries)
-            return SearchResult(
-                np.full((nq, k), -1, np.int64), np.full((nq, k), -np.inf, np.float32)
-            )
+            empty = (len(queries), k)
+            return SearchResult(np.full(empty, -1, np.int64), np.full(empty, -np.inf, np.float32))
         return SearchResult(*index.search(queries, k, allow_ids=allow_ids))
 
     @writes
@@ -571,18 +570,19 @@ class Collection:
 
     @reads
     def info(self) -> dict[str, Any]:
-        """Counts, spec, what each vector costs in RAM and on disk."""
+        """Counts, spec, what each vector costs in RAM and on disk, live recall."""
         self._sync()
         view = self._view
         return view.describe(
             path=str(self.path), count=len(self), calibration=describe_refits(view), upgrade=None
-        )
+        ) | {"quality": self._quality.report(view.manifest.extra.get("target_recall"))}
 
     @writes
     def close(self) -> None:
         """Release files; every later call raises."""
         if self._closed:
             return
+        self._quality.close()
         self._current.close()
         self._closed = True
 

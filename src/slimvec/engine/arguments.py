@@ -31,6 +31,16 @@ class SearchParams:
         return tuple(f.name for f in fields(cls))
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """What a recall target (``engine.quality``) sets for a search whose call gave neither
+    ``exact`` nor ``nprobe``: ``scale`` multiplies the lists an ``ivf:N`` search probes or,
+    flat, every stage's shortlist; ``exact`` runs the exact plan."""
+
+    scale: float = 1.0
+    exact: bool = False
+
+
 def row_info(metadata: Any, texts: Any, n: int) -> tuple[Any, Any]:
     """``add``'s and ``upsert``'s per-row metadata and texts, checked against ``n`` rows."""
     metas = as_metadata(metadata, n)

@@ -10,16 +10,18 @@ Everything here reads only the view it is given; ``explain`` says which plan ran
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from slimvec.engine import planner
-from slimvec.engine.arguments import SearchParams
+from slimvec.engine.arguments import SearchParams, Tuning
 from slimvec.engine.view import View
 from slimvec.errors import InvalidInputError
-from slimvec.index.ivf import check_nprobe
+from slimvec.index.ivf import check_nprobe, default_nprobe
 from slimvec.kernels.topk import pad_results
 from slimvec.search.filters import parse_filter
 from slimvec.search.result import SearchResult
@@ -45,14 +47,40 @@ def check_nprobe_for(view: View, nprobe: Any, spec: str) -> None:
     check_nprobe(nprobe, view.ivf.nlist)
 
 
-def run(view: View, q: Any, k: Any, params: SearchParams) -> SearchResult:
-    """A search as asked: ``params`` checked against this view, then the plan it needs."""
+def run(
+    view: View, q: Any, k: Any, params: SearchParams, tuning: Tuning | None = None
+) -> SearchResult:
+    """A search as asked: ``params`` checked against this view, then the plan it needs, at
+    the setting a recall target chose (``tuning``; never where the call set its own)."""
     k = check_k(k)
     if params.nprobe is not None:
         check_nprobe_for(view, params.nprobe, view.manifest.spec)
-    if params.filter is not None:
-        return search_filtered(view, q, k, params.exact, params.filter, params.nprobe)
-    return search(view, q, k, params.exact, params.nprobe)
+    wide, tuned = tune(view, k, params, tuning)
+    if tuned.filter is not None:
+        out = search_filtered(view, q, wide, tuned.exact, tuned.filter, tuned.nprobe)
+    else:
+        out = search(view, q, wide, tuned.exact, tuned.nprobe)
+    if (tuned is not params or wide != k) and out.explain is not None:
+        out.explain["tuning"] = {"scale": tuning.scale, "exact": tuning.exact}
+    if wide == k:
+        return out
+    return SearchResult(out.ids[:, :k], out.scores[:, :k], out.explain)
+
+
+def tune(
+    view: View, k: int, params: SearchParams, tuning: Tuning | None
+) -> tuple[int, SearchParams]:
+    """(k to search for, params) at ``tuning``: the exact plan, more IVF lists, or (flat)
+    every shortlist widened by searching for ``scale * k`` and keeping the best ``k``."""
+    if tuning is None or tuning == Tuning() or params.exact or params.nprobe is not None:
+        return k, params
+    if tuning.exact:
+        return k, replace(params, exact=True)
+    if view.ivf is not None and view.ivf.trained:
+        nlist = view.ivf.nlist
+        nprobe = min(nlist, math.ceil(default_nprobe(nlist) * tuning.scale))
+        return k, replace(params, nprobe=nprobe)
+    return math.ceil(k * tuning.scale), params
 
 
 def plan(view: View, nq: int, rows: int, exact: bool, nprobe: int | None) -> dict[str, Any]:
