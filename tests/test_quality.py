@@ -269,3 +269,44 @@ def test_quality_file_is_json_with_every_kind(col, low_rank, tmp_path):
     _measured(col, low_rank.queries[:30])
     body = json.loads((tmp_path / "c" / quality.QUALITY_FILE).read_text())
     assert body["format"] == "slimvec-quality" and len(body["kinds"]["flat"]["window"]) == 30
+
+
+# -- where people look: the CLI, /metrics, a remote collection's info ---------------------------
+def test_cli_table_json_and_plot(col, low_rank, tmp_path):
+    from typer.testing import CliRunner
+
+    from slimvec.cli import app
+
+    col.set_target_recall(0.99)
+    _measured(col, low_rank.queries[:60])
+    col.close()
+    runner = CliRunner()
+    shown = runner.invoke(app, ["quality", str(tmp_path / "c"), "--plot", str(tmp_path / "r.png")])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "flat" in shown.output and "target: 0.99" in shown.output and "step 0 -> 1" in shown.output
+    )
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    as_json = runner.invoke(app, ["quality", str(tmp_path / "c"), "--json"])
+    assert json.loads(as_json.output)["plans"]["flat"]["total_samples"] == 60
+
+
+def test_metrics_and_a_remote_collection_show_the_estimate(low_rank, tmp_path):
+    import httpx
+
+    from serving import thread_server
+    from slimvec.server.app import create_app
+
+    root = tmp_path / "root"
+    c = slimvec.create(root / "docs", DIM, spec=SPEC, target_recall=0.9)
+    c.add(low_rank.docs)
+    c.quality.configure(rate=1.0, budget=None)
+    _measured(c, low_rank.queries[:20])
+    c.close()
+    with thread_server(create_app(root)) as url:
+        metrics = httpx.get(url + "/metrics").text
+        assert 'slimvec_recall_estimate{collection="docs",plan="flat"}' in metrics
+        assert 'slimvec_recall_samples{collection="docs",plan="flat"} 20.0' in metrics
+        assert 'slimvec_recall_target{collection="docs"} 0.9' in metrics
+        remote = slimvec.connect(url).open("docs")
+        assert remote.info()["quality"]["plans"]["flat"]["samples"] == 20

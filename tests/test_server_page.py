@@ -16,6 +16,7 @@ import pytest
 import slimvec
 from api_contract import TEXTS, HashEncoder
 from serving import thread_server
+from slimvec.engine import planner
 from slimvec.server.app import create_app
 from slimvec.server.auth import KeyFile, new_key
 
@@ -66,7 +67,13 @@ def _chromium(tmp_path: Path, url: str, *args: str) -> str:
 def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("page-root")
     x = np.random.default_rng(0).standard_normal((100, 32)).astype(np.float32)
-    slimvec.create(root / "vectors", 32, spec="int8*4 > f32").add(x)
+    measured = slimvec.create(root / "vectors", 32, spec="int8*4 > f32", target_recall=0.9)
+    measured.add(x)
+    measured.quality.configure(rate=1.0, budget=None)
+    with planner.funnel_only():  # 100 rows: the planner would answer exactly, unmeasured
+        measured.search(x[:12] + 0.1, k=5)
+    measured.quality.flush()  # measured and saved with the collection, read by the server
+    measured.close()
     texts = slimvec.create(root / "packages", encoder=HashEncoder())
     texts.add_texts([*TEXTS, EVIL], metadata=[{"i": i} for i in range(len(TEXTS) + 1)])
     keyed = slimvec.create(root / "keyed", encoder=HashEncoder(), ids="str")
@@ -86,6 +93,7 @@ def test_page_lists_collections_and_searches_in_a_browser(served, tmp_path):
     assert "Results for “html parser” in packages" in dom
     assert "HTML parser and tree builder for Python" in dom and '{"i": 5}' in dom
     assert 'src="/bench.png"' in dom
+    assert "flat 1.000 (" in dom and "n=12)" in dom and "target 0.9" in dom  # live recall
     evil = _chromium(
         tmp_path, f"{served}/?collection=packages&q=script+alert&mode=sparse", "--dump-dom"
     )

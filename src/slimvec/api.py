@@ -11,6 +11,7 @@ from typing import Any
 
 from slimvec.collection import Collection
 from slimvec.compat.upgrading import UpgradingCollection
+from slimvec.engine.quality import check_target
 from slimvec.errors import InvalidInputError
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.spec import DEFAULT_SPEC
@@ -30,6 +31,7 @@ def create(
     layers: int | None = None,
     dims: int | None = None,
     ids: str = "int",
+    target_recall: float | None = None,
     **multivector_options: Any,
 ) -> Collection:
     """Create an empty collection directory for ``dim``-dim vectors and open it.
@@ -47,7 +49,10 @@ def create(
     elastic, 2D Matryoshka operating point; recorded in the model identity).
     ``ids``: "int" (int64 ids, the default) or "str" (string ids such as UUIDs or paths,
     taken and returned everywhere ids are; see :mod:`slimvec.store.idmap`).
+    ``target_recall``: the recall@k the collection holds by turning its speed knobs, measured
+    on live queries (see :mod:`slimvec.engine.quality`; ``set_target_recall`` changes it).
     """
+    target_recall = check_target(target_recall)  # refused before anything is written
     if layers is not None or dims is not None:  # an elastic encoder's operating point
         from slimvec.encoders import get_encoder
 
@@ -61,15 +66,19 @@ def create(
             )
         if spec == DEFAULT_SPEC:
             spec = MultiVectorCollection.default_spec
-        return MultiVectorCollection.create_multivector(
+        col = MultiVectorCollection.create_multivector(
             path, dim, metric, spec, encoder, keyword=keyword, **multivector_options
         )
-    if multivector_options:
+    elif multivector_options:
         raise InvalidInputError(
             f"options {sorted(multivector_options)} apply to multi-vector collections only; "
             f"pass multivector=True"
         )
-    return Collection.create(path, dim, metric, spec, encoder, keyword=keyword, ids=ids)
+    else:
+        col = Collection.create(path, dim, metric, spec, encoder, keyword=keyword, ids=ids)
+    if target_recall is not None:
+        col.set_target_recall(target_recall)
+    return col
 
 
 def open(path: str | Path, encoder: Any = None) -> Collection | UpgradingCollection:  # noqa: A001

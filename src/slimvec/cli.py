@@ -935,6 +935,71 @@ def _size(n: float) -> str:
     return f"{n:,.1f} TB"  # pragma: no cover
 
 
+@app.command("quality")
+@friendly
+def quality_command(
+    path: PathArg,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write a PNG of recall over time here")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print info()['quality']")] = False,
+) -> None:
+    """Live recall: recall@k measured on a sample of the searches the collection answered,
+    per plan kind, with its 95 % interval, the target it holds and the adjustments made.
+
+    [bold]Example[/]: slimvec quality docs.slim --plot recall.png
+    """
+    col = slimvec.open(path)
+    report = col.info()["quality"]
+    history = col.quality.history() if hasattr(col, "quality") else {}
+    col.close()
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = _console()
+    target = report["target_recall"]
+    table = Table(title=f"live recall of {escape(str(path))}", title_justify="left")
+    for column in ("plan", "recall@k", "95 % interval", "samples", "setting", "last change"):
+        table.add_column(column)
+    for kind, plan in report["plans"].items():
+        setting = plan["setting"]
+        shown = "exact" if setting["exact"] else f"x{setting['scale']:g}"
+        estimate = "-" if plan["estimate"] is None else f"{plan['estimate']:.3f}"
+        if plan["below_target"]:
+            estimate = f"[red]{estimate}[/]"
+        table.add_row(
+            kind, estimate, "{:.3f} - {:.3f}".format(*plan["interval"]),
+            f"{plan['samples']:,} of {plan['window']:,} ({plan['total_samples']:,} in all)",
+            shown, _when(plan["last_change"]),
+        )  # fmt: skip
+    console.print(table)
+    if not report["plans"]:
+        console.print(
+            f"no searches measured yet: {report['rate']:.1%} of queries are sampled as they "
+            f"run (exact plans are not: their recall is 1)"
+        )
+    console.print(
+        f"target: {target if target is not None else 'none (set_target_recall to hold one)'}"
+        f"; sampling {report['rate']:.1%}; dropped {report['dropped']:,} (a commit between)"
+    )
+    for adjustment in report["adjustments"][-10:]:
+        console.print(
+            f"  {_when(adjustment['time'])} {adjustment['plan']}: step "
+            f"{adjustment['from']['step']} -> {adjustment['to']['step']} "
+            f"({escape(adjustment['why'])})"
+        )
+    if plot is not None:
+        from slimvec.eval.plots import plot_recall
+
+        console.print(f"wrote {escape(str(plot_recall(history, report, plot)))}")
+
+
+def _when(stamp: float | None) -> str:
+    import time
+
+    return "-" if stamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
 @app.command("check")
 @friendly
 def check_command(

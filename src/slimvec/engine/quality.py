@@ -502,3 +502,7 @@ class LiveRecall:
         """Keep recall@k at or above ``target`` by turning the speed knobs (shortlists, IVF
         nprobe, the exact plan); None: only measure. Committed with the collection."""
         set_target(self, target)
+
+    def live_recall(self) -> dict[str, Any]:
+        """``info()["quality"]`` without the rest of ``info()`` (what ``/metrics`` reads)."""
+        return self._quality.report(self.manifest.extra.get("target_recall"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,3 +195,45 @@ def _label(ax, items: list[tuple[str, float, float]], kind: str) -> None:
         fontsize=8.5,
         family="monospace",
     )
+
+
+def plot_recall(
+    history: dict[str, list[list[float]]], report: dict[str, Any], path: str | Path
+) -> Path:
+    """Write a PNG of a collection's live recall over time (``slimvec quality --plot``): per
+    plan kind the estimate with its 95 % interval as a band, the target as a dashed line and
+    each adjustment of the speed knobs as a vertical tick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        raise InvalidInputError(
+            "no recall measured yet: searches are sampled as they run (1 % by default); "
+            "search the collection, then plot again"
+        )
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    start = min(points[0][0] for points in history.values())
+    for kind, points in sorted(history.items()):
+        t, mean, low, high = (np.array(column) for column in zip(*points))
+        minutes = (t - start) / 60
+        (line,) = ax.plot(minutes, mean, label=f"{kind} recall@k", lw=1.6)
+        ax.fill_between(minutes, low, high, color=line.get_color(), alpha=0.2, lw=0)
+    if report.get("target_recall") is not None:
+        ax.axhline(report["target_recall"], color="tab:red", ls="--", lw=1, label="target")
+    for i, adjustment in enumerate(report.get("adjustments", [])):
+        ax.axvline(
+            (adjustment["time"] - start) / 60, color="grey", lw=0.8, alpha=0.6,
+            label="adjustment" if i == 0 else None,
+        )  # fmt: skip
+    ax.set_xlabel("minutes since the first measurement")
+    ax.set_ylabel("recall@k (estimate, 95 % interval)")
+    ax.set_title("live recall, measured on sampled searches")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -4,6 +4,7 @@ and Prometheus metrics."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -67,6 +68,7 @@ class Metrics:
                 for name, n in collections.each(lambda name, col: (name, len(col))):
                     gauge.add_metric([name], n)
                 yield gauge
+                yield from recall_gauges(collections.each(lambda name, col: (name, col)))
 
         prom.register(Sizes())
 
@@ -88,3 +90,38 @@ class Metrics:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.requests.labels(scope["method"], route, str(status)).inc()
             self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+
+def recall_gauges(collections: Iterable[tuple[str, Any]]) -> Iterator[GaugeMetricFamily]:
+    """Live recall per collection and plan kind (``slimvec.engine.quality``): the estimate,
+    its 95 % interval, the samples it rests on, and the target where one is set."""
+    labels = ["collection", "plan"]
+    families = {
+        "estimate": GaugeMetricFamily(
+            "slimvec_recall_estimate", "recall@k measured on sampled searches", labels=labels
+        ),
+        "low": GaugeMetricFamily(
+            "slimvec_recall_lower", "lower bound of the recall's 95% interval", labels=labels
+        ),
+        "high": GaugeMetricFamily(
+            "slimvec_recall_upper", "upper bound of the recall's 95% interval", labels=labels
+        ),
+        "samples": GaugeMetricFamily(
+            "slimvec_recall_samples", "sampled searches the estimate rests on", labels=labels
+        ),
+    }
+    target = GaugeMetricFamily(
+        "slimvec_recall_target", "the recall the collection holds", labels=["collection"]
+    )
+    for name, col in collections:
+        report = col.live_recall() if hasattr(col, "live_recall") else col.info()["quality"]
+        if report["target_recall"] is not None:
+            target.add_metric([name], report["target_recall"])
+        for plan, found in report["plans"].items():
+            if found["estimate"] is None:
+                continue
+            low, high = found["interval"]
+            for key, value in zip(families, (found["estimate"], low, high, found["samples"])):
+                families[key].add_metric([name, plan], value)
+    yield from families.values()
+    yield target

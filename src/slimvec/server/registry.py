@@ -100,6 +100,8 @@ class Registry:
             with handle.reopen_lock:
                 stamp = _stamp(self.path(name))
                 if handle.reader is None or stamp != handle.stamp:
+                    if handle.reader is not None and hasattr(handle.reader, "quality"):
+                        handle.reader.quality.save(only_if_unsaved=True)  # read at the open
                     # the old snapshot stays usable by requests still holding it
                     handle.reader, handle.stamp = self._open_stable(name, stamp)
         return handle.reader

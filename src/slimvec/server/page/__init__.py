@@ -28,7 +28,7 @@ def _bytes(value: Any) -> str:
 
 def _collection_rows(infos: list[dict[str, Any]]) -> str:
     if not infos:
-        return '<tr><td colspan="8" class="empty">no collections yet</td></tr>'
+        return '<tr><td colspan="9" class="empty">no collections yet</td></tr>'
     rows = []
     for info in infos:
         encoder = (info.get("encoder") or {}).get("name") or "-"
@@ -42,9 +42,31 @@ def _collection_rows(infos: list[dict[str, Any]]) -> str:
             f"<td>{_bytes(info['ram_bytes_per_vector'])}</td>"
             f"<td>{_bytes(info['disk_bytes_per_vector'])}</td>"
             f"<td>{escape(encoder)}</td>"
+            f'<td class="recall">{_recall(info.get("quality"))}</td>'
             "</tr>"
         )
     return "\n".join(rows)
+
+
+def _recall(quality: dict[str, Any] | None) -> str:
+    """Live recall per plan kind with its 95 % interval (``slimvec.engine.quality``), red
+    below the target; "-" before any search was measured."""
+    if not quality or not quality["plans"]:
+        return "-"
+    parts = []
+    for kind, plan in quality["plans"].items():
+        if plan["estimate"] is None:
+            continue
+        low, high = plan["interval"]
+        css = ' class="below"' if plan["below_target"] else ""
+        parts.append(
+            f"<span{css}>{escape(kind)} {plan['estimate']:.3f} ({low:.3f}–{high:.3f}, "
+            f"n={plan['samples']:,})</span>"
+        )
+    target = quality["target_recall"]
+    if target is not None:
+        parts.append(f'<span class="note">target {target:g}</span>')
+    return "<br>".join(parts) or "-"
 
 
 def _search_form(names: list[str], query: dict[str, str]) -> str:
