@@ -310,3 +310,16 @@ def test_metrics_and_a_remote_collection_show_the_estimate(low_rank, tmp_path):
         assert 'slimvec_recall_target{collection="docs"} 0.9' in metrics
         remote = slimvec.connect(url).open("docs")
         assert remote.info()["quality"]["plans"]["flat"]["samples"] == 20
+
+
+def test_shards_reports_combine_weighted_by_samples():
+    def shard(estimate, low, high, samples):
+        plan = {"estimate": estimate, "interval": [low, high], "samples": samples}
+        plan.update(total_samples=samples, below_target=estimate < 0.9, last_change=None)
+        return {"target_recall": 0.9, "plans": {"flat": plan}, "adjustments": []}
+
+    both = quality.combine([shard(1.0, 0.98, 1.0, 300), shard(0.8, 0.7, 0.88, 100), None])
+    flat = both["plans"]["flat"]
+    assert flat["estimate"] == pytest.approx(0.95) and flat["samples"] == 400
+    assert flat["interval"] == pytest.approx([0.91, 0.97]) and flat["below_target"]
+    assert both["target_recall"] == 0.9 and both["shards"] == 2

@@ -38,6 +38,7 @@ from slimvec.distributed.pool import ShardPool
 from slimvec.distributed.shardmap import ROUTERS, ShardMap
 from slimvec.engine.arguments import check_update
 from slimvec.engine.model import ModelSlot
+from slimvec.engine.quality import combine
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
@@ -520,7 +521,7 @@ class ShardedCollection:
         for s, (replicas, best) in enumerate(self._pool.health(timeout)):
             entry = {"shard": s, "path": self._pool.shard_path(s), "replicas": replicas}
             if best is not None:
-                entry.update({key: best[key] for key in ("count", "deleted", "ram_bytes")})
+                entry.update({k: best[k] for k in ("count", "deleted", "ram_bytes", "quality")})
                 entry["disk_bytes"] = best["disk_bytes"]
                 sample = best
             shards.append(entry)
@@ -546,6 +547,7 @@ class ShardedCollection:
             "code_bytes_per_vector": sample["code_bytes_per_vector"] if answered else None,
             "id_kind": self.id_kind,
             "shard_info": shards,
+            "quality": combine([e.get("quality") for e in answered]),  # each shard's own top-k
         }
 
     # -- text ---------------------------------------------------------------------------------

@@ -486,6 +486,39 @@ class Monitor:
         self.save(only_if_unsaved=True)
 
 
+def combine(reports: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Several collections' ``info()["quality"]`` as one (a sharded collection's shards):
+    per plan kind the sample-weighted mean of the estimates and of the interval bounds (wider
+    than the pooled interval, never narrower), the samples summed, every adjustment."""
+    reports = [r for r in reports if r]
+    plans: dict[str, dict[str, Any]] = {}
+    for kind in KINDS:
+        found = [r["plans"][kind] for r in reports if r["plans"].get(kind, {}).get("estimate")]
+        n = sum(p["samples"] for p in found)
+        if not n:
+            continue
+        weights = np.array([p["samples"] for p in found]) / n
+        mean = float(weights @ [p["estimate"] for p in found])
+        low, high = weights @ np.array([p["interval"] for p in found], np.float64)
+        plans[kind] = {
+            "estimate": round(mean, 4),
+            "interval": [round(float(low), 4), round(float(high), 4)],
+            "samples": n,
+            "total_samples": sum(p["total_samples"] for p in found),
+            "below_target": any(p["below_target"] for p in found),
+            "last_change": max((p["last_change"] or 0 for p in found), default=0) or None,
+        }  # fmt: skip
+    targets = {r["target_recall"] for r in reports}
+    return {
+        "target_recall": targets.pop() if len(targets) == 1 else None,
+        "plans": plans,
+        "adjustments": sorted(
+            (a for r in reports for a in r["adjustments"]), key=lambda a: a["time"]
+        ),
+        "shards": len(reports),
+    }
+
+
 class LiveRecall:
     """The live recall of a collection whose handle keeps a :class:`Monitor` in ``_quality``:
     its measurement, and the target it holds."""
