@@ -144,6 +144,31 @@ def test_segment_rows_equal_numpy_fancy_indexing(tmp_path, monkeypatch, dtype, p
     np.testing.assert_array_equal(gather.SegmentRows(columns, starts).take(rows), whole[rows, 0])
 
 
+def test_segment_rows_dots_score_float_rows_in_place(tmp_path):
+    """Rescoring without a copy: inner products with rows of three memory-mapped segments
+    (the middle one a single row, odd width) equal NumPy's in float64, -inf where row -1;
+    rows that are not plain float32 matrices say None (the caller gathers)."""
+    from slimvec.kernels import gather
+
+    rng = np.random.default_rng(1)
+    whole = rng.standard_normal((300, 37)).astype(np.float32)
+    starts = np.array([0, 120, 121])
+    arrays = []
+    for s, (lo, hi) in enumerate(zip(starts, [*starts[1:], len(whole)])):
+        np.save(tmp_path / f"{s}.npy", whole[lo:hi])
+        arrays.append(np.load(tmp_path / f"{s}.npy", mmap_mode="r"))
+    queries = rng.standard_normal((4, 37)).astype(np.float32)
+    rows = rng.integers(0, len(whole), (4, 50))
+    rows[:, 0], rows[1, 3], rows[2, -1] = 120, -1, 0
+    got = gather.SegmentRows(arrays, starts).dots(rows, queries)
+    want = np.einsum("qcd,qd->qc", whole[rows].astype(np.float64), queries.astype(np.float64))
+    want[rows < 0] = -np.inf
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=1e-6, atol=1e-6)
+    assert np.isneginf(got[1, 3]) and got.dtype == np.float32
+    halves = [a.astype(np.float16) for a in arrays]
+    assert gather.SegmentRows(halves, starts).dots(rows, queries) is None
+
+
 @pytest.mark.parametrize("nq", [3, 40])  # the serial and the parallel merge
 def test_merge_parts_is_the_best_keep_of_every_part_ties_to_the_lowest_row(nq):
     from slimvec.kernels.candidates import merge_parts

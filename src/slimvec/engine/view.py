@@ -482,11 +482,29 @@ class View:
         return out
 
     def _gather_segments(self, key: str, rows: np.ndarray) -> np.ndarray:
+        return self._segment_reader(key).take(rows)
+
+    def _segment_reader(self, key: str) -> SegmentRows:
         reader = self.segment_rows.get(key)
         if reader is None:
             reader = SegmentRows([arrays[key] for _, arrays in self.segments], self.starts)
             self.segment_rows[key] = reader
-        return reader.take(rows)
+        return reader
+
+    def dots(self, key: str, rows: np.ndarray, queries: np.ndarray) -> np.ndarray | None:
+        """(nq, c) inner products of ``queries`` with the float32 originals at ``rows``
+        (nq, c; -1: none, -inf), read in place (the funnel's rescoring), or None where this
+        view keeps them otherwise (then the funnel gathers them)."""
+        if key != ORIGINAL or not self.segments or ORIGINAL not in self.segments[0][1]:
+            return None
+        committed = self.manifest.rows
+        in_tail = rows >= committed
+        out = self._segment_reader(key).dots(np.where(in_tail, -1, rows), queries)
+        if out is not None and in_tail.any():  # the log's rows, in RAM: float64 sums too
+            i, c = np.nonzero(in_tail)
+            x = self.tail.x.array[rows[i, c] - committed].astype(np.float64)
+            out[i, c] = np.einsum("nd,nd->n", x, np.asarray(queries, np.float64)[i])
+        return out
 
     def originals(self, entry: SegmentEntry, arrays: dict[str, np.ndarray]) -> np.ndarray:
         if ORIGINAL in arrays:

@@ -193,6 +193,10 @@ class Pipeline:
         codec = self.codecs[key]
         view = self._query_view(queries, z, stage)
         valid = rows >= 0
+        if key == ORIGINAL and hasattr(source, "dots"):  # float32 rows scored where they lie
+            scores = source.dots(key, np.where(valid, rows, -1), view)
+            if scores is not None:
+                return top_k(scores, rows, keep)
         safe = np.where(valid, rows, 0)
         # Gather in blocks of queries so wide codes (e.g. 10,240-d MUVERA encodings) never
         # materialise a (queries x shortlist x width) array larger than RESCORE_BYTES.
