@@ -14,7 +14,8 @@ also the 6,000 MiniLM Debian vectors of ../shared): single-query p50
 * FAISS ``IndexRaBitQFastScan`` (2 bits, its default 8-bit queries) + ``IndexRefineFlat``
   (k_factor 40: the same 400-row shortlist),
 
-with recall@10, RAM bytes per vector and the 1-minute load before each size. FAISS and numba
+with recall@10, RAM bytes per vector and the 1-minute load at the start and end of each size
+(each size's timings start only once the load is below ``--quiet``, 1.5 by default). FAISS and numba
 both run on 2 threads. ``--fit`` also prints the planner constants the funnel's times imply
 (``engine/planner.py`` ``table_byte_*`` and ``funnel_query``): the slope over the two largest
 sizes per row and bit-plane byte, the intercept per query.
@@ -74,8 +75,16 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def wait_quiet(limit: float) -> None:
+    """Sleep until the 1-minute load is below ``limit`` (figures are recorded only then)."""
+    while load() >= limit:
+        print(f"  load {load():.2f} >= {limit}: waiting", flush=True)
+        time.sleep(30)
+
+
 def measure(name: str, x: np.ndarray, queries: np.ndarray, args) -> dict:
     n = len(x)
+    wait_quiet(args.quiet)
     print(f"# {name}: {n:,} x {x.shape[1]}, load {load():.2f}", flush=True)
     flat = faiss.IndexFlatIP(x.shape[1])
     flat.add(x)
@@ -88,6 +97,8 @@ def measure(name: str, x: np.ndarray, queries: np.ndarray, args) -> dict:
     col = slimvec.create(tempfile.mkdtemp() + "/c", x.shape[1])
     col.add(x)
     single = queries[: args.single]
+    wait_quiet(args.quiet)  # building the indexes loaded the machine
+    rows = {"load_start": load()}
 
     def slim(**kw):
         return lambda q: col.search(q, k=K, **kw)
@@ -96,7 +107,6 @@ def measure(name: str, x: np.ndarray, queries: np.ndarray, args) -> dict:
         with planner.funnel_only():
             return col.search(q, k=K)
 
-    rows = {}
     runs = {
         "slimvec search": slim(),
         "slimvec exact=True": slim(exact=True),
@@ -130,7 +140,7 @@ def report(name: str, n: int, rows: dict) -> None:
     print("\n| set | rows | search | p50 ms | ×FlatIP | batch-200 QPS | ×FlatIP | recall@10 |")
     print("|---|---|---|---|---|---|---|---|")
     for label, r in rows.items():
-        if label in ("ram", "load_end"):
+        if label in ("ram", "load_start", "load_end"):
             continue
         plans = r.get("plans")
         shown = label + (f" ({plans[0]} / {plans[1]})" if plans else "")
@@ -138,7 +148,11 @@ def report(name: str, n: int, rows: dict) -> None:
             f"| {name} | {n:,} | {shown} | {1e3 * r['p50']:.2f} | {base['p50'] / r['p50']:.2f} "
             f"| {BATCH / r['batch']:,.0f} | {base['batch'] / r['batch']:.2f} | {r['recall']:.3f} |"
         )
-    print(f"RAM B/vector: {rows['ram']}; load at end {rows['load_end']:.2f}\n", flush=True)
+    print(
+        f"RAM B/vector: {rows['ram']}; load {rows['load_start']:.2f} at the start, "
+        f"{rows['load_end']:.2f} at the end\n",
+        flush=True,
+    )
 
 
 def fit(results: list[tuple[int, dict]], plane_bytes: int) -> None:
@@ -163,6 +177,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--real", action="store_true", help="also the 6,000 MiniLM vectors")
     parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--quiet", type=float, default=1.5, help="wait for a load below this")
     args = parser.parse_args()
     faiss.omp_set_num_threads(2)
     print(f"numba threads {numba.get_num_threads()}, FAISS threads 2")
