@@ -7,9 +7,10 @@ slimvec's add and Qdrant's retrieve; ``PUT /collections/{name}`` takes different
 moving slimvec's routes would break every deployed slimvec client, while a prefix is one
 setting that every Qdrant client has.
 
-The pieces: ``routes`` (the endpoints), ``filters`` (Qdrant filters as slimvec filters),
-``payload`` (payloads as metadata), ``ids`` (integer and UUID point ids), ``space`` (size,
-distance, Euclid over an inner-product collection). Errors answer Qdrant's
+The pieces: ``routes/`` (one router per concern), ``context`` (what the routers share: the
+service steps, Qdrant's reply envelope and error shape), ``filters`` (Qdrant filters as
+slimvec filters), ``payload`` (payloads as metadata), ``ids`` (integer and UUID point ids),
+``space`` (size, distance, Euclid over an inner-product collection). Errors answer Qdrant's
 ``{"status": {"error": ...}, "time"}`` with the HTTP status slimvec's own routes use.
 """
 
@@ -23,8 +24,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slimvec.errors import SlimvecError
+from slimvec.server.qdrant.context import Context, error, qdrant_error
 from slimvec.server.qdrant.filters import Unsupported
-from slimvec.server.qdrant.routes import qdrant_error, router, version_route
+from slimvec.server.qdrant.routes import collections, payload, points, query, status
 from slimvec.server.service import RequestProblem, Service, status_of
 
 __all__ = ["PREFIX", "mount"]
@@ -32,11 +34,7 @@ __all__ = ["PREFIX", "mount"]
 PREFIX = "/qdrant"
 
 
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"status": {"error": message}, "time": 0.0}, status_code=status)
-
-
-def app(service: Service, hide: list[str]) -> FastAPI:
+def app(context: Context, hide: list[str]) -> FastAPI:
     """The Qdrant API as its own ASGI app, with Qdrant-shaped errors (``hide``: strings such
     as the served directory's path, left out of messages)."""
     api = FastAPI(title="slimvec: Qdrant REST API", docs_url="/docs", redoc_url=None)
@@ -78,12 +76,15 @@ def app(service: Service, hide: list[str]) -> FastAPI:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         return error(500, f"Service internal error: {type(exc).__name__}: {exc}")
 
-    api.include_router(router(service))
+    for concern in (status, collections, points, payload, query):
+        api.include_router(concern.router(context))
     return api
 
 
 def mount(parent: Any, service: Service, hide: list[str]) -> None:
     """Serve the Qdrant API under :data:`PREFIX` of ``parent`` (a FastAPI app). The bare
     prefix answers too: qdrant-client asks it for the server version, without a slash."""
-    parent.mount(PREFIX, app(service, hide))
-    parent.add_api_route(PREFIX, version_route(service), methods=["GET"], include_in_schema=False)
+    context = Context(service)
+    parent.mount(PREFIX, app(context, hide))
+    version = status.version_route(context)
+    parent.add_api_route(PREFIX, version, methods=["GET"], include_in_schema=False)
