@@ -122,6 +122,20 @@ def test_a_sample_whose_commit_changed_is_dropped(col, low_rank, monkeypatch):
     assert report["dropped"] == 1 and "flat" not in report["plans"]
 
 
+def test_queued_samples_share_one_exact_rerun(col, low_rank, monkeypatch):
+    q = low_rank.queries[:6]
+    monkeypatch.setattr(col.quality, "_start", lambda: None)  # queue them all first
+    for one in q:
+        col.search(one[None], 10)
+    monkeypatch.undo()
+    calls, real = [], col.search_rows
+    monkeypatch.setattr(col, "search_rows", lambda *a: calls.append(len(a[0])) or real(*a))
+    col.quality._start()
+    report = col.quality.flush().report(None)
+    assert calls == [6] and report["plans"]["flat"]["samples"] == 6
+    assert report["plans"]["flat"]["estimate"] == pytest.approx(_offline(col, q), abs=1e-3)
+
+
 def test_filtered_searches_are_their_own_kind(tmp_path, low_rank, monkeypatch):
     monkeypatch.setattr(searcher, "EXACT_FILTER_ROWS", 100)  # the masked funnel, as at scale
     c = slimvec.create(tmp_path / "f", DIM, spec=SPEC)

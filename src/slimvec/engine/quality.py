@@ -30,6 +30,7 @@ wins. The target itself is a setting and is committed in the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -38,7 +39,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,8 @@ PERSIST_EVERY = 50
 HISTORY_EVERY = 10
 HISTORY = 1000
 ADJUSTMENTS = 100
+#: Most queued sampled searches the worker takes at once (merged into one exact re-run).
+BATCH = 64
 #: The worker thread exits after this long without work (a later sample starts it again).
 IDLE_SECONDS = 5.0
 Z = 1.96  # 95 %
@@ -149,6 +152,23 @@ class _Job:
     version: tuple[int, int]
     kind: str
     step: int  # on the ladder; -1: the call set its own exact/nprobe
+
+
+def _batches(jobs: list[_Job]) -> list[_Job]:
+    """Queued jobs that can share one exact re-run (same k, filter, commit and step) merged:
+    exact search of many queries costs little more than of one (it reads every row once)."""
+    groups: dict[tuple, list[_Job]] = {}
+    for job in jobs:
+        key = (job.k, repr(job.filter), job.version, job.kind, job.step)
+        groups.setdefault(key, []).append(job)
+    return [
+        replace(
+            group[0],
+            q=np.concatenate([j.q for j in group]),
+            found=np.concatenate([j.found for j in group]),
+        )
+        for group in groups.values()
+    ]
 
 
 class _Kind:
@@ -312,12 +332,17 @@ class Monitor:
                         self._worker = None
                         return
                 continue
-            try:
-                self._measure(job)
-            except Exception:  # the measurement must never take the collection down
-                log.debug("recall sample failed", exc_info=True)
-                self.dropped += 1
-            finally:
+            jobs = [job]
+            with contextlib.suppress(queue.Empty):
+                while len(jobs) < BATCH:
+                    jobs.append(self._queue.get_nowait())
+            for batch in _batches(jobs):
+                try:
+                    self._measure(batch)
+                except Exception:  # the measurement must never take the collection down
+                    log.debug("recall sample failed", exc_info=True)
+                    self.dropped += 1
+            for _ in jobs:
                 self._queue.task_done()
 
     def _measure(self, job: _Job) -> None:
