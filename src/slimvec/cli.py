@@ -852,6 +852,8 @@ def info_rows(details: dict[str, Any], disk_bytes: int | None = None) -> list[tu
             text = _calibration_text(value)
         elif key == "ivf" and isinstance(value, dict):
             text = _ivf_text(value)
+        elif key == "quality" and isinstance(value, dict):
+            text = _quality_text(value)
         elif key == "encoder" and isinstance(value, dict):
             text = (
                 f"{value.get('name')} ({value.get('dim')}-d, fingerprint "
@@ -866,6 +868,18 @@ def info_rows(details: dict[str, Any], disk_bytes: int | None = None) -> list[tu
             text = str(value)
         rows.append((key, text))
     return rows
+
+
+def _quality_text(quality: dict[str, Any]) -> str:
+    plans = [
+        f"{kind} {p['estimate']:.3f} ({p['interval'][0]:.3f}-{p['interval'][1]:.3f}, "
+        f"n={p['samples']})"
+        for kind, p in quality["plans"].items()
+        if p["estimate"] is not None
+    ]
+    target = quality["target_recall"]
+    text = "; ".join(plans) or "not measured yet"
+    return text + (f"; target {target}" if target is not None else "") + " (slimvec quality)"
 
 
 def _calibration_text(cal: dict[str, Any]) -> str:
