@@ -9,10 +9,11 @@ kernel's ~100 (``kernels.bitplane``).
 The tables give each row's integer sum ``S = sum_p 2^p acc_p`` exactly, and the score is then
 computed from it with the very expression and float types of ``bitplane._scan_parts``
 (float64 ``w * S``, float32 products of the per-query and per-row scalars), so both kernels
-return the same scores bit for bit, and the same rows (ties to the lowest row). Per block of
-32 rows every query of a part is scored while the block sits in L1 (FAISS's query blocking),
-candidates go to bounded buffers (``kernels.candidates``); a parallel call splits a batch's
-queries between the threads, or a few queries' blocks.
+return the same scores bit for bit, and the same rows (ties to the lowest row). Over a chunk
+of ``CHUNK_BLOCKS`` blocks each query of a part is scored while the chunk sits in L2 and the
+query's tables in L1 (FAISS's query blocking); candidates go to bounded buffers
+(``kernels.candidates``); a parallel call splits a batch's queries between the threads, or a
+few queries' blocks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from slimvec.kernels.threads import numba_threads, threads_for
 
 #: Rows interleaved at a time when a segment's codes are laid out (bounds the temporary copies).
 CHUNK_ROWS = 32 * 4096
+#: Blocks a part scans for one query before the next (FAISS's query blocking turned around):
+#: a batch's tables (3 KB a query at 384 dims, 600 KB for 200) would not stay in L1 if every
+#: query met every block in turn; a chunk's codes (~100 KB) stay in L2 while each query's
+#: tables sit in L1.
+CHUNK_BLOCKS = 32
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -46,50 +52,56 @@ def _scan_blocks(
         out = np.empty(ROWS, np.uint16)
         sums = np.empty(ROWS, np.int32)  # exact: < 2^31; int32 converts and multiplies in SIMD
         score = np.empty(ROWS, np.float32)
-        ok = np.empty(ROWS, np.bool_)
+        ok = np.empty((CHUNK_BLOCKS, ROWS), np.bool_)
+        allowed = np.empty(CHUNK_BLOCKS, np.int64)
         threshold = np.full(nq, -np.inf, np.float32)
         count = np.zeros(nq, np.int64)
-        for b in range(bounds[span], bounds[span + 1]):
-            m, row0 = block_len[b], block_row[b]
-            allowed = 0
-            for j in range(ROWS):  # padding rows (past m) are never allowed
-                ok[j] = j < m and (allow.shape[0] == 0 or allow[row0 + j])
-                allowed += ok[j]
-            if allowed == 0:
-                continue
-            fw, fl = factors[b, 0], factors[b, 1]
+        last = bounds[span + 1]
+        for first in range(bounds[span], last, CHUNK_BLOCKS):
+            stop = min(first + CHUNK_BLOCKS, last)
+            for b in range(first, stop):
+                m, row0, k = block_len[b], block_row[b], b - first
+                allowed[k] = 0
+                for j in range(ROWS):  # padding rows (past m) are never allowed
+                    ok[k, j] = j < m and (allow.shape[0] == 0 or allow[row0 + j])
+                    allowed[k] += ok[k, j]
             for i in range(qbounds[group], qbounds[group + 1]):
-                if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
-                    _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
-                    for j in range(ROWS):
-                        sums[j] = out[j]
-                else:
-                    for j in range(ROWS):
-                        sums[j] = 0
-                    for g in range(group_weights.shape[0]):
-                        weight = group_weights[g]
-                        for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
-                            n = min(max_pairs, group_pairs[g + 1] - r)
-                            doff, loff = b * lut_row + r * PAIR, i * lut_row + r * PAIR
-                            _sums(docs, doff, luts, loff, n, out)
-                            for j in range(ROWS):
-                                sums[j] += weight * np.int32(out[j])
-                a, delta, lo, qs, thr = qa[i], qdelta[i], qlo[i], qsum[i], threshold[i]
-                above = 0
-                for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
-                    w = fw[j]
-                    total = np.float64(w) * sums[j]
-                    s = a + delta * total + lo * fl[j] + qs * (gscale * w)
-                    score[j] = s
-                    above += s > thr
-                if above == 0:  # most blocks, once the shortlist has filled
-                    continue
-                c = count[i]
-                for j in range(m):
-                    if score[j] > thr and ok[j]:
-                        c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], row0 + j, keep)
-                threshold[i] = thr
-                count[i] = c
+                a, delta, lo, qs = qa[i], qdelta[i], qlo[i], qsum[i]
+                thr, c = threshold[i], count[i]
+                for b in range(first, stop):  # the query's tables stay in L1 over the chunk
+                    k = b - first
+                    if allowed[k] == 0:
+                        continue
+                    if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
+                        _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
+                        for j in range(ROWS):
+                            sums[j] = out[j]
+                    else:
+                        for j in range(ROWS):
+                            sums[j] = 0
+                        for g in range(group_weights.shape[0]):
+                            weight = group_weights[g]
+                            for r in range(group_pairs[g], group_pairs[g + 1], max_pairs):
+                                n = min(max_pairs, group_pairs[g + 1] - r)
+                                doff, loff = b * lut_row + r * PAIR, i * lut_row + r * PAIR
+                                _sums(docs, doff, luts, loff, n, out)
+                                for j in range(ROWS):
+                                    sums[j] += weight * np.int32(out[j])
+                    fw, fl = factors[b, 0], factors[b, 1]
+                    above = 0
+                    for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
+                        w = fw[j]
+                        total = np.float64(w) * sums[j]
+                        s = a + delta * total + lo * fl[j] + qs * (gscale * w)
+                        score[j] = s
+                        above += s > thr
+                    if above == 0:  # most blocks, once the shortlist has filled
+                        continue
+                    row0 = block_row[b]
+                    for j in range(block_len[b]):
+                        if score[j] > thr and ok[k, j]:
+                            c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], row0 + j, keep)
+                threshold[i], count[i] = thr, c
         close_part(buf_s, buf_r, part, count, keep, counts)
 
 
