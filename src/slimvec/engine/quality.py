@@ -296,6 +296,8 @@ class Monitor:
         exact = (result.explain or {}).get("plan") in ("exact-scan", "exact-rows")
         if self.rate <= 0 or (exact and not (tuning is not None and tuning.exact)):
             return result  # an exact plan of its own accord: recall 1, nothing to measure
+        if not (hasattr(q, "__getitem__") and hasattr(q, "copy")):
+            return result  # queries of a row format that cannot be sampled one by one
         elapsed = time.perf_counter() - start
         with self._lock:
             self.search_seconds += elapsed
