@@ -20,7 +20,8 @@ target hold through drift.
    on the same final data (the cheapest one meeting 0.95 is the bar). Sampling here is 5 %
    so that the window passes in a few thousand queries (at 1 % it takes 5x as many).
 
-Threads: 2 (numba, BLAS). Speed figures are comparable only within one run.
+Threads: 2 (numba, BLAS). Timings start only once the 1-minute load is below ``--quiet`` (1.5);
+the load at their start and end is printed. Speed figures are comparable only within one run.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ DEFAULT = slimvec.DEFAULT_SPEC
 CHEAP = "rabitq*4 > f32"
 DRIFT_SPEC = "rabitq:2*10 > f32"
 console = Console(width=150)
+
+
+def wait_quiet(limit: float) -> float:
+    """Sleep until the 1-minute load is below ``limit``; returns it (speed figures only then)."""
+    while os.getloadavg()[0] >= limit:
+        console.print(f"  load {os.getloadavg()[0]:.2f} >= {limit}: waiting")
+        time.sleep(30)
+    return round(os.getloadavg()[0], 2)
 
 
 def build(path: Path, spec: str, docs: np.ndarray, **options) -> slimvec.Collection:
@@ -123,6 +132,7 @@ def overhead_part(args, root: Path) -> list[dict]:
     for i, spec in enumerate((DEFAULT, "ivf:512 | rabitq:2*20 > f32")):
         col = build(root / f"overhead-{i}", spec, ds.docs)
         searched(col, ds.queries[:200])  # warm up (numba, page cache)
+        start_load = wait_quiet(args.quiet)
         qps = {0.0: [], 0.01: []}
         for _ in range(args.rounds):
             for rate in (0.0, 0.01):
@@ -137,6 +147,7 @@ def overhead_part(args, root: Path) -> list[dict]:
             "overhead_pct": round(100 * (1 - on / off), 2),
             "measuring_share": report["measuring_share"],
             "samples": sum(p["total_samples"] for p in report["plans"].values()),
+            "load": f"{start_load} -> {os.getloadavg()[0]:.2f}",
         })  # fmt: skip
         console.print(rows[-1])
         col.close()
@@ -166,6 +177,7 @@ def drift_part(args, root: Path) -> dict:
     report = col.info()["quality"]
     chosen = report["plans"]["flat"]["setting"]["step"]
     col.quality.configure(rate=0.0)
+    start_load = wait_quiet(args.quiet)
     found, seconds = searched(col, held)
     result = {
         "data": f"{old.name} {n:,} + isotropic {extra:,}", "spec": DRIFT_SPEC,
@@ -192,6 +204,7 @@ def drift_part(args, root: Path) -> dict:
     meeting = [f for f in result["fixed"] if f["true"] >= 0.95]
     result["cheapest_fixed_meeting"] = meeting[0] if meeting else None
     monitor_kind.step = chosen
+    result["load"] = f"{start_load} -> {os.getloadavg()[0]:.2f}"
     if args.plot:
         from slimvec.eval.plots import plot_recall
 
@@ -208,6 +221,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--drift-n", type=int, default=100_000)
+    parser.add_argument("--quiet", type=float, default=1.5, help="timings wait for this load")
     parser.add_argument("--plot", type=Path, default=None, help="drift: recall over time PNG")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

@@ -272,9 +272,13 @@ class Monitor:
                     raise InvalidInputError(f"rate must be in [0, 1], got {rate!r}")
                 self.rate = float(rate)
             if budget is not UNCHANGED:
+                if budget is not None and not budget >= 0:
+                    raise InvalidInputError(f"budget must be >= 0 or None, got {budget!r}")
                 self.budget = budget
             if window is not None:
-                self.window = int(window)
+                if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+                    raise InvalidInputError(f"window must be a positive integer, got {window!r}")
+                self.window = window
                 for kind in self._kinds.values():
                     kind.window = deque(kind.window, maxlen=self.window)
             if seed is not None:
