@@ -84,11 +84,6 @@ def test_bad_ivf_specs(text, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-def test_multivector_collections_refuse_ivf(tmp_path):
-    with pytest.raises(SpecError, match="single-vector"):
-        slimvec.create(tmp_path / "m", dim=16, multivector=True, spec="ivf:4 | rabitq*10 > maxsim")
-
-
 # -- search -----------------------------------------------------------------------------------
 def test_flat_until_enough_vectors(tmp_path):
     c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)

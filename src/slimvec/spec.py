@@ -16,8 +16,10 @@ Grammar (spaces are free)::
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
                 | "rabitq" [":" B] ["/q" Q]  RaBitQ codes, B = 1..8 bits per dim (default 1),
                                   scanned with queries quantised to Q = 1..8 bits (default 4)
-                | "maxsim"        multi-vector collections only, last stage: exact MaxSim
-                                  over the stored token vectors
+                | "maxsim" [":res" B]  multi-vector collections only, last stage: exact
+                                  MaxSim over the stored token vectors; ``:resB`` stores them
+                                  as PLAID-style residual codes (centroid id + B = 1, 2 or 4
+                                  bits per dim) instead of the collection's token_code
 
 Stages run left to right. The first scans compact codes held in RAM over the whole collection;
 each later one rescores only the shortlist the previous stage kept, reading its codes from
@@ -70,10 +72,12 @@ CODEC_KINDS = ("f32", "f16", "f8", "int8", "binary", "rabitq", "maxsim")
 DEFAULT_QBITS = 4
 #: Bits per dim each multi-bit codec accepts.
 BIT_RANGES = {"binary": (1, 4), "rabitq": (1, 8)}
+#: Residual bits per dim of ``maxsim:resB`` token codes.
+RESIDUAL_BITS = (1, 2, 4)
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
-    r"^(?P<codec>[a-z0-9]+)(?::(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
+    r"^(?P<codec>[a-z0-9]+)(?::(?P<res>res)?(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
     r"(?:\*(?P<keep>\d+|auto))?$"
 )
 
@@ -94,6 +98,7 @@ class StageSpec:
     dims: int | None = None
     keep: int | None = None
     qbits: int = DEFAULT_QBITS  # query bits of a rabitq scan
+    res: int | None = None  # ``maxsim:resB``: residual bits of the stored token codes
 
     @property
     def code_key(self) -> str:
@@ -106,6 +111,8 @@ class StageSpec:
         text = self.codec
         if self.codec in BIT_RANGES and self.bits != 1:
             text += f":{self.bits}"
+        if self.res is not None:
+            text += f":res{self.res}"
         if self.codec == "rabitq" and self.qbits != DEFAULT_QBITS:
             text += f"/q{self.qbits}"
         if self.dims is not None:
@@ -250,6 +257,16 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     if m["codec"] == "maxsim" and m["dims"]:
         raise SpecError(f"{text!r}: 'maxsim' scores whole token vectors and takes no '@D'")
     codec = m["codec"]
+    if m["res"]:
+        res = int(m["bits"])
+        if codec != "maxsim" or res not in RESIDUAL_BITS:
+            raise SpecError(
+                f"{text!r}: residual token codes are spelled 'maxsim:resB' with B in "
+                f"{RESIDUAL_BITS} (got {token!r})"
+            )
+        if m["qbits"] or m["keep"]:
+            raise SpecError(f"{text!r}: 'maxsim:res{res}' takes no '/q' or '*'")
+        return StageSpec(codec, res=res)
     bits = int(m["bits"]) if m["bits"] else 1
     if m["bits"] and codec not in BIT_RANGES:
         raise SpecError(f"{text!r}: only 'binary' and 'rabitq' take a bit count (got {token!r})")
@@ -290,7 +307,9 @@ def _fill_keep(stages: list[StageSpec], text: str) -> list[StageSpec]:
     if any(s.keep == AUTO for s in stages[1:]):
         raise SpecError(f"{text!r}: only the first stage can size its shortlist with '*auto'")
     filled = [
-        StageSpec(s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP, s.qbits)
+        StageSpec(
+            s.codec, s.bits, s.dims, s.keep if s.keep is not None else DEFAULT_KEEP, s.qbits, s.res
+        )
         for s in stages[:-1]
     ]
     for before, after in pairwise(filled):

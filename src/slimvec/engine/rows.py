@@ -12,6 +12,7 @@ subclassing this one (``slimvec.multivector.rows``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,7 +22,8 @@ from slimvec.index.ivf import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.spec import parse_spec
-from slimvec.store.manifest import Manifest
+from slimvec.store.manifest import Manifest, SegmentEntry
+from slimvec.store.segments import open_segment
 from slimvec.validation import as_matrix, normalise
 
 Layout = dict[str, tuple[np.dtype, tuple[int | None, ...]]]
@@ -91,6 +93,15 @@ class RowFormat:
         """Arrays stored per row besides ids and codes."""
         return {ORIGINAL: x}
 
+    def pipeline_input(
+        self, path: Path, entry: SegmentEntry, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The pipeline's input vectors of a stored segment's ``rows`` (all if None; sliced
+        in blocks by the caller): what IVF lists are trained on and built from."""
+        layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.dim))}
+        x = open_segment(path, entry.name, layout)[ORIGINAL]
+        return x if rows is None else x[rows]
+
     @property
     def table_scan(self) -> bool:
         """Whether segments also store their first-stage codes for the flat table scan: a
@@ -129,6 +140,11 @@ class RowFormat:
     def approximate(self, view: Any, q: Any, k: int, allow: np.ndarray | None):
         """The flat funnel over ``view`` (its resident codes, gathered shortlists)."""
         return self.pipeline.search(q, k, view, allow)
+
+    def ivf_search(self, view: Any, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
+        """The funnel with the view's trained IVF lists as its first pass."""
+        blocks = view.flat_blocks()
+        return view.ivf.search(q, k, view, allow, blocks, view.manifest.rows, nprobe)
 
     def exact(self, view: Any, q: np.ndarray, k: int, allow: np.ndarray | None):
         """Exact top-``k`` over every (allowed) row of ``view``: BLAS over the originals."""

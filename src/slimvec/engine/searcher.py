@@ -111,8 +111,7 @@ def plan(view: View, nq: int, rows: int, exact: bool, nprobe: int | None) -> dic
 def first_pass(view: View, q: Any, k: int, allow: np.ndarray | None, nprobe: int | None):
     """The funnel, with an IVF first pass once the view's lists are trained."""
     if view.ivf is not None and view.ivf.trained:
-        blocks = view.flat_blocks()
-        return view.ivf.search(q, k, view, allow, blocks, view.manifest.rows, nprobe)
+        return view.rows.ivf_search(view, q, k, allow, nprobe)
     return view.rows.approximate(view, q, k, allow)
 
 

@@ -148,7 +148,8 @@ class View:
                 raise CorruptCollectionError(
                     f"fitted state {manifest.state_file} is missing or damaged ({exc})"
                 ) from exc
-        self.ivf = IVFIndex.load(path, manifest, self.pipeline)  # None without "ivf:N"
+        # None without "ivf:N"
+        self.ivf = IVFIndex.load(path, manifest, self.pipeline, rows.pipeline_input)
         self._open_segments(previous)
         self.deleted = Tombstones(self._load_tombstones())
         self.fitted_on = manifest.fitted_on or (

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -67,10 +67,9 @@ from slimvec.kernels.ivfscan import (
 )
 from slimvec.kernels.threads import one_blas_thread
 from slimvec.kernels.topk import select_top
-from slimvec.search.funnel import ORIGINAL, ROW_OVERHEAD_BYTES, CodeSource, Pipeline
+from slimvec.search.funnel import ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
-from slimvec.store.segments import open_segment
 
 IVF_DIR = "ivf"
 #: Below this many live vectors search stays flat: a flat rabitq:2 scan of 20k rows takes a
@@ -95,7 +94,11 @@ PROBE_SHARE = 16
 MIN_NPROBE = 8
 #: Rows encoded at a time when building lists; assignment works in blocks of ~``ASSIGN_FLOATS``.
 CHUNK = 65_536
+#: ... and at most this many floats (``CHUNK`` rows of 384 dims).
+CHUNK_FLOATS = CHUNK * 384
 ASSIGN_FLOATS = 1 << 24
+#: (collection path, segment, rows or None) -> that segment's pipeline input, sliceable.
+StoredVectors = Callable[..., Any]
 _TAG = re.compile(r"^c\d{6,12}$")
 
 
@@ -213,9 +216,12 @@ class IVFIndex:
     """The IVF state of a collection's current view: centroids and each segment's lists
     (untrained: ``centroids`` is None and search is flat)."""
 
-    def __init__(self, nlist: int, pipeline: Pipeline):
+    def __init__(self, nlist: int, pipeline: Pipeline, vectors: StoredVectors | None = None):
         self.nlist = nlist
         self.pipeline = pipeline
+        #: a stored segment's pipeline input (``RowFormat.pipeline_input``; a multi-vector
+        #: collection re-encodes FDEs from its tokens); needed only to train and build lists
+        self.vectors = vectors
         self.stage = pipeline.spec.stages[0]
         codec = pipeline.codecs[pipeline.first_key]
         if not isinstance(codec, RaBitQCodec):  # spec.py refuses such specs
@@ -267,11 +273,13 @@ class IVFIndex:
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: Path, manifest: Manifest, pipeline: Pipeline) -> IVFIndex | None:
+    def load(
+        cls, path: Path, manifest: Manifest, pipeline: Pipeline, vectors: StoredVectors
+    ) -> IVFIndex | None:
         """The IVF state ``manifest`` commits (None for a spec without ``ivf:N``)."""
         if pipeline.spec.ivf is None:
             return None
-        index = cls(pipeline.spec.ivf, pipeline)
+        index = cls(pipeline.spec.ivf, pipeline, vectors)
         info = manifest.extra.get("ivf")
         if not info:
             return index
@@ -372,7 +380,9 @@ class IVFIndex:
         parts = []
         for e in manifest.segments:
             mine = rows[(rows >= e.start) & (rows < e.start + e.rows)] - e.start
-            parts.append(self._view(self._originals(path, e)[mine]))
+            x = self.vectors(path, e, mine)
+            step = self._step(x)
+            parts += [self._view(x[lo : lo + step]) for lo in range(0, len(x), step)]
         centroids = train_centroids(np.concatenate(parts), self.nlist)
         tag = f"c{generation:06d}"
         folder = path / IVF_DIR / tag
@@ -385,8 +395,7 @@ class IVFIndex:
 
     def _build(self, path: Path, entry: SegmentEntry, name: str) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
-        x = self._originals(path, entry)
-        lists = self.group(x, entry.start, viewed=False)
+        lists = self.group(self.vectors(path, entry), entry.start, viewed=False)
         folder = path / IVF_DIR / name
         folder.mkdir(parents=True, exist_ok=True)
         save_array(folder / "nibbles.npy", lists.codes)
@@ -402,8 +411,9 @@ class IVFIndex:
         n = len(x)
         assign = np.empty(n, np.int32)
         codes = np.empty((n, self.codec.width), np.uint8)
-        for lo in range(0, n, CHUNK):
-            hi = min(n, lo + CHUNK)
+        step = self._step(x)
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
             view = x[lo:hi] if viewed else self._view(x[lo:hi])
             lists = self.assign(view)
             assign[lo:hi] = lists
@@ -416,9 +426,10 @@ class IVFIndex:
         scalars = np.ascontiguousarray(codes[:, fs : fs + 8].view(np.float32).T)
         return SegmentLists(start, interleave(codes[:, :fs], offsets), scalars, perm, offsets)
 
-    def _originals(self, path: Path, entry: SegmentEntry) -> np.ndarray:
-        layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.pipeline.dim))}
-        return open_segment(path, entry.name, layout)[ORIGINAL]
+    @staticmethod
+    def _step(x: Any) -> int:
+        """Rows of ``x`` per block: ``CHUNK``, fewer for wide vectors (10,240-d FDEs)."""
+        return max(1, min(CHUNK, CHUNK_FLOATS // max(x.shape[1], 1)))
 
     def _view(self, x: np.ndarray) -> np.ndarray:
         """What the first stage's codec sees of vectors ``x``."""

@@ -11,7 +11,10 @@ codes:
 * ``int8`` — a quarter of the bytes; ``uint8`` codes with a per-dimension range, exactly as
   :class:`slimvec.codecs.int8.Int8Codec` makes them (``value = low + step * code``, the
   arithmetic of :mod:`slimvec.kernels.int8`). The kernel
-  never decodes: ``<q, low + step*c> = <q, low> + <q*step, c>``, so queries are pre-scaled once.
+  never decodes: ``<q, low + step*c> = <q, low> + <q*step, c>``, so queries are pre-scaled once;
+* ``res1``/``res2``/``res4`` — PLAID-style residual codes (:mod:`slimvec.kernels.residual`): a
+  centroid id and B bits per dimension, ``2 + dim * B / 8`` bytes per token, decoded in the
+  kernel as ``centroid + bucket value``.
 
 The compiled kernel groups the (query, candidate) pairs of a batch by document and runs the
 groups in parallel: each document is read from memory and decoded once into a small buffer, then
@@ -33,12 +36,14 @@ from numba.extending import overload
 from slimvec.errors import InvalidInputError
 from slimvec.kernels.int8 import dequantise, fit_range, quantise
 from slimvec.kernels.readonly import readonly
+from slimvec.kernels.residual import ResidualCodebook
+from slimvec.spec import RESIDUAL_BITS
 
 _F16_MAX = float(np.finfo(np.float16).max)
 #: 2**112: moves a float16 exponent, shifted into float32 position, to float32's bias.
 _REBIAS = np.float32(2.0**112)
 
-CODE_KINDS = ("f32", "f16", "int8")
+CODE_KINDS = ("f32", "f16", "int8", *(f"res{b}" for b in RESIDUAL_BITS))
 #: Re-association (SIMD sums) without the no-inf/no-NaN assumptions: -inf marks "no token yet".
 _FAST = {"reassoc", "contract"}
 
@@ -47,15 +52,17 @@ _FAST = {"reassoc", "contract"}
 class TokenCodes:
     """Stored document token vectors in CSR layout, in one of ``CODE_KINDS``.
 
-    ``codes``: (T, dim) float32, float16 or uint8; ``offsets``: (n_docs + 1,) int64;
-    ``low``/``step``: (dim,) float32 int8 calibration (``None`` for float codes). Arrays may be
-    memory-mapped: the kernel only reads the rows of the candidates it scores.
+    ``codes``: (T, dim) float32, float16 or uint8, or (T, code width) uint8 residual codes;
+    ``offsets``: (n_docs + 1,) int64; ``low``/``step``: (dim,) float32 int8 calibration;
+    ``codebook``: the residual codes' centroids and buckets (``None`` for other codes). Arrays
+    may be memory-mapped: the kernel only reads the rows of the candidates it scores.
     """
 
     codes: np.ndarray
     offsets: np.ndarray
     low: np.ndarray | None = None
     step: np.ndarray | None = None
+    codebook: ResidualCodebook | None = None
 
     def __post_init__(self) -> None:
         # The kernel does not bounds-check: offsets must describe exactly the rows of codes.
@@ -78,16 +85,27 @@ class TokenCodes:
                 f"(every document with at least one token)"
             )
         self.offsets = np.ascontiguousarray(off, np.int64)
-        if (self.codes.dtype == np.uint8) != (self.low is not None and self.step is not None):
-            raise InvalidInputError("int8 (uint8) token codes need low and step, floats neither")
+        int8 = self.low is not None and self.step is not None
+        if (self.codes.dtype == np.uint8) != (int8 or self.codebook is not None):
+            raise InvalidInputError(
+                "uint8 token codes need low and step (int8) or a codebook (residual), floats "
+                "neither"
+            )
+        if self.codebook is not None and self.codes.shape[1] != self.codebook.code_width:
+            raise InvalidInputError(
+                f"{self.kind} codes of {self.codebook.dim}-d tokens are "
+                f"{self.codebook.code_width} bytes wide, got {self.codes.shape[1]}"
+            )
 
     @property
     def kind(self) -> str:
+        if self.codebook is not None:
+            return f"res{self.codebook.bits}"
         return {"float32": "f32", "float16": "f16", "uint8": "int8"}[self.codes.dtype.name]
 
     @property
     def dim(self) -> int:
-        return self.codes.shape[1]
+        return self.codes.shape[1] if self.codebook is None else self.codebook.dim
 
     @property
     def n_docs(self) -> int:
@@ -105,9 +123,11 @@ class TokenCodes:
         kind: str = "f16",
         low: np.ndarray | None = None,
         step: np.ndarray | None = None,
+        codebook: ResidualCodebook | None = None,
     ) -> TokenCodes:
         """Encode float32 CSR tokens. For ``int8`` the per-dimension range is fitted on
-        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given."""
+        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given; for ``resB`` the
+        codebook likewise."""
         offsets = np.ascontiguousarray(offsets, np.int64)
         if kind == "f32":
             return cls(np.ascontiguousarray(tokens, np.float32), offsets)
@@ -124,11 +144,28 @@ class TokenCodes:
             else:
                 low, step = np.asarray(low, np.float32), np.asarray(step, np.float32)
             return cls(quantise(tokens, low, step), offsets, low, step)
+        if kind in CODE_KINDS[3:]:
+            if codebook is None:
+                codebook = ResidualCodebook.fit(tokens, int(kind[3:]))
+            return cls(codebook.encode(tokens), offsets, codebook=codebook)
         raise InvalidInputError(f"unknown token code {kind!r}; use one of {CODE_KINDS}")
 
     def decode(self, doc: int) -> np.ndarray:
         """float32 token vectors of one document (what the kernel scores against)."""
-        rows = self.codes[self.offsets[doc] : self.offsets[doc + 1]]
+        return self._values(self.codes[self.offsets[doc] : self.offsets[doc + 1]])
+
+    def gather(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 CSR (tokens, offsets) of documents ``docs``, decoded in NumPy."""
+        docs = np.asarray(docs, np.int64)
+        starts, counts = self.offsets[docs], self.offsets[docs + 1] - self.offsets[docs]
+        offsets = np.zeros(len(docs) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
+        return self._values(self.codes[np.repeat(starts, counts) + within]), offsets
+
+    def _values(self, rows: np.ndarray) -> np.ndarray:
+        if self.codebook is not None:
+            return self.codebook.decode(rows)
         if self.kind == "int8":
             return dequantise(rows, self.low, self.step)
         return rows.astype(np.float32)
@@ -199,7 +236,12 @@ def maxsim(
     return out
 
 
+#: Stand-in residual tables for codes that have none (one array type for every code kind).
+_NO_TABLE = np.zeros((1, 1), np.float32)
+
+
 def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
+    centroids, weights, bits = _NO_TABLE, _NO_TABLE, 0
     if docs.kind == "int8":
         weighted = q * docs.step
         bias = q @ docs.low  # <q_i, low>, added to each query token's best dot
@@ -207,12 +249,18 @@ def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
     else:
         weighted, bias = q, np.zeros(len(q), np.float32)
         codes = docs.codes.view(np.uint16) if docs.kind == "f16" else docs.codes
+        if docs.codebook is not None:
+            book = docs.codebook
+            centroids, weights, bits = book.centroids, book.weights, book.bits
     _maxsim(
         np.ascontiguousarray(weighted, np.float32),
         q_off,
         np.ascontiguousarray(bias, np.float32),
         readonly(codes),
         readonly(docs.offsets),
+        readonly(centroids),
+        readonly(weights),
+        bits,
         pairs,
         pair_docs,
         starts,
@@ -229,20 +277,21 @@ def maxsim_reference(query: np.ndarray, doc_tokens: list[np.ndarray]) -> np.ndar
     return np.array([(q @ np.asarray(d, np.float64).T).max(axis=1).sum() for d in doc_tokens])
 
 
-def _decode(codes, lo, n, buf):
-    """float32 values of token rows ``lo:lo + n`` into ``buf[:n]`` (specialised per code type)."""
+def _decode(codes, lo, n, buf, centroids, weights, bits):
+    """float32 values of token rows ``lo:lo + n`` into ``buf[:n]`` (specialised per code type;
+    ``bits`` > 0: residual codes with their ``centroids`` and bucket ``weights``)."""
 
 
 @overload(_decode, inline="always")
-def _decode_impl(codes, lo, n, buf):
+def _decode_impl(codes, lo, n, buf, centroids, weights, bits):
     if codes.dtype == types.uint16:  # float16 bit patterns
 
-        def f16(codes, lo, n, buf):
-            bits = buf.view(np.uint32)
+        def f16(codes, lo, n, buf, centroids, weights, bits):
+            pattern = buf.view(np.uint32)
             dim = buf.shape[1]
             for t in range(n):
                 for d in range(dim):
-                    bits[t, d] = np.uint32(codes[lo + t, d] & 0x7FFF) << 13
+                    pattern[t, d] = np.uint32(codes[lo + t, d] & 0x7FFF) << 13
                 for d in range(dim):
                     # Rebias the exponent (2**112 = 2**(127 - 15)); this also turns float16
                     # subnormals into the right float32 normals. Codes are finite by contract.
@@ -251,8 +300,17 @@ def _decode_impl(codes, lo, n, buf):
 
         return f16
 
-    def cast(codes, lo, n, buf):
+    def cast(codes, lo, n, buf, centroids, weights, bits):
         dim = buf.shape[1]
+        if bits > 0:  # residual: centroid id (2 bytes, little-endian), packed buckets
+            mask = (1 << bits) - 1
+            for t in range(n):
+                c = np.int64(codes[lo + t, 0]) | (np.int64(codes[lo + t, 1]) << 8)
+                for d in range(dim):
+                    pos = d * bits
+                    bucket = (np.int64(codes[lo + t, 2 + (pos >> 3)]) >> (pos & 7)) & mask
+                    buf[t, d] = centroids[c, d] + weights[d, bucket]
+            return
         for t in range(n):
             for d in range(dim):
                 buf[t, d] = np.float32(codes[lo + t, d])
@@ -314,18 +372,33 @@ def _meet(queries, q0, m, rows, n, best):
 
 @njit(cache=True, parallel=True, nogil=True, fastmath=_FAST)
 def _maxsim(
-    queries, q_offsets, bias, codes, offsets, pairs, pair_docs, starts, n_c, max_len, chunks, out
+    queries,
+    q_offsets,
+    bias,
+    codes,
+    offsets,
+    centroids,
+    weights,
+    bits,
+    pairs,
+    pair_docs,
+    starts,
+    n_c,
+    max_len,
+    chunks,
+    out,
 ):
     """out[p] = MaxSim(query p // n_c, document pair_docs[...]) for the flat pair indices
     ``pairs``, grouped by document (group g = pairs[starts[g]:starts[g + 1]]); groups run in
     parallel.
 
     A group's document is copied/decoded once into a per-thread float32 buffer (float16 codes
-    arrive as uint16 bits; int8's affine part is folded into ``queries`` and ``bias``), then
-    meets each of its queries from L1/L2 cache.
+    arrive as uint16 bits; int8's affine part is folded into ``queries`` and ``bias``; residual
+    codes are rebuilt from ``centroids`` and ``weights``), then meets each of its queries from
+    L1/L2 cache.
     """
     groups = starts.shape[0] - 1
-    dim = codes.shape[1]
+    dim = queries.shape[1]
     max_q = 0
     for i in range(q_offsets.shape[0] - 1):
         max_q = max(max_q, q_offsets[i + 1] - q_offsets[i])
@@ -336,7 +409,7 @@ def _maxsim(
             doc = pair_docs[starts[g]]
             lo = offsets[doc]
             n = offsets[doc + 1] - lo
-            _decode(codes, lo, n, buf)
+            _decode(codes, lo, n, buf, centroids, weights, bits)
             for p in range(starts[g], starts[g + 1]):
                 pair = pairs[p]
                 qi = pair // n_c

@@ -14,6 +14,7 @@ from slimvec.collection import Collection
 from slimvec.errors import InvalidInputError
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rows import DEFAULT_SPEC, TokenRows
+from slimvec.spec import parse_spec
 from slimvec.transforms.fde import FDE
 from slimvec.validation import check_dim, check_options
 
@@ -24,7 +25,8 @@ class MultiVectorCollection(Collection):
     Options (recorded in the manifest): ``fde`` — dict of :class:`FDE` parameters (k_sim=5,
     d_proj=16, r_reps=20, final_dim=None, seed=0, fill_empty=False); ``pool_factor`` —
     token pooling at index time (1 = off, 2 halves stored tokens); ``token_code`` — "f16"
-    (default) or "int8" (a quarter of float32) for the stored tokens MaxSim reads.
+    (default) or "int8" (a quarter of float32) for the stored tokens MaxSim reads; a spec
+    ending ``maxsim:res1/2/4`` stores them as residual codes instead (``kernels.residual``).
     """
 
     default_spec = DEFAULT_SPEC
@@ -40,11 +42,17 @@ class MultiVectorCollection(Collection):
         encoder: Any,
         fde: dict[str, Any] | None = None,
         pool_factor: int = 1,
-        token_code: str = "f16",
+        token_code: str | None = None,
         keyword: dict[str, Any] | None = None,
     ) -> Collection:
-        if token_code not in ("f16", "int8"):
+        if token_code not in (None, "f16", "int8"):
             raise InvalidInputError(f"token_code must be 'f16' or 'int8', got {token_code!r}")
+        res = parse_spec(spec).stages[-1].res
+        if res is not None and token_code is not None:
+            raise InvalidInputError(
+                f"{spec!r} stores residual token codes; drop token_code={token_code!r}"
+            )
+        token_code = f"res{res}" if res is not None else token_code or "f16"
         TokenPooler(pool_factor)  # validates
         if dim is None and encoder is None:
             raise InvalidInputError("give dim (the token vector dimension) or an encoder")

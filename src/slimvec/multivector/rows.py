@@ -2,30 +2,37 @@
 
 A row is a token set: pooled (optional), turned into one Fixed Dimensional Encoding whose
 inner product approximates Chamfer similarity, and the FDE goes through the same funnel as
-single-vector rows (any codecs, any oversampling). The spec's last stage, ``maxsim``, rescores
-the final shortlist exactly over the stored token vectors (float16 or int8, memory-mapped,
-compiled kernel). Exact search is brute-force MaxSim over every item.
+single-vector rows (any codecs, any oversampling, ``ivf:N`` lists). The spec's last stage,
+``maxsim``, rescores the final shortlist exactly over the stored token vectors (float16, int8
+or, with ``maxsim:resB``, PLAID-style residual codes; memory-mapped, compiled kernel). Exact
+search is brute-force MaxSim over every item (over the stored codes).
 
 Segment files: ``tokens.npy`` (all tokens of the segment, CSR), ``token_offsets.npy``
-(rows + 1) and the FDE codes; no float32 FDE "originals" are kept (they would be 40 KB/item).
+(rows + 1) and the FDE codes; no float32 FDE "originals" are kept (they would be 40 KB/item),
+so IVF lists are trained on and built from FDEs re-encoded from the stored tokens
+(:class:`StoredFDEs`, a few thousand documents at a time).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slimvec.engine.rows import Layout, RowFormat
 from slimvec.errors import SpecError
+from slimvec.index.ivf import require_faiss
 from slimvec.kernels.maxsim import CODE_KINDS, TokenCodes, maxsim
+from slimvec.kernels.residual import ResidualCodebook, check_bits
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rerank import SegmentedTokens, rerank
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
-from slimvec.store.manifest import Manifest
+from slimvec.store.manifest import Manifest, SegmentEntry
+from slimvec.store.segments import open_segment
 from slimvec.transforms.fde import FDE, pack_token_sets
 from slimvec.validation import normalise
 
@@ -35,16 +42,40 @@ OFFSETS = "token_offsets"
 #: MiniLM tokens: an int8 or f16 FDE pass keeps f32's recall, 1-bit Hamming over FDEs does
 #: not (0.44 of exact MaxSim's top-10), so binary is not the default here.
 DEFAULT_SPEC = "int8*30 > maxsim"
+#: Largest block of re-encoded FDEs (floats) an IVF build holds at once.
+FDE_BLOCK_FLOATS = 16 * 1024 * 1024
 
 
 @dataclass
 class TokenQueries:
+    """Validated query token sets and their FDEs; selected (``q[rows]``), copied and joined
+    (``np.concatenate``) like the query matrices of single-vector rows (the live-recall
+    monitor samples queries that way)."""
+
     tokens: np.ndarray  # (T, dim) float32, CSR
     offsets: np.ndarray  # (nq + 1,)
     fde: np.ndarray  # (nq, fde_dim)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def __getitem__(self, index: Any) -> TokenQueries:
+        rows = np.arange(len(self))[index].reshape(-1)
+        tokens, offsets = TokenCodes(self.tokens, self.offsets).gather(rows)
+        return TokenQueries(tokens, offsets, self.fde[rows])
+
+    def copy(self) -> TokenQueries:
+        return TokenQueries(self.tokens.copy(), self.offsets.copy(), self.fde.copy())
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func is not np.concatenate:
+            return NotImplemented
+        parts = args[0]
+        lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        tokens = np.concatenate([p.tokens for p in parts])
+        return TokenQueries(tokens, offsets, np.concatenate([p.fde for p in parts]))
 
 
 class TokenRows(RowFormat):
@@ -69,9 +100,7 @@ class TokenRows(RowFormat):
     def _build(manifest: Manifest) -> tuple[FDE, TokenPooler, str, Pipeline]:
         spec = parse_spec(manifest.spec)
         if spec.ivf is not None:
-            raise SpecError(
-                f"{manifest.spec!r}: 'ivf:N' partitions single-vector collections only; drop it"
-            )
+            require_faiss()
         if not spec.reranks_tokens:
             raise SpecError(
                 f"{manifest.spec!r}: a multi-vector spec ends with the exact 'maxsim' stage, "
@@ -83,15 +112,36 @@ class TokenRows(RowFormat):
             raise SpecError(f"FDE token dim {fde.dim} differs from the collection's {manifest.dim}")
         if config["token_code"] not in CODE_KINDS:
             raise SpecError(f"unknown token code {config['token_code']!r}")
+        res = spec.stages[-1].res
+        if (res is not None) != config["token_code"].startswith("res") or (
+            res is not None and config["token_code"] != f"res{res}"
+        ):
+            raise SpecError(
+                f"{manifest.spec!r} and token_code {config['token_code']!r} disagree: residual "
+                f"token codes are chosen by the spec's last stage ('maxsim:res2')"
+            )
+        if res is not None:
+            check_bits(res, fde.dim)
         pipeline = Pipeline(spec.vector_stages(), fde.out_dim, "ip", originals=False)
         return fde, TokenPooler(config["pool_factor"]), config["token_code"], pipeline
 
     # -- storing ----------------------------------------------------------------------------
+    @property
+    def residual_bits(self) -> int | None:
+        return int(self.token_code[3:]) if self.token_code.startswith("res") else None
+
+    @property
+    def token_bytes(self) -> int:
+        """Stored bytes per token vector."""
+        if self.residual_bits is not None:
+            return 2 + self.dim * self.residual_bits // 8
+        return self.dim * (2 if self.token_code == "f16" else 1)
+
     def layout(self, rows: int) -> Layout:
         token_dtype = np.dtype(np.float16 if self.token_code == "f16" else np.uint8)
         layout = {
             "ids": (np.dtype(np.int64), (rows,)),
-            TOKENS: (token_dtype, (None, self.dim)),
+            TOKENS: (token_dtype, (None, self.token_bytes // token_dtype.itemsize)),
             OFFSETS: (np.dtype(np.int64), (rows + 1,)),
         }
         for key in self.pipeline.stored_keys:
@@ -114,6 +164,10 @@ class TokenRows(RowFormat):
         if self.token_code == "int8":
             codes = TokenCodes.encode(*extra, kind="int8")
             self.token_calibration = {"low": codes.low, "step": codes.step}
+        elif self.residual_bits is not None:
+            # the first batch's tokens, like every calibration (refits are off for tokens)
+            book = ResidualCodebook.fit(extra[0], self.residual_bits)
+            self.token_calibration = book.state()
 
     def state(self) -> dict[str, np.ndarray]:
         state = self.pipeline.state()
@@ -138,8 +192,24 @@ class TokenRows(RowFormat):
             kind=self.token_code,
             low=self.token_calibration.get("low"),
             step=self.token_calibration.get("step"),
+            codebook=self._codebook(),
         )
         return {TOKENS: codes.codes, OFFSETS: offsets}
+
+    def _codebook(self) -> ResidualCodebook | None:
+        if self.residual_bits is None:
+            return None
+        return ResidualCodebook(**self.token_calibration)
+
+    def pipeline_input(
+        self, path: Path, entry: SegmentEntry, rows: np.ndarray | None = None
+    ) -> StoredFDEs:
+        """Document FDEs of a stored segment's ``rows`` (all if None), re-encoded from its
+        tokens block by block as they are sliced (what IVF lists train on and are built from)."""
+        layout = {k: v for k, v in self.layout(entry.rows).items() if k in (TOKENS, OFFSETS)}
+        arrays = open_segment(path, entry.name, layout)
+        docs = np.arange(entry.rows) if rows is None else np.asarray(rows, np.int64)
+        return StoredFDEs(self._codes(arrays), docs, self.fde)
 
     def compact_arrays(self, view: Any, live: np.ndarray) -> dict[str, np.ndarray]:
         arrays = {
@@ -170,16 +240,25 @@ class TokenRows(RowFormat):
         return TokenQueries(tokens, offsets, self.fde.encode_packed(tokens, offsets, query=True))
 
     def _segment_tokens(self, view: Any, index: int) -> TokenCodes:
-        _, arrays = view.segments[index]
+        return self._codes(view.segments[index][1])
+
+    def _codes(self, arrays: dict[str, np.ndarray]) -> TokenCodes:
         return TokenCodes(
             arrays[TOKENS],
             np.asarray(arrays[OFFSETS]),
             self.token_calibration.get("low"),
             self.token_calibration.get("step"),
+            self._codebook(),
         )
 
     def approximate(self, view: Any, q: TokenQueries, k: int, allow: np.ndarray | None):
         rows, _ = self.pipeline.search(q.fde, k, view, allow)
+        return self._rerank(view, q, rows, k)
+
+    def ivf_search(
+        self, view: Any, q: TokenQueries, k: int, allow: np.ndarray | None, nprobe: int | None
+    ):
+        rows, _ = super().ivf_search(view, q.fde, k, allow, nprobe)
         return self._rerank(view, q, rows, k)
 
     def _rerank(self, view: Any, q: TokenQueries, rows: np.ndarray, k: int):
@@ -196,9 +275,8 @@ class TokenRows(RowFormat):
 
     def first_bytes_ratio(self, view: Any) -> float:
         per_item = max(self.stored_tokens(view) / max(view.manifest.rows, 1), 1.0)
-        token_bytes = 2 if self.token_code == "f16" else 1
         first = self.pipeline.bytes_per_vector(self.pipeline.first_key)
-        return first / (per_item * self.dim * token_bytes)
+        return first / (per_item * self.token_bytes)
 
     def exact(self, view: Any, q: TokenQueries, k: int, allow: np.ndarray | None):
         """Brute-force MaxSim over every live item (for checking the funnel)."""
@@ -213,3 +291,29 @@ class TokenRows(RowFormat):
         cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
         rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
         return pad_results(rows, scores, k)
+
+
+@dataclass
+class StoredFDEs:
+    """FDEs of stored documents ``docs``, computed when sliced: ``x[a:b]`` or ``x[rows]``
+    decodes those documents' tokens and encodes them (rows as ``(len, fde_dim)`` float32)."""
+
+    codes: TokenCodes
+    docs: np.ndarray
+    fde: FDE
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.docs), self.fde.out_dim
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        docs = self.docs[index]
+        out = np.empty((len(docs), self.fde.out_dim), np.float32)
+        step = max(1, FDE_BLOCK_FLOATS // self.fde.out_dim)
+        for lo in range(0, len(docs), step):
+            tokens, offsets = self.codes.gather(docs[lo : lo + step])
+            out[lo : lo + step] = self.fde.encode_packed(tokens, offsets, query=False)
+        return out
