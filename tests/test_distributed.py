@@ -130,6 +130,7 @@ def test_same_calls_give_the_same_answers(tmp_path, make_collection, data):
     for key in ("count", "dim", "metric", "spec", "ram_bytes_per_vector", "code_bytes_per_vector"):
         assert got[key] == want[key], key
     assert got["healthy"] and got["ram_bytes"] == 1100 * want["ram_bytes_per_vector"]
+    assert got["quality"]["shards"] == len(got["shard_info"])  # the shards' live recall combined
     probe = [0, 3, 499, 5001, 5500, 5599, 123456]
     assert sharded.metadata(probe) == local.metadata(probe)
     assert sharded.texts(probe) == local.texts(probe)
