@@ -18,7 +18,8 @@ a factor on the lists an ``ivf:N`` search probes or, flat, on every shortlist, a
 step the exact plan. A kind climbs one step when the mean recall of ``MIN_SAMPLES`` samples at
 its step is below the target, and steps down only when the step below, run in the background
 on the same sampled queries, has the *lower bound* of its interval at or above the target over
-``2 * MIN_SAMPLES`` samples: the gap between the two rules is the hysteresis. Every move is
+a block of ``2 * MIN_SAMPLES`` new samples (each block judged once): the gap between the two
+rules is the hysteresis. Every move is
 recorded. A call that gives ``exact`` or ``nprobe`` itself runs as given.
 
 **Persisting.** ``QUALITY.json`` in the collection directory, replaced atomically every
@@ -182,6 +183,7 @@ class _Kind:
         self.total = 0
         self.last_change: float | None = None
         self.below = False  # the last estimate was below the target (warned once)
+        self.fresh = 0  # samples of the step below not yet judged (descent looks at each once)
 
     def at(self, step: int) -> deque[tuple[float, int]]:
         return self.steps.setdefault(step, deque(maxlen=STEP_WINDOW))
@@ -404,6 +406,7 @@ class Monitor:
                     kind.at(step).append((r, k))
             if below is not None and step == kind.step:
                 kind.at(step - 1).extend(zip(below[0].tolist(), below[1].tolist()))
+                kind.fresh += len(below[0])
             self._unsaved += len(recalls)
             moved = target is not None and self._tune(kind_name, kind, float(target), now)
             self._warn(kind_name, kind, target)
@@ -420,9 +423,12 @@ class Monitor:
             why = f"recall {mean:.3f} < target {target} over {len(here)} samples"
             kind.steps.pop(kind.step + 1, None)  # measured long ago, if ever
             return self._move(name, kind, kind.step + 1, why, now)
-        under = kind.at(kind.step - 1) if kind.step > 0 else ()
-        if len(under) >= 2 * MIN_SAMPLES:
-            mean, low, _ = interval([r for r, _ in under], [k for _, k in under])
+        if kind.step > 0 and kind.fresh >= 2 * MIN_SAMPLES:
+            # judged on a block of new samples each time: re-judging an overlapping window
+            # after every sample would let chance carry its bound over the target
+            block = list(kind.at(kind.step - 1))[-min(kind.fresh, STEP_WINDOW) :]
+            kind.fresh = 0
+            mean, low, _ = interval([r for r, _ in block], [k for _, k in block])
             if low >= target:
                 why = f"the cheaper setting's recall {mean:.3f} (>= {low:.3f}) holds {target}"
                 kind.steps.pop(kind.step - 2, None)
@@ -434,7 +440,7 @@ class Monitor:
             {"time": now, "plan": name, "from": setting(kind.step), "to": setting(step), "why": why}
         )
         log.info("slimvec %s: %s plan %s -> %s (%s)", self.path.parent, name, kind.step, step, why)
-        kind.step, kind.last_change = step, now
+        kind.step, kind.last_change, kind.fresh = step, now, 0
         return True
 
     def _warn(self, name: str, kind: _Kind, target: Any) -> None:
