@@ -40,10 +40,16 @@ class Costs:
     #: funnel, one query: first pass per row per code byte (a single query does not reuse
     #: a code row once read: it is memory-bound once the codes outgrow the caches)
     scan_byte_single: float = 0.6
-    #: funnel through the flat table scan, per row (x query) per bit-plane byte: one query
-    #: (2 threads past ~40k rows) and batches
-    table_byte_single: float = 0.03
-    table_byte_batch: float = 0.03
+    #: funnel through the flat table scan (``kernels.flatscan``), per row (x query) per
+    #: bit-plane byte (96 at 384-d 2-bit): one query, ~5.5 ns a row on one thread below ~40k
+    #: rows and ~3 on two above; batches of 200, the slope of benchmarks/flat_scan.py's funnel
+    #: rows (6k -> 30k: 6.5 ns per row and query, BENCHMARKS.md "Flat segments through the
+    #: 4-bit table scan").
+    table_byte_single: float = 0.04
+    table_byte_batch: float = 0.06
+    #: funnel, one query: what a call costs beyond a batch's per-query share (the same
+    #: benchmark: 0.66-0.71 ms fixed for one query at 384-d, 0.32 ms per query of a batch)
+    single_call: float = 200_000.0
 
 
 COSTS = Costs()
@@ -107,7 +113,8 @@ def funnel_ns(
         scan = read * code_bytes * costs.scan_byte_single
     else:
         scan = queries * read * (costs.scan_row + code_bytes * costs.scan_byte_batch)
-    return queries * (costs.funnel_query + dim * costs.funnel_query_dim) + scan
+    fixed = queries * (costs.funnel_query + dim * costs.funnel_query_dim)
+    return fixed + scan + (costs.single_call if queries == 1 else 0.0)
 
 
 def choose(
