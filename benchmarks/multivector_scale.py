@@ -2,7 +2,7 @@
 exact brute-force MaxSim and a NumPy PLAID-style baseline, in one run.
 
 Corpus: every Debian long description (~60k, relevant to its synopsis) plus every distinct
-paragraph of the multi-paragraph ones (~50k passages overlapping their description: realistic
+paragraph of the multi-paragraph ones (~68k passages overlapping their description: realistic
 near-duplicate distractors, relevant to the description's synopsis too), shuffled with a fixed
 seed; queries are synopses carried by at most 3 descriptions. Token vectors come from the
 packaged all-MiniLM-L6-v2 (``output_value="token_embeddings"``, at most ``MAX_SEQ`` word pieces
