@@ -281,6 +281,28 @@ def plaid_baseline(n_docs: int, q_tok, q_off, truth, qrels, bits: int = 2) -> di
     }
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def add_memory(spec: str, fde: dict, n_docs: int, work: Path) -> list[float]:
+    """RSS after each streamed chunk while one collection is built (nothing else held)."""
+    import slimvec
+
+    path = work / "mem.slim"
+    shutil.rmtree(path, ignore_errors=True)
+    col = slimvec.create(path, dim=384, multivector=True, spec=spec, fde=fde)
+    trace = [rss_mb()]
+    for tokens, offsets in chunks(n_docs):
+        col.add(np.split(tokens, offsets[1:-1]))
+        del tokens, offsets
+        trace.append(rss_mb())
+        print(f"{len(col):>7,} docs  RSS {trace[-1]:,.0f} MB", flush=True)
+    shutil.rmtree(path, ignore_errors=True)
+    return trace
+
+
 SPECS = [
     ("int8*30 > maxsim", {}),
     ("rabitq:1*40 > maxsim:res2", {"r_reps": 10}),
@@ -296,6 +318,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100, help="queries with exact truth")
     parser.add_argument("--embed-only", action="store_true")
     parser.add_argument("--specs", type=int, nargs="*", help="indices into SPECS (all)")
+    parser.add_argument("--memory", type=int, help="only trace RSS while SPECS[i] is built")
     args = parser.parse_args()
     texts, queries, qrels = build_corpus(args.queries)
     print(f"{len(texts):,} documents, {len(queries):,} queries", flush=True)
@@ -310,6 +333,9 @@ def main() -> None:
     qrels = [{d for d in rel if d < n_docs} for rel in qrels[: args.sample]]
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "mv_scale_work"
     work.mkdir(parents=True, exist_ok=True)
+    if args.memory is not None:
+        add_memory(*SPECS[args.memory], n_docs, work)
+        return
     print(f"load {os.getloadavg()[0]:.2f}", flush=True)
     start = time.perf_counter()
     truth, _ = exact_truth(q_tok, q_off, n_docs, 10)
