@@ -8,6 +8,7 @@ checks the caller's ids against a view's live rows.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,12 @@ class Keys:
 
     def __init__(self, idmap: IdMap | None, live_rows_of: Any):
         self.idmap = idmap
-        self.live_rows_of = live_rows_of
+        # weakly: the view holds these keys, so a strong reference back would keep every
+        # replaced view (and its fitted state) alive until the cyclic collector ran
+        self._live_rows_of = weakref.WeakMethod(live_rows_of)
+
+    def live_rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._live_rows_of()(ids)
 
     @property
     def kind(self) -> str:

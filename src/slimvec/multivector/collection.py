@@ -7,8 +7,6 @@ exact MaxSim score it); here are only how one is made and what it adds to ``info
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,25 +75,6 @@ class MultiVectorCollection(Collection):
             }
         }
         return cls.create(path, dim, metric, spec, encoder, extra=extra, keyword=keyword)
-
-    def add(
-        self,
-        vectors: Any,
-        ids: Any = None,
-        metadata: Sequence[dict[str, Any] | None] | None = None,
-        texts: Sequence[str] | None = None,
-    ) -> Any:
-        """Store token sets (one (n_tokens, dim) array each); returns their int64 ids.
-
-        Each add commits a segment, and the views it replaces (each holding the fitted state:
-        105 MB for a 5,120-dim RaBitQ rotation) sit in reference cycles the cyclic collector,
-        which counts objects rather than bytes, frees late: streaming 128k documents in 4,096-
-        document adds grew RSS by ~40 MB per add, flat once collected here.
-        """
-        try:
-            return super().add(vectors, ids, metadata, texts)
-        finally:
-            gc.collect()
 
     def _embed(self, texts: list[str], kind: str, batch_size: int | None) -> Any:
         return self.encoder.encode_tokens(texts, kind=kind, batch_size=batch_size)
