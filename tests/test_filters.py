@@ -525,6 +525,9 @@ def test_text_search_modes_with_a_filter_also_during_an_upgrade(tmp_path):
     res = col.search(old_model().encode(QUERIES[:4], kind="query"), k=5, filter=spec)
     assert set(res.ids.ravel().tolist()) <= allowed and res.explain["matching"] == len(allowed)
     assert col.count(spec) == len(allowed) == len(col.get(filter=spec, limit=None).ids)
+    full = col.get(filter=spec, limit=None).ids.tolist()  # old space's rows, then the new's
+    pages = [col.get(filter=spec, limit=7, offset=o).ids.tolist() for o in range(0, 91, 7)]
+    assert [i for page in pages for i in page] == full
     assert col.update_metadata([1, 200], [{"i": 1}, {"i": 200}]) == 2  # one in each space
     assert col.update_metadata(filter={"i": {"$in": [1, 200]}}, merge={"seen": 1}) == 2
     assert col.metadata([1, 200]) == [{"i": 1, "seen": 1}, {"i": 200, "seen": 1}]

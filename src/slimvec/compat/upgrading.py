@@ -331,11 +331,12 @@ class UpgradingCollection:
         old, new = upgrade.spaces
         if ids is not None:
             return upgrade.get_ids(ids, filter, limit, offset, vectors)
-        in_old = old.count(filter)
         first = old.get(None, filter, limit, offset, vectors)
         rest = None if limit is None else limit - len(first.ids)
         if rest == 0:
             return first
+        # a short page ran out of old rows: they number offset + its length, unless it is empty
+        in_old = offset + len(first.ids) if len(first.ids) else old.count(filter)
         second = new.get(None, filter, rest, max(0, offset - in_old), False)
         if vectors and len(second.ids):
             raise InvalidInputError(upgrade.vectors_refusal(len(second.ids)))
