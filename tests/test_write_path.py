@@ -317,7 +317,7 @@ def test_a_replaced_view_is_freed_at_once_not_by_the_cyclic_collector(tmp_path, 
                 col.add([rng.standard_normal((8, 16)).astype(np.float32) for _ in range(300)])
             else:
                 col.add(rng.standard_normal((5000, 16)).astype(np.float32))
-        alive = sum(isinstance(o, View) for o in gc.get_objects())
+        alive = sum(isinstance(o, View) and o.path == col.path for o in gc.get_objects())
     finally:
         gc.enable()
     assert alive == 1
