@@ -5,8 +5,9 @@ and test_ivf.py, so every write path is killed at the same, named steps of the c
 The steps of a commit, in order: a segment file is written (``*_segment``), rows reach
 SQLite (``after_sqlite``; string keys: ``after_keys``), the manifest is replaced
 (``mid_manifest``: temp file fsynced, rename not done; ``after_manifest``). A segment's
-table-scan files (``engine.rows.TABLE_FILES``) are written last in it: ``mid_tables`` dies
-with half of ``fastscan.npy`` written and no checksum yet, ``after_tables`` once both are.
+table-scan files (``engine.rows.TABLE_FILES``) are written with it, block by block:
+``mid_tables`` dies with half of ``fastscan.npy``'s first block written and no checksum yet,
+``after_tables`` once both are closed with their checksums.
 A write-ahead log record is appended (``before_append``, ``mid_log`` / ``torn_append``: half
 its bytes reach the file, ``after_log``: appended and fdatasync-ed); a flush folds metadata
 updates into SQLite (``after_sqlite_fold``).
@@ -45,34 +46,35 @@ def _torn_record(path, offset, record):
 
 
 def _arm_tables(segments, point: str) -> None:
-    import io
-
     import numpy as np
 
-    real = segments.save_array
+    class Dying(segments.ArrayWriter):
+        def write(self, block):
+            if point == "mid_tables" and self.path.name == "fastscan.npy":
+                data = np.ascontiguousarray(block).reshape(-1).view(np.uint8)
+                self.file.write(data[: len(data) // 2].tobytes())
+                self.file.flush()
+                die()
+            super().write(block)
 
-    def save(path, array):
-        if point == "mid_tables" and path.name == "fastscan.npy":
-            body = io.BytesIO()
-            np.save(body, array)
-            path.write_bytes(body.getvalue()[: len(body.getvalue()) // 2])
-            die()
-        real(path, array)
-        if point == "after_tables" and path.name == "fastscan-factors.npy":
-            die()
+        def close(self):
+            super().close()
+            if point == "after_tables" and self.path.name == "fastscan-factors.npy":
+                die()
 
-    segments.save_array = save
+    segments.ArrayWriter = Dying
 
 
 def arm(point: str) -> None:
     """Make the next write of this process die at ``point`` (see the module docstring)."""
     import slimvec.engine.writer as c
+    from slimvec.engine import incoming
     from slimvec.store import files, log, manifest, meta, segments
 
     if point == "before_segment":
-        segments.write_segment = c.write_segment = die
+        segments.write_segment = incoming.write_segment = die
     elif point == "after_segment":
-        die_after(c, "write_segment")
+        die_after(incoming, "write_segment")
     elif point == "after_sqlite":
         die_after(meta.MetaStore, "insert")
     elif point == "after_sqlite_fold":

@@ -36,8 +36,13 @@ KINDS = {
 }
 
 #: Parameters a kind adds to a protocol method: (kind, method) -> names, each with its reason.
-#: Sharded ``info(timeout=)``: how long to wait for each shard replica's answer.
-EXTENSIONS: dict[tuple[str, str], set[str]] = {("sharded", "info"): {"timeout"}}
+#: Sharded ``info(timeout=)``: how long to wait for each shard replica's answer. Local (and
+#: multi-vector) ``add(progress=)``: a progress bar for a long add, which runs in this process.
+EXTENSIONS: dict[tuple[str, str], set[str]] = {
+    ("sharded", "info"): {"timeout"},
+    ("local", "add"): {"progress"},
+    ("multivector", "add"): {"progress"},
+}
 
 
 def _params(function) -> list[tuple[str, inspect._ParameterKind, object]]:

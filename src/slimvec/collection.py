@@ -28,13 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimvec.engine import reader
-from slimvec.engine.arguments import (
-    SearchParams,
-    check_delete,
-    check_page,
-    check_update,
-    row_info,
-)
+from slimvec.engine.arguments import SearchParams, check_delete, check_page, check_update, row_info
 from slimvec.engine.ids import key_array
 from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
@@ -309,18 +303,21 @@ class Collection(LiveRecall):
         ids: Any = None,
         metadata: Sequence[dict[str, Any] | None] | None = None,
         texts: Sequence[str] | None = None,
+        *,
+        progress: bool | None = None,
     ) -> np.ndarray:
         """Store vectors (n, dim); returns their int64 ids (given, or assigned increasing).
 
         ``metadata`` (one JSON-able dict per vector) and ``texts`` (the source text, kept for
-        keyword search and re-embedding) are optional. Durable when it returns.
-        """
+        keyword search and re-embedding) are optional. Durable when it returns. Any size
+        streams in blocks under the add budget (``engine.incoming``; a memory-mapped array
+        stays on disk); ``progress``: a bar (None: for long adds, on a terminal)."""
         self._require_open()
-        x, extra = self._view.rows.ingest(vectors)
+        x, extra = self._view.rows.stream(vectors)
         given = None if ids is None else self._view.keys.user_ids(ids, len(x))
         metas, texts = row_info(metadata, texts, len(x))
         with self.transaction():
-            new_ids, keys = self._writer.add(x, extra, given, metas, texts)
+            new_ids, keys = self._writer.add(x, extra, given, metas, texts, progress)
         return new_ids if keys is None else key_array(keys)
 
     @writes

@@ -24,6 +24,17 @@ def as_matrix(
 
     ``dim=None`` accepts any width.
     """
+    array = as_array(data, dim, what, allow_single)
+    return finite_rows(array, what, lambda: check_finite(array, what))
+
+
+def as_array(
+    data: Any, dim: int | None, what: str = "vectors", allow_single: bool = False
+) -> np.ndarray:
+    """``data`` as a 2-D real array of ``dim`` columns, in its own dtype and not copied when
+    it is one already (a memory-mapped float16 file stays on disk): ``as_matrix``'s checks of
+    shape and type; its values are checked block by block as they are read
+    (``finite_rows``)."""
     width = "dim" if dim is None else dim
     try:
         array = np.asarray(data)
@@ -55,16 +66,48 @@ def as_matrix(
             f"{what} have {array.shape[1]} dims but this collection holds {dim}-dim vectors; "
             f"use the same embedding model (and dimension) the collection was created with"
         )
-    with np.errstate(over="ignore"):  # 1e39 becomes inf: refused just below
-        out = np.ascontiguousarray(array, dtype=np.float32)
-    finite = np.isfinite(out).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise InvalidInputError(
-            f"{what} contain NaN or infinite values in rows {bad[:10].tolist()}"
-            f"{' ...' if len(bad) > 10 else ''}; fix or drop those rows"
-        )
+    return array
+
+
+def finite_rows(block: np.ndarray, what: str, fail: Callable[[], None]) -> np.ndarray:
+    """``block`` as C-contiguous float32; if a value is NaN or infinite (or overflows float32)
+    ``fail`` raises the error, which names the bad rows of the whole input."""
+    with np.errstate(over="ignore"):  # 1e39 becomes inf: refused below
+        out = np.ascontiguousarray(block, dtype=np.float32)
+    if not np.isfinite(out).all():
+        fail()
     return out
+
+
+#: Rows per block when an input is checked whole for its error message.
+CHECK_ROWS = 16_384
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    """``InvalidInputError`` naming (the first ten of) every row of ``array`` that holds NaN
+    or infinite values, read block by block."""
+    bad: list[np.ndarray] = []
+    for lo in range(0, len(array), CHECK_ROWS):
+        with np.errstate(over="ignore"):
+            block = np.asarray(array[lo : lo + CHECK_ROWS], dtype=np.float32)
+        bad.append(lo + np.flatnonzero(~np.isfinite(block).all(axis=1)))
+    rows = np.concatenate(bad)
+    if len(rows):
+        raise InvalidInputError(
+            f"{what} contain NaN or infinite values in rows {rows[:10].tolist()}"
+            f"{' ...' if len(rows) > 10 else ''}; fix or drop those rows"
+        )
+
+
+def check_nonzero(array: np.ndarray, what: str) -> None:
+    """``normalise``'s error naming every all-zero row of ``array``, read block by block."""
+    zeros = []
+    for lo in range(0, len(array), CHECK_ROWS):
+        block = np.asarray(array[lo : lo + CHECK_ROWS], dtype=np.float32)
+        zeros.append(lo + np.flatnonzero(~block.any(axis=1)))
+    rows = np.concatenate(zeros)
+    if len(rows):
+        _zero_rows(rows, what)
 
 
 def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
@@ -73,11 +116,15 @@ def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
     norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
     zero = norms[:, 0] == 0
     if zero.any():
-        raise InvalidInputError(
-            f"{what} rows {np.flatnonzero(zero)[:10].tolist()} are all zeros and have no "
-            f"direction for cosine similarity; drop them"
-        )
+        _zero_rows(np.flatnonzero(zero), what)
     return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+def _zero_rows(rows: np.ndarray, what: str) -> None:
+    raise InvalidInputError(
+        f"{what} rows {rows[:10].tolist()} are all zeros and have no "
+        f"direction for cosine similarity; drop them"
+    )
 
 
 #: Ids are confined to 0 .. 2**53 - 1: exact as JSON numbers (the HTTP API) and in JavaScript.

@@ -116,13 +116,15 @@ class RaBitQCodec(Codec):
         """Codes of ``x`` as residuals to the data centroid, or to ``origin`` (one row per
         vector: the IVF list centroids, ``index/ivf.py``; then a scan adds <q, origin>)."""
         base = self.centroid if origin is None else origin
-        r = self._rotate(np.asarray(x, np.float32) - base).astype(np.float64)
-        norm = np.linalg.norm(r, axis=1)
+        # float32 throughout (a float64 copy of a block would double an add's working set);
+        # only the per-row sums are accumulated in float64
+        r = self._rotate(np.asarray(x, np.float32) - base)
+        norm = np.sqrt(np.einsum("ij,ij->i", r, r, dtype=np.float64))
         safe = np.where(norm > 0, norm, 1.0)
-        o = r / safe[:, None]
+        o = np.divide(r, safe[:, None], out=r, casting="unsafe")  # in float64, rounded once
         if self.bits == 1:
-            u = (r > 0).astype(np.uint8)
-            ip = 0.5 * np.abs(o).sum(axis=1)
+            u = (o > 0).astype(np.uint8)
+            ip = 0.5 * np.abs(o).sum(axis=1, dtype=np.float64)
             ynorm = np.full(len(x), 0.5 * np.sqrt(self.dim))
         else:
             u, ip, ynorm = extended_codes(o, self.bits)

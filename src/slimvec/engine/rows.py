@@ -17,14 +17,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from slimvec.engine.incoming import Incoming
 from slimvec.errors import SpecError
 from slimvec.index.ivf import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.spec import parse_spec
+from slimvec.store.files import RowFile
 from slimvec.store.manifest import Manifest, SegmentEntry
-from slimvec.store.segments import open_segment
-from slimvec.validation import as_matrix, normalise
+from slimvec.store.segments import SEGMENTS_DIR, open_segment
+from slimvec.validation import as_array, as_matrix, normalise
 
 Layout = dict[str, tuple[np.dtype, tuple[int | None, ...]]]
 
@@ -44,6 +46,9 @@ class RowFormat:
     #: Whether the writer may refit calibrations as the collection grows (multi-vector
     #: collections cannot re-derive their pipeline input from stored arrays cheaply).
     refits: ClassVar[bool] = True
+    #: Whether segments are written in row blocks (``engine.incoming``; multi-vector rows
+    #: carry ragged token arrays and are written whole).
+    streams: ClassVar[bool] = True
 
     def __init__(self, manifest: Manifest):
         self.dim, self.metric = manifest.dim, manifest.metric
@@ -80,6 +85,11 @@ class RowFormat:
         x = as_matrix(vectors, self.dim)
         return (normalise(x) if self.metric == "cosine" else x), None
 
+    def stream(self, vectors: Any) -> tuple[Incoming, Any]:
+        """``ingest`` for an add: the input's shape checked now, its values block by block
+        as the writer reads them (``Incoming``), so it is never copied whole."""
+        return Incoming(as_array(vectors, self.dim), self.metric == "cosine"), None
+
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)
 
@@ -97,9 +107,11 @@ class RowFormat:
         self, path: Path, entry: SegmentEntry, rows: np.ndarray | None = None
     ) -> np.ndarray:
         """The pipeline's input vectors of a stored segment's ``rows`` (all if None; sliced
-        in blocks by the caller): what IVF lists are trained on and built from."""
+        in blocks by the caller): what IVF lists are trained on and built from. Read through
+        a ``RowFile``, so building the lists of a large segment keeps no pages resident."""
         layout = {ORIGINAL: (np.dtype(np.float32), (entry.rows, self.dim))}
-        x = open_segment(path, entry.name, layout)[ORIGINAL]
+        open_segment(path, entry.name, layout)  # checks dtype and shape
+        x = RowFile(path / SEGMENTS_DIR / entry.name / f"{ORIGINAL}.npy")
         return x if rows is None else x[rows]
 
     @property

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from slimvec.engine.incoming import Block, Incoming, encode_whole, fit_sample, write_blocks
 from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import CollectionExistsError, InvalidInputError
@@ -51,11 +51,9 @@ from slimvec.store.segments import (
     extend_segment,
     has_files,
     segment_name,
-    write_segment,
 )
 from slimvec.validation import MAX_ID, check_dim, check_metric, check_options
 
-ENCODE_CHUNK = 65_536
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
 MERGE_FANOUT = 8
 #: Merges build the merged segment in RAM: runs larger than this stay as they are (such
@@ -182,6 +180,7 @@ class Writer:
                 yield self.current.view.manifest
             except BaseException:
                 self.current.load()
+                self.sweep()  # what the failed write left (a partly written segment)
                 raise
             if signature(path) != self.current.view.signature:  # committed without reloading
                 self.current.load()
@@ -197,10 +196,10 @@ class Writer:
             self.flush()
             self.maintain()
 
-    def add(self, x, extra, given, metas, texts):
-        """New rows: ids (string keys under fresh internal ids) checked against the live
-        ones, then one log record (a small add) or a segment commit. Returns (internal ids,
-        keys or None)."""
+    def add(self, x, extra, given, metas, texts, progress=None):
+        """New rows (``x``: an ``Incoming`` or checked rows): ids (string keys under fresh
+        internal ids) checked against the live ones, then one log record (a small add) or a
+        segment commit. Returns (internal ids, keys or None)."""
         view, keys = self.current.view, None
         if view.idmap is not None:
             keys = given if given is not None else new_keys(len(x))
@@ -212,9 +211,10 @@ class Writer:
         if keys is not None:
             info["keys"] = keys
         if view.rows.logs_adds and view.manifest.log and len(x) < LOG_MAX_ROWS:
-            self.log(LogRecord("add", {"ids": new_ids, "x": x}, info))
+            rows = x.all() if isinstance(x, Incoming) else x
+            self.log(LogRecord("add", {"ids": new_ids, "x": rows}, info))
         else:
-            self.commit_rows(x, extra, new_ids, keys, metas, texts)
+            self.commit_rows(x, extra, new_ids, keys, metas, texts, progress)
         return new_ids, keys
 
     def upsert(self, x, user, metas, texts) -> None:
@@ -307,23 +307,26 @@ class Writer:
         if view.manifest.log and view.tail.records:
             self.commit_segment(None, None, np.empty(0, np.int64), None, None)
 
-    def commit_rows(self, x, extra, ids, keys, metas, texts) -> None:
+    def commit_rows(self, x, extra, ids, keys, metas, texts, progress=None) -> None:
         """New rows as one segment commit (the log's rows folded in), then merges."""
         if keys is not None:  # saved by the commit; a failed one reloads the view
             self.current.view.idmap.learn(ids, keys)
-        self.commit_segment(x, extra, ids, metas, texts)
+        self.commit_segment(x, extra, ids, metas, texts, progress)
         self.maintain()
 
-    def commit_segment(self, x, extra, ids, metas, texts) -> None:
+    def commit_segment(self, x, extra, ids, metas, texts, progress=None) -> None:
         """One commit of the log's rows followed by ``x`` (may be None) as a new segment,
         the log's deletes as a tombstone file, and a fresh log. The pipeline is fitted first
-        if it never was (on every row of this segment, the log's included)."""
+        if it never was (on this segment's rows, the log's included: ``_fit``). Rows are
+        read, checked and encoded block by block as the segment is written (``_write``)."""
         view = self.current.view
         m, tail = view.manifest, view.tail
         generation, start = m.generation + 1, m.rows
+        if isinstance(x, np.ndarray) and view.rows.streams:  # checked rows (an upsert's)
+            x = Incoming(x, cosine=False)
         if len(tail):  # single-vector collections only (multi-vector adds never log)
             n_new = 0 if x is None else len(x)
-            x = tail.x.array if x is None else np.concatenate([tail.x.array, x])
+            x = (x if x is not None else Incoming(tail.x.array[:0], False)).after(tail.x.array)
             ids = np.concatenate([view.ids.array[m.rows :], ids])
             metas = tail.meta + (metas or [None] * n_new)
             texts = (
@@ -333,11 +336,22 @@ class Writer:
             )
         if x is not None and len(x):
             if not view.fitted:
-                view.rows.fit(x, extra)
-                self._save_state(view, generation, len(x))
-            arrays = {"ids": ids, **view.rows.row_arrays(x, extra), **self._encode(view, x)}
+                self._fit(view, x, extra, generation)
             name = segment_name(generation)
-            write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
+            if view.rows.streams:
+
+                def block(lo: int, hi: int) -> dict[str, np.ndarray]:
+                    rows = x.rows(lo, hi)
+                    codes = view.pipeline.encode(rows)
+                    return {"ids": ids[lo:hi], **view.rows.row_arrays(rows, None), **codes}
+
+            else:
+
+                def block(lo: int, hi: int) -> dict[str, np.ndarray]:
+                    codes = encode_whole(view.pipeline, x)
+                    return {"ids": ids, **view.rows.row_arrays(x, extra), **codes}
+
+            write_blocks(view, name, len(x), block, progress)
             m.segments.append(SegmentEntry(name=name, start=m.rows, rows=len(ids)))
             m.rows += len(ids)
             m.next_id = max(m.next_id, int(ids.max()) + 1)
@@ -379,15 +393,10 @@ class Writer:
                 save_array(view.path / m.tombstones, np.packbits(deleted))
             m.deleted = count
 
-    def _encode(self, view: View, x: np.ndarray) -> dict[str, np.ndarray]:
-        chunks = range(0, len(x), ENCODE_CHUNK)
-        parts = [
-            view.pipeline.encode(x[start : start + ENCODE_CHUNK])
-            for start in tqdm(
-                chunks, desc="encoding", unit="chunk", disable=len(chunks) < 8 or None
-            )
-        ]
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    def _fit(self, view: View, x: Any, extra: Any, generation: int) -> None:
+        sample = fit_sample(x, view.manifest.dim, generation) if view.rows.streams else x
+        view.rows.fit(sample, extra)
+        self._save_state(view, generation, len(sample))
 
     # -- upkeep: refits, merges, compaction -------------------------------------------------
     def refit_due(self, view: View) -> bool:
@@ -453,8 +462,7 @@ class Writer:
         rows = np.arange(run[0].start, run[-1].start + run[-1].rows)
         generation = m.generation + 1
         name = segment_name(generation)
-        arrays = view.rows.compact_arrays(view, rows)
-        write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
+        write_blocks(view, name, len(rows), self._compacted(view, rows))
         m.segments[first:stop] = [SegmentEntry(name=name, start=run[0].start, rows=len(rows))]
         self._run_hooks(Commit("merge", view, generation, view.deleted.array[: m.rows]))
         self._commit(view)
@@ -484,14 +492,17 @@ class Writer:
                 sample = np.sort(rng.choice(live, REFIT_ENOUGH, replace=False))
             view.rows.fit(view.gather(ORIGINAL, sample), None)
             self._save_state(view, generation, len(sample))
-            originals = view.gather(ORIGINAL, live)
-            arrays = {"ids": view.ids.array[live], ORIGINAL: originals}
-            arrays.update(self._encode(view, originals))
+
+            def block(lo: int, hi: int) -> dict[str, np.ndarray]:
+                originals = view.gather(ORIGINAL, live[lo:hi])
+                codes = view.pipeline.encode(originals)
+                return {"ids": view.ids.array[live[lo:hi]], ORIGINAL: originals, **codes}
+
         else:
-            arrays = view.rows.compact_arrays(view, live)
+            block = self._compacted(view, live)
         name = segment_name(generation)
-        write_segment(view.path, name, {**arrays, **view.rows.table_arrays(arrays)})
-        ids = arrays["ids"]
+        write_blocks(view, name, len(live), block)
+        ids = view.ids.array[live]
         commit = Commit(
             "rewrite",
             view,
@@ -508,6 +519,11 @@ class Writer:
         m.tombstones = None
         self._run_hooks(commit)
         self._commit(view)
+
+    @staticmethod
+    def _compacted(view: View, rows: np.ndarray) -> Block:
+        """``_write``'s blocks of stored ``rows`` of ``view``, as a new segment holds them."""
+        return lambda lo, hi: view.rows.compact_arrays(view, rows[lo:hi])
 
     def sweep(self) -> None:
         """Remove files of interrupted writes (anything the manifest does not name)."""

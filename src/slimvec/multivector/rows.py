@@ -82,10 +82,12 @@ class TokenRows(RowFormat):
     """Token sets: MUVERA encodings for the funnel, stored tokens for exact MaxSim."""
 
     #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
-    #: calibration stays the first batch's (refitting would re-encode every token set).
+    #: calibration stays the first batch's (refitting would re-encode every token set). An
+    #: add is held whole (ragged token arrays): stream large sets by adding them in batches.
     logs_adds = False
     plans_exact = False
     refits = False
+    streams = False
 
     def __init__(self, manifest: Manifest):
         self.dim, self.metric = manifest.dim, manifest.metric
@@ -158,6 +160,9 @@ class TokenRows(RowFormat):
     def ingest(self, token_sets: Any) -> tuple[np.ndarray, Any]:
         tokens, offsets = self.pooler.transform(*self._tokens_in(token_sets, "documents"))
         return self.fde.encode_packed(tokens, offsets, query=False), (tokens, offsets)
+
+    def stream(self, token_sets: Any) -> tuple[np.ndarray, Any]:
+        return self.ingest(token_sets)
 
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)

@@ -12,13 +12,16 @@ checksums existed have no sidecar and are read unverified.
 
 from __future__ import annotations
 
+import io
+import mmap
 import os
 import threading
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
+import numpy.lib.format as npformat
 
 from slimvec.errors import CorruptCollectionError
 
@@ -82,6 +85,90 @@ def save_array(path: Path, array: np.ndarray) -> None:
         f.flush()
         os.fsync(f.fileno())
     _write_checksum(path)
+
+
+class ArrayWriter:
+    """A .npy file of known dtype and shape written in consecutive row blocks, its checksum
+    taken as the bytes pass (``save_array``'s file and sidecar, without the whole array in
+    memory or a re-read). Incomplete until ``close``; the sweep removes an abandoned one."""
+
+    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]):
+        self.path, self.dtype = path, np.dtype(dtype)
+        self.left = int(np.prod(shape, dtype=np.int64)) * self.dtype.itemsize
+        header = io.BytesIO()
+        descr = npformat.dtype_to_descr(self.dtype)
+        shape = tuple(int(s) for s in shape)
+        npformat.write_array_header_1_0(
+            header, {"descr": descr, "fortran_order": False, "shape": shape}
+        )
+        self.file: IO[bytes] | None = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.crc = 0
+        self._put(header.getvalue())
+
+    def _put(self, data: bytes | memoryview) -> None:
+        assert self.file is not None
+        self.file.write(data)
+        self.crc = zlib.crc32(data, self.crc)
+
+    def write(self, block: np.ndarray) -> None:
+        """The next rows (or elements) of the array, in its dtype."""
+        if block.dtype != self.dtype:
+            raise ValueError(f"{self.path.name}: a {block.dtype} block for a {self.dtype} array")
+        data = memoryview(np.ascontiguousarray(block)).cast("B")
+        if len(data) > self.left:
+            raise ValueError(f"{self.path.name}: more data than its shape holds")
+        self._put(data)
+        self.left -= len(data)
+
+    def close(self) -> None:
+        """Check that every byte was written, fsync, then write the checksum sidecar."""
+        if self.left:
+            raise ValueError(f"{self.path.name}: {self.left} bytes short of its shape")
+        assert self.file is not None
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        self.file = None
+        sidecar = self.path.with_name(self.path.name + CHECKSUM_SUFFIX)
+        with open(sidecar, "w", encoding="ascii") as f:
+            f.write(f"{self.crc:08x}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def abandon(self) -> None:
+        """Close the file if ``close`` did not (an exception mid-write)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class RowFile:
+    """A .npy file read in slices (``rows[a:b]``, ``rows[indices]``: copies) through its own
+    read-only mapping, whose pages are handed back after every read (``MADV_DONTNEED``; they
+    stay in the page cache): streaming through a file larger than the add budget leaves the
+    process's resident memory bounded, where a plain memory map would keep every page read."""
+
+    def __init__(self, path: Path):
+        with open(path, "rb") as f:
+            with _HEADER_LOCK:
+                major, _ = npformat.read_magic(f)
+                header = (npformat.read_array_header_1_0, npformat.read_array_header_2_0)
+                shape, fortran, dtype = header[major > 1](f)
+            offset = f.tell()
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        if fortran:
+            raise ValueError(f"{path} is in Fortran order")
+        self._array = np.ndarray(shape, dtype, buffer=self._map, offset=offset)
+        self.shape, self.dtype = self._array.shape, self._array.dtype
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        out = np.array(self._array[index])
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+        return out
 
 
 def load_array(source: Path | IO[bytes], mmap: bool = False) -> np.ndarray:

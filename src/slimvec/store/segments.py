@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Collection as Keys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from slimvec.errors import CorruptCollectionError
-from slimvec.store.files import fsync_dir, load_array, save_array, verify_file
+from slimvec.store.files import ArrayWriter, fsync_dir, load_array, verify_file
 
 SEGMENTS_DIR = "segments"
 
@@ -29,14 +30,36 @@ def segment_name(generation: int) -> str:
     return f"seg-{generation:06d}"
 
 
-def write_segment(directory: Path, name: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write every array of a new segment and fsync it (the manifest commits it later)."""
+def write_segment(
+    directory: Path,
+    name: str,
+    layout: dict[str, tuple[np.dtype, tuple[int, ...]]],
+    parts: Iterable[dict[str, np.ndarray]],
+) -> None:
+    """Write a new segment's arrays and fsync it (the manifest commits it later). ``layout``
+    gives each array's dtype and whole shape; ``parts`` yields consecutive row blocks of every
+    array (for an add, each block read, checked and encoded just before), so a segment of
+    any size is written in bounded memory. An exception from ``parts`` leaves a partial
+    segment that no manifest names: the next sweep removes it."""
     seg = directory / SEGMENTS_DIR / name
     seg.mkdir(parents=True, exist_ok=True)
-    for key, array in arrays.items():
-        save_array(seg / f"{key}.npy", array)
+    files = {key: ArrayWriter(seg / f"{key}.npy", *spec) for key, spec in layout.items()}
+    try:
+        for part in parts:
+            for key, block in part.items():
+                files[key].write(block)
+        for file in files.values():
+            file.close()
+    finally:
+        for file in files.values():
+            file.abandon()
     fsync_dir(seg)
     fsync_dir(seg.parent)
+
+
+def whole(arrays: dict[str, np.ndarray]) -> tuple[dict, list[dict[str, np.ndarray]]]:
+    """(layout, parts) of a segment given as whole arrays, for ``write_segment``."""
+    return {key: (a.dtype, a.shape) for key, a in arrays.items()}, [arrays]
 
 
 def has_files(directory: Path, name: str, keys: Keys[str]) -> bool:
@@ -59,7 +82,7 @@ def extend_segment(directory: Path, source: str, name: str, arrays: dict[str, np
             shutil.copyfile(path, seg / path.name)
             with open(seg / path.name, "rb+") as f:
                 os.fsync(f.fileno())
-    write_segment(directory, name, arrays)
+    write_segment(directory, name, *whole(arrays))
 
 
 def verify_segment(directory: Path, name: str) -> list[str]:
