@@ -1,17 +1,14 @@
-"""Rows on their way into a segment, read a block at a time, and the memory an add may use.
+"""Rows on their way into a segment, read a block at a time.
 
 An add of any size streams: the writer reads the caller's rows in blocks of ``block_rows``,
 checks, normalises and encodes each block, and appends it to the new segment's files
-(``store.segments.write_segment``), so its working memory is the add budget whatever the
-size of the input, and the caller's array is never copied whole (a memory-mapped float16
-file stays on disk). The budget is ``ADD_MEMORY`` bytes, or ``$SLIMVEC_ADD_MEMORY``
-(``"512M"``, ``"2G"``, bytes).
+(``store.segments.write_segment``), so its working memory is the add budget
+(``store.budget``: 1 GiB, or ``$SLIMVEC_ADD_MEMORY``) whatever the size of the input, and
+the caller's array is never copied whole (a memory-mapped float16 file stays on disk).
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,54 +16,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from slimvec.errors import InvalidInputError
+from slimvec.store.budget import block_rows, fit_rows
 from slimvec.store.segments import whole, write_segment
 from slimvec.validation import check_finite, check_nonzero, finite_rows, normalise
 
-#: Working memory of an add beyond the caller's array, unless ``$SLIMVEC_ADD_MEMORY`` says.
-ADD_MEMORY = 1 << 30
-#: Working bytes per row and input dimension while a block is encoded (float32 rows, their
-#: normalised and transformed copies, a codec's rotated residuals and codes; measured with
-#: tracemalloc in tests/test_streaming_add.py, with room to spare).
-BYTES_PER_ROW_DIM = 64
-#: ... and while the pipeline is fitted on the first rows (PCA takes a float64 copy).
-FIT_BYTES_PER_ROW_DIM = 16
-#: The first fit takes every row of the first segment up to this many (``fit_rows``), else a
-#: sample of that many: as many as refits stop at (``engine.writer.REFIT_ENOUGH``).
-MAX_FIT_ROWS = 65_536
 #: Rows per encoding chunk of rows held whole, and (x 8) where an add's bar starts to show.
 ENCODE_CHUNK = 65_536
-#: Largest block: beyond it blocks cost more Python overhead than they save.
-MAX_BLOCK_ROWS = 65_536
-#: Blocks are whole multiples of the table-scan layout's 32 rows, so block layouts concatenate.
-BLOCK_ALIGN = 32
 #: ``write_blocks``'s source of a new segment's arrays: rows lo:hi -> their arrays.
 Block = Callable[[int, int], dict[str, np.ndarray]]
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
-
-def add_memory() -> int:
-    """The add budget in bytes: ``$SLIMVEC_ADD_MEMORY`` if set, else ``ADD_MEMORY``."""
-    text = os.environ.get("SLIMVEC_ADD_MEMORY")
-    if not text:
-        return ADD_MEMORY
-    match = _SIZE.match(text)
-    if not match:
-        raise InvalidInputError(
-            f"SLIMVEC_ADD_MEMORY={text!r} is not a size; give bytes or e.g. '512M', '2G'"
-        )
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** ("kmgt".find(unit.lower()) + 1 if unit else 0))
-
-
-def block_rows(width: int) -> int:
-    """Rows per block for ``width``-dimensional rows under the add budget (at least 32)."""
-    rows = add_memory() // (BYTES_PER_ROW_DIM * max(width, 1))
-    return max(BLOCK_ALIGN, min(MAX_BLOCK_ROWS, rows) // BLOCK_ALIGN * BLOCK_ALIGN)
-
-
-def fit_rows(width: int) -> int:
-    """Rows the pipeline is first fitted on, under the add budget (at least 1,024)."""
-    return max(1024, min(MAX_FIT_ROWS, add_memory() // (FIT_BYTES_PER_ROW_DIM * max(width, 1))))
 
 
 class Incoming:
@@ -101,9 +58,10 @@ class Incoming:
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """Rows at sorted positions ``rows``, as checked float32 (a fitting sample)."""
-        h = len(self.head)
-        own = self._checked(self.array[rows[rows >= h] - h])
-        return np.concatenate([self.head[rows[rows < h]], own])
+        h, step = len(self.head), block_rows(self.array.shape[1])
+        own = rows[rows >= h] - h
+        blocks = [self._checked(self.array[own[i : i + step]]) for i in range(0, len(own), step)]
+        return np.concatenate([self.head[rows[rows < h]], *blocks])
 
     def all(self) -> np.ndarray:
         return self.rows(0, len(self))

@@ -40,6 +40,7 @@ from slimvec.index.ivf import IVF_DIR, ivf_dirs
 from slimvec.search.funnel import ORIGINAL
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import parse_spec
+from slimvec.store.budget import fit_rows
 from slimvec.store.files import save_array, save_arrays
 from slimvec.store.idmap import check_id_kind, new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
@@ -394,9 +395,11 @@ class Writer:
             m.deleted = count
 
     def _fit(self, view: View, x: Any, extra: Any, generation: int) -> None:
-        sample = fit_sample(x, view.manifest.dim, generation) if view.rows.streams else x
-        view.rows.fit(sample, extra)
-        self._save_state(view, generation, len(sample))
+        """Fit on the first segment's rows (a sample of them past ``fit_rows``: they stand
+        for all of them, so refits come as if every row had been taken)."""
+        streams = view.rows.streams
+        view.rows.fit(fit_sample(x, view.manifest.dim, generation) if streams else x, extra)
+        self._save_state(view, generation, len(x))
 
     # -- upkeep: refits, merges, compaction -------------------------------------------------
     def refit_due(self, view: View) -> bool:
@@ -486,10 +489,10 @@ class Writer:
         live = view.live_rows()
         generation = m.generation + 1
         if refit and len(live):
-            sample = live
-            if len(live) > REFIT_ENOUGH:
+            sample, limit = live, min(REFIT_ENOUGH, fit_rows(m.dim))  # the add budget's
+            if len(live) > limit:
                 rng = np.random.default_rng(generation)
-                sample = np.sort(rng.choice(live, REFIT_ENOUGH, replace=False))
+                sample = np.sort(rng.choice(live, limit, replace=False))
             view.rows.fit(view.gather(ORIGINAL, sample), None)
             self._save_state(view, generation, len(sample))
 

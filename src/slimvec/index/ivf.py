@@ -68,6 +68,7 @@ from slimvec.kernels.ivfscan import (
 from slimvec.kernels.threads import one_blas_thread
 from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ROW_OVERHEAD_BYTES, CodeSource, Pipeline
+from slimvec.store.budget import block_rows
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 
@@ -428,8 +429,8 @@ class IVFIndex:
 
     @staticmethod
     def _step(x: Any) -> int:
-        """Rows of ``x`` per block: ``CHUNK``, fewer for wide vectors (10,240-d FDEs)."""
-        return max(1, min(CHUNK, CHUNK_FLOATS // max(x.shape[1], 1)))
+        """Rows of ``x`` per block: the add budget's (``store.budget``), ``CHUNK_FLOATS``."""
+        return max(1, min(CHUNK_FLOATS // max(x.shape[1], 1), block_rows(x.shape[1])))
 
     def _view(self, x: np.ndarray) -> np.ndarray:
         """What the first stage's codec sees of vectors ``x``."""

@@ -26,7 +26,8 @@ import numpy.lib.format as npformat
 from slimvec.errors import CorruptCollectionError
 
 CHECKSUM_SUFFIX = ".crc32"
-_CHUNK = 16 << 20
+#: Bytes read at a time when a checksum is taken (``read(n)`` allocates n bytes up front).
+_CHUNK = 1 << 20
 
 #: NumPy parses .npy headers with ``ast.literal_eval``, and CPython 3.11's AST constructor is
 #: not thread-safe: threads parsing at once can raise a spurious ``SystemError: AST constructor
