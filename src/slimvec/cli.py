@@ -452,8 +452,7 @@ def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
                 f"{path} is a multi-vector collection: give a .jsonl whose records have texts "
                 f'or a "vector" list of token vectors'
             )
-        with _console().status(f"adding {file.name} ..."):
-            ids = col.add(_read_npy(file))
+        ids = col.add(_read_npy(file), progress=True)  # memory-mapped: streamed from disk
         _console().print(
             f"added {len(ids):,} vectors ({_shown_ids(ids)}); {escape(str(path))} now holds "
             f"{len(col):,}"

@@ -319,7 +319,7 @@ class Writer:
         """One commit of the log's rows followed by ``x`` (may be None) as a new segment,
         the log's deletes as a tombstone file, and a fresh log. The pipeline is fitted first
         if it never was (on this segment's rows, the log's included: ``_fit``). Rows are
-        read, checked and encoded block by block as the segment is written (``_write``)."""
+        read, checked and encoded block by block as the segment is written (``write_blocks``)."""
         view = self.current.view
         m, tail = view.manifest, view.tail
         generation, start = m.generation + 1, m.rows
