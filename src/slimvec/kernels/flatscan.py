@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from slimvec.kernels.candidates import close_part, merge_parts, part_bounds, push
+from slimvec.kernels.candidates import close_part, merge_parts, push
 from slimvec.kernels.ivfscan import PAIR, ROWS, QueryTables, _sums, interleave
 from slimvec.kernels.readonly import readonly
 from slimvec.kernels.threads import numba_threads, threads_for
@@ -195,7 +195,9 @@ def flat_top(
         # shortlist over all rows, not one per part to merge; fewer queries split the blocks.
         groups = threads if stop - start >= threads else 1
         qbounds = np.linspace(0, stop - start, groups + 1).astype(np.int64)
-        bounds = part_bounds(nblocks, threads if groups == 1 else 1, 1)
+        # One part per thread: each part fills its own shortlist (a part's first ~keep rows
+        # all enter it), so more, smaller parts cost more than their balance gains.
+        bounds = np.linspace(0, nblocks, (threads if groups == 1 else 1) + 1).astype(np.int64)
         nparts = groups * (len(bounds) - 1)
         buf_s = np.empty((nparts, stop - start, cap), np.float32)
         buf_r = np.empty((nparts, stop - start, cap), np.int64)
