@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from slimvec.kernels.candidates import kth_largest
+from slimvec.kernels.candidates import best_columns, kth_largest
 from slimvec.kernels.hamming import hamming_top
 from slimvec.kernels.lut import asymmetric_scores, byte_tables, gathered_plane_sums
 
@@ -116,6 +116,27 @@ def test_kth_largest_matches_numpy_partition_with_ties():
         keep = int(rng.integers(1, count + 1))
         expected = np.sort(values[:count])[count - keep]
         assert kth_largest(values, count, keep) == expected
+
+
+@pytest.mark.parametrize(("nq", "n", "keep"), [(1, 6000, 10), (40, 30_000, 100), (3, 50, 49)])
+def test_best_columns_are_the_largest_ties_to_the_lowest_column(nq, n, keep):
+    """The compiled selection against a stable NumPy sort: the same values, and among equal
+    values at the cut-off the lowest columns (40 x 30,000 takes the parallel path)."""
+    rng = np.random.default_rng(nq)
+    scores = rng.integers(0, 50, (nq, n)).astype(np.float32)  # many ties
+    scores[:, ::3] = -np.inf  # disallowed rows
+    cols = best_columns(scores, keep)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
+    np.testing.assert_array_equal(np.sort(cols, axis=1), np.sort(expected, axis=1))
+
+
+def test_best_columns_fill_with_the_lowest_columns_when_few_values_are_finite():
+    scores = np.full((2, 100), -np.inf, np.float32)
+    scores[:, 50:53] = 1.0
+    scores[1, 0] = np.nan
+    cols = best_columns(scores, 6)
+    assert set(cols[0]) == {50, 51, 52, 0, 1, 2}
+    assert set(cols[1][:3]) == {50, 51, 52} and len(set(cols[1])) == 6
 
 
 @pytest.mark.parametrize("parallel", [False, True])

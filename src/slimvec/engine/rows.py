@@ -171,6 +171,8 @@ class RowFormat:
             )
             parts_rows.append(np.where(rows >= 0, rows + start, -1))
             parts_scores.append(scores)
+        if len(parts) == 1:  # one segment: its top k is the answer
+            return parts_rows[0], parts_scores[0]
         cols, scores = select_top(np.concatenate(parts_scores, axis=1), k)
         rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
         return np.where(np.isfinite(scores), rows, -1), scores

