@@ -6,6 +6,7 @@ import pytest
 from slimvec.kernels.candidates import best_columns, kth_largest
 from slimvec.kernels.hamming import hamming_top
 from slimvec.kernels.lut import asymmetric_scores, byte_tables, gathered_plane_sums
+from slimvec.kernels.rotation import rotate
 
 
 def _reference(queries, docs, nwords, keep, allow):
@@ -209,3 +210,14 @@ def test_merge_parts_is_the_best_keep_of_every_part_ties_to_the_lowest_row(nq):
         pad = keep - len(order)
         np.testing.assert_array_equal(rows[i], np.r_[r[order], [-1] * pad])
         np.testing.assert_array_equal(scores[i], np.r_[s[order], [-np.inf] * pad])
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8, 9])
+def test_rotation_of_a_few_rows_equals_the_matrix_product(rows):
+    """The compiled rotation (up to FEW_ROWS) and BLAS (beyond) give x @ R.T, odd dims too."""
+    rng = np.random.default_rng(rows)
+    rotation = rng.standard_normal((101, 101)).astype(np.float32)
+    x = rng.standard_normal((rows, 101)).astype(np.float32)
+    got = rotate(x, rotation)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_allclose(got, x.astype(np.float64) @ rotation.T, rtol=1e-4, atol=1e-4)

@@ -42,6 +42,7 @@ from slimvec.kernels.flatscan import FlatCodes, flat_top, layout
 from slimvec.kernels.ivfscan import query_tables
 from slimvec.kernels.lut import byte_tables, gathered_plane_sums
 from slimvec.kernels.quantise import extended_codes
+from slimvec.kernels.rotation import rotate
 
 #: Query bits the 4-bit table scan takes (its byte tables hold 4 dims x (2^qbits - 1)).
 TABLE_QBITS = 6
@@ -110,7 +111,7 @@ class RaBitQCodec(Codec):
     def _rotate(self, x: np.ndarray) -> np.ndarray:
         if self.rotation is None:
             raise RuntimeError("RaBitQCodec used before fit")
-        return np.ascontiguousarray(x @ self.rotation.T, dtype=np.float32)
+        return rotate(x, self.rotation)
 
     def encode(self, x: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
         """Codes of ``x`` as residuals to the data centroid, or to ``origin`` (one row per
