@@ -14,9 +14,14 @@ RABITQ2_384 = 104  # first-stage bytes of the default spec at 384 dims (codes + 
 
 def test_small_collections_are_searched_exactly_and_large_ones_through_the_funnel():
     for batch in (1, 200):
-        assert planner.choose(batch, 1_000, 384, RABITQ2_384).kind == "exact"
-        assert planner.choose(batch, 10_000, 384, RABITQ2_384).kind == "exact"
-        assert planner.choose(batch, 1_000_000, 384, RABITQ2_384).kind == "funnel"
+        assert planner.choose(batch, 1_000, 384, RABITQ2_384, table_bytes=96).kind == "exact"
+        assert planner.choose(batch, 10_000, 384, RABITQ2_384, table_bytes=96).kind == "exact"
+        assert planner.choose(batch, 1_000_000, 384, RABITQ2_384, table_bytes=96).kind == "funnel"
+    # Segments without the table layout (written before it existed, until a write converts
+    # them): the bit-plane code scan pays off for one query, but a batch is faster exact
+    # (measured at 200k x 384, 200 queries: code scan 426 ms, exact 276, table scan 168).
+    assert planner.choose(1, 1_000_000, 384, RABITQ2_384).kind == "funnel"
+    assert planner.choose(200, 1_000_000, 384, RABITQ2_384).kind == "exact"
 
 
 def test_the_crossover_moves_with_what_each_plan_reads():
@@ -24,17 +29,18 @@ def test_the_crossover_moves_with_what_each_plan_reads():
     reads 1/16 of the rows takes over sooner than a flat scan."""
 
     def crossover(**kw):
+        """Index of the first size the funnel takes (len: none of them)."""
         kinds = [planner.choose(rows=int(n), **kw).kind for n in 2 ** np.arange(8, 24)]
         assert kinds == sorted(kinds, key=lambda k: k == "funnel")  # exact..., funnel...
-        return kinds.index("funnel")
+        return kinds.index("funnel") if "funnel" in kinds else len(kinds)
 
-    flat = crossover(queries=200, dim=384, code_bytes=RABITQ2_384)
+    flat = crossover(queries=200, dim=384, code_bytes=RABITQ2_384, table_bytes=96)
     ivf = crossover(queries=200, dim=384, code_bytes=RABITQ2_384, scanned=1 / 16)
-    assert ivf <= flat
+    assert ivf <= flat < 16
     for queries in (1, 200):  # the flat table scan reads 96 bit-plane bytes a row, faster
         code = crossover(queries=queries, dim=384, code_bytes=RABITQ2_384)
         tables = crossover(queries=queries, dim=384, code_bytes=RABITQ2_384, table_bytes=96)
-        assert tables <= code
+        assert tables < code
 
 
 def test_explain_names_the_flat_table_scan(tmp_path):

@@ -23,17 +23,24 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Costs:
     """Nanoseconds per unit of work, fitted to ``benchmarks/planner.py`` on the project's
-    2-core machine (384 and 768 dims, 1k-100k rows, 1 and 200 queries; BENCHMARKS.md)."""
+    2-core machine (384 and 768 dims, 1k-200k rows, 1 and 200 queries; BENCHMARKS.md "The
+    planner after compiled top-k and query rotation", 2026-12-06, load 1.3 at the start)."""
 
-    #: exact: selecting the top k among the scores, per query x row
-    select: float = 12.0
+    #: exact: selecting the top k among the scores, per query x row (``best_columns``: one
+    #: comparison for most scores; it was 12 with ``np.argpartition``)
+    select: float = 1.0
     #: exact, several queries: one multiply-add of the (queries x rows x dim) product
-    exact_mac: float = 0.0135
-    #: exact, one query: reading one byte of the float32 originals (memory-bound)
-    exact_byte: float = 0.034
+    #: (200 queries: 0.015-0.019 from 30k rows up)
+    exact_mac: float = 0.017
+    #: exact, one query: reading one byte of the float32 originals (memory-bound; 0.042-0.053
+    #: from 30k x 384 up) or, while they fit in the last-level cache, ~0.02
+    exact_byte: float = 0.045
+    exact_byte_cached: float = 0.02
+    cached_bytes: int = 24 << 20
     #: funnel: fixed cost per query (tables, shortlist gather and rescoring): base + per dim
-    funnel_query: float = 250_000.0
-    funnel_query_dim: float = 650.0
+    #: (the intercepts of the batch rows: 0.41 ms a query at 384 dims, 0.55 at 768)
+    funnel_query: float = 270_000.0
+    funnel_query_dim: float = 360.0
     #: funnel, several queries: first pass per query x row: base + per code byte
     scan_row: float = 6.0
     scan_byte_batch: float = 0.04
@@ -41,15 +48,14 @@ class Costs:
     #: a code row once read: it is memory-bound once the codes outgrow the caches)
     scan_byte_single: float = 0.6
     #: funnel through the flat table scan (``kernels.flatscan``), per row (x query) per
-    #: bit-plane byte (96 at 384-d 2-bit): one query, ~5.5 ns a row on one thread below ~40k
-    #: rows and ~3 on two above; batches of 200, the slope of benchmarks/flat_scan.py's funnel
-    #: rows (6k -> 30k: 6.5 ns per row and query, BENCHMARKS.md "Flat segments through the
-    #: 4-bit table scan").
+    #: bit-plane byte (96 at 384-d 2-bit): one query, ~0.6 ms for 200k rows on two threads
+    #: plus the memory-bound share at 1M (4-5 ms); batches of 200, the slopes of the batch
+    #: rows from 30k to 200k rows (0.019-0.028).
     table_byte_single: float = 0.04
-    table_byte_batch: float = 0.06
-    #: funnel, one query: what a call costs beyond a batch's per-query share (the same
-    #: benchmark: 0.66-0.71 ms fixed for one query at 384-d, 0.32 ms per query of a batch)
-    single_call: float = 200_000.0
+    table_byte_batch: float = 0.025
+    #: funnel, one query: what a call costs beyond a batch's per-query share (0.68 ms for
+    #: one query over 30k x 384, of which ~0.41 is the per-query share and ~0.12 the scan)
+    single_call: float = 150_000.0
 
 
 COSTS = Costs()
@@ -89,7 +95,9 @@ def exact_ns(queries: int, rows: int, dim: int) -> float:
     """Exact search: the product is compute-bound for batches, memory-bound for one query;
     then the top-k selection over every score."""
     costs = COSTS
-    product = max(queries * rows * dim * costs.exact_mac, rows * dim * 4 * costs.exact_byte)
+    nbytes = rows * dim * 4
+    per_byte = costs.exact_byte_cached if nbytes <= costs.cached_bytes else costs.exact_byte
+    product = max(queries * rows * dim * costs.exact_mac, nbytes * per_byte)
     return product + queries * rows * costs.select
 
 
