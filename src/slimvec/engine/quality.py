@@ -31,6 +31,7 @@ wins. The target itself is a setting and is committed in the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -68,11 +69,6 @@ HISTORY = 1000
 ADJUSTMENTS = 100
 #: Most queued sampled searches the worker takes at once (merged into one exact re-run).
 BATCH = 64
-#: How long the worker gathers sampled searches before it re-runs them, unless ``BATCH`` are
-#: queued sooner or ``flush`` hurries it: one exact pass over the originals then serves many
-#: samples (a single query's exact search reads every original row; 16 queries' costs about
-#: twice that), so sampled single-query traffic costs a fraction of one exact search each.
-LINGER_SECONDS = 2.0
 #: The worker thread exits after this long without work (a later sample starts it again).
 IDLE_SECONDS = 5.0
 Z = 1.96  # 95 %
@@ -257,7 +253,6 @@ class Monitor:
         self.dropped = self.skipped = 0
         self._unsaved = 0
         self._queue: queue.Queue[_Job] = queue.Queue()
-        self._hurry = threading.Event()  # set by flush: measure what is queued now
         self._worker: threading.Thread | None = None
         self._forced = threading.local()  # the worker's step-below runs
         self._load()
@@ -345,7 +340,10 @@ class Monitor:
                         self._worker = None
                         return
                 continue
-            jobs = self._gather(job)
+            jobs = [job]
+            with contextlib.suppress(queue.Empty):
+                while len(jobs) < BATCH:
+                    jobs.append(self._queue.get_nowait())
             for batch in _batches(jobs):
                 try:
                     self._measure(batch)
@@ -354,21 +352,6 @@ class Monitor:
                     self.dropped += 1
             for _ in jobs:
                 self._queue.task_done()
-
-    def _gather(self, first: _Job) -> list[_Job]:
-        """``first`` and what else is queued within ``LINGER_SECONDS`` (at most ``BATCH``)."""
-        jobs, until = [first], time.monotonic() + LINGER_SECONDS
-        while len(jobs) < BATCH:
-            left = until - time.monotonic()
-            try:
-                if self._hurry.is_set() or left <= 0:
-                    jobs.append(self._queue.get_nowait())
-                else:  # short waits: a flush meanwhile is noticed within 50 ms
-                    jobs.append(self._queue.get(timeout=min(left, 0.05)))
-            except queue.Empty:
-                if self._hurry.is_set() or left <= 0:
-                    break
-        return jobs
 
     def _measure(self, job: _Job) -> None:
         col = self._col()
@@ -472,11 +455,7 @@ class Monitor:
     # -- reading it -----------------------------------------------------------------------------
     def flush(self) -> Monitor:
         """Wait for every queued sample to be measured, then save (tests, benchmarks, close)."""
-        self._hurry.set()
-        try:
-            self._queue.join()
-        finally:
-            self._hurry.clear()
+        self._queue.join()
         self.save()
         return self
 
