@@ -8,6 +8,8 @@ import pytest
 from conftest import _clustered
 from slimvec.codecs.binary import BinaryCodec
 from slimvec.codecs.int8 import Int8Codec
+from slimvec.kernels import ivfscan
+from slimvec.kernels.bitplane import quantise_queries
 from slimvec.kernels.int8dot import int8_top, quantise_int8
 from slimvec.kernels.threads import blas_threads_for
 
@@ -163,3 +165,54 @@ def test_ivf_pshufb_sums_equal_the_plain_loop():
         ivfscan._sums_simd(docs, 32, luts, 0, npairs, simd)
         ivfscan._sums_loop(docs, 32, luts, 0, npairs, loop)
         np.testing.assert_array_equal(simd, loop)
+
+
+@pytest.mark.parametrize(("qbits", "planes", "words"), [(4, 2, 6), (4, 1, 1), (6, 3, 2), (2, 4, 1)])
+def test_query_tables_are_the_nibble_sums_of_the_query_values(qbits, planes, words):
+    """The compiled tables against their definition in NumPy: per plane, per code byte r,
+    the 16 sums of the query's values on dims 8r..8r+3 selected by each low nibble, then on
+    8r+4..8r+7 for each high one, shifted by the plane's place in its group, as bytes."""
+    rng = np.random.default_rng(qbits * 10 + planes)
+    nq = 3
+    qplanes = rng.integers(0, 2**63, (nq, qbits, words), dtype=np.uint64)
+    tables = ivfscan.query_tables(qplanes, planes)
+    raw = qplanes.view(np.uint8).reshape(nq, qbits, words * 8)
+    bits = np.unpackbits(raw, axis=2, bitorder="little").astype(np.int64)
+    values = np.tensordot(bits, 1 << np.arange(qbits), axes=([1], [0]))  # (nq, dims)
+    nibbles = (np.arange(16)[:, None] >> np.arange(4)) & 1
+    sums = (values.reshape(nq, words * 8, 2, 4) @ nibbles.T).reshape(nq, -1)
+    first = [0]
+    for p in range(1, planes):
+        if 4 * ((1 << qbits) - 1) << (p - first[-1]) > 255:
+            first.append(p)
+    shift = (
+        np.arange(planes) - np.array(first)[np.searchsorted(first, np.arange(planes), "right") - 1]
+    )
+    expected = (sums[:, None, :] << shift[None, :, None]).astype(np.uint8).reshape(nq, -1)
+    np.testing.assert_array_equal(tables.luts, expected)
+    np.testing.assert_array_equal(tables.group_pairs, np.array([*first, planes]) * words * 8)
+
+
+@pytest.mark.parametrize(
+    ("nq", "d", "qbits", "pwords"), [(1, 384, 4, 6), (7, 100, 6, 2), (2, 64, 1, 1)]
+)
+def test_quantised_queries_are_the_rounded_bit_planes(nq, d, qbits, pwords):
+    """The compiled quantisation against its NumPy definition, bit for bit (a constant
+    query included: span 0, every coordinate at level 0)."""
+    rng = np.random.default_rng(d)
+    q = rng.standard_normal((nq, d)).astype(np.float32)
+    q[-1] = 0.25
+    planes, lo, delta, sums = quantise_queries(q, qbits, pwords)
+    want_lo = q.min(axis=1)
+    span = q.max(axis=1) - want_lo
+    want_delta = np.where(span > 0, span / ((1 << qbits) - 1), 1.0).astype(np.float32)
+    u = np.rint((q - want_lo[:, None]) / want_delta[:, None]).astype(np.uint8)
+    want = np.zeros((nq, qbits, pwords * 8), np.uint8)
+    for k in range(qbits):
+        packed = np.packbits((u >> k) & 1, axis=1)
+        want[:, k, : packed.shape[1]] = packed
+    np.testing.assert_array_equal(planes.view(np.uint8).reshape(want.shape), want)
+    np.testing.assert_array_equal(lo, want_lo)
+    np.testing.assert_array_equal(delta, want_delta)
+    want_sums = d * want_lo + want_delta * u.sum(axis=1, dtype=np.int64)
+    np.testing.assert_array_equal(sums, want_sums.astype(np.float32))

@@ -157,21 +157,37 @@ def bitplane_top(
     return rows, scores
 
 
+@njit(cache=True, nogil=True)
+def _quantise(q, lo, delta, qbits, planes, usum):
+    """u = rint((q - lo) / delta) per coordinate (float32, as NumPy computes it), its bits
+    packed into ``planes`` (nq, qbits, bytes) most significant bit first, and its sum."""
+    nq, d = q.shape
+    for i in range(nq):
+        total = 0
+        for j in range(d):
+            u = np.int64(np.rint((q[i, j] - lo[i]) / delta[i]))
+            total += u
+            for k in range(qbits):
+                if (u >> k) & 1:
+                    planes[i, k, j >> 3] |= np.uint8(128 >> (j & 7))
+        usum[i] = total
+
+
 def quantise_queries(q: np.ndarray, qbits: int, pwords: int):
     """Per-query uniform scalar quantisation to ``qbits`` bits, as bit planes.
 
     Returns (planes (nq, qbits, pwords) uint64, lo (nq,), delta (nq,), sums (nq,)) with
     q ~ lo + delta * u, u in [0, 2^qbits - 1] rounded to nearest, and ``sums`` the coordinate
     sums of that quantised query (what a scan must subtract to stay consistent with it).
+    One compiled pass (a query's NumPy version was ~15 calls, 50-60 us).
     """
+    q = np.ascontiguousarray(q, np.float32)
     nq, d = q.shape
     lo = q.min(axis=1)
     span = q.max(axis=1) - lo
     delta = np.where(span > 0, span / ((1 << qbits) - 1), 1.0).astype(np.float32)
-    u = np.rint((q - lo[:, None]) / delta[:, None]).astype(np.uint8)
     planes = np.zeros((nq, qbits, pwords * 8), np.uint8)
-    for k in range(qbits):
-        packed = np.packbits((u >> k) & 1, axis=1)
-        planes[:, k, : packed.shape[1]] = packed
-    sums = d * lo + delta * u.sum(axis=1, dtype=np.int64)
+    usum = np.empty(nq, np.int64)
+    _quantise(q, lo, delta, qbits, planes, usum)
+    sums = d * lo + delta * usum
     return planes.view(np.uint64), lo.astype(np.float32), delta, sums.astype(np.float32)
