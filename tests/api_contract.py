@@ -12,10 +12,13 @@ differences, which a factory declares: ``get`` without ids lists rows in inserti
 locally and by id (string ids: by key) on a sharded collection, whose shards share no
 insertion order (``make.get_order = "id"``); an upgrading collection always has its models
 (``make.has_encoder``); and what a kind cannot do (``make.cannot``: capability -> the clear
-error it raises instead, asserted by :func:`_cannot`).
+error it raises instead, asserted by :func:`_cannot`). ``make.reopen(col)`` closes a
+collection the factory made and returns a new handle on it (what a restart does).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -35,6 +38,7 @@ __all__ = [
     "test_k_larger_than_the_collection_pads",
     "test_len_and_info",
     "test_string_ids_in_every_call",
+    "test_target_recall_is_set_through_the_handle_and_kept",
     "test_text_collections_search_dense_sparse_and_hybrid",
     "test_text_search_filters_every_mode",
     "test_upsert_replaces_vectors_metadata_and_texts",
@@ -378,3 +382,26 @@ def test_string_ids_in_every_call(make_collection):
     assert len(col) == 2 and len(other) == 0
     assert other.upsert(docs[:2], ids=[3, 4]).tolist() == [3, 4]  # int ids upsert too
     assert other.get([4]).vectors.shape == (1, DIM)
+
+
+def test_target_recall_is_set_through_the_handle_and_kept(make_collection):
+    """Live recall's target (``slimvec.engine.quality``): set through any handle, committed
+    (it survives a reopen), cleared with None, and a bad value refused with the library's
+    message before anything is written."""
+    col = make_collection("target", DIM)
+    col.add(_data(50, 14))
+    report = col.live_recall()
+    assert report["target_recall"] is None and report["plans"] == {}
+    col.set_target_recall(0.9)
+    assert col.live_recall()["target_recall"] == 0.9 == col.info()["quality"]["target_recall"]
+    for bad in (0, 1.5, "x", float("nan"), True, -0.5):
+        message = f"target_recall must be a number in (0, 1] or None, got {bad!r}"
+        with pytest.raises(slimvec.InvalidInputError, match=re.escape(message)):
+            col.set_target_recall(bad)
+    col = make_collection.reopen(col)
+    assert col.info()["quality"]["target_recall"] == 0.9 and len(col) == 50
+    col.set_target_recall(1)  # an int is a number
+    col.set_target_recall(None)
+    col = make_collection.reopen(col)
+    assert col.live_recall()["target_recall"] is None
+    assert col.search(_data(1, 14), k=1).ids.tolist() == [[0]]

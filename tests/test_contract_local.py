@@ -18,4 +18,9 @@ def make_collection(tmp_path):
     def make(name, dim=None, **create_kwargs):
         return slimvec.create(tmp_path / f"{name}-{next(counter)}", dim, **create_kwargs)
 
+    def reopen(col):
+        col.close()
+        return slimvec.open(col.path)
+
+    make.reopen = reopen
     return make

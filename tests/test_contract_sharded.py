@@ -32,7 +32,13 @@ def make_collection(request, tmp_path, ray_local):
         made.append(col)
         return col
 
+    def reopen(col):
+        col.close()
+        made.append(sd.open(col.root))
+        return made[-1]
+
     make.get_order = "id"  # get() without ids lists by id / key, not insertion order
+    make.reopen = reopen
     yield make
     for col in made:
         col.close()

@@ -46,7 +46,15 @@ def make_collection(tmp_path):
         made.append(col)
         return col
 
+    def reopen(col):
+        old, path = col.encoder, col.path
+        col.close()
+        made.append(slimvec.open(path, encoder=old))
+        assert isinstance(made[-1], slimvec.UpgradingCollection)
+        return made[-1]
+
     make.has_encoder = True  # an upgrade always has its two models
+    make.reopen = reopen
     make.cannot = {
         "string ids": "model upgrades of string-id collections are not supported yet",
         "upsert": "upsert during a model upgrade is not supported yet",

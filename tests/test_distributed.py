@@ -212,6 +212,29 @@ def test_texts_with_an_encoder(tmp_path, make_collection):
         make_collection("plain", DIM).add_texts(["x"])
 
 
+def test_a_recall_target_is_committed_on_every_shard(tmp_path, make_collection, data):
+    """``set_target_recall`` reaches every shard's primary, which commits it in its own
+    manifest and tunes its own searches; ``live_recall`` combines the shards' reports (with
+    replicas, whichever answers: each reopened after the commit)."""
+    col = make_collection("held", DIM, shards=3, replicas=2)
+    col.add(data[0][:600])
+    col.set_target_recall(0.95)
+    shards = sorted((tmp_path / "held").glob("shard-*"))
+    assert len(shards) == 3
+    for shard in shards:
+        assert json.loads((shard / "MANIFEST.json").read_text())["extra"]["target_recall"] == 0.95
+    for _ in range(2):  # both replicas of every shard
+        report = col.live_recall()
+        assert report["target_recall"] == 0.95 and report["shards"] == 3
+    assert col.info()["quality"]["target_recall"] == 0.95
+    with pytest.raises(InvalidInputError, match=r"got 1\.5"):
+        col.set_target_recall(1.5)
+    col.set_target_recall(None)
+    extras = [json.loads((shard / "MANIFEST.json").read_text())["extra"] for shard in shards]
+    assert not any("target_recall" in extra for extra in extras)
+    assert col.live_recall()["target_recall"] is None
+
+
 # -- bad input ---------------------------------------------------------------------------------
 def test_bad_layouts_are_refused_before_any_actor_starts(tmp_path, make_collection, data):
     col = make_collection("c", DIM, shards=2)

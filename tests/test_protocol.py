@@ -57,6 +57,7 @@ def test_the_protocol_lists_the_whole_api():
         *("search", "search_texts"),
         *("get", "count", "metadata", "texts", "__len__"),
         *("create_index", "compact", "info", "close"),
+        *("set_target_recall", "live_recall"),
     ]
 
 

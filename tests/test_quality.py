@@ -305,6 +305,26 @@ def test_cli_table_json_and_plot(col, low_rank, tmp_path):
     assert json.loads(as_json.output)["plans"]["flat"]["total_samples"] == 60
 
 
+def test_cli_sets_and_clears_the_target(col, low_rank, tmp_path):
+    from typer.testing import CliRunner
+
+    from slimvec.cli import app
+
+    _measured(col, low_rank.queries[:20])
+    col.close()
+    runner = CliRunner()
+    path = str(tmp_path / "c")
+    shown = runner.invoke(app, ["quality", path, "--target", "0.95"])
+    assert shown.exit_code == 0 and "target: 0.95" in shown.output, shown.output
+    assert slimvec.open(path).live_recall()["target_recall"] == 0.95
+    for bad, said in (("1.5", "got 1.5"), ("x", "got 'x'"), ("nan", "got nan")):
+        refused = runner.invoke(app, ["quality", path, "--target", bad])
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+    cleared = runner.invoke(app, ["quality", path, "--target", "none", "--json"])
+    assert json.loads(cleared.output)["target_recall"] is None
+    assert "--target" in runner.invoke(app, ["quality", "--help"]).output
+
+
 def test_metrics_and_a_remote_collection_show_the_estimate(low_rank, tmp_path):
     import httpx
 

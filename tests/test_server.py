@@ -57,6 +57,7 @@ def make_collection(client):
             create_kwargs["encoder"] = create_kwargs["encoder"].name
         return client.create(f"{name}-{next(COUNTER)}", dim, **create_kwargs)
 
+    make.reopen = lambda col: client.open(col.name)  # the server keeps it open
     return make
 
 
@@ -312,6 +313,40 @@ def test_healthz_metrics_and_openapi(url, client):
     body = schema["paths"]["/collections/{name}/points"]["post"]["requestBody"]["content"]
     assert "application/x-npy" in body
     assert "swagger" in httpx.get(f"{url}/docs").text.lower()
+
+
+# -- live recall ---------------------------------------------------------------------------------
+TARGET_MESSAGE = "target_recall must be a number in (0, 1] or None, got "
+JSON_TYPE = {"content-type": "application/json"}
+
+
+def test_the_recall_target_is_read_and_set_over_http(url, client):
+    """``PUT /collections/{name}/target_recall`` commits the target (what the client's
+    ``set_target_recall`` sends); ``GET .../target_recall`` and ``GET .../quality`` read it.
+    Bad values are 400s with the library's message, sent raw so the server judges them."""
+    client.create("held", DIM).add(np.eye(DIM, dtype=np.float32))
+    where = f"{url}/collections/held/target_recall"
+    reply = httpx.put(where, json={"target_recall": 0.95})
+    assert reply.status_code == 200 and reply.json() == {"target_recall": 0.95}
+    assert httpx.get(where).json() == {"target_recall": 0.95}
+    report = httpx.get(f"{url}/collections/held/quality").json()
+    assert report["target_recall"] == 0.95 and report["plans"] == {} and "rate" in report
+    for bad, shown in ((0, "0"), (1.5, "1.5"), ("x", "'x'"), (True, "True"), ([0.9], "[0.9]")):
+        reply = httpx.put(where, json={"target_recall": bad})
+        assert _error(reply) == (400, "InvalidInputError", TARGET_MESSAGE + shown)
+    nan = httpx.put(where, content=b'{"target_recall": NaN}', headers=JSON_TYPE)
+    assert _error(nan) == (400, "InvalidInputError", TARGET_MESSAGE + "nan")
+    assert "needs a 'target_recall' field" in _error(httpx.put(where, json={}))[2]
+    status, kind, _ = _error(httpx.put(where, json={"target_recall": 0.9, "rate": 1}))
+    assert (status, kind) == (400, "TypeError")
+    assert httpx.get(where).json() == {"target_recall": 0.95}  # nothing bad was written
+    assert httpx.put(where, json={"target_recall": None}).json() == {"target_recall": None}
+    assert client.open("held").info()["quality"]["target_recall"] is None
+    missing = httpx.put(f"{url}/collections/nope/target_recall", json={"target_recall": 0.9})
+    assert _error(missing)[:2] == (404, "CollectionNotFoundError")
+    schema = httpx.get(f"{url}/openapi.json").json()["paths"]
+    assert "put" in schema["/collections/{name}/target_recall"]
+    assert "get" in schema["/collections/{name}/quality"]
 
 
 # -- auth -----------------------------------------------------------------------------------------

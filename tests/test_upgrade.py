@@ -209,6 +209,31 @@ def test_foreign_model_vectors_are_refused(tmp_path):
         slimvec.open(up.new_space.path, encoder=old_model())
 
 
+def test_the_recall_target_holds_in_both_spaces_and_after_finish(tmp_path):
+    col = _parent(tmp_path / "c", n=60)
+    col.set_target_recall(0.9)  # set before: the new space takes it at begin
+    col = col.begin_upgrade(new_model())
+    up = col.upgrade
+    assert [space.live_recall()["target_recall"] for space in up.spaces] == [0.9, 0.9]
+    col.set_target_recall(0.97)
+    assert [space.manifest.extra["target_recall"] for space in up.spaces] == [0.97, 0.97]
+    report = col.live_recall()
+    assert report["target_recall"] == 0.97 and report["spaces"] == 2
+    assert col.info()["quality"] == report
+    with pytest.raises(slimvec.InvalidInputError, match="got 0"):
+        col.set_target_recall(0)
+    col.backfill(progress=False)
+    done = col.finish_upgrade()
+    assert done.live_recall()["target_recall"] == 0.97 == col.live_recall()["target_recall"]
+    col.set_target_recall(None)  # finished: the handle passes calls to the new space
+    col.close()
+    again = slimvec.open(tmp_path / "c", encoder=new_model())
+    assert again.info()["quality"]["target_recall"] is None
+    again.set_target_recall(0.99)
+    again.close()
+    assert slimvec.open(tmp_path / "c", encoder=new_model()).live_recall()["target_recall"] == 0.99
+
+
 def test_reopen_mid_upgrade(tmp_path):
     col = _parent(tmp_path / "c", n=120)
     col = col.begin_upgrade(new_model())

@@ -956,16 +956,31 @@ def quality_command(
         Path | None, typer.Option("--plot", help="write a PNG of recall over time here")
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print info()['quality']")] = False,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target",
+            help="set the recall@k the collection holds, a number in (0, 1] (committed with "
+            "it: every process searching it turns its speed knobs to keep it); 'none' clears "
+            "it (only measure)",
+        ),
+    ] = None,
 ) -> None:
     """Live recall: recall@k measured on a sample of the searches the collection answered,
     per plan kind, with its 95 % interval, the target it holds and the adjustments made.
+    With --target, first set the target (col.set_target_recall).
 
-    [bold]Example[/]: slimvec quality docs.slim --plot recall.png
+    [bold]Example[/]: slimvec quality docs.slim --plot recall.png; slimvec quality docs.slim
+    --target 0.95
     """
     col = slimvec.open(path)
-    report = col.info()["quality"]
-    history = col.quality.history() if hasattr(col, "quality") else {}
-    col.close()
+    try:
+        if target is not None:
+            col.set_target_recall(_target_value(target))
+        report = col.live_recall()
+        history = col.quality.history() if hasattr(col, "quality") else {}
+    finally:
+        col.close()
     if json_out:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -975,25 +990,30 @@ def quality_command(
     for column in ("plan", "recall@k", "95 % interval", "samples", "setting", "last change"):
         table.add_column(column)
     for kind, plan in report["plans"].items():
-        setting = plan["setting"]
-        shown = "exact" if setting["exact"] else f"x{setting['scale']:g}"
+        setting = plan.get("setting") or {}  # a combined report (an upgrade's) has none
+        shown = "exact" if setting.get("exact") else f"x{setting['scale']:g}" if setting else "-"
+        of = f" of {plan['window']:,}" if "window" in plan else ""
         estimate = "-" if plan["estimate"] is None else f"{plan['estimate']:.3f}"
         if plan["below_target"]:
             estimate = f"[red]{estimate}[/]"
         table.add_row(
             kind, estimate, "{:.3f} - {:.3f}".format(*plan["interval"]),
-            f"{plan['samples']:,} of {plan['window']:,} ({plan['total_samples']:,} in all)",
+            f"{plan['samples']:,}{of} ({plan['total_samples']:,} in all)",
             shown, _when(plan["last_change"]),
         )  # fmt: skip
     console.print(table)
     if not report["plans"]:
         console.print(
-            f"no searches measured yet: {report['rate']:.1%} of queries are sampled as they "
-            f"run (exact plans are not: their recall is 1)"
+            "no searches measured yet: a share of queries is sampled as they run (exact "
+            "plans are not: their recall is 1)"
         )
-    console.print(
-        f"target: {target if target is not None else 'none (set_target_recall to hold one)'}"
+    sampling = (
         f"; sampling {report['rate']:.1%}; dropped {report['dropped']:,} (a commit between)"
+        if "rate" in report
+        else ""
+    )
+    console.print(
+        f"target: {target if target is not None else 'none (--target to hold one)'}{sampling}"
     )
     for adjustment in report["adjustments"][-10:]:
         console.print(
@@ -1005,6 +1025,17 @@ def quality_command(
         from slimvec.eval.plots import plot_recall
 
         console.print(f"wrote {escape(str(plot_recall(history, report, plot)))}")
+
+
+def _target_value(text: str) -> Any:
+    """``--target``: None for 'none', else the number; other text is passed on for
+    ``set_target_recall`` to refuse with the library's message."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _when(stamp: float | None) -> str:

@@ -135,6 +135,16 @@ class CollectionProtocol(Protocol):
 
     def close(self) -> None: ...
 
+    # -- live recall (``slimvec.engine.quality``) ---------------------------------------------
+    def set_target_recall(self, target: float | None) -> None:
+        """Hold recall@k at or above ``target`` (None: only measure); committed with the
+        collection (every shard; both spaces of an upgrade)."""
+        ...
+
+    def live_recall(self) -> dict[str, Any]:
+        """``info()["quality"]``: the recall measured on live searches, and the target."""
+        ...
+
 
 #: The protocol's members: (name, "method" or "property"), in declaration order.
 MEMBERS: tuple[tuple[str, str], ...] = tuple(

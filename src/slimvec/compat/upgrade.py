@@ -255,6 +255,7 @@ def begin_upgrade(
                 encoder=new_encoder,
                 keyword=m.extra.get("keyword_options"),
             )
+            child.set_target_recall(m.extra.get("target_recall"))  # kept through finish
             m.extra["upgrade"] = {
                 "space": space,
                 "files": {

@@ -24,6 +24,7 @@ import numpy as np
 
 from slimvec.compat.upgrade import Upgrade, begin_upgrade
 from slimvec.engine.arguments import check_delete, check_page, check_update
+from slimvec.engine.quality import check_target, combine
 from slimvec.errors import DuplicateIdError, InvalidInputError
 from slimvec.search.fusion import text_search
 from slimvec.search.result import GetResult, SearchResult
@@ -359,8 +360,28 @@ class UpgradingCollection:
     @_both_spaces
     def info(self, upgrade: Upgrade) -> dict[str, Any]:
         """The old space's description (its model is the collection's until ``finish``),
-        counts over both spaces, and the upgrade's progress and adapter quality."""
-        return {**self._space.info(), "count": len(self), "upgrade": upgrade.describe()}
+        counts and live recall over both spaces, and the upgrade's progress and adapter
+        quality."""
+        return {
+            **self._space.info(),
+            "count": len(self),
+            "quality": self.live_recall(),
+            "upgrade": upgrade.describe(),
+        }
+
+    # -- live recall -----------------------------------------------------------------------
+    @_both_spaces
+    def set_target_recall(self, upgrade: Upgrade, target: float | None) -> None:
+        """Hold ``target`` in both spaces (a search reads both), so the new space keeps it
+        after ``finish``; None: only measure."""
+        target = check_target(target)
+        for space in upgrade.spaces:
+            space.set_target_recall(target)
+
+    @_both_spaces
+    def live_recall(self, upgrade: Upgrade) -> dict[str, Any]:
+        """Both spaces' live recall combined (``quality.combine``), ``"spaces": 2``."""
+        return combine([space.live_recall() for space in upgrade.spaces], over="spaces")
 
     def close(self) -> None:
         """Release both spaces' files; every later call raises."""

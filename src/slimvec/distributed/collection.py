@@ -38,7 +38,7 @@ from slimvec.distributed.pool import ShardPool
 from slimvec.distributed.shardmap import ROUTERS, ShardMap
 from slimvec.engine.arguments import check_update
 from slimvec.engine.model import ModelSlot
-from slimvec.engine.quality import combine
+from slimvec.engine.quality import check_target, combine
 from slimvec.errors import (
     CollectionExistsError,
     DuplicateIdError,
@@ -549,6 +549,18 @@ class ShardedCollection:
             "shard_info": shards,
             "quality": combine([e.get("quality") for e in answered]),  # each shard's own top-k
         }
+
+    # -- live recall --------------------------------------------------------------------------
+    def set_target_recall(self, target: float | None) -> None:
+        """Hold recall@k at or above ``target`` on every shard (None: only measure): each
+        commits it in its own manifest and tunes its own searches (``Collection.search``)."""
+        target = check_target(target)  # refused before any shard is asked
+        self._pool.write("set_target_recall", self._pool.everywhere(target))
+
+    def live_recall(self) -> dict[str, Any]:
+        """The shards' live recall combined (``info()["quality"]``; each shard measures its
+        own top-k, so this is the recall of the parts the merge takes from)."""
+        return combine(self._pool.read_all("live_recall"))
 
     # -- text ---------------------------------------------------------------------------------
     @property

@@ -59,6 +59,9 @@ class Shard:
     def compact(self) -> None:
         self.col.compact()
 
+    def set_target_recall(self, target: float | None) -> None:
+        self.col.set_target_recall(target)
+
     # -- reads --------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, options: dict[str, Any]):
         res = self.col.search(queries, k=k, **options)
@@ -117,6 +120,9 @@ class Shard:
 
     def texts(self, ids: Any) -> list[str | None]:
         return self.col.texts(ids)
+
+    def live_recall(self) -> dict[str, Any]:
+        return self.col.live_recall()
 
     def info(self) -> dict[str, Any]:
         info = self.col.info()

@@ -523,10 +523,11 @@ class Monitor:
         self.save(only_if_unsaved=True)
 
 
-def combine(reports: list[dict[str, Any] | None]) -> dict[str, Any]:
-    """Several collections' ``info()["quality"]`` as one (a sharded collection's shards):
-    per plan kind the sample-weighted mean of the estimates and of the interval bounds (wider
-    than the pooled interval, never narrower), the samples summed, every adjustment."""
+def combine(reports: list[dict[str, Any] | None], over: str = "shards") -> dict[str, Any]:
+    """Several collections' ``info()["quality"]`` as one (a sharded collection's shards, an
+    upgrade's two spaces; ``over`` names the count of reports in the result): per plan kind
+    the sample-weighted mean of the estimates and of the interval bounds (wider than the
+    pooled interval, never narrower), the samples summed, every adjustment."""
     reports = [r for r in reports if r]
     plans: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
@@ -552,7 +553,7 @@ def combine(reports: list[dict[str, Any] | None]) -> dict[str, Any]:
         "adjustments": sorted(
             (a for r in reports for a in r["adjustments"]), key=lambda a: a["time"]
         ),
-        "shards": len(reports),
+        over: len(reports),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import slimvec.errors as errors
+from slimvec.engine.quality import check_target
 from slimvec.errors import AuthError, InvalidInputError, MissingDependencyError, ServerError
 from slimvec.remote.names import check_name
 from slimvec.remote.wire import (
@@ -377,6 +378,16 @@ class RemoteCollection:
     def info(self) -> dict[str, Any]:
         """The server collection's ``info()`` (its ``name`` instead of its path)."""
         return self.client.request("GET", self._base)
+
+    def set_target_recall(self, target: float | None) -> None:
+        """Hold recall@k at or above ``target`` on the server (None: only measure); see
+        ``Collection.set_target_recall``. A bad value is refused here, as locally."""
+        target = check_target(target)
+        self.client.request("PUT", self._base + "/target_recall", {"target_recall": target})
+
+    def live_recall(self) -> dict[str, Any]:
+        """Recall@k measured on the server's searches of this collection, and the target."""
+        return self.client.request("GET", self._base + "/quality")
 
     def __len__(self) -> int:
         return int(self.client.request("GET", self._base + "/count")["count"])

@@ -114,7 +114,7 @@ def recall_gauges(collections: Iterable[tuple[str, Any]]) -> Iterator[GaugeMetri
         "slimvec_recall_target", "the recall the collection holds", labels=["collection"]
     )
     for name, col in collections:
-        report = col.live_recall() if hasattr(col, "live_recall") else col.info()["quality"]
+        report = col.live_recall()  # every kind of collection has it (the protocol)
         if report["target_recall"] is not None:
             target.add_metric([name], report["target_recall"])
         for plan, found in report["plans"].items():

@@ -106,6 +106,12 @@ class IndexBody(BaseModel):
     field: str
 
 
+class TargetBody(BaseModel):
+    target_recall: float | None = Field(
+        description="recall@k the collection holds, in (0, 1]; null: only measure"
+    )
+
+
 def doc_body(model: type[BaseModel], npy: bool = False) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": model.model_json_schema()}}
     if npy:

@@ -1,13 +1,15 @@
-"""Collection routes: list, create, info, count, indexes, drop, compact."""
+"""Collection routes: list, create, info, count, indexes, drop, compact, live recall."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from slimvec.server.schemas import CountBody, CreateBody, IndexBody, doc_body
+from slimvec.server.registry import Registry
+from slimvec.server.schemas import CountBody, CreateBody, IndexBody, TargetBody, doc_body
 from slimvec.server.service import RequestProblem, Service, json_info, loads
 
 
@@ -93,4 +95,40 @@ def router(service: Service) -> APIRouter:
 
         return await service.call(request, name, "compact", work, write=True)
 
+    @api.get("/collections/{name}/quality")
+    async def get_quality(name: str, request: Request) -> dict[str, Any]:
+        """``live_recall()``: recall@k measured on this server's searches, and the target."""
+        return await service.call(
+            request, name, "live_recall", lambda data, binary: _live_recall(registry, name)
+        )
+
+    @api.get("/collections/{name}/target_recall")
+    async def get_target(name: str, request: Request) -> dict[str, Any]:
+        """The recall target the collection holds (null: it only measures)."""
+
+        def work(data: dict[str, Any], binary: bool) -> dict[str, Any]:
+            return {"target_recall": _live_recall(registry, name)["target_recall"]}
+
+        return await service.call(request, name, "target_recall", work)
+
+    @api.put("/collections/{name}/target_recall", openapi_extra=doc_body(TargetBody))
+    async def set_target(name: str, request: Request) -> dict[str, Any]:
+        """``set_target_recall(target)``: committed, so every worker's searches hold it."""
+
+        def work(data: dict[str, Any], binary: bool) -> dict[str, Any]:
+            if "target_recall" not in data:
+                raise RequestProblem(400, "the request needs a 'target_recall' field")
+            with registry.writer(name) as col:
+                col.set_target_recall(data["target_recall"])
+            return {"target_recall": _live_recall(registry, name)["target_recall"]}
+
+        return await service.call(
+            request, name, "set_target_recall", work, write=True, fields={"target_recall"}
+        )
+
     return api
+
+
+def _live_recall(registry: Registry, name: str) -> dict[str, Any]:
+    """The reader's report: the handle that answers (and so measures) this server's searches."""
+    return json.loads(json.dumps(registry.reader(name).live_recall(), default=str))
