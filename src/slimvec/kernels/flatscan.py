@@ -19,7 +19,7 @@ few queries' blocks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
@@ -38,10 +38,24 @@ CHUNK_ROWS = 32 * 4096
 CHUNK_BLOCKS = 32
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _block_bound(fb, a, delta, lo, c, top):
+    """An upper bound of every score in a block whose largest table sum is ``top``: with
+    F in [fb[0], fb[1]] (F >= 0) and L in [fb[2], fb[3]], a score a + delta F S + lo L + c F
+    is at most a + delta fb[1] top + max(c fb[0], c fb[1]) + max(lo fb[2], lo fb[3]); a
+    margin of 1e-5 of the terms' size covers the rounding of the exact expression."""
+    big = np.float64(delta) * fb[1] * top
+    term_c = max(c * fb[0], c * fb[1])
+    term_l = max(lo * fb[2], lo * fb[3])
+    size = abs(a) + abs(big) + abs(term_c) + abs(term_l)
+    return a + big + term_c + term_l + 1e-5 * size
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_blocks(
     luts, lut_row, group_pairs, group_weights, max_pairs, qa, qdelta, qlo, qsum, gscale,
-    docs, factors, block_row, block_len, allow, keep, qbounds, bounds, buf_s, buf_r, counts,
+    docs, factors, fbounds, block_row, block_len, allow, keep, qbounds, bounds, buf_s, buf_r,
+    counts,
 ):  # fmt: skip
     nq = qa.shape[0]
     npairs = lut_row // PAIR
@@ -74,8 +88,12 @@ def _scan_blocks(
                         continue
                     if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
                         _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
+                        top = 0
                         for j in range(ROWS):
                             sums[j] = out[j]
+                            top = max(top, sums[j])
+                        if _block_bound(fbounds[b], a, delta, lo, qs * gscale, top) <= thr:
+                            continue  # no row of the block can enter: most blocks, once full
                     else:
                         for j in range(ROWS):
                             sums[j] = 0
@@ -113,6 +131,15 @@ class FlatBlocks:
     factors: np.ndarray  # (blocks, 2, ROWS) float32: F then L of each block's rows (0: padding)
     block_row: np.ndarray  # (blocks,) int64: global row of each block's first row
     block_len: np.ndarray  # (blocks,) int64: rows in each block (ROWS but a segment's last)
+    #: (blocks, 4) float64: min and max of F, min and max of L over each block's rows (F's
+    #: max is inf where F < 0 somewhere: then the block is never skipped by its bound)
+    bounds: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        f, fl = self.factors[:, 0], self.factors[:, 1]
+        bounds = np.stack([f.min(1), f.max(1), fl.min(1), fl.max(1)], axis=1).astype(np.float64)
+        bounds[bounds[:, 0] < 0, 1] = np.inf
+        self.bounds = np.ascontiguousarray(bounds)
 
     @classmethod
     def of(cls, parts: list[tuple[int, int, np.ndarray, np.ndarray]]) -> FlatBlocks:
@@ -187,7 +214,8 @@ def flat_top(
     cap, f32 = 2 * keep + ROWS, np.float32
     allow_arr = readonly(np.empty(0, np.bool_) if allow is None else allow, np.bool_)
     weights = readonly(tables.group_weights, np.int32)
-    args = (readonly(blocks.docs), readonly(blocks.factors), readonly(blocks.block_row))
+    args = (readonly(blocks.docs), readonly(blocks.factors), readonly(blocks.bounds))
+    args += (readonly(blocks.block_row),)
     args += (readonly(blocks.block_len), allow_arr, keep)
     for start in range(0, nq, MAX_QUERIES):
         stop = min(nq, start + MAX_QUERIES)
