@@ -165,6 +165,13 @@ def test_ivf_pshufb_sums_equal_the_plain_loop():
         ivfscan._sums_simd(docs, 32, luts, 0, npairs, simd)
         ivfscan._sums_loop(docs, 32, luts, 0, npairs, loop)
         np.testing.assert_array_equal(simd, loop)
+        # two queries in one pass (the flat scan's query pairs): each as if alone
+        luts2 = np.concatenate([luts, rng.permutation(luts)])
+        pair, second = np.zeros(32, np.uint16), np.zeros(32, np.uint16)
+        ivfscan._sums2_simd(docs, 32, luts2, 0, 32 * npairs, npairs, pair, second)
+        ivfscan._sums_loop(docs, 32, luts2, 32 * npairs, npairs, loop)
+        np.testing.assert_array_equal(pair, simd)
+        np.testing.assert_array_equal(second, loop)
 
 
 @pytest.mark.parametrize(("qbits", "planes", "words"), [(4, 2, 6), (4, 1, 1), (6, 3, 2), (2, 4, 1)])

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from slimvec.kernels.candidates import close_part, merge_parts, push
-from slimvec.kernels.ivfscan import PAIR, ROWS, QueryTables, _sums, interleave
+from slimvec.kernels.ivfscan import PAIR, ROWS, QueryTables, _sums, _sums2, interleave
 from slimvec.kernels.readonly import readonly
 from slimvec.kernels.threads import numba_threads, threads_for
 
@@ -51,6 +51,43 @@ def _block_bound(fb, a, delta, lo, c, top):
     return a + big + term_c + term_l + 1e-5 * size
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _take_block(
+    sums, top, score, b, ok_k, a, delta, lo, qs, gscale, factors, fbounds, block_row, block_len,
+    thr, c, buf_s, buf_r, part, i, keep,
+):  # fmt: skip
+    """Query ``i``'s candidates of block ``b`` from its table sums (``top``: their largest):
+    scored unless the block's bound rules every row out, pushed above the threshold.
+    Returns the query's new (threshold, count)."""
+    if _block_bound(fbounds[b], a, delta, lo, qs * gscale, top) <= thr:
+        return thr, c  # no row of the block can enter: most blocks, once the list is full
+    fw, fl = factors[b, 0], factors[b, 1]
+    above = 0
+    for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
+        w = fw[j]
+        total = np.float64(w) * sums[j]
+        s = a + delta * total + lo * fl[j] + qs * (gscale * w)
+        score[j] = s
+        above += s > thr
+    if above == 0:
+        return thr, c
+    row0 = block_row[b]
+    for j in range(block_len[b]):
+        if score[j] > thr and ok_k[j]:
+            c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], row0 + j, keep)
+    return thr, c
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _widen(out, sums):
+    """uint16 table sums -> int32 (SIMD-friendly for the scoring), and their largest."""
+    top = 0
+    for j in range(ROWS):
+        sums[j] = out[j]
+        top = max(top, sums[j])
+    return top
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _scan_blocks(
     luts, lut_row, group_pairs, group_weights, max_pairs, qa, qdelta, qlo, qsum, gscale,
@@ -64,6 +101,7 @@ def _scan_blocks(
     for part in prange((qbounds.shape[0] - 1) * ranges):
         group, span = part // ranges, part % ranges
         out = np.empty(ROWS, np.uint16)
+        out2 = np.empty(ROWS, np.uint16)
         sums = np.empty(ROWS, np.int32)  # exact: < 2^31; int32 converts and multiplies in SIMD
         score = np.empty(ROWS, np.float32)
         ok = np.empty((CHUNK_BLOCKS, ROWS), np.bool_)
@@ -79,21 +117,41 @@ def _scan_blocks(
                 for j in range(ROWS):  # padding rows (past m) are never allowed
                     ok[k, j] = j < m and (allow.shape[0] == 0 or allow[row0 + j])
                     allowed[k] += ok[k, j]
-            for i in range(qbounds[group], qbounds[group + 1]):
-                a, delta, lo, qs = qa[i], qdelta[i], qlo[i], qsum[i]
+            i, q_end = qbounds[group], qbounds[group + 1]
+            while i < q_end:
+                if simple and i + 1 < q_end:  # two queries per pass over a block's codes
+                    j0, j1 = i, i + 1
+                    thr0, c0, thr1, c1 = threshold[j0], count[j0], threshold[j1], count[j1]
+                    for b in range(first, stop):  # the queries' tables stay in L1
+                        k = b - first
+                        if allowed[k] == 0:
+                            continue
+                        _sums2(
+                            docs, b * lut_row, luts, j0 * lut_row, j1 * lut_row, npairs, out, out2
+                        )
+                        top = _widen(out, sums)
+                        thr0, c0 = _take_block(
+                            sums, top, score, b, ok[k], qa[j0], qdelta[j0], qlo[j0], qsum[j0],
+                            gscale, factors, fbounds, block_row, block_len, thr0, c0, buf_s,
+                            buf_r, part, j0, keep,
+                        )  # fmt: skip
+                        top = _widen(out2, sums)
+                        thr1, c1 = _take_block(
+                            sums, top, score, b, ok[k], qa[j1], qdelta[j1], qlo[j1], qsum[j1],
+                            gscale, factors, fbounds, block_row, block_len, thr1, c1, buf_s,
+                            buf_r, part, j1, keep,
+                        )  # fmt: skip
+                    threshold[j0], count[j0], threshold[j1], count[j1] = thr0, c0, thr1, c1
+                    i += 2
+                    continue
                 thr, c = threshold[i], count[i]
-                for b in range(first, stop):  # the query's tables stay in L1 over the chunk
+                for b in range(first, stop):
                     k = b - first
                     if allowed[k] == 0:
                         continue
                     if simple:  # one group, one accumulation (the default 2 bits, 4-bit queries)
                         _sums(docs, b * lut_row, luts, i * lut_row, npairs, out)
-                        top = 0
-                        for j in range(ROWS):
-                            sums[j] = out[j]
-                            top = max(top, sums[j])
-                        if _block_bound(fbounds[b], a, delta, lo, qs * gscale, top) <= thr:
-                            continue  # no row of the block can enter: most blocks, once full
+                        top = _widen(out, sums)
                     else:
                         for j in range(ROWS):
                             sums[j] = 0
@@ -105,21 +163,16 @@ def _scan_blocks(
                                 _sums(docs, doff, luts, loff, n, out)
                                 for j in range(ROWS):
                                     sums[j] += weight * np.int32(out[j])
-                    fw, fl = factors[b, 0], factors[b, 1]
-                    above = 0
-                    for j in range(ROWS):  # bitplane._scan_parts's expression, term for term
-                        w = fw[j]
-                        total = np.float64(w) * sums[j]
-                        s = a + delta * total + lo * fl[j] + qs * (gscale * w)
-                        score[j] = s
-                        above += s > thr
-                    if above == 0:  # most blocks, once the shortlist has filled
-                        continue
-                    row0 = block_row[b]
-                    for j in range(block_len[b]):
-                        if score[j] > thr and ok[k, j]:
-                            c, thr = push(buf_s, buf_r, part, i, c, thr, score[j], row0 + j, keep)
+                        top = 0
+                        for j in range(ROWS):
+                            top = max(top, sums[j])
+                    thr, c = _take_block(
+                        sums, top, score, b, ok[k], qa[i], qdelta[i], qlo[i], qsum[i], gscale,
+                        factors, fbounds, block_row, block_len, thr, c, buf_s, buf_r, part, i,
+                        keep,
+                    )  # fmt: skip
                 threshold[i], count[i] = thr, c
+                i += 1
         close_part(buf_s, buf_r, part, count, keep, counts)
 
 

@@ -55,17 +55,18 @@ def _has_avx2() -> bool:
 HAS_AVX2 = _has_avx2()
 
 
-@intrinsic
-def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
-    """out[0:32] (uint16) = per-row sums over ``npairs`` pairs of table lookups (AVX2).
+def _pshufb_codegen(queries: int):
+    """LLVM IR of ``queries`` queries' per-row table sums over one run of code pairs (AVX2):
+    the codes are loaded and split into nibbles once, then looked up in each query's tables
+    (two queries share a code load and its nibble masks: FAISS's query blocking).
 
     The looked-up bytes are added as uint16 words without widening (FAISS's trick): one
     accumulator takes each word whole (even row + 256 * odd row), another the word shifted
     right by 8 (odd row); even = first - 256 * second at the end, exact while sums < 2^16."""
-    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp)
 
     def codegen(context, builder, signature, args):
-        caddr, laddr, npairs, oaddr = args
+        caddr, npairs = args[0], args[1 + queries]
+        lut_addrs, out_addrs = args[1 : 1 + queries], args[2 + queries :]
         i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
         v32i8, v16i16 = ir.VectorType(i8, 32), ir.VectorType(i16, 16)
         module = builder.module
@@ -74,8 +75,8 @@ def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
             module, ir.FunctionType(v32i8, [v32i8, v32i8]), name=name
         )
         cptr = builder.inttoptr(caddr, v32i8.as_pointer())
-        lptr = builder.inttoptr(laddr, v32i8.as_pointer())
-        optr = builder.inttoptr(oaddr, v16i16.as_pointer())
+        lptrs = [builder.inttoptr(a, v32i8.as_pointer()) for a in lut_addrs]
+        optrs = [builder.inttoptr(a, v16i16.as_pointer()) for a in out_addrs]
         nibble = ir.Constant(v32i8, [15] * 32)
         eight = ir.Constant(v16i16, [8] * 16)
         zero = ir.Constant(v16i16, None)
@@ -87,28 +88,30 @@ def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
 
         builder.position_at_end(loop)
         k = builder.phi(size)
-        accs = [builder.phi(v16i16) for _ in range(4)]  # rows 0..15 whole, odd; 16..31 same
+        # per query: rows 0..15 whole, odd; 16..31 whole, odd
+        accs = [[builder.phi(v16i16) for _ in range(4)] for _ in range(queries)]
         codes = builder.load(builder.gep(cptr, [k]), align=1)
-        table = builder.load(builder.gep(lptr, [k]), align=1)
         four = ir.Constant(v16i16, [4] * 16)
         shifted = builder.bitcast(builder.lshr(builder.bitcast(codes, v16i16), four), v32i8)
+        indices = [builder.and_(codes, nibble), builder.and_(shifted, nibble)]
         steps = []
-        for half, index in enumerate((codes, shifted)):
-            looked_up = builder.call(pshufb, [table, builder.and_(index, nibble)])
-            words = builder.bitcast(looked_up, v16i16)
-            steps.append(builder.add(accs[2 * half], words))
-            steps.append(builder.add(accs[2 * half + 1], builder.lshr(words, eight)))
+        for q in range(queries):
+            table = builder.load(builder.gep(lptrs[q], [k]), align=1)
+            for half, index in enumerate(indices):
+                words = builder.bitcast(builder.call(pshufb, [table, index]), v16i16)
+                steps.append(builder.add(accs[q][2 * half], words))
+                steps.append(builder.add(accs[q][2 * half + 1], builder.lshr(words, eight)))
         next_k = builder.add(k, ir.Constant(size, 1))
         body = builder.block
         k.add_incoming(ir.Constant(size, 0), entry)
         k.add_incoming(next_k, body)
-        for acc, step in zip(accs, steps, strict=True):
+        for acc, step in zip([a for query in accs for a in query], steps, strict=True):
             acc.add_incoming(zero, entry)
             acc.add_incoming(step, body)
         builder.cbranch(builder.icmp_signed("<", next_k, npairs), loop, done)
 
         builder.position_at_end(done)
-        totals = []
+        totals = []  # every phi first: LLVM wants them at the top of the block
         for step in steps:
             phi = builder.phi(v16i16)
             phi.add_incoming(zero, entry)
@@ -117,20 +120,35 @@ def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
         v8 = ir.VectorType(i32, 8)
         first, second = ir.Constant(v8, list(range(8))), ir.Constant(v8, list(range(8, 16)))
         interleaved = ir.Constant(ir.VectorType(i32, 16), [v for e in range(8) for v in (e, 8 + e)])
-        for half in range(2):
-            whole, odd = totals[2 * half], totals[2 * half + 1]
-            even = builder.sub(whole, builder.shl(odd, eight))
 
-            def lanes(x):  # the pair's two tables sit in the two 128-bit lanes: add them
-                return builder.add(
-                    builder.shuffle_vector(x, x, first), builder.shuffle_vector(x, x, second)
-                )
+        def lanes(x):  # the pair's two tables sit in the two 128-bit lanes: add them
+            return builder.add(
+                builder.shuffle_vector(x, x, first), builder.shuffle_vector(x, x, second)
+            )
 
-            rows = builder.shuffle_vector(lanes(even), lanes(odd), interleaved)
-            builder.store(rows, builder.gep(optr, [ir.Constant(i32, half)]), align=2)
+        for q in range(queries):
+            for half in range(2):
+                whole, odd = totals[4 * q + 2 * half], totals[4 * q + 2 * half + 1]
+                even = builder.sub(whole, builder.shl(odd, eight))
+                rows = builder.shuffle_vector(lanes(even), lanes(odd), interleaved)
+                builder.store(rows, builder.gep(optrs[q], [ir.Constant(i32, half)]), align=2)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def _pshufb_sums(typingctx, codes_addr, lut_addr, npairs, out_addr):
+    """out[0:32] (uint16) = per-row sums over ``npairs`` pairs of table lookups (AVX2)."""
+    sig = types.void(types.uintp, types.uintp, types.intp, types.uintp)
+    return sig, _pshufb_codegen(1)
+
+
+@intrinsic
+def _pshufb_sums2(typingctx, codes_addr, lut0, lut1, npairs, out0, out1):
+    """``_pshufb_sums`` of two queries' tables over the same codes, in one pass."""
+    sig = types.void(types.uintp, types.uintp, types.uintp, types.intp, types.uintp, types.uintp)
+    return sig, _pshufb_codegen(2)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -151,6 +169,25 @@ def _sums_loop(docs, doff, luts, loff, npairs, out):
 
 
 _sums = _sums_simd if HAS_AVX2 else _sums_loop
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sums2_simd(docs, doff, luts, loff0, loff1, npairs, out0, out1):
+    base = luts.ctypes.data
+    _pshufb_sums2(
+        docs.ctypes.data + doff, base + loff0, base + loff1, npairs, out0.ctypes.data,
+        out1.ctypes.data,
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sums2_loop(docs, doff, luts, loff0, loff1, npairs, out0, out1):
+    _sums_loop(docs, doff, luts, loff0, npairs, out0)
+    _sums_loop(docs, doff, luts, loff1, npairs, out1)
+
+
+#: Two queries' sums over one block in one pass (the codes loaded once).
+_sums2 = _sums2_simd if HAS_AVX2 else _sums2_loop
 
 
 @njit(parallel=True, cache=True, nogil=True)
