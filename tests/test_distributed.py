@@ -216,16 +216,16 @@ def test_a_recall_target_is_committed_on_every_shard(tmp_path, make_collection, 
     """``set_target_recall`` reaches every shard's primary, which commits it in its own
     manifest and tunes its own searches; ``live_recall`` combines the shards' reports (with
     replicas, whichever answers: each reopened after the commit)."""
-    col = make_collection("held", DIM, shards=3, replicas=2)
+    col = make_collection("held", DIM, shards=2, replicas=2)
     col.add(data[0][:600])
     col.set_target_recall(0.95)
     shards = sorted((tmp_path / "held").glob("shard-*"))
-    assert len(shards) == 3
+    assert len(shards) == 2
     for shard in shards:
         assert json.loads((shard / "MANIFEST.json").read_text())["extra"]["target_recall"] == 0.95
     for _ in range(2):  # both replicas of every shard
         report = col.live_recall()
-        assert report["target_recall"] == 0.95 and report["shards"] == 3
+        assert report["target_recall"] == 0.95 and report["shards"] == 2
     assert col.info()["quality"]["target_recall"] == 0.95
     with pytest.raises(InvalidInputError, match=r"got 1\.5"):
         col.set_target_recall(1.5)
