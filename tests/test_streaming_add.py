@@ -18,6 +18,7 @@ import pytest
 
 import slimvec
 from killpoints import child_env
+from slimvec.kernels.ivfscan import interleave, interleave_rows
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
 from slimvec.store.budget import add_memory, block_rows
@@ -188,3 +189,18 @@ def test_the_budget_setting(monkeypatch):
     monkeypatch.setenv("SLIMVEC_ADD_MEMORY", "lots")
     with pytest.raises(slimvec.InvalidInputError, match="SLIMVEC_ADD_MEMORY"):
         add_memory()
+
+
+def test_list_codes_interleaved_a_run_of_lists_at_a_time_equal_the_whole():
+    """IVF lists are laid out a run of lists at a time (``interleave_rows``), not from a
+    sorted copy of every code: the same bytes as the whole-array layout."""
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 256, (3000, 40), dtype=np.uint8)
+    assign = rng.integers(0, 50, 3000)
+    assign[assign == 7] = 8  # an empty list
+    perm = np.argsort(assign, kind="stable").astype(np.int32)
+    offsets = np.zeros(51, np.int64)
+    np.cumsum(np.bincount(assign, minlength=50), out=offsets[1:])
+    whole = interleave(codes[perm, :32], offsets)
+    for rows in (1, 50, 333, 10_000):
+        np.testing.assert_array_equal(interleave_rows(codes, perm, offsets, 32, rows), whole)

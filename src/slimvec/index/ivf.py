@@ -61,6 +61,7 @@ from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
     interleave,
+    interleave_rows,
     list_blocks,
     probe_top,
     query_tables,
@@ -422,10 +423,10 @@ class IVFIndex:
         perm = np.argsort(assign, kind="stable").astype(np.int32)
         offsets = np.zeros(self.nlist + 1, np.int64)
         np.cumsum(np.bincount(assign, minlength=self.nlist), out=offsets[1:])
-        codes = codes[perm]
         fs = self.codec.factor_start
-        scalars = np.ascontiguousarray(codes[:, fs : fs + 8].view(np.float32).T)
-        return SegmentLists(start, interleave(codes[:, :fs], offsets), scalars, perm, offsets)
+        scalars = np.ascontiguousarray(codes[perm, fs : fs + 8].view(np.float32).T)
+        docs = interleave_rows(codes, perm, offsets, fs, self._step(x))
+        return SegmentLists(start, docs, scalars, perm, offsets)
 
     @staticmethod
     def _step(x: Any) -> int:

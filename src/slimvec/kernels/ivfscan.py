@@ -290,6 +290,27 @@ def interleave(planes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pairs.transpose(0, 3, 2, 1)).ravel()  # block, byte, nibble, i
 
 
+def interleave_rows(
+    codes: np.ndarray, perm: np.ndarray, offsets: np.ndarray, width: int, rows: int = 65_536
+) -> np.ndarray:
+    """``interleave(codes[perm, :width], offsets)``, built a run of whole lists (about
+    ``rows`` rows) at a time into one output: the lists' layouts are block-major, so runs
+    concatenate, and the working memory is the output plus one run rather than several
+    copies of every code."""
+    blocks = list_blocks(offsets)
+    out = np.empty(int(blocks[-1]) * ROWS * width, np.uint8)
+    a, nlist = 0, len(offsets) - 1
+    while a < nlist:
+        b = max(a + 1, int(np.searchsorted(offsets, offsets[a] + rows, side="right")) - 1)
+        b = min(b, nlist)
+        part = codes[perm[offsets[a] : offsets[b]], :width]
+        out[blocks[a] * ROWS * width : blocks[b] * ROWS * width] = interleave(
+            part, offsets[a : b + 1] - offsets[a]
+        )
+        a = b
+    return out
+
+
 @dataclass
 class QueryTables:
     """Per query, uint8 tables over every plane's pairs, ready for the scan.
