@@ -120,28 +120,20 @@ def _scan_blocks(
             i, q_end = qbounds[group], qbounds[group + 1]
             while i < q_end:
                 if simple and i + 1 < q_end:  # two queries per pass over a block's codes
-                    j0, j1 = i, i + 1
-                    thr0, c0, thr1, c1 = threshold[j0], count[j0], threshold[j1], count[j1]
                     for b in range(first, stop):  # the queries' tables stay in L1
                         k = b - first
                         if allowed[k] == 0:
                             continue
                         _sums2(
-                            docs, b * lut_row, luts, j0 * lut_row, j1 * lut_row, npairs, out, out2
-                        )
-                        top = _widen(out, sums)
-                        thr0, c0 = _take_block(
-                            sums, top, score, b, ok[k], qa[j0], qdelta[j0], qlo[j0], qsum[j0],
-                            gscale, factors, fbounds, block_row, block_len, thr0, c0, buf_s,
-                            buf_r, part, j0, keep,
+                            docs, b * lut_row, luts, i * lut_row, (i + 1) * lut_row, npairs, out,
+                            out2,
                         )  # fmt: skip
-                        top = _widen(out2, sums)
-                        thr1, c1 = _take_block(
-                            sums, top, score, b, ok[k], qa[j1], qdelta[j1], qlo[j1], qsum[j1],
-                            gscale, factors, fbounds, block_row, block_len, thr1, c1, buf_s,
-                            buf_r, part, j1, keep,
-                        )  # fmt: skip
-                    threshold[j0], count[j0], threshold[j1], count[j1] = thr0, c0, thr1, c1
+                        for q, q_sums in ((i, out), (i + 1, out2)):
+                            threshold[q], count[q] = _take_block(
+                                sums, _widen(q_sums, sums), score, b, ok[k], qa[q], qdelta[q],
+                                qlo[q], qsum[q], gscale, factors, fbounds, block_row, block_len,
+                                threshold[q], count[q], buf_s, buf_r, part, q, keep,
+                            )  # fmt: skip
                     i += 2
                     continue
                 thr, c = threshold[i], count[i]
