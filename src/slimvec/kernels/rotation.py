@@ -4,7 +4,7 @@ A single query's rotation (768 x 768 multiply-adds) is tiny, but at 768 dims Ope
 it on every core and its workers then spin, waiting for more work, while the scan that
 follows wants those cores for numba's threads: the two pools take turns and one query
 through the flat table scan took 8 ms instead of ~1 (benchmarks/planner.py, 30k x 768). A
-compiled loop on the calling thread does the product in ~20 us and leaves the cores idle.
+compiled loop on the calling thread does the product in ~30 us and leaves the cores idle.
 """
 
 from __future__ import annotations
