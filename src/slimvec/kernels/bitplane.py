@@ -179,7 +179,7 @@ def quantise_queries(q: np.ndarray, qbits: int, pwords: int):
     Returns (planes (nq, qbits, pwords) uint64, lo (nq,), delta (nq,), sums (nq,)) with
     q ~ lo + delta * u, u in [0, 2^qbits - 1] rounded to nearest, and ``sums`` the coordinate
     sums of that quantised query (what a scan must subtract to stay consistent with it).
-    One compiled pass (a query's NumPy version was ~15 calls, 50-60 us).
+    One compiled pass: 12 us a query at 384 dims; the NumPy version's ~15 calls took 24.
     """
     q = np.ascontiguousarray(q, np.float32)
     nq, d = q.shape

@@ -209,8 +209,8 @@ def _best_columns_parallel(scores, keep, out):
 
 def best_columns(scores: np.ndarray, keep: int) -> np.ndarray:
     """(nq, keep) columns of each row's ``keep`` largest float32 ``scores``, unordered (ties
-    to the lowest column); ``keep`` < columns. What ``np.argpartition`` returns, 3-10x faster
-    (it spends ~700 us on one row of 65,536; this ~70)."""
+    to the lowest column); ``keep`` < columns. What ``np.argpartition`` returns: one row of
+    65,536 takes 45 us here and 918 there, 200 such rows 5 ms and 167."""
     out = np.empty((scores.shape[0], keep), np.int64)
     scores = np.ascontiguousarray(scores)
     if scores.shape[0] >= PARALLEL_QUERIES and scores.size > SERIAL_SCORES:

@@ -331,7 +331,8 @@ def _nibble_tables(raw, shifts, out):
     """out[i, p, (2 r + h) 16 + n] = the sum of query i's values on the dims of byte r's
     nibble h (dims 8r + 4h .. +3) whose bit is set in n, shifted left by ``shifts[p]``;
     ``raw`` (nq, qbits, bytes): the query's bit planes, dim 8r + j at bit j of byte r. One
-    compiled pass (~5 us a query at 384 dims; the NumPy form took 60-100)."""
+    compiled pass: ~5 us a query at 384 dims, and ``query_tables`` 16 us instead of its NumPy
+    form's 35."""
     nq, qbits, nbytes = raw.shape
     values = np.empty(8, np.int64)
     for i in range(nq):
