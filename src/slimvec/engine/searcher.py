@@ -38,13 +38,18 @@ FILTER_GROWTH_MAX = 2
 
 
 def check_nprobe_for(view: View, nprobe: Any, spec: str) -> None:
-    """``nprobe`` is valid for this view's IVF lists (an error without ``ivf:N``)."""
+    """``nprobe`` is valid for this view's IVF lists (an error without ``ivf:N``). An
+    ``ivf:auto`` collection's list count changes as it grows, so any positive ``nprobe`` is
+    taken there, capped at the lists it has (and unused while it is flat)."""
     if view.ivf is None:
         raise InvalidInputError(
             f"nprobe applies to partitioned ('ivf:N | ...') collections; this one's spec "
             f"is {spec!r}: leave nprobe out"
         )
-    check_nprobe(nprobe, view.ivf.nlist)
+    if not view.ivf.auto:
+        check_nprobe(nprobe, view.ivf.nlist)
+    elif isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1:
+        raise InvalidInputError(f"nprobe must be a positive integer, got {nprobe!r}")
 
 
 def run(

@@ -195,12 +195,14 @@ class View:
         # the segments' flat codes then stay memory-mapped (read for shortlists, merges and a
         # filtered query's fallback), not copied into RAM. Segments written before the table
         # files existed are scanned from their codes until a write converts them (writer).
+        trained = self.ivf is not None and self.ivf.trained
         tables = (
             self.rows.table_scan
+            and not trained
             and bool(manifest.segments)
             and all(has_files(self.path, e.name, TABLE_FILES) for e in manifest.segments)
         )
-        mapped = (self.ivf is not None and self.ivf.trained) or tables
+        mapped = trained or tables
         self.tables = self._open_tables(previous) if tables else None
         in_memory = ("ids",) if mapped else ("ids", first)
         reusable = {} if previous is None else previous.opened

@@ -12,6 +12,12 @@ that search stays the flat scan (``info()["ivf"]`` says so). They are retrained 
 count reaches ``RETRAIN_GROWTH`` x the count they were trained at, and whenever the pipeline
 is refitted (its space changed).
 
+**``ivf:auto``** (the default spec) is the same index with two choices made for the user: it
+stays flat until ``AUTO_ROWS`` live vectors, where the measured flat scan stops being the
+cheaper plan, and N is ``suggested_nlist`` of the live count at each training, so a
+collection that grows 4x is retrained into 2x the lists (N follows sqrt(n)). The manifest
+records the N in use.
+
 **Codes.** Each list stores RaBitQ codes of the residual x - c_l to its own centroid (the
 flat codes use the data mean): residuals are shorter, so the estimate of <q, x> = <q, c_l> +
 <q, x - c_l> is tighter; the scan adds <q, c_l> per probed list.
@@ -69,6 +75,7 @@ from slimvec.kernels.ivfscan import (
 from slimvec.kernels.threads import one_blas_thread
 from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ROW_OVERHEAD_BYTES, CodeSource, Pipeline
+from slimvec.spec import AUTO_LISTS, MAX_NLIST
 from slimvec.store.budget import block_rows
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
@@ -79,6 +86,10 @@ IVF_DIR = "ivf"
 #: judgement, not yet a measurement: ``benchmarks/ivf.py --crossover`` measures it but has not
 #: been run (BENCHMARKS.md "IVF").
 FLAT_ROWS = 20_000
+#: ``ivf:auto`` stays flat below this many live vectors. Measured (benchmarks/auto_index.py,
+#: BENCHMARKS.md "The default as a collection grows"): below it the flat table scan is as fast
+#: as the lists at the default nprobe and finds every neighbour; above it the lists win.
+AUTO_ROWS = 100_000
 #: Fewest training vectors per centroid (FAISS warns below 39).
 MIN_PER_LIST = 39
 #: k-means trains on at most this many sampled vectors per centroid, for this many rounds:
@@ -110,8 +121,8 @@ def require_faiss() -> Any:
         import faiss
     except ImportError as exc:
         raise MissingDependencyError(
-            "'ivf:N' specs train their centroids with FAISS's k-means: "
-            "pip install 'slimvec[ivf]' (faiss-cpu==1.15.1)"
+            "IVF lists ('ivf:N', 'ivf:auto') train their centroids with FAISS's k-means, "
+            "a slimvec dependency: pip install faiss-cpu==1.15.1"
         ) from exc
     return faiss
 
@@ -219,6 +230,8 @@ class IVFIndex:
     (untrained: ``centroids`` is None and search is flat)."""
 
     def __init__(self, nlist: int, pipeline: Pipeline, vectors: StoredVectors | None = None):
+        #: ``ivf:auto``: ``nlist`` is 0 until the lists are trained, then the N in use
+        self.auto = nlist == AUTO_LISTS
         self.nlist = nlist
         self.pipeline = pipeline
         #: a stored segment's pipeline input (``RowFormat.pipeline_input``; a multi-vector
@@ -264,7 +277,11 @@ class IVFIndex:
     @property
     def train_rows(self) -> int:
         """Live vectors needed before the lists are trained."""
-        return train_rows(self.nlist)
+        return AUTO_ROWS if self.auto else train_rows(self.nlist)
+
+    def lists_for(self, live: int) -> int:
+        """Lists to train for ``live`` vectors: the spec's N, or ``ivf:auto``'s choice."""
+        return suggested_nlist(live) if self.auto else self.nlist
 
     def ram_bytes_per_vector(self, rows: int) -> int:
         """What a trained index needs resident per row to search at speed: the lists (memory-
@@ -288,6 +305,11 @@ class IVFIndex:
         tag = info.get("centroids")
         if not isinstance(tag, str) or not _TAG.match(tag):
             raise CorruptCollectionError(f"{path} names IVF centroids {tag!r}: it is damaged")
+        if index.auto:
+            nlist = info.get("nlist")
+            if isinstance(nlist, bool) or not isinstance(nlist, int) or not 1 <= nlist <= MAX_NLIST:
+                raise CorruptCollectionError(f"{path} names {nlist!r} IVF lists: it is damaged")
+            index.nlist = nlist
         centroids = _read(path / IVF_DIR / tag / "centroids.npy", False)
         if centroids.shape != (index.nlist, index.codec.dim) or centroids.dtype != np.float32:
             raise CorruptCollectionError(
@@ -377,7 +399,7 @@ class IVFIndex:
     def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
         generation = manifest.generation + 1
         rng = np.random.default_rng(generation)
-        n = min(live, TRAIN_PER_LIST * self.nlist)
+        n = min(live, TRAIN_PER_LIST * self.lists_for(live))
         rows = np.sort(rng.choice(np.flatnonzero(~deleted), n, replace=False))
         parts = []
         for e in manifest.segments:
@@ -385,6 +407,7 @@ class IVFIndex:
             x = self.vectors(path, e, mine)
             step = self._step(x)
             parts += [self._view(x[lo : lo + step]) for lo in range(0, len(x), step)]
+        self.nlist = self.lists_for(live)
         centroids = train_centroids(np.concatenate(parts), self.nlist)
         tag = f"c{generation:06d}"
         folder = path / IVF_DIR / tag
@@ -393,7 +416,9 @@ class IVFIndex:
         fsync_dir(folder)
         self.centroids, self.tag = centroids, tag
         self.built = {tag}  # every segment needs lists for the new centroids
-        manifest.extra["ivf"] = {"centroids": tag, "trained_on": live, "sample": n}
+        manifest.extra["ivf"] = {
+            "centroids": tag, "trained_on": live, "sample": n, "nlist": self.nlist
+        }  # fmt: skip
 
     def _build(self, path: Path, entry: SegmentEntry, name: str) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
@@ -475,7 +500,7 @@ class IVFIndex:
         keep = k * (self.stage.keep or 1)
         total = sum(len(codes) for _, codes in flat)
         allowed = total if allow is None else int(np.count_nonzero(allow))
-        nprobe = self.widened(nprobe or default_nprobe(self.nlist), allowed, total)
+        nprobe = self.widened(min(nprobe or default_nprobe(self.nlist), self.nlist), allowed, total)
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         tables = query_tables(prepared.planes, codec.bits)
@@ -514,7 +539,7 @@ class IVFIndex:
 
     def probed_fraction(self, nprobe: int | None) -> float:
         """Share of the rows a query's first pass reads (what the planner prices)."""
-        return (nprobe or default_nprobe(self.nlist)) / self.nlist
+        return min(nprobe or default_nprobe(self.nlist), self.nlist) / self.nlist
 
     def widened(self, nprobe: int, allowed: int, total: int) -> int:
         """``nprobe`` grown by 1 / selectivity (a filter passing 10% probes 10x the lists)."""
@@ -536,15 +561,22 @@ class IVFIndex:
     # -- reporting --------------------------------------------------------------------------
     def describe(self, deleted: np.ndarray, log_rows: int) -> dict[str, Any]:
         """What ``Collection.info()["ivf"]`` shows: state, list sizes and their imbalance."""
-        out: dict[str, Any] = {"nlist": self.nlist, "default_nprobe": default_nprobe(self.nlist)}
+        out: dict[str, Any] = {"nlist": self.nlist or "auto", "auto": self.auto}
         if not self.trained:
+            lists = "about sqrt(n)" if self.auto else f"{self.nlist}"
+            why = (
+                f"below {self.train_rows:,} live vectors the flat scan is as fast and exact"
+                if self.auto
+                else f"{self.nlist} lists need {self.train_rows:,} live vectors to train"
+            )
             out.update(
                 state="flat",
                 train_at=self.train_rows,
-                note=f"searched flat (every code) until {self.train_rows:,} live vectors; then "
-                f"{self.nlist} k-means lists are trained and a query reads nprobe of them",
+                note=f"searched flat (every code): {why}; then {lists} k-means lists are "
+                f"trained and a query reads nprobe of them",
             )
             return out
+        out["default_nprobe"] = default_nprobe(self.nlist)
         sizes = np.zeros(self.nlist, np.int64)
         for lists in self.lists:
             sizes += lists.live_sizes(deleted[lists.start : lists.start + len(lists.perm)])
@@ -563,6 +595,13 @@ class IVFIndex:
             },
             sizes=sizes.tolist(),
         )
+        if self.auto:
+            out["note"] = (
+                f"partitioned by ivf:auto into {self.nlist} lists (about sqrt of the "
+                f"{self.trained_on:,} live vectors it was trained on); retrained into "
+                f"{suggested_nlist(RETRAIN_GROWTH * self.trained_on)} lists at "
+                f"{RETRAIN_GROWTH * self.trained_on:,}"
+            )
         return out
 
 

@@ -1,0 +1,190 @@
+"""The default spec as a collection grows (issue 29): where ``ivf:auto`` should stop being flat,
+and what a user who never names an index gets at 1M.
+
+    .venv/bin/python benchmarks/auto_index.py crossover [--data lowrank|sentences] [--sizes ...]
+    .venv/bin/python benchmarks/auto_index.py grow [--data ...] [--n 1000000] [--step 10000]
+
+* ``crossover``: at each size, the flat default (``rabitq:2*40 > f32``: the table scan) against
+  the same first stage partitioned as ``ivf:auto`` partitions it (``ivf:N``, N =
+  ``suggested_nlist(n)``, default nprobe), both built from the same vectors; recall@10 against
+  exact search, QPS at batch 200, p50 single-query latency, and FAISS IndexFlatIP (the peer)
+  in the same run. ``index.ivf.AUTO_ROWS`` is the smallest size where the lists win both.
+* ``grow``: the default spec grown to ``--n`` one ``--step`` add at a time (as an application
+  feeding a collection would), then the same search measurements, the states ``info()["ivf"]``
+  went through, total add time and the process's peak RSS.
+
+Recall counts a returned id as a hit when its exact score reaches the exact 10th score (ties
+among near-duplicates count). Threads: 2 everywhere. The 1-minute load is printed with every
+row: a figure taken above 1.5 is not a measurement.
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = 2
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, str(THREADS))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import slimvec  # noqa: E402
+from funnel import load, recall_at_k  # noqa: E402
+from slimvec.index import ivf  # noqa: E402
+
+K = 10
+BATCH = 200
+SINGLE = 100
+FLAT = "rabitq:2*40 > f32"
+console = Console()
+
+
+def measure(search, queries: np.ndarray, docs: np.ndarray, kth: np.ndarray) -> dict:
+    """Recall, QPS at batch ``BATCH`` (best of two passes) and p50 single-query ms."""
+    search(queries[:BATCH])  # warm-up: JIT, page cache
+    best = 0.0
+    for _ in range(2):
+        t0 = time.perf_counter()
+        found = np.concatenate(
+            [search(queries[i : i + BATCH]) for i in range(0, len(queries), BATCH)]
+        )
+        best = max(best, len(queries) / (time.perf_counter() - t0))
+    lat = []
+    for q in queries[:SINGLE]:
+        t = time.perf_counter()
+        search(q[None, :])
+        lat.append(time.perf_counter() - t)
+    return {
+        "recall": recall_at_k(found, docs, queries, kth),
+        "qps": best,
+        "p50_ms": 1000 * float(np.median(lat)),
+        "load": round(os.getloadavg()[0], 2),
+    }
+
+
+def flat_ip(docs: np.ndarray, queries: np.ndarray) -> tuple[dict, np.ndarray]:
+    """FAISS IndexFlatIP: the peer, and the exact 10th scores (ground truth)."""
+    index = faiss.IndexFlatIP(docs.shape[1])
+    index.add(docs)
+    kth = np.sort(queries @ docs.T, axis=1)[:, -K] if len(docs) <= 200_000 else None
+    if kth is None:
+        kth = index.search(queries, K)[0][:, -1]
+    row = measure(lambda q: index.search(q, K)[1], queries, docs, kth)
+    return row, kth
+
+
+def build(path: Path, spec: str | None, docs: np.ndarray, step: int) -> tuple[object, float]:
+    if path.exists():
+        shutil.rmtree(path)
+    col = slimvec.create(path, dim=docs.shape[1], **({"spec": spec} if spec else {}))
+    t0 = time.perf_counter()
+    for lo in range(0, len(docs), step):
+        col.add(docs[lo : lo + step])
+    return col, time.perf_counter() - t0
+
+
+def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path) -> list[dict]:
+    out = []
+    for n in sizes:
+        x = np.ascontiguousarray(docs[:n])
+        peer, kth = flat_ip(x, queries)
+        nlist = ivf.suggested_nlist(n)
+        saved, ivf.FLAT_ROWS = ivf.FLAT_ROWS, 0  # train at every size here, to compare
+        try:
+            for spec in (FLAT, f"ivf:{nlist} | {FLAT}"):
+                col, build_s = build(tmp / "c", spec, x, 100_000)
+                row = measure(lambda q, c=col: c.search(q, K).ids, queries, x, kth)
+                row.update(n=n, spec=spec, build_s=build_s, flat_ip_qps=peer["qps"],
+                           flat_ip_p50_ms=peer["p50_ms"])  # fmt: skip
+                row["x_flat_ip"] = row["qps"] / peer["qps"]
+                console.print(row)
+                out.append(row)
+                col.close()
+        finally:
+            ivf.FLAT_ROWS = saved
+    shutil.rmtree(tmp / "c", ignore_errors=True)
+    return out
+
+
+def grow(docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path) -> dict:
+    path = tmp / "grown"
+    if path.exists():
+        shutil.rmtree(path)
+    col = slimvec.create(path, dim=docs.shape[1])  # the default spec: nothing named
+    states, t0 = [], time.perf_counter()
+    for lo in range(0, len(docs), step):
+        t = time.perf_counter()
+        col.add(docs[lo : lo + step])
+        info = col.info()["ivf"]
+        state = (info["state"], info["nlist"])
+        if not states or states[-1]["state"] != state:
+            states.append({"rows": lo + step, "state": state, "add_s": time.perf_counter() - t})
+            console.print(states[-1])
+    add_s = time.perf_counter() - t0
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peer, kth = flat_ip(docs, queries)
+    row = measure(lambda q: col.search(q, K).ids, queries, docs, kth)
+    row.update(rows=len(docs), spec=col.manifest.spec, add_s=add_s, peak_rss_gib=peak_gib,
+               states=states, flat_ip=peer, x_flat_ip=row["qps"] / peer["qps"],
+               explain=col.search(queries[:BATCH], K).explain)  # fmt: skip
+    col.close()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", choices=("crossover", "grow"))
+    parser.add_argument("--data", default="lowrank", choices=("lowrank", "sentences"))
+    parser.add_argument("--sizes", default="20000,50000,100000,200000,500000,1000000")
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--step", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    n = max(sizes) if args.mode == "crossover" else args.n
+    ds = load(args.data, n, args.queries)
+    docs, queries = np.ascontiguousarray(ds.docs, np.float32), ds.queries.astype(np.float32)
+    tmp = Path(tempfile.mkdtemp(prefix="auto_index_", dir=os.environ.get("BENCH_TMP")))
+    try:
+        if args.mode == "crossover":
+            result: object = crossover(docs, queries, sizes, tmp)
+            table = Table(title=f"flat default vs its ivf:auto lists ({ds.name})")
+            for col in ("n", "spec", "recall", "QPS", "x FlatIP", "p50 ms", "FlatIP p50", "load"):
+                table.add_column(col)
+            for r in result:
+                table.add_row(
+                    f"{r['n']:,}", r["spec"], f"{r['recall']:.3f}", f"{r['qps']:,.0f}",
+                    f"{r['x_flat_ip']:.1f}", f"{r['p50_ms']:.2f}", f"{r['flat_ip_p50_ms']:.2f}",
+                    f"{r['load']}",
+                )  # fmt: skip
+        else:
+            result = grow(docs, queries, args.step, tmp)
+            table = Table(title=f"default spec grown by {args.step:,} ({ds.name})")
+            for col in ("rows", "recall", "QPS", "x FlatIP", "p50 ms", "add s", "peak RSS"):
+                table.add_column(col)
+            table.add_row(
+                f"{result['rows']:,}", f"{result['recall']:.3f}", f"{result['qps']:,.0f}",
+                f"{result['x_flat_ip']:.1f}", f"{result['p50_ms']:.2f}",
+                f"{result['add_s']:.0f}", f"{result['peak_rss_gib']:.2f} GiB",
+            )  # fmt: skip
+        console.print(table)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2, default=str))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

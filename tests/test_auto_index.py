@@ -1,0 +1,195 @@
+"""The default spec partitions itself (``ivf:auto``): flat while small, k-means lists once the
+collection passes ``index.ivf.AUTO_ROWS``, N following sqrt(n) at every retrain; each
+transition reopened, reported by ``info()`` and killed with -9 halfway."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import slimvec
+from killpoints import child_env
+from slimvec.errors import CorruptCollectionError, InvalidInputError
+from slimvec.index import ivf
+from slimvec.spec import AUTO_LISTS, DEFAULT_SPEC, parse_spec
+from slimvec.store.manifest import Manifest
+
+DIM = 32
+#: Lower than the measured crossover so that small sets partition (the rule is unchanged).
+SMALL_AUTO_ROWS = 800
+
+
+def _data(n: int, seed: int) -> np.ndarray:
+    centers = np.random.default_rng(0).standard_normal((50, DIM))
+    rng = np.random.default_rng(seed)
+    return (centers[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, DIM))).astype(
+        np.float32
+    )
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth)]))
+
+
+@pytest.fixture(autouse=True)
+def _small_threshold(monkeypatch):
+    monkeypatch.setattr(ivf, "AUTO_ROWS", SMALL_AUTO_ROWS)
+
+
+def test_the_default_spec_partitions_itself():
+    spec = parse_spec(DEFAULT_SPEC)
+    assert spec.ivf == AUTO_LISTS and str(spec) == DEFAULT_SPEC == "ivf:auto | rabitq:2*40 > f32"
+    assert str(parse_spec("IVF:AUTO|rabitq*10>f32")) == "ivf:auto | rabitq*10 > f32"
+
+
+def test_small_collections_stay_flat_and_say_why(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(SMALL_AUTO_ROWS - 1, 1)
+    col.add(x)
+    info = col.info()["ivf"]
+    assert info["state"] == "flat" and info["auto"] and info["nlist"] == "auto"
+    assert info["train_at"] == SMALL_AUTO_ROWS and "flat scan is as fast" in info["note"]
+    assert col._view.tables is not None  # the flat table scan serves the first pass
+    res = col.search(x[:10], 5, nprobe=3)  # any nprobe is taken while flat, and unused
+    assert (res.ids[:, 0] == np.arange(10)).all()
+    assert res.explain["first_pass"] == "flat table scan" or res.explain["plan"] == "exact-scan"
+
+
+def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
+    path = tmp_path / "c"
+    col = slimvec.create(path, dim=DIM)
+    x = _data(SMALL_AUTO_ROWS, 1)
+    col.add(x)
+    info = col.info()["ivf"]
+    first = ivf.suggested_nlist(SMALL_AUTO_ROWS)
+    assert info["state"] == "trained" and info["nlist"] == first == 16
+    assert info["trained_on"] == SMALL_AUTO_ROWS and "ivf:auto" in info["note"]
+    assert col.manifest.extra["ivf"]["nlist"] == first
+    assert col._view.tables is None  # the lists serve the first pass now
+    assert sum(info["sizes"]) == SMALL_AUTO_ROWS
+
+    more = _data(3 * SMALL_AUTO_ROWS, 2)  # 4x the rows it was trained on: retrained
+    col.add(more)
+    info = col.info()["ivf"]
+    second = ivf.suggested_nlist(4 * SMALL_AUTO_ROWS)
+    assert info["nlist"] == second == 64 and info["trained_on"] == 4 * SMALL_AUTO_ROWS
+    assert sum(info["sizes"]) == len(col) == 4 * SMALL_AUTO_ROWS
+    assert info["default_nprobe"] == ivf.default_nprobe(second)
+
+    everything = np.concatenate([x, more])
+    q = _data(40, 9)
+    truth = col.search(q, 10, exact=True).ids
+    assert _recall(col.search(q, 10, nprobe=10**6).ids, truth) >= 0.99  # capped at every list
+    assert _recall(col.search(q, 10).ids, truth) >= 0.8
+    col.close()
+    again = slimvec.open(path)
+    assert again.info()["ivf"]["nlist"] == second and len(again) == len(everything)
+    assert (again.search(everything[:20], 1, nprobe=second).ids[:, 0] == np.arange(20)).all()
+    again.close()
+
+
+def test_an_explicit_nlist_still_wins(tmp_path, monkeypatch):
+    monkeypatch.setattr(ivf, "FLAT_ROWS", 700)
+    col = slimvec.create(tmp_path / "c", dim=DIM, spec="ivf:8 | rabitq:2*10 > f32")
+    col.add(_data(3_000, 1))
+    assert col.info()["ivf"]["nlist"] == 8 and not col.info()["ivf"]["auto"]
+    with pytest.raises(InvalidInputError, match=r"outside 1\.\.8"):
+        col.search(_data(1, 2), 5, nprobe=9)
+
+
+def test_deletes_below_the_threshold_keep_the_lists(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    col.add(_data(SMALL_AUTO_ROWS + 200, 1))
+    col.delete(np.arange(600))
+    col.compact()
+    info = col.info()["ivf"]
+    assert info["state"] == "trained" and sum(info["sizes"]) == len(col) == 400
+
+
+def test_a_damaged_list_count_is_reported(tmp_path):
+    path = tmp_path / "c"
+    col = slimvec.create(path, dim=DIM)
+    col.add(_data(SMALL_AUTO_ROWS, 1))
+    col.close()
+    manifest = Manifest.load(path)
+    manifest.extra["ivf"]["nlist"] = "many"
+    manifest.save(path)
+    with pytest.raises(CorruptCollectionError, match="'many' IVF lists"):
+        slimvec.open(path)
+
+
+# -- kill -9 at each transition ------------------------------------------------------------------
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import slimvec
+    from killpoints import die, die_after
+    from slimvec.index import ivf
+
+    path, point, rows, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    ivf.AUTO_ROWS = int(sys.argv[5])
+    if point == "after_centroids":
+        die_after(ivf.IVFIndex, "_train")
+    elif point == "after_lists":
+        die_after(ivf.IVFIndex, "_build")
+    elif point == "mid_lists":  # a segment's lists half written: codes, no scalars
+        real, calls = ivf.save_array, []
+        def save(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:
+                die()
+            real(*a, **k)
+        ivf.save_array = save
+    x = np.random.default_rng(seed).standard_normal((rows, 32)).astype(np.float32)
+    slimvec.open(path).add(x)
+    print("finished without crashing")
+    """
+)
+
+
+def _kill_adding(path, point: str, rows: int, seed: int) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), point, str(rows), str(seed),
+         str(SMALL_AUTO_ROWS)],
+        capture_output=True, text=True, env=child_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+@pytest.mark.parametrize("point", ["after_centroids", "mid_lists", "after_lists"])
+@pytest.mark.parametrize("transition", ["first training", "retrain"])
+def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transition):
+    path = tmp_path / "c"
+    col = slimvec.create(path, dim=DIM)
+    if transition == "first training":  # 700 flat rows; 200 more train the lists
+        base, rows = _data(SMALL_AUTO_ROWS - 100, 1), 200
+        col.add(base)
+    else:  # trained on 800, grown to 2,000; 1,200 more reach 4 x 800: retrained
+        base, rows = _data(2_000, 1), 1_200
+        col.add(base[:SMALL_AUTO_ROWS])
+        col.add(base[SMALL_AUTO_ROWS:])
+    before = col.info()["ivf"]
+    col.close()
+    _kill_adding(path, point, rows, 7)
+
+    again = slimvec.open(path)
+    after = again.info()["ivf"]
+    assert len(again) == len(base)
+    assert {k: after.get(k) for k in ("state", "nlist", "trained_on")} == {
+        k: before.get(k) for k in ("state", "nlist", "trained_on")
+    }
+    every = {"nprobe": 10**6} if after["state"] == "trained" else {}
+    assert (again.search(base[:20], 1, **every).ids[:, 0] == np.arange(20)).all()
+
+    again.add(np.random.default_rng(7).standard_normal((rows, DIM)).astype(np.float32))
+    info = again.info()["ivf"]
+    assert info["state"] == "trained" and info["trained_on"] == len(again)
+    assert info["nlist"] == ivf.suggested_nlist(len(again)) and sum(info["sizes"]) == len(again)
+    folder = path / ivf.IVF_DIR
+    assert {p.name for p in folder.iterdir()} == ivf.ivf_dirs(again.manifest)  # swept
+    assert (again.search(base[:20], 1, nprobe=10**6).ids[:, 0] == np.arange(20)).all()
+    again.close()
