@@ -5,10 +5,10 @@ and what a user who never names an index gets at 1M.
     .venv/bin/python benchmarks/auto_index.py grow [--data ...] [--n 1000000] [--step 10000]
 
 * ``crossover``: at each size, the flat default (``rabitq:2*40 > f32``: the table scan) against
-  the same first stage partitioned as ``ivf:auto`` partitions it (``ivf:N``, N =
-  ``suggested_nlist(n)``, default nprobe), both built from the same vectors; recall@10 against
-  exact search, QPS at batch 200, p50 single-query latency, and FAISS IndexFlatIP (the peer)
-  in the same run. ``index.ivf.AUTO_ROWS`` is the smallest size where the lists win both.
+  ``ivf:auto`` made to partition at that size (``AUTO_ROWS`` set to 0: N = ``suggested_nlist(n)``
+  lists, nprobe measured by ``index.calibrate``), both built from the same vectors; recall@10
+  against exact search, QPS at batch 200, p50 single-query latency, and FAISS IndexFlatIP (the
+  peer) in the same run. ``index.ivf.AUTO_ROWS`` is where the lists start to win.
 * ``grow``: the default spec grown to ``--n`` one ``--step`` add at a time (as an application
   feeding a collection would), then the same search measurements, the states ``info()["ivf"]``
   went through, total add time and the process's peak RSS.
@@ -99,20 +99,21 @@ def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path
     for n in sizes:
         x = np.ascontiguousarray(docs[:n])
         peer, kth = flat_ip(x, queries)
-        nlist = ivf.suggested_nlist(n)
-        saved, ivf.FLAT_ROWS = ivf.FLAT_ROWS, 0  # train at every size here, to compare
+        saved, ivf.AUTO_ROWS = ivf.AUTO_ROWS, 0  # partition at every size here, to compare
         try:
-            for spec in (FLAT, f"ivf:{nlist} | {FLAT}"):
+            for spec in (FLAT, f"ivf:auto | {FLAT}"):
                 col, build_s = build(tmp / "c", spec, x, 100_000)
                 row = measure(lambda q, c=col: c.search(q, K).ids, queries, x, kth)
+                lists = col.info().get("ivf") or {}
                 row.update(n=n, spec=spec, build_s=build_s, flat_ip_qps=peer["qps"],
-                           flat_ip_p50_ms=peer["p50_ms"])  # fmt: skip
+                           flat_ip_p50_ms=peer["p50_ms"], nlist=lists.get("nlist"),
+                           nprobe=lists.get("default_nprobe"))  # fmt: skip
                 row["x_flat_ip"] = row["qps"] / peer["qps"]
                 console.print(row)
                 out.append(row)
                 col.close()
         finally:
-            ivf.FLAT_ROWS = saved
+            ivf.AUTO_ROWS = saved
     shutil.rmtree(tmp / "c", ignore_errors=True)
     return out
 
@@ -161,11 +162,13 @@ def main() -> None:
         if args.mode == "crossover":
             result: object = crossover(docs, queries, sizes, tmp)
             table = Table(title=f"flat default vs its ivf:auto lists ({ds.name})")
-            for col in ("n", "spec", "recall", "QPS", "x FlatIP", "p50 ms", "FlatIP p50", "load"):
+            for col in ("n", "first pass", "recall", "QPS", "x FlatIP", "p50 ms", "FlatIP p50",
+                        "load"):  # fmt: skip
                 table.add_column(col)
             for r in result:
+                lists = f"ivf {r['nlist']}/{r['nprobe']}" if r["nprobe"] else "flat"
                 table.add_row(
-                    f"{r['n']:,}", r["spec"], f"{r['recall']:.3f}", f"{r['qps']:,.0f}",
+                    f"{r['n']:,}", lists, f"{r['recall']:.3f}", f"{r['qps']:,.0f}",
                     f"{r['x_flat_ip']:.1f}", f"{r['p50_ms']:.2f}", f"{r['flat_ip_p50_ms']:.2f}",
                     f"{r['load']}",
                 )  # fmt: skip

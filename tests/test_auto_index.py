@@ -13,7 +13,7 @@ import pytest
 import slimvec
 from killpoints import child_env
 from slimvec.errors import CorruptCollectionError, InvalidInputError
-from slimvec.index import ivf
+from slimvec.index import calibrate, ivf
 from slimvec.spec import AUTO_LISTS, DEFAULT_SPEC, parse_spec
 from slimvec.store.manifest import Manifest
 
@@ -22,12 +22,11 @@ DIM = 32
 SMALL_AUTO_ROWS = 800
 
 
-def _data(n: int, seed: int) -> np.ndarray:
+def _data(n: int, seed: int, spread: float = 0.6) -> np.ndarray:
     centers = np.random.default_rng(0).standard_normal((50, DIM))
     rng = np.random.default_rng(seed)
-    return (centers[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, DIM))).astype(
-        np.float32
-    )
+    x = centers[rng.integers(0, 50, n)] + spread * rng.standard_normal((n, DIM))
+    return x.astype(np.float32)
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -77,7 +76,7 @@ def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
     second = ivf.suggested_nlist(4 * SMALL_AUTO_ROWS)
     assert info["nlist"] == second == 64 and info["trained_on"] == 4 * SMALL_AUTO_ROWS
     assert sum(info["sizes"]) == len(col) == 4 * SMALL_AUTO_ROWS
-    assert info["default_nprobe"] == ivf.default_nprobe(second)
+    assert info["default_nprobe"] == col.manifest.extra["ivf"]["nprobe"]
 
     everything = np.concatenate([x, more])
     q = _data(40, 9)
@@ -193,3 +192,48 @@ def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transit
     assert {p.name for p in folder.iterdir()} == ivf.ivf_dirs(again.manifest)  # swept
     assert (again.search(base[:20], 1, nprobe=10**6).ids[:, 0] == np.arange(20)).all()
     again.close()
+
+
+# -- the measured nprobe -------------------------------------------------------------------------
+def _independent_recall(col, x: np.ndarray, rows: np.ndarray, nprobe: int) -> float:
+    """Recall@10 of the collection's own search for stored vectors ``rows`` (ids = rows),
+    each one left out of its own results, against NumPy's exact top-10."""
+    found = col.search(x[rows], 11, nprobe=nprobe).ids
+    scores = x[rows] @ x.T
+    scores[np.arange(len(rows)), rows] = -np.inf
+    truth = np.argsort(-scores, axis=1)[:, :10]
+    mine = [[i for i in f if i != r][:10] for f, r in zip(found, rows)]
+    return _recall(np.array(mine), truth)
+
+
+def test_the_default_nprobe_is_the_smallest_that_holds_recall(tmp_path):
+    col = slimvec.create(tmp_path / "c", dim=DIM, metric="ip")
+    x = _data(4_000, 1, spread=1.0)  # clusters that overlap: a few lists are not enough
+    col.add(x)
+    info = col.info()["ivf"]
+    stored = col.manifest.extra["ivf"]
+    nprobe, claimed = stored["nprobe"], stored["calibrated_recall"]
+    assert info["default_nprobe"] == nprobe and f"nprobe {nprobe}" in info["note"]
+    assert claimed >= calibrate.GOAL and 1 < nprobe < info["nlist"]
+
+    index, deleted = col._view.ivf, col._view.deleted.array[: len(col)]
+    again, recall = calibrate.calibrate(index, col.path, col.manifest, deleted)
+    rows = calibrate._sample(deleted, stored["trained_on"])
+    assert again == nprobe and recall == pytest.approx(claimed, abs=1e-4)  # deterministic
+    assert _independent_recall(col, x, rows, nprobe) == pytest.approx(recall, abs=0.02)
+    recall_at = calibrate.shortlist_recall(index, col.path, col.manifest, deleted)
+    assert recall_at(nprobe) == recall and recall_at(nprobe // 2) < calibrate.GOAL  # smallest
+    q = _data(100, 5, spread=1.0)  # and it holds on queries the sample never saw
+    assert _recall(col.search(q, 10).ids, col.search(q, 10, exact=True).ids) >= 0.93
+
+
+def test_a_damaged_nprobe_is_reported(tmp_path):
+    path = tmp_path / "c"
+    col = slimvec.create(path, dim=DIM)
+    col.add(_data(SMALL_AUTO_ROWS, 1))
+    col.close()
+    manifest = Manifest.load(path)
+    manifest.extra["ivf"]["nprobe"] = 10**9
+    manifest.save(path)
+    with pytest.raises(CorruptCollectionError, match="nprobe 1000000000"):
+        slimvec.open(path)

@@ -21,7 +21,7 @@ from slimvec.engine import planner
 from slimvec.engine.arguments import SearchParams, Tuning
 from slimvec.engine.view import View
 from slimvec.errors import InvalidInputError
-from slimvec.index.ivf import check_nprobe, default_nprobe
+from slimvec.index.ivf import check_nprobe
 from slimvec.kernels.topk import pad_results
 from slimvec.search.filters import parse_filter
 from slimvec.search.result import SearchResult
@@ -83,7 +83,7 @@ def tune(
         return k, replace(params, exact=True)
     if view.ivf is not None and view.ivf.trained:
         nlist = view.ivf.nlist
-        nprobe = min(nlist, math.ceil(default_nprobe(nlist) * tuning.scale))
+        nprobe = min(nlist, math.ceil(view.ivf.default_nprobe * tuning.scale))
         return k, replace(params, nprobe=nprobe)
     return math.ceil(k * tuning.scale), params
 

@@ -63,6 +63,7 @@ import numpy as np
 
 from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
+from slimvec.index.calibrate import GOAL, calibrate
 from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
@@ -249,6 +250,9 @@ class IVFIndex:
         self.lists: list[SegmentLists] = []
         self._list_set: tuple[list[SegmentLists], ListSet] | None = None
         self.built: set[str] = set()  # complete entries of ivf/ (committed or just written)
+        #: ``ivf:auto``'s measured nprobe (``index.calibrate``); None: ``default_nprobe``
+        self.nprobe: int | None = None
+        self.calibrated_recall: float | None = None
 
     @property
     def trained(self) -> bool:
@@ -278,6 +282,11 @@ class IVFIndex:
     def train_rows(self) -> int:
         """Live vectors needed before the lists are trained."""
         return AUTO_ROWS if self.auto else train_rows(self.nlist)
+
+    @property
+    def default_nprobe(self) -> int:
+        """Lists a search reads when it names no ``nprobe``: measured for ``ivf:auto``."""
+        return self.nprobe or default_nprobe(self.nlist)
 
     def lists_for(self, live: int) -> int:
         """Lists to train for ``live`` vectors: the spec's N, or ``ivf:auto``'s choice."""
@@ -310,6 +319,13 @@ class IVFIndex:
             if isinstance(nlist, bool) or not isinstance(nlist, int) or not 1 <= nlist <= MAX_NLIST:
                 raise CorruptCollectionError(f"{path} names {nlist!r} IVF lists: it is damaged")
             index.nlist = nlist
+            nprobe = info.get("nprobe")
+            if nprobe is not None and (
+                isinstance(nprobe, bool) or not isinstance(nprobe, int) or not 1 <= nprobe <= nlist
+            ):
+                raise CorruptCollectionError(f"{path} names nprobe {nprobe!r}: it is damaged")
+            index.nprobe = nprobe
+            index.calibrated_recall = info.get("calibrated_recall")
         centroids = _read(path / IVF_DIR / tag / "centroids.npy", False)
         if centroids.shape != (index.nlist, index.codec.dim) or centroids.dtype != np.float32:
             raise CorruptCollectionError(
@@ -386,8 +402,10 @@ class IVFIndex:
             # not trained yet, or the space changed and too few rows remain to retrain: flat
             manifest.extra.pop("ivf", None)
             return
-        if info is None or refit or live >= RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
+        retrain = info is None or refit
+        if retrain or live >= RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
             self._train(path, manifest, deleted, live)
+            retrain = True
         tag = manifest.extra["ivf"]["centroids"]
         for entry in manifest.segments:
             name = f"{entry.name}.{tag}"
@@ -395,6 +413,11 @@ class IVFIndex:
                 self._build(path, entry, name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
+        if retrain and self.auto:  # the nprobe that holds recall on these lists
+            self.lists = [self._open_lists(path, entry) for entry in manifest.segments]
+            self.nprobe, recall = calibrate(self, path, manifest, deleted)
+            self.calibrated_recall = round(recall, 4)
+            manifest.extra["ivf"].update(nprobe=self.nprobe, calibrated_recall=round(recall, 4))
 
     def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
         generation = manifest.generation + 1
@@ -500,7 +523,7 @@ class IVFIndex:
         keep = k * (self.stage.keep or 1)
         total = sum(len(codes) for _, codes in flat)
         allowed = total if allow is None else int(np.count_nonzero(allow))
-        nprobe = self.widened(min(nprobe or default_nprobe(self.nlist), self.nlist), allowed, total)
+        nprobe = self.widened(min(nprobe or self.default_nprobe, self.nlist), allowed, total)
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         tables = query_tables(prepared.planes, codec.bits)
@@ -539,7 +562,7 @@ class IVFIndex:
 
     def probed_fraction(self, nprobe: int | None) -> float:
         """Share of the rows a query's first pass reads (what the planner prices)."""
-        return min(nprobe or default_nprobe(self.nlist), self.nlist) / self.nlist
+        return min(nprobe or self.default_nprobe, self.nlist) / self.nlist
 
     def widened(self, nprobe: int, allowed: int, total: int) -> int:
         """``nprobe`` grown by 1 / selectivity (a filter passing 10% probes 10x the lists)."""
@@ -576,7 +599,7 @@ class IVFIndex:
                 f"trained and a query reads nprobe of them",
             )
             return out
-        out["default_nprobe"] = default_nprobe(self.nlist)
+        out["default_nprobe"] = self.default_nprobe
         sizes = np.zeros(self.nlist, np.int64)
         for lists in self.lists:
             sizes += lists.live_sizes(deleted[lists.start : lists.start + len(lists.perm)])
@@ -600,7 +623,9 @@ class IVFIndex:
                 f"partitioned by ivf:auto into {self.nlist} lists (about sqrt of the "
                 f"{self.trained_on:,} live vectors it was trained on); retrained into "
                 f"{suggested_nlist(RETRAIN_GROWTH * self.trained_on)} lists at "
-                f"{RETRAIN_GROWTH * self.trained_on:,}"
+                f"{RETRAIN_GROWTH * self.trained_on:,}; default nprobe {self.default_nprobe}: "
+                f"measured to keep {self.calibrated_recall} of stored vectors' top-10 "
+                f"(goal {GOAL})"
             )
         return out
 
