@@ -138,7 +138,9 @@ def grow(docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path) -> dict:
     row = measure(lambda q: col.search(q, K).ids, queries, docs, kth)
     row.update(rows=len(docs), spec=col.manifest.spec, add_s=add_s, peak_rss_gib=peak_gib,
                states=states, flat_ip=peer, x_flat_ip=row["qps"] / peer["qps"],
-               explain=col.search(queries[:BATCH], K).explain)  # fmt: skip
+               explain=col.search(queries[:BATCH], K).explain,
+               lists={key: col.manifest.extra["ivf"].get(key) for key in
+                      ("nlist", "nprobe", "calibrated_recall", "trained_on")})  # fmt: skip
     col.close()
     return row
 
@@ -175,10 +177,13 @@ def main() -> None:
         else:
             result = grow(docs, queries, args.step, tmp)
             table = Table(title=f"default spec grown by {args.step:,} ({ds.name})")
-            for col in ("rows", "recall", "QPS", "x FlatIP", "p50 ms", "add s", "peak RSS"):
+            for col in ("rows", "lists", "recall", "QPS", "x FlatIP", "p50 ms", "add s",
+                        "peak RSS"):  # fmt: skip
                 table.add_column(col)
+            lists = result["lists"]
             table.add_row(
-                f"{result['rows']:,}", f"{result['recall']:.3f}", f"{result['qps']:,.0f}",
+                f"{result['rows']:,}", f"{lists['nlist']}/{lists['nprobe']}",
+                f"{result['recall']:.3f}", f"{result['qps']:,.0f}",
                 f"{result['x_flat_ip']:.1f}", f"{result['p50_ms']:.2f}",
                 f"{result['add_s']:.0f}", f"{result['peak_rss_gib']:.2f} GiB",
             )  # fmt: skip

@@ -29,7 +29,7 @@ from slimvec.engine import planner
 from slimvec.errors import InvalidInputError
 from slimvec.eval.metrics import Judgements, mrr_at_k, ndcg_at_k, recall_at_k
 from slimvec.kernels.topk import blocked_top, select_top
-from slimvec.spec import parse_spec
+from slimvec.spec import AUTO_LISTS, parse_spec
 from slimvec.transforms import normalise_rows
 from slimvec.validation import as_matrix, check_int, check_metric
 
@@ -461,7 +461,12 @@ def _ivf_extra(engine: Engine) -> dict[str, Any]:
     group a sweep's rows into one curve (``plots.plot_frontiers``)."""
     if not isinstance(engine, SlimvecEngine) or parse_spec(engine.spec).ivf is None:
         return {}
-    return {"spec": engine.spec, "nprobe": engine.nprobe, "nlist": parse_spec(engine.spec).ivf}
+    nlist = parse_spec(engine.spec).ivf
+    if nlist == AUTO_LISTS:  # the default: flat by design while small, not "untrained"
+        if engine.nprobe is None:
+            return {}
+        nlist = engine.col.info()["ivf"]["nlist"]
+    return {"spec": engine.spec, "nprobe": engine.nprobe, "nlist": nlist}
 
 
 @contextmanager
