@@ -108,15 +108,19 @@ def test_deletes_below_the_threshold_keep_the_lists(tmp_path):
     assert info["state"] == "trained" and sum(info["sizes"]) == len(col) == 400
 
 
-def test_a_damaged_list_count_is_reported(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("nlist", "many", "'many' IVF lists"), ("nprobe", 10**9, "nprobe 1000000000")],
+)
+def test_a_damaged_list_count_or_nprobe_is_reported(tmp_path, key, value, message):
     path = tmp_path / "c"
     col = slimvec.create(path, dim=DIM)
     col.add(_data(SMALL_AUTO_ROWS, 1))
     col.close()
     manifest = Manifest.load(path)
-    manifest.extra["ivf"]["nlist"] = "many"
+    manifest.extra["ivf"][key] = value
     manifest.save(path)
-    with pytest.raises(CorruptCollectionError, match="'many' IVF lists"):
+    with pytest.raises(CorruptCollectionError, match=message):
         slimvec.open(path)
 
 
@@ -226,15 +230,3 @@ def test_the_default_nprobe_is_the_smallest_that_holds_recall(tmp_path):
     assert recall_at(nprobe) == recall and recall_at(below) < calibrate.GOAL
     q = _data(100, 5, spread=1.0)  # and it holds on queries the sample never saw
     assert _recall(col.search(q, 10).ids, col.search(q, 10, exact=True).ids) >= 0.93
-
-
-def test_a_damaged_nprobe_is_reported(tmp_path):
-    path = tmp_path / "c"
-    col = slimvec.create(path, dim=DIM)
-    col.add(_data(SMALL_AUTO_ROWS, 1))
-    col.close()
-    manifest = Manifest.load(path)
-    manifest.extra["ivf"]["nprobe"] = 10**9
-    manifest.save(path)
-    with pytest.raises(CorruptCollectionError, match="nprobe 1000000000"):
-        slimvec.open(path)
