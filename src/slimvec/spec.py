@@ -19,10 +19,12 @@ Grammar (spaces are free)::
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
                 | "rabitq" [":" B] ["/q" Q]  RaBitQ codes, B = 1..8 bits per dim (default 1),
                                   scanned with queries quantised to Q = 1..8 bits (default 4)
-                | "maxsim" [":res" B]  multi-vector collections only, last stage: exact
-                                  MaxSim over the stored token vectors; ``:resB`` stores them
-                                  as PLAID-style residual codes (centroid id + B = 1, 2 or 4
-                                  bits per dim) instead of the collection's token_code
+                | "maxsim" [":res" B | ":pq" M]  multi-vector collections only, last stage:
+                                  exact MaxSim over the stored token vectors; ``:resB`` stores
+                                  them as PLAID-style residual codes (centroid id + B = 1, 2 or
+                                  4 bits per dim), ``:pqM`` as product-quantised residuals
+                                  (centroid id + one byte for each of M subspaces) instead of
+                                  the collection's token_code
 
 Stages run left to right. The first scans compact codes held in RAM over the whole collection;
 each later one rescores only the shortlist the previous stage kept, reading its codes from
@@ -85,7 +87,7 @@ RESIDUAL_BITS = (1, 2, 4)
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
-    r"^(?P<codec>[a-z0-9]+)(?::(?P<res>res)?(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
+    r"^(?P<codec>[a-z0-9]+)(?::(?P<res>res|pq)?(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
     r"(?:\*(?P<keep>\d+|auto))?$"
 )
 
@@ -107,6 +109,14 @@ class StageSpec:
     keep: int | None = None
     qbits: int = DEFAULT_QBITS  # query bits of a rabitq scan
     res: int | None = None  # ``maxsim:resB``: residual bits of the stored token codes
+    pq: int | None = None  # ``maxsim:pqM``: subspaces of product-quantised token residuals
+
+    @property
+    def token_code(self) -> str | None:
+        """The compressed token code a ``maxsim:resB`` or ``maxsim:pqM`` stage stores."""
+        if self.res is not None:
+            return f"res{self.res}"
+        return None if self.pq is None else f"pq{self.pq}"
 
     @property
     def code_key(self) -> str:
@@ -121,6 +131,8 @@ class StageSpec:
             text += f":{self.bits}"
         if self.res is not None:
             text += f":res{self.res}"
+        if self.pq is not None:
+            text += f":pq{self.pq}"
         if self.codec == "rabitq" and self.qbits != DEFAULT_QBITS:
             text += f"/q{self.qbits}"
         if self.dims is not None:
@@ -269,6 +281,16 @@ def _parse_stage(token: str, text: str) -> StageSpec:
     if m["codec"] == "maxsim" and m["dims"]:
         raise SpecError(f"{text!r}: 'maxsim' scores whole token vectors and takes no '@D'")
     codec = m["codec"]
+    if m["res"] == "pq":
+        subspaces = int(m["bits"])
+        if codec != "maxsim" or subspaces < 1:
+            raise SpecError(
+                f"{text!r}: product-quantised token codes are spelled 'maxsim:pqM' with M >= 1 "
+                f"subspaces (got {token!r})"
+            )
+        if m["qbits"] or m["keep"]:
+            raise SpecError(f"{text!r}: 'maxsim:pq{subspaces}' takes no '/q' or '*'")
+        return StageSpec(codec, pq=subspaces)
     if m["res"]:
         res = int(m["bits"])
         if codec != "maxsim" or res not in RESIDUAL_BITS:

@@ -14,7 +14,10 @@ codes:
   never decodes: ``<q, low + step*c> = <q, low> + <q*step, c>``, so queries are pre-scaled once;
 * ``res1``/``res2``/``res4`` — PLAID-style residual codes (:mod:`slimvec.kernels.residual`): a
   centroid id and B bits per dimension, ``2 + dim * B / 8`` bytes per token, decoded in the
-  kernel as ``centroid + bucket value``.
+  kernel as ``centroid + bucket value``;
+* ``pqM`` — product-quantised residual codes (:mod:`slimvec.kernels.pqres`): a centroid id and
+  one codeword byte per each of M subspaces of the rotated residual, ``2 + M`` bytes per token,
+  decoded as ``centroid + codewords`` in the rotated space the queries are turned into.
 
 The compiled kernel groups the (query, candidate) pairs of a batch by document and runs the
 groups in parallel: each document is read from memory and decoded once into a small buffer, then
@@ -35,6 +38,7 @@ from numba.extending import overload
 
 from slimvec.errors import InvalidInputError
 from slimvec.kernels.int8 import dequantise, fit_range, quantise
+from slimvec.kernels.pqres import CODEWORDS, PQResidualCodebook
 from slimvec.kernels.readonly import readonly
 from slimvec.kernels.residual import ResidualCodebook
 from slimvec.spec import RESIDUAL_BITS
@@ -44,6 +48,8 @@ _F16_MAX = float(np.finfo(np.float16).max)
 _REBIAS = np.float32(2.0**112)
 
 CODE_KINDS = ("f32", "f16", "int8", *(f"res{b}" for b in RESIDUAL_BITS))
+#: Prefix of product-quantised residual code kinds (``pq32``: 32 subspaces).
+PQ_PREFIX = "pq"
 #: Re-association (SIMD sums) without the no-inf/no-NaN assumptions: -inf marks "no token yet".
 _FAST = {"reassoc", "contract"}
 
@@ -54,7 +60,8 @@ class TokenCodes:
 
     ``codes``: (T, dim) float32, float16 or uint8, or (T, code width) uint8 residual codes;
     ``offsets``: (n_docs + 1,) int64; ``low``/``step``: (dim,) float32 int8 calibration;
-    ``codebook``: the residual codes' centroids and buckets (``None`` for other codes). Arrays
+    ``codebook``: the residual codes' centroids and buckets or codewords (``None`` for other
+    codes). Arrays
     may be memory-mapped: the kernel only reads the rows of the candidates it scores.
     """
 
@@ -62,7 +69,7 @@ class TokenCodes:
     offsets: np.ndarray
     low: np.ndarray | None = None
     step: np.ndarray | None = None
-    codebook: ResidualCodebook | None = None
+    codebook: ResidualCodebook | PQResidualCodebook | None = None
 
     def __post_init__(self) -> None:
         # The kernel does not bounds-check: offsets must describe exactly the rows of codes.
@@ -99,6 +106,8 @@ class TokenCodes:
 
     @property
     def kind(self) -> str:
+        if isinstance(self.codebook, PQResidualCodebook):
+            return f"{PQ_PREFIX}{self.codebook.subspaces}"
         if self.codebook is not None:
             return f"res{self.codebook.bits}"
         return {"float32": "f32", "float16": "f16", "uint8": "int8"}[self.codes.dtype.name]
@@ -123,11 +132,11 @@ class TokenCodes:
         kind: str = "f16",
         low: np.ndarray | None = None,
         step: np.ndarray | None = None,
-        codebook: ResidualCodebook | None = None,
+        codebook: ResidualCodebook | PQResidualCodebook | None = None,
     ) -> TokenCodes:
         """Encode float32 CSR tokens. For ``int8`` the per-dimension range is fitted on
-        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given; for ``resB`` the
-        codebook likewise."""
+        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given; for ``resB`` and
+        ``pqM`` the codebook likewise."""
         offsets = np.ascontiguousarray(offsets, np.int64)
         if kind == "f32":
             return cls(np.ascontiguousarray(tokens, np.float32), offsets)
@@ -148,7 +157,11 @@ class TokenCodes:
             if codebook is None:
                 codebook = ResidualCodebook.fit(tokens, int(kind[3:]))
             return cls(codebook.encode(tokens), offsets, codebook=codebook)
-        raise InvalidInputError(f"unknown token code {kind!r}; use one of {CODE_KINDS}")
+        if is_code_kind(kind) and kind.startswith(PQ_PREFIX):
+            if codebook is None:
+                codebook = PQResidualCodebook.fit(tokens, int(kind[len(PQ_PREFIX) :]))
+            return cls(codebook.encode(tokens), offsets, codebook=codebook)
+        raise InvalidInputError(f"unknown token code {kind!r}; use one of {CODE_KINDS} or pqM")
 
     def decode(self, doc: int) -> np.ndarray:
         """float32 token vectors of one document (what the kernel scores against)."""
@@ -169,6 +182,14 @@ class TokenCodes:
         if self.kind == "int8":
             return dequantise(rows, self.low, self.step)
         return rows.astype(np.float32)
+
+
+def is_code_kind(kind: str) -> bool:
+    """One of ``CODE_KINDS``, or ``pqM`` with M a positive integer."""
+    digits = kind[len(PQ_PREFIX) :]
+    return kind in CODE_KINDS or (
+        kind.startswith(PQ_PREFIX) and digits.isdigit() and int(digits) > 0
+    )
 
 
 def maxsim(
@@ -241,8 +262,13 @@ _NO_TABLE = np.zeros((1, 1), np.float32)
 
 
 def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
-    centroids, weights, bits = _NO_TABLE, _NO_TABLE, 0
-    if docs.kind == "int8":
+    centroids, weights, bits, sub = _NO_TABLE, _NO_TABLE, 0, 0
+    if isinstance(docs.codebook, PQResidualCodebook):
+        book = docs.codebook
+        # scored in the rotated space: an orthonormal rotation keeps every inner product
+        weighted, bias, codes = q @ book.rotation, np.zeros(len(q), np.float32), docs.codes
+        centroids, weights, sub = book.centroids, book.table, book.sub
+    elif docs.kind == "int8":
         weighted = q * docs.step
         bias = q @ docs.low  # <q_i, low>, added to each query token's best dot
         codes = docs.codes
@@ -261,6 +287,7 @@ def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
         readonly(centroids),
         readonly(weights),
         bits,
+        sub,
         pairs,
         pair_docs,
         starts,
@@ -277,16 +304,17 @@ def maxsim_reference(query: np.ndarray, doc_tokens: list[np.ndarray]) -> np.ndar
     return np.array([(q @ np.asarray(d, np.float64).T).max(axis=1).sum() for d in doc_tokens])
 
 
-def _decode(codes, lo, n, buf, centroids, weights, bits):
+def _decode(codes, lo, n, buf, centroids, weights, bits, sub):
     """float32 values of token rows ``lo:lo + n`` into ``buf[:n]`` (specialised per code type;
-    ``bits`` > 0: residual codes with their ``centroids`` and bucket ``weights``)."""
+    ``bits`` > 0: residual codes with their ``centroids`` and bucket ``weights``; ``sub`` > 0:
+    PQ residual codes, ``weights`` the codeword table of ``sub``-dim subspaces)."""
 
 
 @overload(_decode, inline="always")
-def _decode_impl(codes, lo, n, buf, centroids, weights, bits):
+def _decode_impl(codes, lo, n, buf, centroids, weights, bits, sub):
     if codes.dtype == types.uint16:  # float16 bit patterns
 
-        def f16(codes, lo, n, buf, centroids, weights, bits):
+        def f16(codes, lo, n, buf, centroids, weights, bits, sub):
             pattern = buf.view(np.uint32)
             dim = buf.shape[1]
             for t in range(n):
@@ -300,8 +328,16 @@ def _decode_impl(codes, lo, n, buf, centroids, weights, bits):
 
         return f16
 
-    def cast(codes, lo, n, buf, centroids, weights, bits):
+    def cast(codes, lo, n, buf, centroids, weights, bits, sub):
         dim = buf.shape[1]
+        if sub > 0:  # PQ residual: centroid id, then one codeword byte per subspace
+            for t in range(n):
+                c = np.int64(codes[lo + t, 0]) | (np.int64(codes[lo + t, 1]) << 8)
+                for m in range(dim // sub):
+                    word = m * CODEWORDS + np.int64(codes[lo + t, 2 + m])
+                    for j in range(sub):
+                        buf[t, m * sub + j] = centroids[c, m * sub + j] + weights[word, j]
+            return
         if bits > 0:  # residual: centroid id (2 bytes, little-endian), packed buckets
             mask = (1 << bits) - 1
             for t in range(n):
@@ -380,6 +416,7 @@ def _maxsim(
     centroids,
     weights,
     bits,
+    sub,
     pairs,
     pair_docs,
     starts,
@@ -394,8 +431,8 @@ def _maxsim(
 
     A group's document is copied/decoded once into a per-thread float32 buffer (float16 codes
     arrive as uint16 bits; int8's affine part is folded into ``queries`` and ``bias``; residual
-    codes are rebuilt from ``centroids`` and ``weights``), then meets each of its queries from
-    L1/L2 cache.
+    and PQ codes are rebuilt from ``centroids`` and ``weights``), then meets each of its queries
+    from L1/L2 cache.
     """
     groups = starts.shape[0] - 1
     dim = queries.shape[1]
@@ -409,7 +446,7 @@ def _maxsim(
             doc = pair_docs[starts[g]]
             lo = offsets[doc]
             n = offsets[doc + 1] - lo
-            _decode(codes, lo, n, buf, centroids, weights, bits)
+            _decode(codes, lo, n, buf, centroids, weights, bits, sub)
             for p in range(starts[g], starts[g + 1]):
                 pair = pairs[p]
                 qi = pair // n_c

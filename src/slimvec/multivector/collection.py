@@ -26,7 +26,8 @@ class MultiVectorCollection(Collection):
     d_proj=16, r_reps=20, final_dim=None, seed=0, fill_empty=False); ``pool_factor`` —
     token pooling at index time (1 = off, 2 halves stored tokens); ``token_code`` — "f16"
     (default) or "int8" (a quarter of float32) for the stored tokens MaxSim reads; a spec
-    ending ``maxsim:res1/2/4`` stores them as residual codes instead (``kernels.residual``).
+    ending ``maxsim:res1/2/4`` or ``maxsim:pqM`` stores them as residual codes instead
+    (``kernels.residual``, ``kernels.pqres``).
     """
 
     default_spec = DEFAULT_SPEC
@@ -47,12 +48,12 @@ class MultiVectorCollection(Collection):
     ) -> Collection:
         if token_code not in (None, "f16", "int8"):
             raise InvalidInputError(f"token_code must be 'f16' or 'int8', got {token_code!r}")
-        res = parse_spec(spec).stages[-1].res
-        if res is not None and token_code is not None:
+        compressed = parse_spec(spec).stages[-1].token_code
+        if compressed is not None and token_code is not None:
             raise InvalidInputError(
                 f"{spec!r} stores residual token codes; drop token_code={token_code!r}"
             )
-        token_code = f"res{res}" if res is not None else token_code or "f16"
+        token_code = compressed or token_code or "f16"
         TokenPooler(pool_factor)  # validates
         if dim is None and encoder is None:
             raise InvalidInputError("give dim (the token vector dimension) or an encoder")

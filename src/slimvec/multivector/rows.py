@@ -4,7 +4,7 @@ A row is a token set: pooled (optional), turned into one Fixed Dimensional Encod
 inner product approximates Chamfer similarity, and the FDE goes through the same funnel as
 single-vector rows (any codecs, any oversampling, ``ivf:N`` lists). The spec's last stage,
 ``maxsim``, rescores the final shortlist exactly over the stored token vectors (float16, int8
-or, with ``maxsim:resB``, PLAID-style residual codes; memory-mapped, compiled kernel). Exact
+or, with ``maxsim:resB`` / ``maxsim:pqM``, residual codes; memory-mapped, compiled kernel). Exact
 search is brute-force MaxSim over every item (over the stored codes).
 
 Segment files: ``tokens.npy`` (all tokens of the segment, CSR), ``token_offsets.npy``
@@ -24,7 +24,8 @@ import numpy as np
 from slimvec.engine.rows import Layout, RowFormat
 from slimvec.errors import SpecError
 from slimvec.index.ivf import require_faiss
-from slimvec.kernels.maxsim import CODE_KINDS, TokenCodes, maxsim
+from slimvec.kernels.maxsim import PQ_PREFIX, TokenCodes, is_code_kind, maxsim
+from slimvec.kernels.pqres import PQResidualCodebook, check_subspaces
 from slimvec.kernels.residual import ResidualCodebook, check_bits
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.multivector.pooling import TokenPooler
@@ -112,18 +113,20 @@ class TokenRows(RowFormat):
         fde = FDE(**config["fde"])
         if fde.dim != manifest.dim:
             raise SpecError(f"FDE token dim {fde.dim} differs from the collection's {manifest.dim}")
-        if config["token_code"] not in CODE_KINDS:
-            raise SpecError(f"unknown token code {config['token_code']!r}")
-        res = spec.stages[-1].res
-        if (res is not None) != config["token_code"].startswith("res") or (
-            res is not None and config["token_code"] != f"res{res}"
-        ):
+        code = config["token_code"]
+        if not is_code_kind(code):
+            raise SpecError(f"unknown token code {code!r}")
+        last = spec.stages[-1]
+        compressed = code.startswith(("res", PQ_PREFIX))
+        if (last.token_code is not None or compressed) and last.token_code != code:
             raise SpecError(
-                f"{manifest.spec!r} and token_code {config['token_code']!r} disagree: residual "
-                f"token codes are chosen by the spec's last stage ('maxsim:res2')"
+                f"{manifest.spec!r} and token_code {code!r} disagree: residual token codes are "
+                f"chosen by the spec's last stage ('maxsim:res2', 'maxsim:pq32')"
             )
-        if res is not None:
-            check_bits(res, fde.dim)
+        if last.res is not None:
+            check_bits(last.res, fde.dim)
+        if last.pq is not None:
+            check_subspaces(last.pq, fde.dim)
         pipeline = Pipeline(spec.vector_stages(), fde.out_dim, "ip", originals=False)
         return fde, TokenPooler(config["pool_factor"]), config["token_code"], pipeline
 
@@ -133,10 +136,17 @@ class TokenRows(RowFormat):
         return int(self.token_code[3:]) if self.token_code.startswith("res") else None
 
     @property
+    def pq_subspaces(self) -> int | None:
+        prefixed = self.token_code.startswith(PQ_PREFIX)
+        return int(self.token_code[len(PQ_PREFIX) :]) if prefixed else None
+
+    @property
     def token_bytes(self) -> int:
         """Stored bytes per token vector."""
         if self.residual_bits is not None:
             return 2 + self.dim * self.residual_bits // 8
+        if self.pq_subspaces is not None:
+            return 2 + self.pq_subspaces
         return self.dim * (2 if self.token_code == "f16" else 1)
 
     def layout(self, rows: int) -> Layout:
@@ -173,6 +183,8 @@ class TokenRows(RowFormat):
             # the first batch's tokens, like every calibration (refits are off for tokens)
             book = ResidualCodebook.fit(extra[0], self.residual_bits)
             self.token_calibration = book.state()
+        elif self.pq_subspaces is not None:
+            self.token_calibration = PQResidualCodebook.fit(extra[0], self.pq_subspaces).state()
 
     def state(self) -> dict[str, np.ndarray]:
         state = self.pipeline.state()
@@ -201,7 +213,9 @@ class TokenRows(RowFormat):
         )
         return {TOKENS: codes.codes, OFFSETS: offsets}
 
-    def _codebook(self) -> ResidualCodebook | None:
+    def _codebook(self) -> ResidualCodebook | PQResidualCodebook | None:
+        if self.pq_subspaces is not None:
+            return PQResidualCodebook(**self.token_calibration)
         if self.residual_bits is None:
             return None
         return ResidualCodebook(**self.token_calibration)
