@@ -1,5 +1,6 @@
-"""kill -9 during a multi-vector add (residual and PQ token codes, table-scan FDE codes): the
-last commit stands with the same answers and fitted codebook, and the next add works."""
+"""kill -9 during a multi-vector add (residual, rotated and PQ token codes; table-scan FDE
+codes): the last commit stands with the same answers and fitted codebook, and the next add
+works."""
 
 import signal
 import subprocess
@@ -44,7 +45,8 @@ def token_sets(n: int, seed: int) -> list[np.ndarray]:
 
 @pytest.mark.parametrize(
     ("spec", "point"),
-    [(SPEC, p) for p in POINTS] + [("rabitq:2*10 > maxsim:pq8", "mid_tables")],
+    [(SPEC, p) for p in POINTS]
+    + [("rabitq:2*10 > maxsim:pq8", "mid_tables"), ("rabitq:2*10 > maxsim:rq2", "after_segment")],
 )
 def test_kill_during_a_multivector_add(tmp_path, spec, point):
     path = tmp_path / "c"

@@ -19,12 +19,13 @@ Grammar (spaces are free)::
     codec      := "f32" | "f16" | "f8" | "int8" | "binary" [":" B]     (B = 1..4 bits per dim)
                 | "rabitq" [":" B] ["/q" Q]  RaBitQ codes, B = 1..8 bits per dim (default 1),
                                   scanned with queries quantised to Q = 1..8 bits (default 4)
-                | "maxsim" [":res" B | ":pq" M]  multi-vector collections only, last stage:
-                                  exact MaxSim over the stored token vectors; ``:resB`` stores
-                                  them as PLAID-style residual codes (centroid id + B = 1, 2 or
-                                  4 bits per dim), ``:pqM`` as product-quantised residuals
-                                  (centroid id + one byte for each of M subspaces) instead of
-                                  the collection's token_code
+                | "maxsim" [":res" B | ":rq" B | ":pq" M]  multi-vector collections only,
+                                  last stage: exact MaxSim over the stored token vectors;
+                                  ``:resB`` stores them as PLAID-style residual codes (centroid
+                                  id + B = 1, 2 or 4 bits per dim), ``:rqB`` as rotated
+                                  residuals with a per-token scale (B bits per dim + 2 bytes),
+                                  ``:pqM`` as product-quantised residuals (centroid id + one
+                                  byte for each of M subspaces) instead of the token_code
 
 Stages run left to right. The first scans compact codes held in RAM over the whole collection;
 each later one rescores only the shortlist the previous stage kept, reading its codes from
@@ -87,7 +88,7 @@ RESIDUAL_BITS = (1, 2, 4)
 
 _TRANSFORM_RE = re.compile(r"^(?P<kind>[a-z0-9]+):(?P<dim>\d+)$")
 _STAGE_RE = re.compile(
-    r"^(?P<codec>[a-z0-9]+)(?::(?P<res>res|pq)?(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
+    r"^(?P<codec>[a-z0-9]+)(?::(?P<res>res|rq|pq)?(?P<bits>\d+))?(?:/q(?P<qbits>\d+))?(?:@(?P<dims>\d+))?"
     r"(?:\*(?P<keep>\d+|auto))?$"
 )
 
@@ -110,12 +111,15 @@ class StageSpec:
     qbits: int = DEFAULT_QBITS  # query bits of a rabitq scan
     res: int | None = None  # ``maxsim:resB``: residual bits of the stored token codes
     pq: int | None = None  # ``maxsim:pqM``: subspaces of product-quantised token residuals
+    rq: int | None = None  # ``maxsim:rqB``: bits per dim of rotated, scaled token residuals
 
     @property
     def token_code(self) -> str | None:
         """The compressed token code a ``maxsim:resB`` or ``maxsim:pqM`` stage stores."""
         if self.res is not None:
             return f"res{self.res}"
+        if self.rq is not None:
+            return f"rq{self.rq}"
         return None if self.pq is None else f"pq{self.pq}"
 
     @property
@@ -133,6 +137,8 @@ class StageSpec:
             text += f":res{self.res}"
         if self.pq is not None:
             text += f":pq{self.pq}"
+        if self.rq is not None:
+            text += f":rq{self.rq}"
         if self.codec == "rabitq" and self.qbits != DEFAULT_QBITS:
             text += f"/q{self.qbits}"
         if self.dims is not None:
@@ -292,15 +298,15 @@ def _parse_stage(token: str, text: str) -> StageSpec:
             raise SpecError(f"{text!r}: 'maxsim:pq{subspaces}' takes no '/q' or '*'")
         return StageSpec(codec, pq=subspaces)
     if m["res"]:
-        res = int(m["bits"])
+        res, kind = int(m["bits"]), m["res"]
         if codec != "maxsim" or res not in RESIDUAL_BITS:
             raise SpecError(
-                f"{text!r}: residual token codes are spelled 'maxsim:resB' with B in "
+                f"{text!r}: residual token codes are spelled 'maxsim:{kind}B' with B in "
                 f"{RESIDUAL_BITS} (got {token!r})"
             )
         if m["qbits"] or m["keep"]:
-            raise SpecError(f"{text!r}: 'maxsim:res{res}' takes no '/q' or '*'")
-        return StageSpec(codec, res=res)
+            raise SpecError(f"{text!r}: 'maxsim:{kind}{res}' takes no '/q' or '*'")
+        return StageSpec(codec, **{kind: res})
     bits = int(m["bits"]) if m["bits"] else 1
     if m["bits"] and codec not in BIT_RANGES:
         raise SpecError(f"{text!r}: only 'binary' and 'rabitq' take a bit count (got {token!r})")

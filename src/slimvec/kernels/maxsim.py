@@ -15,6 +15,9 @@ codes:
 * ``res1``/``res2``/``res4`` — PLAID-style residual codes (:mod:`slimvec.kernels.residual`): a
   centroid id and B bits per dimension, ``2 + dim * B / 8`` bytes per token, decoded in the
   kernel as ``centroid + bucket value``;
+* ``rq1``/``rq2``/``rq4`` — rotated residual codes with a per-token scale
+  (:mod:`slimvec.kernels.rotres`): ``2 + dim * B / 8 + 2`` bytes per token, decoded as
+  ``centroid + scale * level`` in the rotated space the queries are turned into;
 * ``pqM`` — product-quantised residual codes (:mod:`slimvec.kernels.pqres`): a centroid id and
   one codeword byte per each of M subspaces of the rotated residual, ``2 + M`` bytes per token,
   decoded as ``centroid + codewords`` in the rotated space the queries are turned into.
@@ -41,13 +44,22 @@ from slimvec.kernels.int8 import dequantise, fit_range, quantise
 from slimvec.kernels.pqres import CODEWORDS, PQResidualCodebook
 from slimvec.kernels.readonly import readonly
 from slimvec.kernels.residual import ResidualCodebook
+from slimvec.kernels.rotres import RotatedResidualCodebook
 from slimvec.spec import RESIDUAL_BITS
 
 _F16_MAX = float(np.finfo(np.float16).max)
 #: 2**112: moves a float16 exponent, shifted into float32 position, to float32's bias.
 _REBIAS = np.float32(2.0**112)
 
-CODE_KINDS = ("f32", "f16", "int8", *(f"res{b}" for b in RESIDUAL_BITS))
+CODE_KINDS = (
+    "f32",
+    "f16",
+    "int8",
+    *(f"res{b}" for b in RESIDUAL_BITS),
+    *(f"rq{b}" for b in RESIDUAL_BITS),
+)
+#: Codebooks of the compressed token codes.
+Codebook = ResidualCodebook | RotatedResidualCodebook | PQResidualCodebook
 #: Prefix of product-quantised residual code kinds (``pq32``: 32 subspaces).
 PQ_PREFIX = "pq"
 #: Re-association (SIMD sums) without the no-inf/no-NaN assumptions: -inf marks "no token yet".
@@ -69,7 +81,7 @@ class TokenCodes:
     offsets: np.ndarray
     low: np.ndarray | None = None
     step: np.ndarray | None = None
-    codebook: ResidualCodebook | PQResidualCodebook | None = None
+    codebook: Codebook | None = None
 
     def __post_init__(self) -> None:
         # The kernel does not bounds-check: offsets must describe exactly the rows of codes.
@@ -108,6 +120,8 @@ class TokenCodes:
     def kind(self) -> str:
         if isinstance(self.codebook, PQResidualCodebook):
             return f"{PQ_PREFIX}{self.codebook.subspaces}"
+        if isinstance(self.codebook, RotatedResidualCodebook):
+            return f"rq{self.codebook.bits}"
         if self.codebook is not None:
             return f"res{self.codebook.bits}"
         return {"float32": "f32", "float16": "f16", "uint8": "int8"}[self.codes.dtype.name]
@@ -132,11 +146,11 @@ class TokenCodes:
         kind: str = "f16",
         low: np.ndarray | None = None,
         step: np.ndarray | None = None,
-        codebook: ResidualCodebook | PQResidualCodebook | None = None,
+        codebook: Codebook | None = None,
     ) -> TokenCodes:
         """Encode float32 CSR tokens. For ``int8`` the per-dimension range is fitted on
-        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given; for ``resB`` and
-        ``pqM`` the codebook likewise."""
+        ``tokens`` unless ``low``/``step`` (from an earlier batch) are given; for ``resB``,
+        ``rqB`` and ``pqM`` the codebook likewise."""
         offsets = np.ascontiguousarray(offsets, np.int64)
         if kind == "f32":
             return cls(np.ascontiguousarray(tokens, np.float32), offsets)
@@ -155,7 +169,8 @@ class TokenCodes:
             return cls(quantise(tokens, low, step), offsets, low, step)
         if kind in CODE_KINDS[3:]:
             if codebook is None:
-                codebook = ResidualCodebook.fit(tokens, int(kind[3:]))
+                book = ResidualCodebook if kind.startswith("res") else RotatedResidualCodebook
+                codebook = book.fit(tokens, int(kind[-1]))
             return cls(codebook.encode(tokens), offsets, codebook=codebook)
         if is_code_kind(kind) and kind.startswith(PQ_PREFIX):
             if codebook is None:
@@ -262,12 +277,16 @@ _NO_TABLE = np.zeros((1, 1), np.float32)
 
 
 def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
-    centroids, weights, bits, sub = _NO_TABLE, _NO_TABLE, 0, 0
-    if isinstance(docs.codebook, PQResidualCodebook):
-        book = docs.codebook
+    centroids, weights, bits, sub, scaled = _NO_TABLE, _NO_TABLE, 0, 0, False
+    book = docs.codebook
+    if isinstance(book, (PQResidualCodebook, RotatedResidualCodebook)):
         # scored in the rotated space: an orthonormal rotation keeps every inner product
         weighted, bias, codes = q @ book.rotation, np.zeros(len(q), np.float32), docs.codes
-        centroids, weights, sub = book.centroids, book.table, book.sub
+        centroids, weights = book.centroids, book.table
+        if isinstance(book, PQResidualCodebook):
+            sub = book.sub
+        else:
+            bits, scaled = book.bits, True
     elif docs.kind == "int8":
         weighted = q * docs.step
         bias = q @ docs.low  # <q_i, low>, added to each query token's best dot
@@ -288,6 +307,7 @@ def _run(q, q_off, docs, pairs, pair_docs, starts, out) -> None:
         readonly(weights),
         bits,
         sub,
+        scaled,
         pairs,
         pair_docs,
         starts,
@@ -304,17 +324,29 @@ def maxsim_reference(query: np.ndarray, doc_tokens: list[np.ndarray]) -> np.ndar
     return np.array([(q @ np.asarray(d, np.float64).T).max(axis=1).sum() for d in doc_tokens])
 
 
-def _decode(codes, lo, n, buf, centroids, weights, bits, sub):
+@njit(cache=True, inline="always")
+def _half(low, high):
+    """float32 value of a finite, non-negative float16 from its two little-endian bytes."""
+    pattern = np.int64(low) | (np.int64(high) << 8)
+    exponent = (pattern >> 10) & 0x1F
+    fraction = (pattern & 0x3FF) / 1024.0
+    if exponent == 0:  # subnormal
+        return np.float32(fraction * 2.0**-14)
+    return np.float32((1.0 + fraction) * 2.0 ** (exponent - 15))
+
+
+def _decode(codes, lo, n, buf, centroids, weights, bits, sub, scaled):
     """float32 values of token rows ``lo:lo + n`` into ``buf[:n]`` (specialised per code type;
-    ``bits`` > 0: residual codes with their ``centroids`` and bucket ``weights``; ``sub`` > 0:
-    PQ residual codes, ``weights`` the codeword table of ``sub``-dim subspaces)."""
+    ``bits`` > 0: residual codes with their ``centroids`` and bucket ``weights`` per dim, or
+    with ``scaled``, one row of levels times the float16 scale closing each code row;
+    ``sub`` > 0: PQ residual codes, ``weights`` the codeword table of ``sub``-dim subspaces)."""
 
 
 @overload(_decode, inline="always")
-def _decode_impl(codes, lo, n, buf, centroids, weights, bits, sub):
+def _decode_impl(codes, lo, n, buf, centroids, weights, bits, sub, scaled):
     if codes.dtype == types.uint16:  # float16 bit patterns
 
-        def f16(codes, lo, n, buf, centroids, weights, bits, sub):
+        def f16(codes, lo, n, buf, centroids, weights, bits, sub, scaled):
             pattern = buf.view(np.uint32)
             dim = buf.shape[1]
             for t in range(n):
@@ -328,8 +360,19 @@ def _decode_impl(codes, lo, n, buf, centroids, weights, bits, sub):
 
         return f16
 
-    def cast(codes, lo, n, buf, centroids, weights, bits, sub):
+    def cast(codes, lo, n, buf, centroids, weights, bits, sub, scaled):
         dim = buf.shape[1]
+        if scaled:  # rotated residual: centroid id, packed level indices, float16 scale
+            mask = (1 << bits) - 1
+            width = codes.shape[1]
+            for t in range(n):
+                c = np.int64(codes[lo + t, 0]) | (np.int64(codes[lo + t, 1]) << 8)
+                s = _half(codes[lo + t, width - 2], codes[lo + t, width - 1])
+                for d in range(dim):
+                    pos = d * bits
+                    cell = (np.int64(codes[lo + t, 2 + (pos >> 3)]) >> (pos & 7)) & mask
+                    buf[t, d] = centroids[c, d] + s * weights[0, cell]
+            return
         if sub > 0:  # PQ residual: centroid id, then one codeword byte per subspace
             for t in range(n):
                 c = np.int64(codes[lo + t, 0]) | (np.int64(codes[lo + t, 1]) << 8)
@@ -417,6 +460,7 @@ def _maxsim(
     weights,
     bits,
     sub,
+    scaled,
     pairs,
     pair_docs,
     starts,
@@ -446,7 +490,7 @@ def _maxsim(
             doc = pair_docs[starts[g]]
             lo = offsets[doc]
             n = offsets[doc + 1] - lo
-            _decode(codes, lo, n, buf, centroids, weights, bits, sub)
+            _decode(codes, lo, n, buf, centroids, weights, bits, sub, scaled)
             for p in range(starts[g], starts[g + 1]):
                 pair = pairs[p]
                 qi = pair // n_c

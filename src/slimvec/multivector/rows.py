@@ -4,7 +4,7 @@ A row is a token set: pooled (optional), turned into one Fixed Dimensional Encod
 inner product approximates Chamfer similarity, and the FDE goes through the same funnel as
 single-vector rows (any codecs, any oversampling, ``ivf:N`` lists). The spec's last stage,
 ``maxsim``, rescores the final shortlist exactly over the stored token vectors (float16, int8
-or, with ``maxsim:resB`` / ``maxsim:pqM``, residual codes; memory-mapped, compiled kernel). Exact
+or, with ``maxsim:resB`` / ``rqB`` / ``pqM``, residual codes; memory-mapped, compiled kernel). Exact
 search is brute-force MaxSim over every item (over the stored codes).
 
 Segment files: ``tokens.npy`` (all tokens of the segment, CSR), ``token_offsets.npy``
@@ -24,9 +24,10 @@ import numpy as np
 from slimvec.engine.rows import Layout, RowFormat
 from slimvec.errors import SpecError
 from slimvec.index.ivf import require_faiss
-from slimvec.kernels.maxsim import PQ_PREFIX, TokenCodes, is_code_kind, maxsim
+from slimvec.kernels.maxsim import PQ_PREFIX, Codebook, TokenCodes, is_code_kind, maxsim
 from slimvec.kernels.pqres import PQResidualCodebook, check_subspaces
 from slimvec.kernels.residual import ResidualCodebook, check_bits
+from slimvec.kernels.rotres import RotatedResidualCodebook
 from slimvec.kernels.topk import pad_results, select_top
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rerank import SegmentedTokens, rerank
@@ -117,14 +118,14 @@ class TokenRows(RowFormat):
         if not is_code_kind(code):
             raise SpecError(f"unknown token code {code!r}")
         last = spec.stages[-1]
-        compressed = code.startswith(("res", PQ_PREFIX))
+        compressed = code.startswith(("res", "rq", PQ_PREFIX))
         if (last.token_code is not None or compressed) and last.token_code != code:
             raise SpecError(
                 f"{manifest.spec!r} and token_code {code!r} disagree: residual token codes are "
-                f"chosen by the spec's last stage ('maxsim:res2', 'maxsim:pq32')"
+                f"chosen by the spec's last stage ('maxsim:res2', 'maxsim:rq2', 'maxsim:pq32')"
             )
-        if last.res is not None:
-            check_bits(last.res, fde.dim)
+        if last.res is not None or last.rq is not None:
+            check_bits(last.res or last.rq, fde.dim)
         if last.pq is not None:
             check_subspaces(last.pq, fde.dim)
         pipeline = Pipeline(spec.vector_stages(), fde.out_dim, "ip", originals=False)
@@ -133,7 +134,8 @@ class TokenRows(RowFormat):
     # -- storing ----------------------------------------------------------------------------
     @property
     def residual_bits(self) -> int | None:
-        return int(self.token_code[3:]) if self.token_code.startswith("res") else None
+        """Bits per dim of ``resB`` and ``rqB`` token codes."""
+        return int(self.token_code[-1]) if self.token_code.startswith(("res", "rq")) else None
 
     @property
     def pq_subspaces(self) -> int | None:
@@ -144,7 +146,8 @@ class TokenRows(RowFormat):
     def token_bytes(self) -> int:
         """Stored bytes per token vector."""
         if self.residual_bits is not None:
-            return 2 + self.dim * self.residual_bits // 8
+            scale = 2 if self.token_code.startswith("rq") else 0
+            return 2 + self.dim * self.residual_bits // 8 + scale
         if self.pq_subspaces is not None:
             return 2 + self.pq_subspaces
         return self.dim * (2 if self.token_code == "f16" else 1)
@@ -181,7 +184,7 @@ class TokenRows(RowFormat):
             self.token_calibration = {"low": codes.low, "step": codes.step}
         elif self.residual_bits is not None:
             # the first batch's tokens, like every calibration (refits are off for tokens)
-            book = ResidualCodebook.fit(extra[0], self.residual_bits)
+            book = self._codebook_kind().fit(extra[0], self.residual_bits)
             self.token_calibration = book.state()
         elif self.pq_subspaces is not None:
             self.token_calibration = PQResidualCodebook.fit(extra[0], self.pq_subspaces).state()
@@ -213,12 +216,15 @@ class TokenRows(RowFormat):
         )
         return {TOKENS: codes.codes, OFFSETS: offsets}
 
-    def _codebook(self) -> ResidualCodebook | PQResidualCodebook | None:
+    def _codebook_kind(self) -> type[Codebook]:
         if self.pq_subspaces is not None:
-            return PQResidualCodebook(**self.token_calibration)
-        if self.residual_bits is None:
+            return PQResidualCodebook
+        return RotatedResidualCodebook if self.token_code.startswith("rq") else ResidualCodebook
+
+    def _codebook(self) -> Codebook | None:
+        if self.residual_bits is None and self.pq_subspaces is None:
             return None
-        return ResidualCodebook(**self.token_calibration)
+        return self._codebook_kind()(**self.token_calibration)
 
     def pipeline_input(
         self, path: Path, entry: SegmentEntry, rows: np.ndarray | None = None
