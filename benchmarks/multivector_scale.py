@@ -375,7 +375,22 @@ def main() -> None:
     truth = exact_truth(q_tok, q_off, n_docs, 10)
     print(f"{truth.tied_queries()} of {len(q_len)} queries tie at the 10th exact score", flush=True)
     brute = numpy_brute_force_seconds(q_tok, q_off, n_docs)
-    results = [
+    results: list[dict] = []
+    out = {
+        "docs": n_docs,
+        "queries": len(q_len),
+        "tied_queries": truth.tied_queries(),
+        "results": results,
+    }
+    RESULTS.mkdir(exist_ok=True)
+
+    def record(row: dict) -> None:
+        row["load"] = os.getloadavg()[0]  # 1-minute load when the row finished
+        results.append(row)
+        print(row, flush=True)
+        (RESULTS / "multivector_scale.json").write_text(json.dumps(out, indent=1))
+
+    record(
         {
             "spec": "exact MaxSim, float32 tokens",
             "recall@10": 1.0,
@@ -384,22 +399,10 @@ def main() -> None:
             "qps": 1 / brute,
             "truth_s": time.perf_counter() - start,
         }
-    ]
-    print(results[-1], flush=True)
-    results.append(plaid_baseline(n_docs, q_tok, q_off, truth, qrels))
-    print(results[-1], flush=True)
+    )
+    record(plaid_baseline(n_docs, q_tok, q_off, truth, qrels))
     for i in args.specs if args.specs is not None else range(len(SPECS)):
-        spec, fde = SPECS[i]
-        results.append(run_spec(spec, fde, n_docs, q_tok, q_off, truth, qrels, work))
-        print(results[-1], f"load {os.getloadavg()[0]:.2f}", flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = {
-        "docs": n_docs,
-        "queries": len(q_len),
-        "tied_queries": truth.tied_queries(),
-        "results": results,
-    }
-    (RESULTS / "multivector_scale.json").write_text(json.dumps(out, indent=1))
+        record(run_spec(*SPECS[i], n_docs, q_tok, q_off, truth, qrels, work))
     print(f"{'spec':<48} {'recall':>7} {'tie-aw':>7} {'nDCG':>6} {'QPS':>8} {'x brute':>8} "
           f"{'RAM B/doc':>9} {'disk B/doc':>10} {'B/token':>8}")  # fmt: skip
     for r in results:
