@@ -15,8 +15,9 @@ is refitted (its space changed).
 **``ivf:auto``** (the default spec) is the same index with two choices made for the user: it
 stays flat until ``AUTO_ROWS`` live vectors, where the measured flat scan stops being the
 cheaper plan, and N is ``suggested_nlist`` of the live count at each training, so a
-collection that grows 4x is retrained into 2x the lists (N follows sqrt(n)). The manifest
-records the N in use.
+collection that grows 4x is retrained into 2x the lists (N follows sqrt(n)). Its default
+nprobe is measured at each training (``index.calibrate``), not N/16. The manifest records
+both.
 
 **Codes.** Each list stores RaBitQ codes of the residual x - c_l to its own centroid (the
 flat codes use the data mean): residuals are shorter, so the estimate of <q, x> = <q, c_l> +
@@ -89,9 +90,10 @@ IVF_DIR = "ivf"
 FLAT_ROWS = 20_000
 #: ``ivf:auto`` stays flat below this many live vectors. Measured (benchmarks/auto_index.py,
 #: BENCHMARKS.md "The default as a collection grows", 384-d low-rank set, batches of 200):
-#: at 50k the flat plan (exact BLAS there) was 1.09x the lists' QPS at recall 1.000; at 100k
-#: the lists gave 2.5x the flat table scan's QPS at recall 0.994, single queries 1.04 vs
-#: 0.92 ms; from 200k they win both (1.24 vs 1.38 ms at 200k, 2.9 vs 4.0 ms at 1M).
+#: at 50k the flat plan (exact BLAS for batches) was exact at 0.92x the lists' QPS and faster
+#: for one query (0.98 vs 1.21 ms); at 100k the lists gave 2.3x the flat table scan's QPS at
+#: recall 0.970 and one query in 1.02 ms (flat 0.92-1.78); from 200k they win both (1.08 vs
+#: 1.38-1.75 ms at 200k, 1.50 vs 4.0-4.2 ms at 1M).
 AUTO_ROWS = 100_000
 #: Fewest training vectors per centroid (FAISS warns below 39).
 MIN_PER_LIST = 39
