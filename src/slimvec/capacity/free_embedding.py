@@ -35,7 +35,6 @@ One iteration is three (m x n x d) matrix products and one exp over the m x n sc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import combinations
 from math import comb
@@ -43,6 +42,7 @@ from math import comb
 import numpy as np
 
 from slimvec.errors import InvalidInputError
+from slimvec.kernels.threads import one_blas_thread
 from slimvec.validation import check_int
 
 LR = 0.01
@@ -109,7 +109,7 @@ def optimise(
     satisfied by a single dominant relevant document and stalls (n = 4, d = 4 unsolved).
     BLAS runs single-threaded here: the matrices are small, and threads only contend.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return _optimise(n, d, k, max_iters, patience, lr, temperature, seed, min_delta, loss)
 
 
@@ -515,14 +515,6 @@ class _Adam:
         m_hat = self.m / (1 - self.b1**self.t)
         v_hat = self.v / (1 - self.b2**self.t)
         return (self.lr * m_hat / (np.sqrt(v_hat) + self.eps)).astype(np.float32)
-
-
-def _one_blas_thread() -> AbstractContextManager:
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only speed depends on it
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,10 @@ Small scans gain nothing from threads anyway: they run with one, large ones with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 from threadpoolctl import ThreadpoolController
@@ -40,6 +42,9 @@ def numba_threads(threads: int) -> Iterator[None]:
 
 
 _BLAS: ThreadpoolController | None = None
+_BLAS_LOCK = threading.Lock()
+_HOLDERS = 0  # blocks inside ``one_blas_thread`` now, in every thread
+_LIMIT: Any = None  # what restores the counts the first of them found
 
 
 @contextmanager
@@ -56,9 +61,24 @@ def blas_threads_for(work: int) -> Iterator[None]:
 def one_blas_thread() -> Iterator[None]:
     """BLAS calls inside the block run on one thread. Also for code that interleaves small
     matmuls with numba scans: OpenBLAS's idle workers spin after each call and take the
-    cores from the scan's threads (the IVF search ran at 546 instead of 752 QPS at 1M)."""
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()
-    with _BLAS.limit(limits=1, user_api="blas"):
+    cores from the scan's threads (the IVF search ran at 546 instead of 752 QPS at 1M).
+
+    BLAS thread counts are process-wide, and threads sharing a handle overlap these blocks.
+    Each block saving and restoring the count itself left the process on one BLAS thread for
+    good (A saves 2 and sets 1, B saves 1, A restores 2, B restores 1). So the blocks are
+    counted: the first to enter saves the counts and sets one thread, the last to leave
+    restores them, and the changes are made under a lock, one at a time."""
+    global _BLAS, _HOLDERS, _LIMIT
+    with _BLAS_LOCK:
+        if _HOLDERS == 0:
+            _BLAS = _BLAS or ThreadpoolController()
+            _LIMIT = _BLAS.limit(limits=1, user_api="blas")
+        _HOLDERS += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _HOLDERS -= 1
+            if _HOLDERS == 0 and _LIMIT is not None:
+                _LIMIT.restore_original_limits()
+                _LIMIT = None
