@@ -27,10 +27,9 @@ from slimvec.errors import InvalidInputError
 from slimvec.kernels.residual import (
     ASSIGN_BLOCK,
     ID_BYTES,
-    SAMPLE_PER_CENTROID,
     assign,
+    fit_centroids,
     kmeans,
-    suggested_centroids,
 )
 
 #: Codewords per subspace (one byte).
@@ -104,20 +103,12 @@ class PQResidualCodebook:
     ) -> PQResidualCodebook:
         """k-means centroids over (a sample of) ``tokens``, the residuals' principal axes dealt
         to ``subspaces`` subspaces, then 256 k-means codewords per subspace."""
-        x = np.ascontiguousarray(tokens, np.float32)
-        if len(x) == 0:
-            raise InvalidInputError("residual token codes are fitted on a first batch with tokens")
-        check_subspaces(subspaces, x.shape[1])
-        rng = np.random.default_rng(seed)
-        k = min(n_centroids or suggested_centroids(len(x)), len(x))
-        sample = x
-        if len(x) > SAMPLE_PER_CENTROID * k:
-            sample = x[np.sort(rng.choice(len(x), SAMPLE_PER_CENTROID * k, replace=False))]
-        centroids = kmeans(sample, k, rng)
+        check_subspaces(subspaces, tokens.shape[1])
+        sample, centroids, rng = fit_centroids(tokens, n_centroids, seed)
         residuals = sample - centroids[assign(sample, centroids)]
         _, axes = np.linalg.eigh(np.cov(residuals.T.astype(np.float64)))
         axes = axes[:, ::-1]  # by falling variance
-        dim = x.shape[1]
+        dim = tokens.shape[1]
         dealt = np.arange(dim).reshape(dim // subspaces, subspaces).T.ravel()
         rotation = np.ascontiguousarray(axes[:, dealt], np.float32)
         z = residuals @ rotation

@@ -45,6 +45,22 @@ def suggested_centroids(n_tokens: int) -> int:
     return int(min(max(k, MIN_CENTROIDS), MAX_CENTROIDS))
 
 
+def fit_centroids(
+    tokens: np.ndarray, n_centroids: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """(sample, k-means centroids, the generator that drew them) for a residual codebook: at
+    most ``SAMPLE_PER_CENTROID`` tokens per centroid, seeded, so a refit gives the same book."""
+    x = np.ascontiguousarray(tokens, np.float32)
+    if len(x) == 0:
+        raise InvalidInputError("residual token codes are fitted on a first batch with tokens")
+    k = min(n_centroids or suggested_centroids(len(x)), len(x))
+    rng = np.random.default_rng(seed)
+    sample = x
+    if len(x) > SAMPLE_PER_CENTROID * k:
+        sample = x[np.sort(rng.choice(len(x), SAMPLE_PER_CENTROID * k, replace=False))]
+    return sample, kmeans(sample, k, rng), rng
+
+
 @dataclass
 class ResidualCodebook:
     """Centroids (K, dim) float32, per-dimension ``cutoffs`` (dim, 2**B - 1) and decoded bucket
@@ -91,15 +107,7 @@ class ResidualCodebook:
     ) -> ResidualCodebook:
         """k-means centroids over (a sample of) ``tokens``, then per-dimension residual buckets."""
         check_bits(bits, tokens.shape[1])
-        x = np.ascontiguousarray(tokens, np.float32)
-        if len(x) == 0:
-            raise InvalidInputError("residual token codes are fitted on a first batch with tokens")
-        k = min(n_centroids or suggested_centroids(len(x)), len(x))
-        rng = np.random.default_rng(seed)
-        sample = x
-        if len(x) > SAMPLE_PER_CENTROID * k:
-            sample = x[np.sort(rng.choice(len(x), SAMPLE_PER_CENTROID * k, replace=False))]
-        centroids = kmeans(sample, k, rng)
+        sample, centroids, _ = fit_centroids(tokens, n_centroids, seed)
         residuals = sample - centroids[assign(sample, centroids)]
         levels = 1 << bits
         cut = np.quantile(residuals, np.arange(1, levels) / levels, axis=0).T

@@ -28,11 +28,9 @@ from slimvec.errors import InvalidInputError
 from slimvec.kernels.residual import (
     ASSIGN_BLOCK,
     ID_BYTES,
-    SAMPLE_PER_CENTROID,
     assign,
     check_bits,
-    kmeans,
-    suggested_centroids,
+    fit_centroids,
 )
 
 SCALE_BYTES = 2
@@ -102,17 +100,10 @@ class RotatedResidualCodebook:
         cls, tokens: np.ndarray, bits: int, n_centroids: int | None = None, seed: int = 0
     ) -> RotatedResidualCodebook:
         """k-means centroids over (a sample of) ``tokens`` and a seeded random rotation."""
-        x = np.ascontiguousarray(tokens, np.float32)
-        if len(x) == 0:
-            raise InvalidInputError("residual token codes are fitted on a first batch with tokens")
-        check_bits(bits, x.shape[1])
-        rng = np.random.default_rng(seed)
-        k = min(n_centroids or suggested_centroids(len(x)), len(x))
-        sample = x
-        if len(x) > SAMPLE_PER_CENTROID * k:
-            sample = x[np.sort(rng.choice(len(x), SAMPLE_PER_CENTROID * k, replace=False))]
-        centroids = kmeans(sample, k, rng)
-        rotation, _ = np.linalg.qr(rng.standard_normal((x.shape[1], x.shape[1])))
+        check_bits(bits, tokens.shape[1])
+        _, centroids, rng = fit_centroids(tokens, n_centroids, seed)
+        dim = tokens.shape[1]
+        rotation, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
         rotation = rotation.astype(np.float32)
         return cls(rotation, centroids @ rotation, gaussian_levels(bits, seed))
 
