@@ -117,16 +117,19 @@ def test_spec_spelling():
             parse_spec(bad)
 
 
-def test_collection_stores_and_scores_residual_codes(tmp_path, data):
-    docs, queries, _, _ = data
+def check_collection_scores_codes(path, docs, queries, code: str, first: int) -> type:
+    """A ``maxsim:<code>`` collection fits its codebook on a first batch of ``first`` token
+    sets, encodes the rest with it, reopens, and its exact search equals NumPy MaxSim over the
+    codes' decoded tokens; the funnel finds the same best match for most queries. Returns
+    the codebook's class (each code's test checks it)."""
     col = slimvec.create(
-        tmp_path / "c", dim=DIM, multivector=True, spec="int8*40 > maxsim:res2", fde={"r_reps": 4}
+        path, dim=DIM, multivector=True, spec=f"int8*40 > maxsim:{code}", fde={"r_reps": 4}
     )
-    ids = col.add(docs[:120])
-    ids = np.concatenate([ids, col.add(docs[120:])])  # the first batch's codebook encodes it
-    assert col.info()["multivector"]["token_code"] == "res2"
+    ids = col.add(docs[:first])
+    ids = np.concatenate([ids, col.add(docs[first:])])  # the first batch's codebook encodes it
+    assert col.info()["multivector"]["token_code"] == code
     col.close()
-    col = slimvec.open(tmp_path / "c")
+    col = slimvec.open(path)
     exact = col.search(queries, k=5, exact=True)
     book = col._view.rows._codebook()
     decoded = [book.decode(book.encode(d)) for d in docs]
@@ -137,6 +140,12 @@ def test_collection_stores_and_scores_residual_codes(tmp_path, data):
         exact.scores, np.take_along_axis(scores, order, axis=1), rtol=1e-4, atol=1e-4
     )
     assert (col.search(queries, k=5).ids[:, 0] == exact.ids[:, 0]).mean() >= 0.8
+    return type(book)
+
+
+def test_collection_stores_and_scores_residual_codes(tmp_path, data):
+    kind = check_collection_scores_codes(tmp_path / "c", data[0], data[1], "res2", 120)
+    assert kind is ResidualCodebook
 
 
 def test_collection_refuses_conflicting_token_codes(tmp_path):

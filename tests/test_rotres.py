@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import slimvec
 from slimvec.errors import InvalidInputError, SpecError
 from slimvec.kernels.maxsim import TokenCodes, _half, maxsim, maxsim_reference
 from slimvec.kernels.residual import ResidualCodebook, assign
 from slimvec.kernels.rotres import RotatedResidualCodebook, gaussian_levels
 from slimvec.spec import parse_spec
 from slimvec.transforms.fde import pack_token_sets
-from test_residual import DIM, reference_unpack, unit_sets
+from test_residual import DIM, check_collection_scores_codes, reference_unpack, unit_sets
 
 
 @pytest.fixture(scope="module")
@@ -111,23 +110,5 @@ def test_spec_spelling_and_refusals(data):
 
 
 def test_collection_stores_and_scores_rotated_codes(tmp_path, data):
-    docs, queries, _, _ = data
-    col = slimvec.create(
-        tmp_path / "c", dim=DIM, multivector=True, spec="int8*40 > maxsim:rq2", fde={"r_reps": 4}
-    )
-    ids = col.add(docs[:120])
-    ids = np.concatenate([ids, col.add(docs[120:])])  # the first batch's codebook encodes it
-    assert col.info()["multivector"]["token_code"] == "rq2"
-    col.close()
-    col = slimvec.open(tmp_path / "c")
-    exact = col.search(queries, k=5, exact=True)
-    book = col._view.rows._codebook()
-    assert isinstance(book, RotatedResidualCodebook)
-    decoded = [book.decode(book.encode(d)) for d in docs]
-    scores = np.array([maxsim_reference(q, decoded) for q in queries])
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
-    np.testing.assert_array_equal(exact.ids, ids[order])
-    np.testing.assert_allclose(
-        exact.scores, np.take_along_axis(scores, order, axis=1), rtol=1e-4, atol=1e-4
-    )
-    assert (col.search(queries, k=5).ids[:, 0] == exact.ids[:, 0]).mean() >= 0.8
+    kind = check_collection_scores_codes(tmp_path / "c", data[0], data[1], "rq2", 120)
+    assert kind is RotatedResidualCodebook
