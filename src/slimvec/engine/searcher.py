@@ -46,10 +46,7 @@ def check_nprobe_for(view: View, nprobe: Any, spec: str) -> None:
             f"nprobe applies to partitioned ('ivf:N | ...') collections; this one's spec "
             f"is {spec!r}: leave nprobe out"
         )
-    if not view.ivf.auto:
-        check_nprobe(nprobe, view.ivf.nlist)
-    elif isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)) or nprobe < 1:
-        raise InvalidInputError(f"nprobe must be a positive integer, got {nprobe!r}")
+    check_nprobe(nprobe, None if view.ivf.auto else view.ivf.nlist)
 
 
 def run(

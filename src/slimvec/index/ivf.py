@@ -81,6 +81,7 @@ from slimvec.spec import AUTO_LISTS, MAX_NLIST
 from slimvec.store.budget import block_rows
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
+from slimvec.validation import check_int
 
 IVF_DIR = "ivf"
 #: Below this many live vectors search stays flat: a flat rabitq:2 scan of 20k rows takes a
@@ -137,8 +138,11 @@ def default_nprobe(nlist: int) -> int:
     return max(min(nlist, MIN_NPROBE), nlist // PROBE_SHARE)
 
 
-def check_nprobe(nprobe: Any, nlist: int) -> int:
-    """``nprobe`` as an int in 1..nlist, or an ``InvalidInputError`` saying what to pass."""
+def check_nprobe(nprobe: Any, nlist: int | None) -> int:
+    """``nprobe`` as an int in 1..nlist, or an ``InvalidInputError`` saying what to pass.
+    ``nlist`` None (``ivf:auto``, whose list count follows its size): any positive int."""
+    if nlist is None:
+        return check_int(nprobe, "nprobe")
     if isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)):
         raise InvalidInputError(f"nprobe must be an integer from 1 to {nlist}, got {nprobe!r}")
     if not 1 <= nprobe <= nlist:
@@ -320,13 +324,11 @@ class IVFIndex:
             raise CorruptCollectionError(f"{path} names IVF centroids {tag!r}: it is damaged")
         if index.auto:
             nlist = info.get("nlist")
-            if isinstance(nlist, bool) or not isinstance(nlist, int) or not 1 <= nlist <= MAX_NLIST:
+            if not _count_in(nlist, MAX_NLIST):
                 raise CorruptCollectionError(f"{path} names {nlist!r} IVF lists: it is damaged")
             index.nlist = nlist
             nprobe = info.get("nprobe")
-            if nprobe is not None and (
-                isinstance(nprobe, bool) or not isinstance(nprobe, int) or not 1 <= nprobe <= nlist
-            ):
+            if nprobe is not None and not _count_in(nprobe, nlist):
                 raise CorruptCollectionError(f"{path} names nprobe {nprobe!r}: it is damaged")
             index.nprobe = nprobe
             index.calibrated_recall = info.get("calibrated_recall")
@@ -421,12 +423,15 @@ class IVFIndex:
             self.lists = [self._open_lists(path, entry) for entry in manifest.segments]
             self.nprobe, recall = calibrate(self, path, manifest, deleted)
             self.calibrated_recall = round(recall, 4)
-            manifest.extra["ivf"].update(nprobe=self.nprobe, calibrated_recall=round(recall, 4))
+            manifest.extra["ivf"].update(
+                nprobe=self.nprobe, calibrated_recall=self.calibrated_recall
+            )
 
     def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
         generation = manifest.generation + 1
         rng = np.random.default_rng(generation)
-        n = min(live, TRAIN_PER_LIST * self.lists_for(live))
+        nlist = self.lists_for(live)
+        n = min(live, TRAIN_PER_LIST * nlist)
         rows = np.sort(rng.choice(np.flatnonzero(~deleted), n, replace=False))
         parts = []
         for e in manifest.segments:
@@ -434,8 +439,8 @@ class IVFIndex:
             x = self.vectors(path, e, mine)
             step = self._step(x)
             parts += [self._view(x[lo : lo + step]) for lo in range(0, len(x), step)]
-        self.nlist = self.lists_for(live)
-        centroids = train_centroids(np.concatenate(parts), self.nlist)
+        self.nlist = nlist
+        centroids = train_centroids(np.concatenate(parts), nlist)
         tag = f"c{generation:06d}"
         folder = path / IVF_DIR / tag
         folder.mkdir(parents=True, exist_ok=True)
@@ -527,7 +532,7 @@ class IVFIndex:
         keep = k * (self.stage.keep or 1)
         total = sum(len(codes) for _, codes in flat)
         allowed = total if allow is None else int(np.count_nonzero(allow))
-        nprobe = self.widened(min(nprobe or self.default_nprobe, self.nlist), allowed, total)
+        nprobe = self.widened(self.nprobe_for(nprobe), allowed, total)
         probes, qa = self.probe(view, nprobe)
         prepared = codec.quantised(codec.prepare(view))
         tables = query_tables(prepared.planes, codec.bits)
@@ -566,7 +571,11 @@ class IVFIndex:
 
     def probed_fraction(self, nprobe: int | None) -> float:
         """Share of the rows a query's first pass reads (what the planner prices)."""
-        return min(nprobe or self.default_nprobe, self.nlist) / self.nlist
+        return self.nprobe_for(nprobe) / self.nlist
+
+    def nprobe_for(self, nprobe: int | None) -> int:
+        """Lists a search reads: its ``nprobe`` or the default, capped at the lists there are."""
+        return min(nprobe or self.default_nprobe, self.nlist)
 
     def widened(self, nprobe: int, allowed: int, total: int) -> int:
         """``nprobe`` grown by 1 / selectivity (a filter passing 10% probes 10x the lists)."""
@@ -654,6 +663,11 @@ def _flat_scan(
     cols, scores = select_top(np.concatenate(parts_scores, axis=1), keep)
     rows = np.take_along_axis(np.concatenate(parts_rows, axis=1), cols, axis=1)
     return np.where(np.isfinite(scores), rows, -1), scores
+
+
+def _count_in(value: Any, high: int) -> bool:
+    """Whether a manifest's ``value`` is an int in 1..high (not a bool, float or string)."""
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= high
 
 
 def _read(path: Path, mmap: bool) -> np.ndarray:
