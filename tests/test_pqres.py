@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 
 from slimvec.errors import InvalidInputError, SpecError
-from slimvec.kernels.maxsim import TokenCodes, maxsim, maxsim_reference
+from slimvec.kernels.maxsim import TokenCodes
 from slimvec.kernels.pqres import PQResidualCodebook
 from slimvec.kernels.residual import ResidualCodebook, assign
 from slimvec.spec import parse_spec
 from slimvec.transforms.fde import pack_token_sets
-from test_residual import DIM, check_collection_scores_codes, unit_sets
+from test_residual import (
+    DIM,
+    check_collection_scores_codes,
+    check_maxsim_equals_numpy,
+    unit_sets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +68,7 @@ def test_maxsim_over_pq_codes_equals_numpy_on_decoded(data, book):
     docs, queries, tokens, offsets = data
     codes = TokenCodes.encode(tokens, offsets, kind="pq8", codebook=book)
     assert codes.kind == "pq8" and codes.dim == DIM
-    decoded = [codes.decode(j) for j in range(len(docs))]
-    q_tokens, q_offsets = pack_token_sets(queries, DIM)
-    want = np.array([maxsim_reference(q, decoded) for q in queries])
-    np.testing.assert_allclose(maxsim(q_tokens, q_offsets, codes), want, rtol=1e-4, atol=1e-4)
-    cands = np.random.default_rng(3).integers(-1, len(docs), (len(queries), 17))
-    got = maxsim(q_tokens, q_offsets, codes, cands)
-    ref = np.where(cands >= 0, np.take_along_axis(want, np.maximum(cands, 0), axis=1), -np.inf)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    decoded = check_maxsim_equals_numpy(docs, queries, codes)
     tok, off = codes.gather(np.array([5, 0]))
     np.testing.assert_allclose(tok, np.concatenate([decoded[5], decoded[0]]), atol=1e-6)
     np.testing.assert_array_equal(np.diff(off), [len(decoded[5]), len(decoded[0])])

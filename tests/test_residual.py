@@ -79,11 +79,9 @@ def test_more_bits_decode_closer(data):
     assert centroid_only > errors[0] > errors[1] > errors[2]
 
 
-@pytest.mark.parametrize("bits", [1, 2, 4])
-def test_maxsim_over_residuals_equals_numpy_on_decoded(data, bits):
-    docs, queries, tokens, offsets = data
-    codes = TokenCodes.encode(tokens, offsets, kind=f"res{bits}")
-    assert codes.kind == f"res{bits}" and codes.dim == DIM
+def check_maxsim_equals_numpy(docs, queries, codes: TokenCodes) -> list[np.ndarray]:
+    """The compiled MaxSim over ``codes``, for every document and for random candidate lists
+    (-1 = none), equals NumPy MaxSim over the decoded tokens; returns those tokens."""
     decoded = [codes.decode(j) for j in range(len(docs))]
     q_tokens, q_offsets = pack_token_sets(queries, DIM)
     want = np.array([maxsim_reference(q, decoded) for q in queries])
@@ -92,6 +90,15 @@ def test_maxsim_over_residuals_equals_numpy_on_decoded(data, bits):
     got = maxsim(q_tokens, q_offsets, codes, cands)
     ref = np.where(cands >= 0, np.take_along_axis(want, np.maximum(cands, 0), axis=1), -np.inf)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    return decoded
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+def test_maxsim_over_residuals_equals_numpy_on_decoded(data, bits):
+    docs, queries, tokens, offsets = data
+    codes = TokenCodes.encode(tokens, offsets, kind=f"res{bits}")
+    assert codes.kind == f"res{bits}" and codes.dim == DIM
+    decoded = check_maxsim_equals_numpy(docs, queries, codes)
     tok, off = codes.gather(np.array([5, 0, 5]))
     np.testing.assert_array_equal(tok, np.concatenate([decoded[5], decoded[0], decoded[5]]))
     np.testing.assert_array_equal(

@@ -15,7 +15,13 @@ from slimvec.kernels.residual import ResidualCodebook, assign
 from slimvec.kernels.rotres import RotatedResidualCodebook, gaussian_levels
 from slimvec.spec import parse_spec
 from slimvec.transforms.fde import pack_token_sets
-from test_residual import DIM, check_collection_scores_codes, reference_unpack, unit_sets
+from test_residual import (
+    DIM,
+    check_collection_scores_codes,
+    check_maxsim_equals_numpy,
+    reference_unpack,
+    unit_sets,
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +74,7 @@ def test_maxsim_over_rotated_codes_equals_numpy_on_decoded(data, bits):
     docs, queries, tokens, offsets = data
     codes = TokenCodes.encode(tokens, offsets, kind=f"rq{bits}")
     assert codes.kind == f"rq{bits}" and codes.dim == DIM
-    decoded = [codes.decode(j) for j in range(len(docs))]
-    q_tokens, q_offsets = pack_token_sets(queries, DIM)
-    want = np.array([maxsim_reference(q, decoded) for q in queries])
-    np.testing.assert_allclose(maxsim(q_tokens, q_offsets, codes), want, rtol=1e-4, atol=1e-4)
-    cands = np.random.default_rng(3).integers(-1, len(docs), (len(queries), 17))
-    got = maxsim(q_tokens, q_offsets, codes, cands)
-    ref = np.where(cands >= 0, np.take_along_axis(want, np.maximum(cands, 0), axis=1), -np.inf)
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    check_maxsim_equals_numpy(docs, queries, codes)
 
 
 def test_kernel_reads_every_non_negative_float16_exactly():
