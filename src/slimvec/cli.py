@@ -23,6 +23,7 @@ from rich.table import Table
 
 import slimvec
 from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError, SlimvecError
+from slimvec.index.calibrate import GOAL
 from slimvec.index.ivf import AUTO_ROWS
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.validation import check_int
@@ -44,7 +45,7 @@ app = typer.Typer(
     "then float32 rescoring of those candidates. That first pass reads every code until the "
     f"collection holds {AUTO_ROWS:,} vectors; from there ('ivf:auto') the codes are grouped "
     "into about sqrt(n) k-means lists and a query reads only the nearest ones: as many as "
-    "were measured, when the lists were trained, to keep 0.97 of the top-10. "
+    f"were measured, when the lists were trained, to keep {GOAL} of the top-10. "
     "[bold]slimvec advise[/] finds the cheapest spec for your data.\n\n"
     "Files: [bold]add[/] / [bold]upsert[/] read .npy vectors or .jsonl records "
     '{"id", "text", "metadata", "vector"}; [bold]export[/] writes the same records.',
