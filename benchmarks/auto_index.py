@@ -8,7 +8,7 @@ and what a user who never names an index gets at 1M.
   ``ivf:auto`` made to partition at that size (``AUTO_ROWS`` set to 0: N = ``suggested_nlist(n)``
   lists, nprobe measured by ``index.calibrate``), both built from the same vectors; recall@10
   against exact search, QPS at batch 200, p50 single-query latency, and FAISS IndexFlatIP (the
-  peer) in the same run. ``index.ivf.AUTO_ROWS`` is where the lists start to win.
+  peer) in the same run. ``index.sizing.AUTO_ROWS`` is where the lists start to win.
 * ``grow``: the default spec grown to ``--n`` one ``--step`` add at a time (as an application
   feeding a collection would), then the same search measurements, the states ``info()["ivf"]``
   went through, total add time and the process's peak RSS.
@@ -41,7 +41,7 @@ from rich.table import Table  # noqa: E402
 
 import slimvec  # noqa: E402
 from funnel import load, recall_at_k  # noqa: E402
-from slimvec.index import ivf  # noqa: E402
+from slimvec.index import sizing  # noqa: E402
 
 K = 10
 BATCH = 200
@@ -99,7 +99,7 @@ def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path
     for n in sizes:
         x = np.ascontiguousarray(docs[:n])
         peer, kth = flat_ip(x, queries)
-        saved, ivf.AUTO_ROWS = ivf.AUTO_ROWS, 0  # partition at every size here, to compare
+        saved, sizing.AUTO_ROWS = sizing.AUTO_ROWS, 0  # partition at every size here, to compare
         try:
             for spec in (FLAT, f"ivf:auto | {FLAT}"):
                 col, build_s = build(tmp / "c", spec, x, 100_000)
@@ -113,7 +113,7 @@ def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path
                 out.append(row)
                 col.close()
         finally:
-            ivf.AUTO_ROWS = saved
+            sizing.AUTO_ROWS = saved
     shutil.rmtree(tmp / "c", ignore_errors=True)
     return out
 

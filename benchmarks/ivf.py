@@ -21,7 +21,7 @@ p50 single-query latency, RAM bytes per vector and build time.
   FAISS peers: the quick check of what an opened IVF collection holds (anonymous memory per
   vector above the fresh process's own, and touched file pages).
 * ``--crossover``: at small n, flat ``rabitq:2*20 > f32`` against the IVF spec (n/39 lists
-  at most), which is what ``index.ivf.FLAT_ROWS`` was chosen from.
+  at most), which is what ``index.sizing.FLAT_ROWS`` was chosen from.
 
 Data: ``sentences`` = the 1M real-sentence pool (``python -m slimvec.datasets.sentences
 --build``); ``mix`` = normalised mixes of two real sentence vectors plus small noise (the
@@ -54,7 +54,7 @@ from rich.table import Table  # noqa: E402
 import slimvec  # noqa: E402
 from funnel import LOADS, _index_bytes, load, recall_at_k, time_search  # noqa: E402
 from slimvec.datasets.base import Dataset  # noqa: E402
-from slimvec.index import ivf  # noqa: E402
+from slimvec.index import ivf, sizing  # noqa: E402
 
 K = 10
 NPROBES = (4, 8, 16, 32, 64, 128, 256)  # those above --nlist are skipped
@@ -272,18 +272,18 @@ def faiss_hnsw_rows(ds: Dataset, kth: np.ndarray) -> list[dict]:
 def crossover(ds: Dataset, tmp: Path) -> list[dict]:
     """Flat against IVF at small n: where partitioning starts to pay (``FLAT_ROWS``)."""
     out = []
-    saved = ivf.FLAT_ROWS
-    ivf.FLAT_ROWS = 0  # train at every size here, to compare
+    saved = sizing.FLAT_ROWS
+    sizing.FLAT_ROWS = 0  # train at every size here, to compare
     try:
         for n in (5_000, 20_000, 50_000):
             x, q = np.ascontiguousarray(ds.docs[:n]), ds.queries[:500]
-            nlist = max(8, min(int(4 * np.sqrt(n)), n // ivf.MIN_PER_LIST))
+            nlist = max(8, min(int(4 * np.sqrt(n)), n // sizing.MIN_PER_LIST))
             kth = np.sort(q @ x.T, axis=1)[:, -K]
             for spec in ("rabitq:2*20 > f32", f"ivf:{nlist} | rabitq:2*20 > f32"):
                 path = tmp / "small"
                 col = slimvec.create(path, dim=x.shape[1], spec=spec)
                 col.add(x)
-                nprobe = {} if "ivf" not in spec else {"nprobe": ivf.default_nprobe(nlist)}
+                nprobe = {} if "ivf" not in spec else {"nprobe": sizing.default_nprobe(nlist)}
                 found, qps, p50 = time_search(
                     lambda qb, c=col, o=nprobe: c.search(qb, K, **o).ids, q
                 )
@@ -295,7 +295,7 @@ def crossover(ds: Dataset, tmp: Path) -> list[dict]:
                 col.close()
                 _remove(path)
     finally:
-        ivf.FLAT_ROWS = saved
+        sizing.FLAT_ROWS = saved
     return out
 
 

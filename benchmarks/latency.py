@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import slimvec
-from slimvec.index import ivf
+from slimvec.index import sizing
 from slimvec.kernels import threads
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "debian-gemma"
@@ -94,7 +94,7 @@ def ivf_engines(docs: np.ndarray, workdir: str):
 
     n, d = docs.shape
     nlist = 2 ** round(np.log2(np.sqrt(n)))
-    nprobe = ivf.default_nprobe(nlist)
+    nprobe = sizing.default_nprobe(nlist)
     col = slimvec.create(f"{workdir}/ivf{n}", dim=d, spec=f"ivf:{nlist} | rabitq:2*20 > f32")
     col.add(docs)
     quantizer = faiss.IndexFlatIP(d)

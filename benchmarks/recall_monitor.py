@@ -50,7 +50,7 @@ from funnel import load  # noqa: E402
 from slimvec.datasets.synthetic import isotropic, low_rank  # noqa: E402
 from slimvec.engine import planner  # noqa: E402
 from slimvec.engine.quality import LADDER, recall_at_k  # noqa: E402
-from slimvec.index import ivf  # noqa: E402
+from slimvec.index import ivf, sizing  # noqa: E402
 
 K = 10
 DEFAULT = slimvec.DEFAULT_SPEC
@@ -107,7 +107,7 @@ def estimate_part(args, root: Path) -> list[dict]:
         with contextlib.ExitStack() as stack:
             if small:  # 3,000 rows: force the funnel, and let ivf:32 train
                 stack.enter_context(planner.funnel_only())
-                ivf.FLAT_ROWS, saved = 1000, ivf.FLAT_ROWS
+                sizing.FLAT_ROWS, saved = 1000, sizing.FLAT_ROWS
                 stack.callback(setattr, ivf, "FLAT_ROWS", saved)
             col = build(root / f"estimate-{i}", spec, ds.docs)
             col.quality.configure(rate=min(1.0, 200 / len(ds.queries)), budget=None, seed=0)

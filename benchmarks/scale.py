@@ -70,7 +70,7 @@ GT_K = 64  # exact neighbours kept per query: room for ties at the 10th score
 SEED = 20261129
 SPEC = "ivf:{nlist} | rabitq:2*20 > f32"
 NPROBES = (16, 32, 64, 128, 256)
-FAISS_TRAIN = 64  # training vectors per list, as slimvec's ivf.TRAIN_PER_LIST
+FAISS_TRAIN = 64  # training vectors per list, as slimvec's sizing.TRAIN_PER_LIST
 STAGES = ("data", "build", "search", "faiss", "report")
 TARGETS = {"build_s": 1800, "rss_bytes": 2 * 1024**3, "recall": 0.95, "qps": 300, "p50_ms": 5}
 console = Console()
@@ -390,7 +390,7 @@ def stage_faiss(a: argparse.Namespace) -> dict:
     quantizer = faiss.IndexFlatIP(DIM)
     ivf_index = faiss.IndexIVFRaBitQ(quantizer, DIM, a.nlist, faiss.METRIC_INNER_PRODUCT, True, 2)
     ivf_index.qb = 4
-    ivf_index.cp.niter = 12  # slimvec's k-means rounds (index.ivf.KMEANS_ITER), same sample
+    ivf_index.cp.niter = 12  # slimvec's k-means rounds (index.sizing.KMEANS_ITER), same sample
     refine = faiss.IndexScalarQuantizer(
         DIM, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
     )

@@ -124,10 +124,10 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 def small_ivf(monkeypatch):
     """IVF trains from 1,000 rows here (the measured default is 20,000; the rule is the same)."""
     pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
-    return ivf
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 1000)
+    return sizing
 
 
 def pytest_configure(config):

@@ -1,5 +1,5 @@
 """The default spec partitions itself (``ivf:auto``): flat while small, k-means lists once the
-collection passes ``index.ivf.AUTO_ROWS``, N following sqrt(n) at every retrain; each
+collection passes ``index.sizing.AUTO_ROWS``, N following sqrt(n) at every retrain; each
 transition reopened, reported by ``info()`` and killed with -9 halfway."""
 
 import signal
@@ -13,7 +13,7 @@ import pytest
 import slimvec
 from killpoints import child_env
 from slimvec.errors import CorruptCollectionError, InvalidInputError
-from slimvec.index import calibrate, ivf
+from slimvec.index import calibrate, ivf, sizing
 from slimvec.spec import AUTO_LISTS, DEFAULT_SPEC, parse_spec
 from slimvec.store.manifest import Manifest
 
@@ -35,7 +35,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 @pytest.fixture(autouse=True)
 def _small_threshold(monkeypatch):
-    monkeypatch.setattr(ivf, "AUTO_ROWS", SMALL_AUTO_ROWS)
+    monkeypatch.setattr(sizing, "AUTO_ROWS", SMALL_AUTO_ROWS)
 
 
 def test_the_default_spec_partitions_itself():
@@ -63,7 +63,7 @@ def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
     x = _data(SMALL_AUTO_ROWS, 1)
     col.add(x)
     info = col.info()["ivf"]
-    first = ivf.suggested_nlist(SMALL_AUTO_ROWS)
+    first = sizing.suggested_nlist(SMALL_AUTO_ROWS)
     assert info["state"] == "trained" and info["nlist"] == first == 16
     assert info["trained_on"] == SMALL_AUTO_ROWS and "ivf:auto" in info["note"]
     assert col.manifest.extra["ivf"]["nlist"] == first
@@ -73,7 +73,7 @@ def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
     more = _data(3 * SMALL_AUTO_ROWS, 2)  # 4x the rows it was trained on: retrained
     col.add(more)
     info = col.info()["ivf"]
-    second = ivf.suggested_nlist(4 * SMALL_AUTO_ROWS)
+    second = sizing.suggested_nlist(4 * SMALL_AUTO_ROWS)
     assert info["nlist"] == second == 64 and info["trained_on"] == 4 * SMALL_AUTO_ROWS
     assert sum(info["sizes"]) == len(col) == 4 * SMALL_AUTO_ROWS
     assert info["default_nprobe"] == col.manifest.extra["ivf"]["nprobe"]
@@ -91,7 +91,7 @@ def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
 
 
 def test_an_explicit_nlist_still_wins(tmp_path, monkeypatch):
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 700)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 700)
     col = slimvec.create(tmp_path / "c", dim=DIM, spec="ivf:8 | rabitq:2*10 > f32")
     col.add(_data(3_000, 1))
     assert col.info()["ivf"]["nlist"] == 8 and not col.info()["ivf"]["auto"]
@@ -131,10 +131,10 @@ CHILD = textwrap.dedent(
     import numpy as np
     import slimvec
     from killpoints import die, die_after
-    from slimvec.index import ivf
+    from slimvec.index import ivf, sizing
 
     path, point, rows, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    ivf.AUTO_ROWS = int(sys.argv[5])
+    sizing.AUTO_ROWS = int(sys.argv[5])
     if point == "after_centroids":
         die_after(ivf.IVFIndex, "_train")
     elif point == "after_lists":
@@ -191,7 +191,7 @@ def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transit
     again.add(np.random.default_rng(7).standard_normal((rows, DIM)).astype(np.float32))
     info = again.info()["ivf"]
     assert info["state"] == "trained" and info["trained_on"] == len(again)
-    assert info["nlist"] == ivf.suggested_nlist(len(again)) and sum(info["sizes"]) == len(again)
+    assert info["nlist"] == sizing.suggested_nlist(len(again)) and sum(info["sizes"]) == len(again)
     folder = path / ivf.IVF_DIR
     assert {p.name for p in folder.iterdir()} == ivf.ivf_dirs(again.manifest)  # swept
     assert (again.search(base[:20], 1, nprobe=10**6).ids[:, 0] == np.arange(20)).all()

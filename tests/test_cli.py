@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import slimvec
 from slimvec.cli import app
-from slimvec.index import ivf
+from slimvec.index import sizing
 
 runner = CliRunner()
 
@@ -215,9 +215,9 @@ def test_search_nprobe(tmp_path, monkeypatch):
     """--nprobe reaches the IVF search (same rows as the library call); out of range or on a
     flat collection: the library's one-line error."""
     pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 600)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 600)
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((30, 16))
     x = (centers[rng.integers(0, 30, 1000)] + 0.5 * rng.standard_normal((1000, 16))).astype(
@@ -247,7 +247,7 @@ def test_search_nprobe(tmp_path, monkeypatch):
 
 def test_bench_says_why_no_ivf_rows_and_sweeps_nprobe(tmp_path, monkeypatch):
     pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu")
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((30, 16))
@@ -258,7 +258,7 @@ def test_bench_says_why_no_ivf_rows_and_sweeps_nprobe(tmp_path, monkeypatch):
     np.save(data / "queries.npy", x[1500:])
     out = run("bench", "--data", data, "--size", 300, "--k", "10", "--threads", 1).output
     assert "no ivf: rows: 300 docs < 20,000" in out
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 1000)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 1000)
     spec = "ivf:8 | rabitq*10 > f32"
     out_dir = tmp_path / "out"
     run("bench", "--data", data, "--specs", spec, "--k", "10", "--nprobe", "2,4",
@@ -485,7 +485,7 @@ def test_help_states_the_default_spec():
     assert slimvec.DEFAULT_SPEC == "ivf:auto | rabitq:2*40 > f32"  # the words below say this
     assert "'ivf:auto | rabitq:2*40 > f32', is a first pass over 2-bit RaBitQ codes" in out
     assert "40 candidates per result asked for (40 x k" in out and "40k" not in out
-    assert f"holds {ivf.AUTO_ROWS:,} vectors" in out and "sqrt(n) k-means lists" in out
+    assert f"holds {sizing.AUTO_ROWS:,} vectors" in out and "sqrt(n) k-means lists" in out
     for command in ("upsert", "get", "count", "delete", "export"):
         assert f"slimvec {command}" in run(command, "--help").output
     create_help = " ".join(run("create", "--help").output.split())

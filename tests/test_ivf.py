@@ -12,7 +12,7 @@ import pytest
 import slimvec
 from killpoints import child_env
 from slimvec.errors import CorruptCollectionError, InvalidInputError, SpecError
-from slimvec.index import ivf
+from slimvec.index import ivf, sizing
 from slimvec.spec import parse_spec
 
 pytest.importorskip("faiss", reason="ivf:N trains its centroids with faiss-cpu (the ivf extra)")
@@ -37,7 +37,7 @@ def _recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 @pytest.fixture(autouse=True)
 def _small_threshold(monkeypatch):
-    monkeypatch.setattr(ivf, "FLAT_ROWS", SMALL_FLAT_ROWS)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", SMALL_FLAT_ROWS)
 
 
 @pytest.fixture
@@ -390,10 +390,10 @@ CHILD = textwrap.dedent(
     import numpy as np
     import slimvec
     from killpoints import die, die_after
-    from slimvec.index import ivf
+    from slimvec.index import ivf, sizing
 
     path, point = sys.argv[1], sys.argv[2]
-    ivf.FLAT_ROWS = int(sys.argv[3])
+    sizing.FLAT_ROWS = int(sys.argv[3])
 
     if point == "after_centroids":
         die_after(ivf.IVFIndex, "_train")

@@ -179,9 +179,9 @@ def test_every_first_stage_code_runs_on_fdes(tmp_path, corpus, spec, floor):
 
 def test_ivf_lists_over_fdes(tmp_path, corpus, monkeypatch):
     """``ivf:N`` trains on and builds lists from FDEs re-encoded from the stored tokens."""
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 300)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 300)
     docs, queries = corpus
     spec = "ivf:8 | rabitq:2*20 > maxsim"
     col = slimvec.create(tmp_path / "c", dim=32, multivector=True, spec=spec, fde={"r_reps": 8})

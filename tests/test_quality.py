@@ -15,7 +15,7 @@ from slimvec.datasets import synthetic
 from slimvec.engine import planner, quality, searcher
 from slimvec.engine.quality import LADDER, MIN_SAMPLES, interval, recall_at_k
 from slimvec.errors import InvalidInputError
-from slimvec.index import ivf
+from slimvec.index import sizing
 
 DIM = 64
 #: A cheap spec whose recall the drift below really lowers (RaBitQ with a short shortlist).
@@ -202,7 +202,7 @@ def test_isotropic_rows_after_low_rank_lower_the_estimate_and_the_target_restore
 
 @pytest.fixture
 def small_ivf(monkeypatch):
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 700)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 700)
 
 
 def test_ivf_drift_is_fixed_by_nprobe(tmp_path, small_ivf):

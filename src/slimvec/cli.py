@@ -24,7 +24,7 @@ from rich.table import Table
 import slimvec
 from slimvec.errors import DuplicateIdError, IdKindError, InvalidInputError, SlimvecError
 from slimvec.index.calibrate import GOAL
-from slimvec.index.ivf import AUTO_ROWS
+from slimvec.index.sizing import AUTO_ROWS
 from slimvec.multivector.collection import MultiVectorCollection
 from slimvec.validation import check_int
 
@@ -1398,7 +1398,7 @@ def advise(
 ) -> None:
     """The cheapest spec (RAM bytes/vector) that keeps a recall target on your data.
 
-    With a --sample large enough to train IVF lists (index.ivf.FLAT_ROWS, 20,000) it also
+    With a --sample large enough to train IVF lists (index.sizing.FLAT_ROWS, 20,000) it also
     tries 'ivf:N' specs over an nprobe sweep, and can recommend one with its nprobe when it
     is the cheapest meeting the target and faster than the flat scan it partitions.
 

@@ -477,7 +477,7 @@ class Collection(LiveRecall):
         ``filter`` restricts results to vectors whose metadata matches (see
         :mod:`slimvec.search.filters`); results are never short when at least ``k`` match,
         and ``res.explain`` says which plan ran. ``nprobe``: lists an ``ivf:N`` collection
-        reads per query (default ``index.ivf.default_nprobe``: 1/16 of the lists; more = higher
+        reads per query (default ``index.sizing.default_nprobe``: 1/16 of the lists; more = higher
         recall, slower).
         """
         params = SearchParams(exact, filter, nprobe)

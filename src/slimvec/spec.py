@@ -45,7 +45,7 @@ only changes the first-pass scan (rescoring stages use the float query).
 ``ivf:N`` (``index/ivf.py``) is not a transform of the vectors: it says how the first stage's
 codes are laid out and which of them a query reads. Until the collection holds enough vectors
 to train N centroids, search stays a flat scan (``info()["ivf"]`` says which). ``ivf:auto``
-stays flat below the measured crossover (``index.ivf.AUTO_ROWS``) and picks N itself.
+stays flat below the measured crossover (``index.sizing.AUTO_ROWS``) and picks N itself.
 
 Examples: ``"ivf:1024 | rabitq:2*40 > f32"``, ``"binary*40 > f32"``, ``"rabitq:4*4 > f32"``,
 ``"rabitq/q8*20 > f32"``, ``"pca:256 | binary*20 > int8*4 > f32"``,

@@ -19,7 +19,7 @@ import numpy as np
 
 from slimvec.engine.incoming import Incoming
 from slimvec.errors import SpecError
-from slimvec.index.ivf import require_faiss
+from slimvec.index.sizing import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
 from slimvec.search.funnel import ORIGINAL, Pipeline
 from slimvec.spec import AUTO_LISTS, parse_spec

@@ -21,7 +21,7 @@ from slimvec.engine import planner
 from slimvec.engine.arguments import SearchParams, Tuning
 from slimvec.engine.view import View
 from slimvec.errors import InvalidInputError
-from slimvec.index.ivf import check_nprobe
+from slimvec.index.sizing import check_nprobe
 from slimvec.kernels.topk import pad_results
 from slimvec.search.filters import parse_filter
 from slimvec.search.result import SearchResult

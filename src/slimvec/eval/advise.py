@@ -12,10 +12,10 @@ measures instead of guessing. On a sample it evaluates a small grid of funnels:
 * rescoring: none, float32, or int8 then float32, with oversampling factors found by bisection
   (the smallest factor that meets the target; larger ones only cost speed at equal RAM).
 
-* IVF (``ivf:N | rabitq... > f32``, N from ``index.ivf.suggested_nlist`` of the sample) for
+* IVF (``ivf:N | rabitq... > f32``, N from ``index.sizing.suggested_nlist`` of the sample) for
   each RaBitQ first stage that met the target flat, at its smallest factor, over an ``nprobe``
   sweep (each nprobe one candidate), when the sample holds enough docs to train the lists
-  (``index.ivf.train_rows``; below that a collection would search flat, and ``Advice.ivf_note``
+  (``index.sizing.train_rows``; below that a collection would search flat, and ``Advice.ivf_note``
   says so).
 
 Candidates are scored in memory with the same :class:`~slimvec.search.funnel.Pipeline` (and
@@ -56,9 +56,9 @@ from slimvec.eval.bench import (
     thread_limit,
 )
 from slimvec.eval.metrics import recall_at_k
-from slimvec.index.ivf import (
+from slimvec.index.ivf import IVFIndex
+from slimvec.index.sizing import (
     TRAIN_PER_LIST,
-    IVFIndex,
     list_bytes_per_vector,
     nprobe_sweep,
     require_faiss,
@@ -386,7 +386,7 @@ def _ivf_plan(n: int, any_rabitq: bool) -> tuple[str, int | None]:
     if n < need:
         return (
             f"ivf: not evaluated: the {n:,}-doc sample is below the {need:,} docs IVF lists "
-            f"need to train (index.ivf.FLAT_ROWS; a smaller collection searches flat); pass "
+            f"need to train (index.sizing.FLAT_ROWS; a smaller collection searches flat); pass "
             f"a sample of {need:,} or more to evaluate them"
         ), None
     if not any_rabitq:

@@ -44,20 +44,20 @@ IVF_STAGES = ("rabitq*40 > f32", "rabitq:2*20 > f32")
 
 
 def ivf_specs(n: int) -> tuple[list[str], str]:
-    """``ivf:N`` specs for ``n`` vectors (N from ``index.ivf.suggested_nlist``) and a line
+    """``ivf:N`` specs for ``n`` vectors (N from ``index.sizing.suggested_nlist``) and a line
     saying why, or why there are none: below the rows an IVF collection needs to train its
     lists it stays a flat scan, so an IVF row would only repeat the flat one."""
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
-    nlist = ivf.suggested_nlist(n)
-    need = ivf.train_rows(nlist)
+    nlist = sizing.suggested_nlist(n)
+    need = sizing.train_rows(nlist)
     if n < need:
         return [], (
             f"no ivf: rows: {n:,} docs < {need:,}, the rows an IVF collection needs to train "
-            f"its lists (index.ivf.FLAT_ROWS; below it search stays flat)"
+            f"its lists (index.sizing.FLAT_ROWS; below it search stays flat)"
         )
     try:
-        ivf.require_faiss()
+        sizing.require_faiss()
     except ImportError as exc:  # MissingDependencyError
         return [], f"no ivf: rows: {exc}"
     return [f"ivf:{nlist} | {stages}" for stages in IVF_STAGES], (
@@ -163,13 +163,13 @@ class SlimvecEngine(Engine):
 
     def nprobes(self, sweep: Sequence[int] | None) -> list[int | None]:
         """The ``nprobe`` values to measure once built: ``sweep`` within 1..nlist, or by
-        default ``index.ivf.nprobe_sweep`` for the collection's size and k=10 shortlist, for
+        default ``index.sizing.nprobe_sweep`` for the collection's size and k=10 shortlist, for
         an IVF collection whose lists are trained; else [None] (one row: a flat spec, or an
         IVF one still searched flat)."""
         ivf = self.col.info()["ivf"]
         if ivf is None or ivf["state"] != "trained":
             return [None]
-        from slimvec.index.ivf import nprobe_sweep
+        from slimvec.index.sizing import nprobe_sweep
 
         nlist = ivf["nlist"]
         if not sweep:
@@ -558,7 +558,7 @@ def run_bench(
     ``workdir`` keeps the built collections (one sub-directory per row); by default they go to
     a temporary directory that is removed. ``threads`` caps BLAS, numba and FAISS threads
     (see :func:`thread_limit`). An ``ivf:N`` spec whose lists trained is built once and
-    measured at each of ``nprobes`` (default ``index.ivf.nprobe_sweep(N)``): one row each.
+    measured at each of ``nprobes`` (default ``index.sizing.nprobe_sweep(N)``): one row each.
     """
     ks = sorted({int(k) for k in k_values})
     if not ks or ks[0] < 1:

@@ -10,7 +10,7 @@ live vectors as the first stage sees them (after transforms and its ``@D`` prefi
 collection holds ``train_rows`` live vectors: ``max(FLAT_ROWS, MIN_PER_LIST * N)``. Before
 that search stays the flat scan (``info()["ivf"]`` says so). They are retrained when the live
 count reaches ``RETRAIN_GROWTH`` x the count they were trained at, and whenever the pipeline
-is refitted (its space changed).
+is refitted (its space changed). These rules and their constants live in ``index.sizing``.
 
 **``ivf:auto``** (the default spec) is the same index with two choices made for the user: it
 stays flat until ``AUTO_ROWS`` live vectors, where the measured flat scan stops being the
@@ -63,7 +63,8 @@ from typing import Any
 import numpy as np
 
 from slimvec.codecs.rabitq import RaBitQCodec
-from slimvec.errors import CorruptCollectionError, InvalidInputError, MissingDependencyError
+from slimvec.errors import CorruptCollectionError, InvalidInputError
+from slimvec.index import sizing
 from slimvec.index.calibrate import GOAL, calibrate
 from slimvec.kernels.ivfscan import (
     ROWS,
@@ -81,36 +82,8 @@ from slimvec.spec import AUTO_LISTS, MAX_NLIST
 from slimvec.store.budget import block_rows
 from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
-from slimvec.validation import check_int
 
 IVF_DIR = "ivf"
-#: Below this many live vectors search stays flat: a flat rabitq:2 scan of 20k rows takes a
-#: fraction of a millisecond, and k-means on fewer rows gives lists too small to skip much. A
-#: judgement, not yet a measurement: ``benchmarks/ivf.py --crossover`` measures it but has not
-#: been run (BENCHMARKS.md "IVF").
-FLAT_ROWS = 20_000
-#: ``ivf:auto`` stays flat below this many live vectors. Measured (benchmarks/auto_index.py,
-#: BENCHMARKS.md "The default as a collection grows", 384-d low-rank set, batches of 200):
-#: at 50k the flat plan (exact BLAS for batches) was exact at 0.92x the lists' QPS and faster
-#: for one query (0.98 vs 1.21 ms); at 100k the lists gave 2.3x the flat table scan's QPS at
-#: recall 0.970 and one query in 1.02 ms (flat 0.92-1.78); from 200k they win both (1.08 vs
-#: 1.38-1.75 ms at 200k, 1.50 vs 4.0-4.2 ms at 1M).
-AUTO_ROWS = 100_000
-#: Fewest training vectors per centroid (FAISS warns below 39).
-MIN_PER_LIST = 39
-#: k-means trains on at most this many sampled vectors per centroid, for this many rounds:
-#: enough for partitions (the lists only need to be coherent, not optimal), and it keeps
-#: training at 1M x 384 with 1,024 lists to seconds.
-TRAIN_PER_LIST = 64
-KMEANS_ITER = 12
-SEED = 1234
-#: Retrain when the live count reaches this multiple of the count the centroids were trained at.
-RETRAIN_GROWTH = 4
-#: Lists a query probes by default: 1 in ``PROBE_SHARE`` of them, at least ``MIN_NPROBE``
-#: (BENCHMARKS.md "IVF": on the 1M sentence set with ivf:1024, nprobe 32 gave recall@10 0.91
-#: and 64 gave 0.95); a search can pass its own ``nprobe``.
-PROBE_SHARE = 16
-MIN_NPROBE = 8
 #: Rows encoded at a time when building lists; assignment works in blocks of ~``ASSIGN_FLOATS``.
 CHUNK = 65_536
 #: ... and at most this many floats (``CHUNK`` rows of 384 dims).
@@ -119,90 +92,6 @@ ASSIGN_FLOATS = 1 << 24
 #: (collection path, segment, rows or None) -> that segment's pipeline input, sliceable.
 StoredVectors = Callable[..., Any]
 _TAG = re.compile(r"^c\d{6,12}$")
-
-
-def require_faiss() -> Any:
-    """FAISS (its k-means trains the centroids), or a clear error saying how to install it."""
-    try:
-        import faiss
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "IVF lists ('ivf:N', 'ivf:auto') train their centroids with FAISS's k-means, "
-            "a slimvec dependency: pip install faiss-cpu==1.15.1"
-        ) from exc
-    return faiss
-
-
-def default_nprobe(nlist: int) -> int:
-    """Lists probed when a search gives no ``nprobe``."""
-    return max(min(nlist, MIN_NPROBE), nlist // PROBE_SHARE)
-
-
-def check_nprobe(nprobe: Any, nlist: int | None) -> int:
-    """``nprobe`` as an int in 1..nlist, or an ``InvalidInputError`` saying what to pass.
-    ``nlist`` None (``ivf:auto``, whose list count follows its size): any positive int."""
-    if nlist is None:
-        return check_int(nprobe, "nprobe")
-    if isinstance(nprobe, bool) or not isinstance(nprobe, (int, np.integer)):
-        raise InvalidInputError(f"nprobe must be an integer from 1 to {nlist}, got {nprobe!r}")
-    if not 1 <= nprobe <= nlist:
-        raise InvalidInputError(
-            f"nprobe={nprobe} is outside 1..{nlist} (the collection has {nlist} lists)"
-        )
-    return int(nprobe)
-
-
-def suggested_nlist(n: int) -> int:
-    """Lists for ``n`` vectors: the power of two nearest sqrt(n) (1,024 at 1M, 4,096 at 10M;
-    BENCHMARKS.md "IVF"), at most what ``n`` vectors can train (``MIN_PER_LIST`` each)."""
-    n = max(int(n), 1)
-    nlist = 1 << max(0, round(math.log2(math.sqrt(n))))
-    while nlist > 1 and MIN_PER_LIST * nlist > n:
-        nlist //= 2
-    return nlist
-
-
-def train_rows(nlist: int) -> int:
-    """Live vectors an ``ivf:nlist`` collection needs before its lists are trained."""
-    return max(FLAT_ROWS, MIN_PER_LIST * nlist)
-
-
-def nprobe_sweep(nlist: int, rows: int | None = None, shortlist: int = 0) -> list[int]:
-    """The ``nprobe`` values ``slimvec bench`` and ``advise`` measure: powers of two from
-    nlist/256 (at least 1) to nlist/2, and the default.
-
-    With ``rows`` (vectors in the lists) and ``shortlist`` (first-stage candidates per query),
-    values whose probed lists hold on average fewer than twice the shortlist are left out
-    (the largest is kept): a query whose lists hold fewer rows than its shortlist is re-run
-    as the flat scan, so such a point would measure the flat scan under an nprobe label."""
-    top = max(1, nlist // 2)
-    values = {1 << p for p in range(top.bit_length()) if max(1, nlist // 256) <= 1 << p <= top}
-    sweep = sorted(values | {default_nprobe(nlist)})
-    if rows is None:
-        return sweep
-    return [p for p in sweep if p * rows >= 2 * shortlist * nlist] or sweep[-1:]
-
-
-def list_bytes_per_vector(codec: RaBitQCodec) -> int:
-    """Bytes of a row in the lists: its bit planes, F and L (float32 each) and its entry in
-    the position -> row map (int32). The flat code's other two factors (G, E: error bounds)
-    are not needed by the list scan."""
-    return codec.factor_start + 8 + 4
-
-
-def train_centroids(sample: np.ndarray, nlist: int) -> np.ndarray:
-    """(nlist, d) float32 k-means centroids of ``sample`` (FAISS ``Kmeans``, L2)."""
-    faiss = require_faiss()
-    kmeans = faiss.Kmeans(
-        sample.shape[1],
-        nlist,
-        niter=KMEANS_ITER,
-        seed=SEED,
-        max_points_per_centroid=TRAIN_PER_LIST,
-        verbose=False,
-    )
-    kmeans.train(np.ascontiguousarray(sample, np.float32))
-    return kmeans.centroids.astype(np.float32)
 
 
 def ivf_dirs(manifest: Manifest) -> set[str]:
@@ -289,23 +178,23 @@ class IVFIndex:
     @property
     def train_rows(self) -> int:
         """Live vectors needed before the lists are trained."""
-        return AUTO_ROWS if self.auto else train_rows(self.nlist)
+        return sizing.AUTO_ROWS if self.auto else sizing.train_rows(self.nlist)
 
     @property
     def default_nprobe(self) -> int:
         """Lists a search reads when it names no ``nprobe``: measured for ``ivf:auto``."""
-        return self.nprobe or default_nprobe(self.nlist)
+        return self.nprobe or sizing.default_nprobe(self.nlist)
 
     def lists_for(self, live: int) -> int:
         """Lists to train for ``live`` vectors: the spec's N, or ``ivf:auto``'s choice."""
-        return suggested_nlist(live) if self.auto else self.nlist
+        return sizing.suggested_nlist(live) if self.auto else self.nlist
 
     def ram_bytes_per_vector(self, rows: int) -> int:
         """What a trained index needs resident per row to search at speed: the lists (memory-
         mapped, but every query touches its probed ones), ids and tombstones, and a share of
         the centroids. The flat codes are not counted: the IVF search leaves them on disk."""
         share = math.ceil(4 * self.nlist * self.codec.dim / max(rows, 1))
-        return list_bytes_per_vector(self.codec) + ROW_OVERHEAD_BYTES + share
+        return sizing.list_bytes_per_vector(self.codec) + ROW_OVERHEAD_BYTES + share
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -409,7 +298,7 @@ class IVFIndex:
             manifest.extra.pop("ivf", None)
             return
         retrain = info is None or refit
-        if retrain or live >= RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
+        if retrain or live >= sizing.RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
             self._train(path, manifest, deleted, live)
             retrain = True
         tag = manifest.extra["ivf"]["centroids"]
@@ -431,7 +320,7 @@ class IVFIndex:
         generation = manifest.generation + 1
         rng = np.random.default_rng(generation)
         nlist = self.lists_for(live)
-        n = min(live, TRAIN_PER_LIST * nlist)
+        n = min(live, sizing.TRAIN_PER_LIST * nlist)
         rows = np.sort(rng.choice(np.flatnonzero(~deleted), n, replace=False))
         parts = []
         for e in manifest.segments:
@@ -440,7 +329,7 @@ class IVFIndex:
             step = self._step(x)
             parts += [self._view(x[lo : lo + step]) for lo in range(0, len(x), step)]
         self.nlist = nlist
-        centroids = train_centroids(np.concatenate(parts), nlist)
+        centroids = sizing.train_centroids(np.concatenate(parts), nlist)
         tag = f"c{generation:06d}"
         folder = path / IVF_DIR / tag
         folder.mkdir(parents=True, exist_ok=True)
@@ -620,7 +509,7 @@ class IVFIndex:
         out.update(
             state="trained",
             trained_on=self.trained_on,
-            retrain_at=RETRAIN_GROWTH * self.trained_on,
+            retrain_at=sizing.RETRAIN_GROWTH * self.trained_on,
             log_rows_scanned_flat=log_rows,
             list_sizes={
                 "min": int(sizes.min()),
@@ -632,11 +521,12 @@ class IVFIndex:
             sizes=sizes.tolist(),
         )
         if self.auto:
+            grown = sizing.RETRAIN_GROWTH * self.trained_on
             out["note"] = (
                 f"partitioned by ivf:auto into {self.nlist} lists (about sqrt of the "
                 f"{self.trained_on:,} live vectors it was trained on); retrained into "
-                f"{suggested_nlist(RETRAIN_GROWTH * self.trained_on)} lists at "
-                f"{RETRAIN_GROWTH * self.trained_on:,}; default nprobe {self.default_nprobe}: "
+                f"{sizing.suggested_nlist(grown)} lists at {grown:,}; "
+                f"default nprobe {self.default_nprobe}: "
                 f"measured to keep {self.calibrated_recall} of stored vectors' top-10 "
                 f"(goal {GOAL})"
             )

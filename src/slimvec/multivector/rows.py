@@ -23,7 +23,7 @@ import numpy as np
 
 from slimvec.engine.rows import Layout, RowFormat
 from slimvec.errors import SpecError
-from slimvec.index.ivf import require_faiss
+from slimvec.index.sizing import require_faiss
 from slimvec.kernels.maxsim import PQ_PREFIX, Codebook, TokenCodes, is_code_kind, maxsim
 from slimvec.kernels.pqres import PQResidualCodebook, check_subspaces
 from slimvec.kernels.residual import ResidualCodebook, check_bits
