@@ -128,44 +128,68 @@ def test_a_damaged_list_count_or_nprobe_is_reported(tmp_path, key, value, messag
 CHILD = textwrap.dedent(
     """
     import sys
+    import threading
     import numpy as np
     import slimvec
     from killpoints import die, die_after
     from slimvec.index import ivf, sizing
+    from slimvec.index import training as training_module
 
     path, point, rows, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     sizing.AUTO_ROWS = int(sys.argv[5])
-    if point == "after_centroids":
-        die_after(ivf.IVFIndex, "_train")
+    background = sys.argv[6] == "background"
+    if background:  # the training runs on the handle's trainer thread, and dies there
+        sizing.BACKGROUND_ROWS = 0
+
+    def training(call):  # in the background, the commit's own list writes are not the point
+        return not background or threading.current_thread().name == "slimvec-ivf-training"
+
+    if point == "after_centroids":  # dies as the first segment's lists begin
+        real_write = ivf.IVFIndex.write_lists
+        def write(*a, **k):
+            if training(write):
+                die()
+            real_write(*a, **k)
+        ivf.IVFIndex.write_lists = write
     elif point == "after_lists":
-        die_after(ivf.IVFIndex, "_build")
+        real_write = ivf.IVFIndex.write_lists
+        def write(*a, **k):
+            real_write(*a, **k)
+            if training(write):
+                die()
+        ivf.IVFIndex.write_lists = write
+    elif point == "staged":  # trained, listed and calibrated; not yet installed
+        die_after(training_module.StagedLists, "train")
     elif point == "mid_lists":  # a segment's lists half written: codes, no scalars
         real, calls = ivf.save_array, []
         def save(*a, **k):
-            calls.append(1)
-            if len(calls) == 3:
+            calls.append(training(save))
+            if sum(calls) == 2:
                 die()
             real(*a, **k)
         ivf.save_array = save
     x = np.random.default_rng(seed).standard_normal((rows, 32)).astype(np.float32)
-    slimvec.open(path).add(x)
+    col = slimvec.open(path)
+    col.add(x)
+    col.close()  # waits for a background training
     print("finished without crashing")
     """
 )
 
 
-def _kill_adding(path, point: str, rows: int, seed: int) -> None:
+def _kill_adding(path, point: str, rows: int, seed: int, where: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), point, str(rows), str(seed),
-         str(SMALL_AUTO_ROWS)],
+         str(SMALL_AUTO_ROWS), where],
         capture_output=True, text=True, env=child_env(), timeout=300,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
-@pytest.mark.parametrize("point", ["after_centroids", "mid_lists", "after_lists"])
+@pytest.mark.parametrize("point", ["after_centroids", "mid_lists", "after_lists", "staged"])
 @pytest.mark.parametrize("transition", ["first training", "retrain"])
-def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transition):
+@pytest.mark.parametrize("where", ["commit", "background"])
+def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transition, where):
     path = tmp_path / "c"
     col = slimvec.create(path, dim=DIM)
     if transition == "first training":  # 700 flat rows; 200 more train the lists
@@ -177,11 +201,12 @@ def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transit
         col.add(base[SMALL_AUTO_ROWS:])
     before = col.info()["ivf"]
     col.close()
-    _kill_adding(path, point, rows, 7)
+    _kill_adding(path, point, rows, 7, where)
 
     again = slimvec.open(path)
     after = again.info()["ivf"]
-    assert len(again) == len(base)
+    # in the background the add committed before its training began
+    assert len(again) == len(base) + (rows if where == "background" else 0)
     assert {k: after.get(k) for k in ("state", "nlist", "trained_on")} == {
         k: before.get(k) for k in ("state", "nlist", "trained_on")
     }

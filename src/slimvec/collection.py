@@ -29,6 +29,7 @@ import numpy as np
 
 from slimvec.engine import reader
 from slimvec.engine.arguments import SearchParams, check_delete, check_page, check_update, row_info
+from slimvec.engine.background import BackgroundTraining
 from slimvec.engine.ids import key_array
 from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
@@ -37,6 +38,7 @@ from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
 from slimvec.engine.writer import Writer, create_directory, describe_refits, new_manifest
 from slimvec.errors import InvalidInputError
+from slimvec.index.training import StagedLists
 from slimvec.search.funnel import Pipeline
 from slimvec.search.fusion import text_search
 from slimvec.search.result import GetResult, SearchResult
@@ -63,6 +65,9 @@ class Collection(LiveRecall):
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
+        self._training = BackgroundTraining(self._install_lists)  # see engine.background
+        self._writer.ivf.background = True
+        self._writer.on_training_due = self._training.start
         self._quality = Monitor(self)  # live recall: see slimvec.engine.quality
         if self._refusal is not None:
             self._current.close()
@@ -570,13 +575,35 @@ class Collection(LiveRecall):
         """Counts, spec, what each vector costs in RAM and on disk, live recall."""
         self._sync()
         view = self._view
-        return view.describe(
+        out = view.describe(
             path=str(self.path), count=len(self), calibration=describe_refits(view), upgrade=None
         ) | {"quality": self._quality.report(view.manifest.extra.get("target_recall"))}
+        if out.get("ivf") is not None:
+            out["ivf"]["training"] = self._training.describe()
+        return out
+
+    def wait_for_index(self, timeout: float | None = None) -> bool:
+        """Block until this handle's background IVF training (if one runs) has committed its
+        lists; whether none is running now. Searches never need it: until the lists commit
+        they use the state the collection had (flat, or the previous lists)."""
+        return self._training.wait(timeout)
+
+    def _install_lists(self, staged: StagedLists) -> bool:
+        """The background trainer's commit: a write like any other (pin, lock, latest view)."""
+        with self._pin.exclusive():
+            if self._closed:
+                return False
+            with self.transaction():
+                return self._writer.install_lists(staged)
+
+    def close(self) -> None:
+        """Wait for a background IVF training to commit (lists paid for are kept), then
+        release files; every later call raises."""
+        self._training.wait()  # outside the pin: the training's commit takes it
+        self._release()
 
     @writes
-    def close(self) -> None:
-        """Release files; every later call raises."""
+    def _release(self) -> None:
         if self._closed:
             return
         self._quality.close()

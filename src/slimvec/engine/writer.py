@@ -36,7 +36,9 @@ from slimvec.engine.incoming import Block, Incoming, encode_whole, fit_sample, w
 from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import CollectionExistsError, InvalidInputError
+from slimvec.index import sizing
 from slimvec.index.ivf import IVF_DIR, ivf_dirs
+from slimvec.index.training import StagedLists, in_progress, train_in_commit
 from slimvec.search.funnel import ORIGINAL
 from slimvec.sparse.bm25 import BM25Index
 from slimvec.spec import parse_spec
@@ -152,12 +154,24 @@ class KeywordHook(CommitHook):
 
 
 class IVFHook(CommitHook):
-    """An ``ivf:N`` collection's lists: centroids trained or retrained when due, lists built
-    for segments lacking them."""
+    """An ``ivf:N`` collection's lists: built for segments lacking them; trained or retrained
+    when due, in this commit or (``background``, large enough, no refit) after it, on the
+    handle's trainer thread (``engine.background``): ``due`` then tells the writer to start it."""
+
+    def __init__(self) -> None:
+        self.background = False
+        self.due = False
 
     def before_commit(self, c: Commit) -> None:
-        if c.view.ivf is not None:
-            c.view.ivf.prepare_commit(c.view.path, c.view.manifest, c.deleted, c.refit)
+        ivf, path, m = c.view.ivf, c.view.path, c.view.manifest
+        self.due = False
+        if ivf is None or not ivf.prepare_commit(path, m, c.deleted, c.refit):
+            return
+        live = len(c.deleted) - int(np.count_nonzero(c.deleted))
+        if self.background and not c.refit and live >= sizing.BACKGROUND_ROWS:
+            self.due = True
+        else:
+            train_in_commit(ivf, path, m, c.deleted)
 
 
 class Writer:
@@ -167,7 +181,10 @@ class Writer:
 
     def __init__(self, current: CurrentView):
         self.current = current
-        self.hooks: list[CommitHook] = [MetadataHook(), KeywordHook(), IVFHook()]
+        self.ivf = IVFHook()
+        self.hooks: list[CommitHook] = [MetadataHook(), KeywordHook(), self.ivf]
+        #: Called with the new view after a commit that left a training due (``IVFHook``).
+        self.on_training_due: Callable[[View], None] | None = None
 
     @contextmanager
     def transaction(self, sync: Callable[[], None]) -> Iterator[Manifest]:
@@ -374,6 +391,20 @@ class Writer:
         view.manifest.commit(view.path)
         self.current.load()
         self.sweep()  # the replaced files
+        if self.ivf.due and self.on_training_due is not None:
+            self.ivf.due = False
+            self.on_training_due(self.current.view)
+
+    def install_lists(self, staged: StagedLists) -> bool:
+        """Commit lists trained apart (``index.training``) if they still fit the collection;
+        whether they were."""
+        view = self.current.view
+        self.ivf.due = False
+        if view.ivf is None or not staged.fits(view.manifest):
+            return False
+        staged.install(view.manifest)
+        self._commit(view)
+        return True
 
     def _save_state(self, view: View, generation: int, fitted_on: int) -> None:
         state = view.rows.state()
@@ -532,7 +563,8 @@ class Writer:
         """Remove files of interrupted writes (anything the manifest does not name)."""
         view = self.current.view
         m = view.manifest
-        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m)}
+        training = in_progress(view.path / IVF_DIR)  # other handles' trainings, still running
+        subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m) | training}
         sweep(view.path, m.files | {MANIFEST, LOCK}, OWN_PREFIXES, subdirs)
 
 

@@ -65,7 +65,7 @@ import numpy as np
 from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError
 from slimvec.index import sizing
-from slimvec.index.calibrate import GOAL, calibrate
+from slimvec.index.calibrate import GOAL
 from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
@@ -232,12 +232,15 @@ class IVFIndex:
             raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
         index.centroids, index.tag = centroids, tag
         index.trained_on = int(info.get("trained_on", 0))
-        index.lists = [index._open_lists(path, entry) for entry in manifest.segments]
+        index.lists = [
+            index.open_lists(path / IVF_DIR / f"{entry.name}.{tag}", entry)
+            for entry in manifest.segments
+        ]
         index.built = ivf_dirs(manifest)
         return index
 
-    def _open_lists(self, path: Path, entry: SegmentEntry) -> SegmentLists:
-        folder = path / IVF_DIR / f"{entry.name}.{self.tag}"
+    def open_lists(self, folder: Path, entry: SegmentEntry) -> SegmentLists:
+        """Segment ``entry``'s lists, as written in ``folder`` (memory-mapped, checked)."""
         perm = _read(folder / "perm.npy", False)
         offsets = _read(folder / "offsets.npy", False)
         ok = (
@@ -287,64 +290,49 @@ class IVFIndex:
     # -- writing (under the collection's write lock, before its manifest commit) ------------
     def prepare_commit(
         self, path: Path, manifest: Manifest, deleted: np.ndarray, refit: bool = False
-    ) -> None:
-        """Make ``manifest`` (about to be committed) name complete IVF files: train (or
-        retrain) the centroids when due, then build lists for every segment lacking them.
-        ``deleted``: tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted."""
+    ) -> bool:
+        """Keep ``manifest`` (about to be committed) naming complete IVF files, and say
+        whether a training is due (the caller trains: ``index.training``). ``deleted``:
+        tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted.
+
+        Too few live vectors: flat (no lists named). Lists in use and no refit: lists are
+        built for segments new since they were trained, so the commit is complete whether
+        or not the caller trains now; due once the collection grew ``RETRAIN_GROWTH``-fold.
+        Not trained yet, or refitted (the codes' space changed, the old lists no longer
+        describe the codes): due, and the caller must train before this commit or leave it
+        flat."""
         live = len(deleted) - int(np.count_nonzero(deleted))
         info = manifest.extra.get("ivf")
         if live < self.train_rows and (info is None or refit):
-            # not trained yet, or the space changed and too few rows remain to retrain: flat
             manifest.extra.pop("ivf", None)
-            return
-        retrain = info is None or refit
-        if retrain or live >= sizing.RETRAIN_GROWTH * max(int(info["trained_on"]), 1):
-            self._train(path, manifest, deleted, live)
-            retrain = True
-        tag = manifest.extra["ivf"]["centroids"]
+            return False
+        if info is None or refit:
+            manifest.extra.pop("ivf", None)
+            return True
+        tag = info["centroids"]
         for entry in manifest.segments:
             name = f"{entry.name}.{tag}"
             if name not in self.built:
-                self._build(path, entry, name)
+                self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
-        if retrain and self.auto:  # the nprobe that holds recall on these lists
-            self.lists = [self._open_lists(path, entry) for entry in manifest.segments]
-            self.nprobe, recall = calibrate(self, path, manifest, deleted)
-            self.calibrated_recall = round(recall, 4)
-            manifest.extra["ivf"].update(
-                nprobe=self.nprobe, calibrated_recall=self.calibrated_recall
-            )
+        return live >= self.retrain_at(info)
 
-    def _train(self, path: Path, manifest: Manifest, deleted: np.ndarray, live: int) -> None:
-        generation = manifest.generation + 1
-        rng = np.random.default_rng(generation)
-        nlist = self.lists_for(live)
-        n = min(live, sizing.TRAIN_PER_LIST * nlist)
-        rows = np.sort(rng.choice(np.flatnonzero(~deleted), n, replace=False))
-        parts = []
-        for e in manifest.segments:
-            mine = rows[(rows >= e.start) & (rows < e.start + e.rows)] - e.start
-            x = self.vectors(path, e, mine)
-            step = self._step(x)
-            parts += [self._view(x[lo : lo + step]) for lo in range(0, len(x), step)]
-        self.nlist = nlist
-        centroids = sizing.train_centroids(np.concatenate(parts), nlist)
-        tag = f"c{generation:06d}"
-        folder = path / IVF_DIR / tag
-        folder.mkdir(parents=True, exist_ok=True)
-        save_array(folder / "centroids.npy", centroids)
-        fsync_dir(folder)
-        self.centroids, self.tag = centroids, tag
-        self.built = {tag}  # every segment needs lists for the new centroids
-        manifest.extra["ivf"] = {
-            "centroids": tag, "trained_on": live, "sample": n, "nlist": self.nlist
-        }  # fmt: skip
+    def retrain_at(self, info: dict[str, Any]) -> int:
+        """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
+        return sizing.RETRAIN_GROWTH * max(int(info["trained_on"]), 1)
 
-    def _build(self, path: Path, entry: SegmentEntry, name: str) -> None:
+    def fresh(
+        self, pipeline: Pipeline | None = None, vectors: StoredVectors | None = None
+    ) -> IVFIndex:
+        """An untrained index of the same spec (what a training fills in), on this index's
+        pipeline or a copy of it (a background training's, safe from later refits)."""
+        nlist = AUTO_LISTS if self.auto else self.nlist
+        return IVFIndex(nlist, pipeline or self.pipeline, vectors or self.vectors)
+
+    def write_lists(self, path: Path, entry: SegmentEntry, folder: Path) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
         lists = self.group(self.vectors(path, entry), entry.start, viewed=False)
-        folder = path / IVF_DIR / name
         folder.mkdir(parents=True, exist_ok=True)
         save_array(folder / "nibbles.npy", lists.codes)
         save_array(folder / "scalars.npy", lists.scalars)
@@ -354,8 +342,8 @@ class IVFIndex:
 
     def group(self, x: np.ndarray, start: int = 0, viewed: bool = True) -> SegmentLists:
         """Rows ``x`` (as the first stage sees them if ``viewed``, else as stored) assigned to
-        their nearest centroid, their residual codes grouped by list, in RAM (``_build`` writes
-        them; ``slimvec advise`` searches them in memory)."""
+        their nearest centroid, their residual codes grouped by list, in RAM (``write_lists``
+        writes them; ``slimvec advise`` searches them in memory)."""
         n = len(x)
         assign = np.empty(n, np.int32)
         codes = np.empty((n, self.codec.width), np.uint8)

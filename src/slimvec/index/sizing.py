@@ -38,6 +38,12 @@ KMEANS_ITER = 12
 SEED = 1234
 #: Retrain when the live count reaches this multiple of the count the centroids were trained at.
 RETRAIN_GROWTH = 4
+#: A training due at this many live vectors or more runs in the background of the commit that
+#: found it due (``index.training``; the handle's trainer thread), when the handle has one:
+#: measured at 100k x 384, training, building every list and measuring nprobe took 5.4 s
+#: inside the add (BENCHMARKS.md "The default as a collection grows"), 28 s at 640k. Smaller
+#: trainings take about a second and are done inside the commit, as a refit's always are.
+BACKGROUND_ROWS = 50_000
 #: Lists a query probes by default: 1 in ``PROBE_SHARE`` of them, at least ``MIN_NPROBE``
 #: (BENCHMARKS.md "IVF": on the 1M sentence set with ivf:1024, nprobe 32 gave recall@10 0.91
 #: and 64 gave 0.95); a search can pass its own ``nprobe``.

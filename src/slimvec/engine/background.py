@@ -1,0 +1,113 @@
+"""A handle's background trainer: large IVF trainings run beside the writes, not inside them.
+
+When a commit finds a large training due (``engine.writer.IVFHook``: the collection crossed
+``ivf:auto``'s threshold or grew ``RETRAIN_GROWTH``-fold), the writer commits without it and
+calls :meth:`BackgroundTraining.start` with the new view. A thread then trains from a
+snapshot of that commit (its manifest, tombstones and a copy of its fitted pipeline) into a
+staging folder (``index.training``), without the write lock: the add that crossed returns at
+once, later writes go on, and every reader keeps the state it had (the flat scan, or the old
+lists with lists for new segments). Finally the thread takes the handle's pin and the write
+lock like any write, builds lists for the segments committed meanwhile (a round or two of
+them first outside the lock, so the lock is held briefly) and commits; readers move to the
+new lists at their next call.
+
+A training that no longer fits (the pipeline was refitted, or another handle committed lists
+first) is dropped; an error is kept for ``info()`` and logged, and the next commit that finds
+the training due starts it again, as does the next write after a process killed mid-training
+(its staging folder is swept once the process is gone). :meth:`wait` blocks until the current
+training is done; ``Collection.close`` waits for it, so lists paid for are not lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slimvec.engine.view import View
+from slimvec.index.training import StagedLists
+from slimvec.store.manifest import Manifest
+
+log = logging.getLogger("slimvec")
+
+#: Rounds of lists built outside the lock for segments committed while the training ran.
+CATCH_UP_ROUNDS = 3
+
+
+class BackgroundTraining:
+    """One handle's trainer thread (at most one training at a time)."""
+
+    def __init__(self, install: Callable[[StagedLists], bool]):
+        """``install``: commits staged lists under the handle's pin and write lock; returns
+        whether they still fit the collection."""
+        self._install = install
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self.last: dict[str, Any] | None = None  # how the last training ended
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self, view: View) -> None:
+        """Train lists for ``view`` (just committed, under the write lock) on the thread,
+        unless a training is already running."""
+        with self._lock:
+            if self.running:
+                return
+            rows = copy.deepcopy(view.rows)  # the fitted pipeline, safe from later refits
+            index = view.ivf.fresh(rows.pipeline, rows.pipeline_input)
+            staged = StagedLists(index, view.path)
+            manifest = copy.deepcopy(view.manifest)
+            deleted = view.deleted.array[: manifest.rows].copy()
+            self._started = time.time()
+            self._thread = threading.Thread(
+                target=self._run, args=(staged, manifest, deleted), name="slimvec-ivf-training"
+            )
+            self._thread.daemon = True  # a killed process trains again at its next write
+            self._thread.start()
+
+    def _run(self, staged: StagedLists, manifest: Manifest, deleted: Any) -> None:
+        started = time.perf_counter()
+        try:
+            staged.train(manifest, deleted)
+            for _ in range(CATCH_UP_ROUNDS):  # segments committed meanwhile, outside the lock
+                latest = Manifest.load(staged.path)
+                if not staged.fits(latest) or {e.name for e in latest.segments} <= staged.staged:
+                    break
+                staged.build(latest)
+            installed = self._install(staged)
+            outcome = "installed" if installed else "dropped: the collection changed under it"
+        except Exception as exc:  # kept for info(); the next commit that finds it due retries
+            log.warning("slimvec: background IVF training of %s failed: %r", staged.path, exc)
+            outcome = f"failed: {exc!r}"
+        finally:
+            staged.discard()
+        self.last = {
+            "outcome": outcome,
+            "trained_on": staged.info.get("trained_on"),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the running training (if any) is done; whether none is running."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return not self.running
+
+    def describe(self) -> dict[str, Any] | None:
+        """What ``info()["ivf"]["training"]`` shows: running since when, or how the last
+        training ended; None if this handle never trained in the background."""
+        if self.running:
+            return {
+                "state": "running in the background",
+                "seconds": round(time.time() - self._started, 1),
+                "note": "searches use the current state until the new lists commit",
+            }
+        return self.last
