@@ -132,6 +132,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     import slimvec
     from killpoints import die, die_after
+    from slimvec.engine import writer
     from slimvec.index import ivf, sizing
     from slimvec.index import training as training_module
 
@@ -140,6 +141,7 @@ CHILD = textwrap.dedent(
     background = sys.argv[6] == "background"
     if background:  # the training runs on the handle's trainer thread, and dies there
         sizing.BACKGROUND_ROWS = 0
+        writer.REFIT_ENOUGH = 0  # else the refit at 4x (trained in its commit) comes first
 
     def training(call):  # in the background, the commit's own list writes are not the point
         return not background or threading.current_thread().name == "slimvec-ivf-training"

@@ -1,15 +1,16 @@
 """A handle's background trainer: large IVF trainings run beside the writes, not inside them.
 
 When a commit finds a large training due (``engine.writer.IVFHook``: the collection crossed
-``ivf:auto``'s threshold or grew ``RETRAIN_GROWTH``-fold), the writer commits without it and
-calls :meth:`BackgroundTraining.start` with the new view. A thread then trains from a
-snapshot of that commit (its manifest, tombstones and a copy of its fitted pipeline) into a
-staging folder (``index.training``), without the write lock: the add that crossed returns at
-once, later writes go on, and every reader keeps the state it had (the flat scan, or the old
-lists with lists for new segments). Finally the thread takes the handle's pin and the write
-lock like any write, builds lists for the segments committed meanwhile (a round or two of
-them first outside the lock, so the lock is held briefly) and commits; readers move to the
-new lists at their next call.
+``ivf:auto``'s threshold or grew ``RETRAIN_GROWTH``-fold), the writer commits without it and,
+at the end of the write, calls :meth:`BackgroundTraining.start` with the new view. A thread
+then trains from a snapshot of that commit (its manifest, tombstones, a copy of its fitted
+pipeline, and its segments' files opened, so that a merge sweeping them meanwhile does not
+matter) into a staging folder (``index.training``), without the write lock: the add that
+crossed returns at once, later writes go on, and every reader keeps the state it had (the flat
+scan, or the old lists with lists for new segments). Finally the thread takes the handle's pin
+and the write lock like any write, builds lists for the segments committed meanwhile (a round
+or two of them first outside the lock, so the lock is held briefly) and commits; readers move
+to the new lists at their next call.
 
 A training that no longer fits (the pipeline was refitted, or another handle committed lists
 first) is dropped; an error is kept for ``info()`` and logged, and the next commit that finds
@@ -28,11 +29,12 @@ from collections.abc import Callable
 from typing import Any
 
 from slimvec.engine.view import View
-from slimvec.index.training import StagedLists
+from slimvec.index.training import StagedLists, opened_inputs
 from slimvec.store.manifest import Manifest
 
 log = logging.getLogger("slimvec")
 
+THREAD_NAME = "slimvec-ivf-training"
 #: Rounds of lists built outside the lock for segments committed while the training ran.
 CATCH_UP_ROUNDS = 3
 
@@ -61,13 +63,13 @@ class BackgroundTraining:
             if self.running:
                 return
             rows = copy.deepcopy(view.rows)  # the fitted pipeline, safe from later refits
-            index = view.ivf.fresh(rows.pipeline, rows.pipeline_input)
-            staged = StagedLists(index, view.path)
             manifest = copy.deepcopy(view.manifest)
+            inputs = opened_inputs(rows.pipeline_input, view.path, manifest)
+            staged = StagedLists(view.ivf.fresh(rows.pipeline, inputs), view.path)
             deleted = view.deleted.array[: manifest.rows].copy()
             self._started = time.time()
             self._thread = threading.Thread(
-                target=self._run, args=(staged, manifest, deleted), name="slimvec-ivf-training"
+                target=self._run, args=(staged, manifest, deleted), name=THREAD_NAME
             )
             self._thread.daemon = True  # a killed process trains again at its next write
             self._thread.start()

@@ -183,17 +183,20 @@ class Writer:
         self.current = current
         self.ivf = IVFHook()
         self.hooks: list[CommitHook] = [MetadataHook(), KeywordHook(), self.ivf]
-        #: Called with the new view after a commit that left a training due (``IVFHook``).
+        #: Called with the new view (under the lock) at the end of a write whose last commit
+        #: left a training due (``IVFHook``).
         self.on_training_due: Callable[[View], None] | None = None
 
     @contextmanager
     def transaction(self, sync: Callable[[], None]) -> Iterator[Manifest]:
         """Hold the write lock on an up-to-date view and yield its manifest (see the module
-        docstring); ``sync`` catches the handle up once the lock is held."""
+        docstring); ``sync`` catches the handle up once the lock is held. A training the
+        last commit left due starts at the end, from the state the whole write left."""
         path = self.current.view.path
         with write_lock(path):
             sync()
             self.sweep()
+            self.ivf.due = False
             try:
                 yield self.current.view.manifest
             except BaseException:
@@ -203,6 +206,8 @@ class Writer:
             if signature(path) != self.current.view.signature:  # committed without reloading
                 self.current.load()
                 self.sweep()
+            if self.ivf.due and self.on_training_due is not None:
+                self.on_training_due(self.current.view)
 
     # -- the log ----------------------------------------------------------------------------
     def log(self, record: LogRecord) -> None:
@@ -391,9 +396,6 @@ class Writer:
         view.manifest.commit(view.path)
         self.current.load()
         self.sweep()  # the replaced files
-        if self.ivf.due and self.on_training_due is not None:
-            self.ivf.due = False
-            self.on_training_due(self.current.view)
 
     def install_lists(self, staged: StagedLists) -> bool:
         """Commit lists trained apart (``index.training``) if they still fit the collection;

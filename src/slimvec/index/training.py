@@ -33,9 +33,9 @@ import numpy as np
 
 from slimvec.index import sizing
 from slimvec.index.calibrate import calibrate
-from slimvec.index.ivf import IVF_DIR, IVFIndex
+from slimvec.index.ivf import IVF_DIR, IVFIndex, StoredVectors
 from slimvec.store.files import fsync_dir, save_array
-from slimvec.store.manifest import Manifest
+from slimvec.store.manifest import Manifest, SegmentEntry
 
 #: Prefix of a staging folder in ``ivf/``: ``.train-<pid>-<n>``.
 STAGING = ".train-"
@@ -66,6 +66,20 @@ def _running(pid: str) -> bool:
     return True
 
 
+def opened_inputs(vectors: StoredVectors, path: Path, manifest: Manifest) -> StoredVectors:
+    """``vectors`` with ``manifest``'s segments opened now: a training reading them later
+    still can after a merge or compaction swept their files (the mappings stay valid)."""
+    opened = {entry.name: vectors(path, entry) for entry in manifest.segments}
+
+    def read(where: Path, entry: SegmentEntry, rows: np.ndarray | None = None) -> Any:
+        x = opened.get(entry.name)
+        if x is None:  # a segment committed since
+            return vectors(where, entry, rows)
+        return x if rows is None else x[rows]
+
+    return read
+
+
 def basis(manifest: Manifest) -> tuple[Any, ...]:
     """What lists trained on ``manifest`` depend on: the fitted pipeline and the lists in
     use. Installing is refused once either changed."""
@@ -88,6 +102,7 @@ class StagedLists:
         """Centroids for ``manifest``'s live rows (``deleted``: its tombstones), lists for
         every one of its segments and, for ``ivf:auto``, the nprobe that holds recall."""
         index = self.index
+        self.folder.mkdir(parents=True)
         live = len(deleted) - int(np.count_nonzero(deleted))
         nlist = index.lists_for(live)
         n = min(live, sizing.TRAIN_PER_LIST * nlist)
@@ -103,7 +118,7 @@ class StagedLists:
         index.centroids = sizing.train_centroids(np.concatenate(parts), nlist)
         index.trained_on = live
         centroids = self.folder / "centroids"
-        centroids.mkdir(parents=True)
+        centroids.mkdir()
         save_array(centroids / "centroids.npy", index.centroids)
         fsync_dir(centroids)
         self.info = {"trained_on": live, "sample": n, "nlist": nlist}

@@ -1,0 +1,205 @@
+"""Large IVF trainings run beside the writes (``engine.background``): the add that crosses
+returns with the collection still searched as before, writes go on meanwhile and get lists,
+the lists commit in one step, and a training that no longer fits is dropped, never installed.
+Kill -9 mid-training is in test_auto_index.py (``where="background"``)."""
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import slimvec
+from killpoints import child_env
+from slimvec.engine.background import THREAD_NAME
+from slimvec.index import ivf, sizing, training
+
+DIM = 32
+AUTO_ROWS = 800
+
+
+def _data(n: int, seed: int) -> np.ndarray:
+    centers = np.random.default_rng(0).standard_normal((40, DIM))
+    rng = np.random.default_rng(seed)
+    return (centers[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, DIM))).astype(
+        np.float32
+    )
+
+
+@pytest.fixture(autouse=True)
+def _small(monkeypatch):
+    monkeypatch.setattr(sizing, "AUTO_ROWS", AUTO_ROWS)
+    monkeypatch.setattr(sizing, "BACKGROUND_ROWS", 0)  # every training on the thread
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """Background k-means waits at this event until the test sets it (a slow training, its
+    staging folder made); trainings inside a commit (a refit's) do not wait."""
+    event, entered = threading.Event(), threading.Event()
+    real = sizing.train_centroids
+
+    def train_centroids(*args, **kwargs):
+        if threading.current_thread().name == THREAD_NAME:
+            entered.set()
+            assert event.wait(60), "the test never released the training"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sizing, "train_centroids", train_centroids)
+    yield event, entered
+    event.set()
+
+
+def _staging(path) -> list[str]:
+    folder = path / ivf.IVF_DIR
+    return [p.name for p in folder.glob(f"{training.STAGING}*")]
+
+
+def _top1(col, x: np.ndarray, rows: np.ndarray, **kw) -> np.ndarray:
+    return col.search(x[rows], 1, **kw).ids[:, 0]
+
+
+def test_the_crossing_add_returns_and_the_lists_commit_later(tmp_path, gate):
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(1_500, 1)
+    col.add(x[:900])  # crosses 800: due, deferred
+    assert entered.wait(30)
+    info = col.info()["ivf"]
+    assert info["state"] == "flat" and info["training"]["state"] == "running in the background"
+    probe = np.arange(0, 900, 37)
+    assert (_top1(col, x, probe) == probe).all()  # the flat scan, meanwhile
+
+    col.add(x[900:1_460])  # a segment written while the training runs
+    col.add(x[1_460:])  # 40 rows: into the log
+    assert col.info()["ivf"]["state"] == "flat"
+    assert _staging(col.path)  # spared by these writes' sweeps
+
+    release.set()
+    assert col.wait_for_index(30)
+    info = col.info()["ivf"]
+    assert info["state"] == "trained" and info["training"]["outcome"] == "installed"
+    assert info["trained_on"] == 900  # the snapshot it was trained from
+    assert info["nlist"] == sizing.suggested_nlist(900)
+    # every committed segment, including the one written meanwhile, has lists
+    assert sum(info["sizes"]) == 1_460 and info["log_rows_scanned_flat"] == 40
+    probe = np.arange(0, 1_500, 29)
+    assert (_top1(col, x, probe, nprobe=10**6) == probe).all()
+    assert not _staging(col.path)
+    assert {p.name for p in (col.path / ivf.IVF_DIR).iterdir()} == ivf.ivf_dirs(col.manifest)
+
+    again = slimvec.open(col.path)  # another handle sees the committed lists
+    assert again.info()["ivf"]["state"] == "trained" and again.info()["ivf"]["trained_on"] == 900
+    again.close()
+    col.close()
+
+
+def test_close_waits_for_the_training(tmp_path, gate):
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    col.add(_data(900, 1))
+    assert entered.wait(30)
+    threading.Timer(0.2, release.set).start()
+    col.close()
+    again = slimvec.open(tmp_path / "c")
+    assert again.info()["ivf"]["state"] == "trained"
+    again.close()
+
+
+def test_a_refit_meanwhile_drops_the_training(tmp_path, gate):
+    """The pipeline refits at 4x the rows it was fitted on (700 here): the codes' space
+    changes, the refit trains its own lists, and the stale training must not land."""
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(2_900, 1)
+    col.add(x[:700])
+    col.add(x[700:900])  # crosses 800: the background training starts and waits
+    assert entered.wait(30)
+    col.add(x[900:])  # 2,900 >= 4 x 700: refit, trained in its own commit
+    refitted = col.manifest.extra["ivf"]
+    assert refitted["trained_on"] == 2_900
+    release.set()
+    assert col.wait_for_index(30)
+    info = col.info()["ivf"]
+    assert info["training"]["outcome"].startswith("dropped")
+    assert col.manifest.extra["ivf"] == refitted and not _staging(col.path)
+    probe = np.arange(0, 2_900, 41)
+    assert (_top1(col, x, probe, nprobe=10**6) == probe).all()
+    col.close()
+
+
+OTHER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import slimvec
+    from slimvec.index import sizing
+
+    sizing.AUTO_ROWS = int(sys.argv[2])
+    col = slimvec.open(sys.argv[1])
+    if sys.argv[3] == "delete":
+        col.delete([5])  # one write: its transaction sweeps leftovers
+    else:
+        col.add(np.random.default_rng(3).standard_normal((600, 32)).astype(np.float32))
+    col.close()
+    """
+)
+
+
+@pytest.mark.parametrize("write", ["delete", "train"])
+def test_another_process_writing_meanwhile(tmp_path, gate, write):
+    """Another process's write sweeps leftovers but spares a running training's staging;
+    if that process trains lists itself (in its commit), the staged ones are dropped."""
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(900, 1)
+    col.add(x)
+    assert entered.wait(30)
+    staging = _staging(col.path)
+    proc = subprocess.run(
+        [sys.executable, "-c", OTHER, str(col.path), str(AUTO_ROWS), write],
+        capture_output=True, text=True, env=child_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _staging(col.path) == staging  # spared: this process still runs
+    other = col.manifest.extra.get("ivf")
+    release.set()
+    assert col.wait_for_index(30)
+    outcome = col.info()["ivf"]["training"]["outcome"]
+    if write == "delete":
+        assert outcome == "installed" and len(col) == 899
+        assert sum(col.info()["ivf"]["sizes"]) == 899
+    else:
+        assert outcome.startswith("dropped") and col.manifest.extra["ivf"] == other
+        assert other["trained_on"] == 1_500
+    assert not _staging(col.path)
+    probe = np.arange(6, 900, 31)
+    assert (_top1(col, x, probe, nprobe=10**6) == probe).all()
+    col.close()
+
+
+def test_a_failed_training_is_reported_and_retried(tmp_path, monkeypatch, caplog):
+    real, calls = training.StagedLists.train, []
+
+    def train(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full (simulated)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(training.StagedLists, "train", train)
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(1_000, 1)
+    col.add(x[:900])
+    assert col.wait_for_index(30)
+    info = col.info()["ivf"]
+    assert info["state"] == "flat" and "disk full" in info["training"]["outcome"]
+    assert "background IVF training" in caplog.text
+    assert not _staging(col.path)
+    col.add(x[900:])  # a segment commit: the training is still due, and starts again
+    assert col.wait_for_index(30)
+    info = col.info()["ivf"]
+    assert info["state"] == "trained" and info["training"]["outcome"] == "installed"
+    col.close()
