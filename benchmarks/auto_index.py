@@ -11,7 +11,9 @@ and what a user who never names an index gets at 1M.
   peer) in the same run. ``index.sizing.AUTO_ROWS`` is where the lists start to win.
 * ``grow``: the default spec grown to ``--n`` one ``--step`` add at a time (as an application
   feeding a collection would), then the same search measurements, the states ``info()["ivf"]``
-  went through, total add time and the process's peak RSS.
+  went through, every add's time (the slowest is the one a training lands on) and the
+  process's peak RSS; ``--training both`` (the default) grows one collection with trainings in
+  the background and one with them inside the adds, in the same run.
 
 Recall counts a returned id as a hit when its exact score reaches the exact 10th score (ties
 among near-duplicates count). Threads: 2 everywhere. The 1-minute load is printed with every
@@ -118,26 +120,44 @@ def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path
     return out
 
 
-def grow(docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path) -> dict:
-    path = tmp / "grown"
+def grow(docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path, where: str) -> dict:
+    """The default grown one ``step`` add at a time; trainings ``where``: "background" (the
+    default: on the handle's trainer thread) or "commit" (inside the add that finds them due,
+    as before background training). Records every add's seconds and each state change."""
+    path = tmp / f"grown-{where}"
     if path.exists():
         shutil.rmtree(path)
+    saved = sizing.BACKGROUND_ROWS
+    if where == "commit":
+        sizing.BACKGROUND_ROWS = 1 << 62  # no training is large enough for the thread
     col = slimvec.create(path, dim=docs.shape[1])  # the default spec: nothing named
-    states, t0 = [], time.perf_counter()
-    for lo in range(0, len(docs), step):
+    states, add_times, t0 = [], [], time.perf_counter()
+    try:
+        for lo in range(0, len(docs), step):
+            t = time.perf_counter()
+            col.add(docs[lo : lo + step])
+            add_times.append(time.perf_counter() - t)
+            info = col.info()["ivf"]
+            state = (info["state"], info["nlist"])
+            if not states or states[-1]["state"] != state:
+                states.append({"rows": lo + step, "state": state, "add_s": add_times[-1],
+                               "training": info.get("training")})  # fmt: skip
+                console.print(states[-1])
+        add_s = time.perf_counter() - t0
         t = time.perf_counter()
-        col.add(docs[lo : lo + step])
-        info = col.info()["ivf"]
-        state = (info["state"], info["nlist"])
-        if not states or states[-1]["state"] != state:
-            states.append({"rows": lo + step, "state": state, "add_s": time.perf_counter() - t})
-            console.print(states[-1])
-    add_s = time.perf_counter() - t0
+        col.wait_for_index()  # a training still running: what the user's close() would wait
+        wait_s = time.perf_counter() - t
+    finally:
+        sizing.BACKGROUND_ROWS = saved
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     peer, kth = flat_ip(docs, queries)
     row = measure(lambda q: col.search(q, K).ids, queries, docs, kth)
-    row.update(rows=len(docs), spec=col.manifest.spec, add_s=add_s, peak_rss_gib=peak_gib,
-               states=states, flat_ip=peer, x_flat_ip=row["qps"] / peer["qps"],
+    times = np.array(add_times)
+    row.update(rows=len(docs), spec=col.manifest.spec, where=where, add_s=add_s,
+               wait_s=wait_s, add_max_s=float(times.max()),
+               add_p50_s=float(np.median(times)), slowest_adds=sorted(times)[-4:],
+               peak_rss_gib=peak_gib, states=states, flat_ip=peer,
+               x_flat_ip=row["qps"] / peer["qps"],
                explain=col.search(queries[:BATCH], K).explain,
                lists={key: col.manifest.extra["ivf"].get(key) for key in
                       ("nlist", "nprobe", "calibrated_recall", "trained_on")})  # fmt: skip
@@ -154,6 +174,10 @@ def main() -> None:
     parser.add_argument("--step", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--training", default="both", choices=("background", "commit", "both"),
+        help="grow: where trainings run (both: one collection each, in this run)",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     n = max(sizes) if args.mode == "crossover" else args.n
@@ -175,18 +199,22 @@ def main() -> None:
                     f"{r['load']}",
                 )  # fmt: skip
         else:
-            result = grow(docs, queries, args.step, tmp)
+            wheres = ("background", "commit") if args.training == "both" else (args.training,)
+            result = [grow(docs, queries, args.step, tmp, where) for where in wheres]
             table = Table(title=f"default spec grown by {args.step:,} ({ds.name})")
-            for col in ("rows", "lists", "recall", "QPS", "x FlatIP", "p50 ms", "add s",
-                        "peak RSS"):  # fmt: skip
+            for col in ("training", "rows", "lists", "recall", "QPS", "x FlatIP", "p50 ms",
+                        "adds s", "slowest add s", "add p50 s", "then wait s", "peak RSS",
+                        "load"):  # fmt: skip
                 table.add_column(col)
-            lists = result["lists"]
-            table.add_row(
-                f"{result['rows']:,}", f"{lists['nlist']}/{lists['nprobe']}",
-                f"{result['recall']:.3f}", f"{result['qps']:,.0f}",
-                f"{result['x_flat_ip']:.1f}", f"{result['p50_ms']:.2f}",
-                f"{result['add_s']:.0f}", f"{result['peak_rss_gib']:.2f} GiB",
-            )  # fmt: skip
+            for r in result:
+                lists = r["lists"]
+                table.add_row(
+                    r["where"], f"{r['rows']:,}", f"{lists['nlist']}/{lists['nprobe']}",
+                    f"{r['recall']:.3f}", f"{r['qps']:,.0f}", f"{r['x_flat_ip']:.1f}",
+                    f"{r['p50_ms']:.2f}", f"{r['add_s']:.0f}", f"{r['add_max_s']:.1f}",
+                    f"{r['add_p50_s']:.2f}", f"{r['wait_s']:.1f}",
+                    f"{r['peak_rss_gib']:.2f} GiB", f"{r['load']}",
+                )  # fmt: skip
         console.print(table)
         if args.out:
             args.out.write_text(json.dumps(result, indent=2, default=str))

@@ -12,10 +12,13 @@ import pytest
 
 import slimvec
 from killpoints import child_env
+from slimvec.engine import writer
+from slimvec.engine.rows import TABLE_FILES
 from slimvec.errors import CorruptCollectionError, InvalidInputError
 from slimvec.index import calibrate, ivf, sizing
 from slimvec.spec import AUTO_LISTS, DEFAULT_SPEC, parse_spec
 from slimvec.store.manifest import Manifest
+from slimvec.store.segments import has_files
 
 DIM = 32
 #: Lower than the measured crossover so that small sets partition (the rule is unchanged).
@@ -122,6 +125,70 @@ def test_a_damaged_list_count_or_nprobe_is_reported(tmp_path, key, value, messag
     manifest.save(path)
     with pytest.raises(CorruptCollectionError, match=message):
         slimvec.open(path)
+
+
+def test_table_files_are_written_only_while_flat(tmp_path, monkeypatch):
+    """The flat table scan's files serve an untrained collection; once the lists are trained
+    new segments are written without them, and a collection that becomes flat again (a refit
+    leaving too few rows to train) gets them back at its next write."""
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(1_300, 1)
+    col.add(x[:700])
+    col.add(x[700:900])  # crosses 800: trained in this commit
+    names = [e.name for e in col.manifest.segments]
+    assert [has_files(col.path, n, TABLE_FILES) for n in names] == [True, True]
+    col.add(x[900:1_000])
+    assert not has_files(col.path, col.manifest.segments[-1].name, TABLE_FILES)
+    assert col.info()["ivf"]["state"] == "trained" and col._view.tables is None
+
+    monkeypatch.setattr(sizing, "AUTO_ROWS", 10**6)  # too few rows to train after a refit
+    monkeypatch.setattr(writer.Writer, "refit_due", lambda self, view: True)
+    col.compact()  # rewritten by the trained format (no tables), then flat: codes scanned
+    assert col.info()["ivf"]["state"] == "flat" and col._view.tables is None
+    assert (col.search(x[:30], 1).ids[:, 0] == np.arange(30)).all()
+    monkeypatch.undo()
+    monkeypatch.setattr(sizing, "AUTO_ROWS", 10**6)
+    col.add(x[1_000:])  # the next write gives every segment its tables
+    assert all(has_files(col.path, e.name, TABLE_FILES) for e in col.manifest.segments)
+    assert col._view.tables is not None
+    assert (col.search(x[::50], 1).ids[:, 0] == np.arange(0, 1_300, 50)).all()
+    col.close()
+
+
+def _crowded(path, crowd: np.ndarray):
+    """800 spread rows (trained), then 100 and 500 rows all near one point."""
+    col = slimvec.create(path, dim=DIM)
+    col.add(_data(SMALL_AUTO_ROWS, 1))
+    col.add(crowd[:100])
+    first = col.info()["ivf"]
+    col.add(crowd[100:])
+    return col, first
+
+
+def test_lists_crowded_by_new_rows_are_rebalanced(tmp_path, monkeypatch):
+    """New rows all near one place crowd a few lists: retrained once the skew is twice what
+    the lists had when trained, long before 4x growth, and the new lists spread them again."""
+    rng = np.random.default_rng(5)
+    crowd = (_data(1, 3) + 0.3 * rng.standard_normal((600, DIM))).astype(np.float32)
+    monkeypatch.setattr(sizing, "REBALANCE_SKEW", float("inf"))
+    kept, _ = _crowded(tmp_path / "kept", crowd)  # the same adds, never rebalanced
+    kept_info = kept.info()["ivf"]
+    trained = kept_info["list_sizes"]["skew_when_trained"]
+    assert kept_info["trained_on"] == SMALL_AUTO_ROWS
+    assert kept_info["list_sizes"]["skew"] >= 2 * trained
+
+    monkeypatch.setattr(sizing, "REBALANCE_SKEW", 2.0)
+    col, first = _crowded(tmp_path / "c", crowd)
+    assert first["trained_on"] == SMALL_AUTO_ROWS  # 900 rows: not crowded enough yet
+    assert first["list_sizes"]["skew"] < 2 * trained == first["list_sizes"]["rebalance_at_skew"]
+    info = col.info()["ivf"]
+    assert info["trained_on"] == 1_400 < sizing.RETRAIN_GROWTH * SMALL_AUTO_ROWS  # rebalanced
+    assert info["list_sizes"]["skew"] < kept_info["list_sizes"]["skew"] / 2
+    assert info["list_sizes"]["skew_when_trained"] == info["list_sizes"]["skew"]
+    truth = col.search(crowd[:20], 10, exact=True).ids
+    assert _recall(col.search(crowd[:20], 10, nprobe=10**6).ids, truth) >= 0.99
+    kept.close()
+    col.close()
 
 
 # -- kill -9 at each transition ------------------------------------------------------------------

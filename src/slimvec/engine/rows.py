@@ -53,6 +53,7 @@ class RowFormat:
     def __init__(self, manifest: Manifest):
         self.dim, self.metric = manifest.dim, manifest.metric
         self.pipeline = self.check(manifest)
+        self.partitioned = bool(manifest.extra.get("ivf"))  # IVF lists trained
 
     @classmethod
     def check(cls, manifest: Manifest) -> Pipeline:
@@ -117,11 +118,14 @@ class RowFormat:
     @property
     def table_scan(self) -> bool:
         """Whether segments also store their first-stage codes for the flat table scan: a
-        RaBitQ first stage whose queries the tables take, scanned flat (``ivf:N`` specs keep
-        their codes in their own lists; ``ivf:auto`` is flat until it is large, and keeps the
-        table files so that it can be flat again if a refit leaves too few rows to train)."""
+        RaBitQ first stage whose queries the tables take, scanned flat. ``ivf:N`` keeps its
+        codes in its own lists; ``ivf:auto`` writes the tables while it is flat (they serve
+        its searches, and stay with the segments written then), not once its lists are
+        trained. Should a refit leave too few rows to train, it is flat again, and
+        ``Writer.add_tables`` gives the segments lacking them their tables."""
         codec = self.pipeline.codecs[self.pipeline.first_key]
-        flat = self.pipeline.spec.ivf in (None, AUTO_LISTS)
+        ivf = self.pipeline.spec.ivf
+        flat = ivf is None or (ivf == AUTO_LISTS and not self.partitioned)
         return flat and getattr(codec, "table_scan", False)
 
     def table_arrays(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

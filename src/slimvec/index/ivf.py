@@ -9,8 +9,11 @@ and hands that shortlist to the funnel's later stages as before.
 live vectors as the first stage sees them (after transforms and its ``@D`` prefix), once the
 collection holds ``train_rows`` live vectors: ``max(FLAT_ROWS, MIN_PER_LIST * N)``. Before
 that search stays the flat scan (``info()["ivf"]`` says so). They are retrained when the live
-count reaches ``RETRAIN_GROWTH`` x the count they were trained at, and whenever the pipeline
-is refitted (its space changed). These rules and their constants live in ``index.sizing``.
+count reaches ``RETRAIN_GROWTH`` x the count they were trained at, when new rows crowd into a
+few lists (their skew, ``sizing.list_skew``, reaches ``REBALANCE_SKEW`` x the skew at
+training: rebalanced), and whenever the pipeline is refitted (its space changed). These rules
+and their constants live in ``index.sizing``; ``index.training`` trains (large trainings on
+the handle's background thread, ``engine.background``).
 
 **``ivf:auto``** (the default spec) is the same index with two choices made for the user: it
 stays flat until ``AUTO_ROWS`` live vectors, where the measured flat scan stops being the
@@ -144,6 +147,7 @@ class IVFIndex:
         self._half_norms: tuple[np.ndarray, np.ndarray] | None = None  # (centroids, |c|^2/2)
         self.tag: str | None = None
         self.trained_on = 0
+        self.trained_skew: float | None = None  # ``sizing.list_skew`` when trained
         self.lists: list[SegmentLists] = []
         self._list_set: tuple[list[SegmentLists], ListSet] | None = None
         self.built: set[str] = set()  # complete entries of ivf/ (committed or just written)
@@ -232,6 +236,8 @@ class IVFIndex:
             raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
         index.centroids, index.tag = centroids, tag
         index.trained_on = int(info.get("trained_on", 0))
+        skew = info.get("skew")
+        index.trained_skew = float(skew) if isinstance(skew, (int, float)) else None
         index.lists = [
             index.open_lists(path / IVF_DIR / f"{entry.name}.{tag}", entry)
             for entry in manifest.segments
@@ -316,11 +322,21 @@ class IVFIndex:
                 self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
-        return live >= self.retrain_at(info)
+        return live >= self.retrain_at(info) or self.lopsided(path, manifest, info)
 
     def retrain_at(self, info: dict[str, Any]) -> int:
         """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
         return sizing.RETRAIN_GROWTH * max(int(info["trained_on"]), 1)
+
+    def lopsided(self, path: Path, manifest: Manifest, info: dict[str, Any]) -> bool:
+        """Whether the lists named by ``info`` became ``REBALANCE_SKEW`` times as skewed as
+        they were when trained (lists trained before skew was recorded are not judged;
+        tombstones are not counted: rows a compaction would drop)."""
+        trained = info.get("skew")
+        if not isinstance(trained, (int, float)):
+            return False
+        sizes = stored_sizes(path / IVF_DIR, manifest, info["centroids"])
+        return sizing.list_skew(sizes) >= sizing.REBALANCE_SKEW * trained
 
     def fresh(
         self, pipeline: Pipeline | None = None, vectors: StoredVectors | None = None
@@ -504,6 +520,11 @@ class IVFIndex:
                 "max": int(sizes.max()),
                 "mean": round(float(mean), 1),
                 "imbalance": round(float(sizes.max() / mean), 2) if mean else None,
+                "skew": round(sizing.list_skew(sizes), 3),
+                "skew_when_trained": self.trained_skew,
+                "rebalance_at_skew": None
+                if self.trained_skew is None
+                else round(sizing.REBALANCE_SKEW * self.trained_skew, 3),
                 "empty": int(np.count_nonzero(sizes == 0)),
             },
             sizes=sizes.tolist(),
@@ -519,6 +540,16 @@ class IVFIndex:
                 f"(goal {GOAL})"
             )
         return out
+
+
+def stored_sizes(folder: Path, manifest: Manifest, tag: str) -> np.ndarray:
+    """Rows per list over ``manifest``'s segments, from their lists' offsets in ``folder``
+    (named ``<segment>.<tag>``, or ``<segment>`` in a staging folder when ``tag`` is "")."""
+    sizes: np.ndarray | int = 0
+    for entry in manifest.segments:
+        name = f"{entry.name}.{tag}" if tag else entry.name
+        sizes = sizes + np.diff(_read(folder / name / "offsets.npy", False))
+    return np.asarray(sizes)
 
 
 def _flat_scan(

@@ -38,6 +38,12 @@ KMEANS_ITER = 12
 SEED = 1234
 #: Retrain when the live count reaches this multiple of the count the centroids were trained at.
 RETRAIN_GROWTH = 4
+#: Lists are retrained early (rebalanced) when their skew (``list_skew``) reaches this multiple
+#: of the skew they had when trained: new vectors crowding into a few lists (a topic that
+#: grows, a drifting model) make every query near them read those lists whole. Segments'
+#: lists are immutable files, so splitting one list would rewrite every segment's lists
+#: anyway; a retrain costs the same writes and re-fits every centroid, off the write path.
+REBALANCE_SKEW = 2.0
 #: A training due at this many live vectors or more runs in the background of the commit that
 #: found it due (``index.training``; the handle's trainer thread), when the handle has one:
 #: measured at 100k x 384, training, building every list and measuring nprobe took 5.4 s
@@ -90,6 +96,15 @@ def suggested_nlist(n: int) -> int:
     while nlist > 1 and MIN_PER_LIST * nlist > n:
         nlist //= 2
     return nlist
+
+
+def list_skew(sizes: np.ndarray) -> float:
+    """How many times the mean list size the list holding an average row is (1 for equal
+    lists): sum(s^2) / (sum(s) * mean(s)). Queries follow the data, so a query's probed lists
+    hold about this many times the rows balanced lists would."""
+    sizes = np.asarray(sizes, np.float64)
+    total = sizes.sum()
+    return float(len(sizes) * (sizes**2).sum() / total**2) if total else 1.0
 
 
 def train_rows(nlist: int) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 
 from slimvec.index import sizing
 from slimvec.index.calibrate import calibrate
-from slimvec.index.ivf import IVF_DIR, IVFIndex, StoredVectors
+from slimvec.index.ivf import IVF_DIR, IVFIndex, StoredVectors, stored_sizes
 from slimvec.store.files import fsync_dir, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 
@@ -124,6 +124,7 @@ class StagedLists:
         self.info = {"trained_on": live, "sample": n, "nlist": nlist}
         self.basis = basis(manifest)
         self.build(manifest)
+        self.info["skew"] = round(sizing.list_skew(stored_sizes(self.folder, manifest, "")), 3)
         if index.auto:  # the nprobe that holds recall on these lists
             index.lists = [index.open_lists(self.folder / e.name, e) for e in manifest.segments]
             seen = replace(manifest, extra={**manifest.extra, "ivf": self.info})

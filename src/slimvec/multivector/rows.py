@@ -95,6 +95,7 @@ class TokenRows(RowFormat):
         self.dim, self.metric = manifest.dim, manifest.metric
         self.fde, self.pooler, self.token_code, self.pipeline = self._build(manifest)
         self.token_calibration: dict[str, np.ndarray] = {}
+        self.partitioned = bool(manifest.extra.get("ivf"))  # IVF lists trained
 
     @classmethod
     def check(cls, manifest: Manifest) -> Pipeline:
