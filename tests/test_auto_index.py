@@ -195,7 +195,6 @@ def test_lists_crowded_by_new_rows_are_rebalanced(tmp_path, monkeypatch):
 CHILD = textwrap.dedent(
     """
     import sys
-    import threading
     import numpy as np
     import slimvec
     from killpoints import die, die_after
@@ -203,86 +202,91 @@ CHILD = textwrap.dedent(
     from slimvec.index import ivf, sizing
     from slimvec.index import training as training_module
 
-    path, point, rows, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    path, point, added = sys.argv[1], sys.argv[2], np.load(sys.argv[3])
     sizing.AUTO_ROWS = int(sys.argv[5])
-    background = sys.argv[6] == "background"
-    if background:  # the training runs on the handle's trainer thread, and dies there
+    if sys.argv[6] == "background":  # the training runs on the handle's trainer thread
         sizing.BACKGROUND_ROWS = 0
         writer.REFIT_ENOUGH = 0  # else the refit at 4x (trained in its commit) comes first
 
-    def training(call):  # in the background, the commit's own list writes are not the point
-        return not background or threading.current_thread().name == "slimvec-ivf-training"
+    def training(target):  # the training's own files (not the lists a commit adds)
+        return training_module.STAGING in str(target)
 
     if point == "after_centroids":  # dies as the first segment's lists begin
         real_write = ivf.IVFIndex.write_lists
-        def write(*a, **k):
-            if training(write):
+        def write(self, where, entry, folder):
+            if training(folder):
                 die()
-            real_write(*a, **k)
+            real_write(self, where, entry, folder)
         ivf.IVFIndex.write_lists = write
     elif point == "after_lists":
         real_write = ivf.IVFIndex.write_lists
-        def write(*a, **k):
-            real_write(*a, **k)
-            if training(write):
+        def write(self, where, entry, folder):
+            real_write(self, where, entry, folder)
+            if training(folder):
                 die()
         ivf.IVFIndex.write_lists = write
     elif point == "staged":  # trained, listed and calibrated; not yet installed
         die_after(training_module.StagedLists, "train")
     elif point == "mid_lists":  # a segment's lists half written: codes, no scalars
         real, calls = ivf.save_array, []
-        def save(*a, **k):
-            calls.append(training(save))
+        def save(target, *a, **k):
+            calls.append(training(target))
             if sum(calls) == 2:
                 die()
-            real(*a, **k)
+            real(target, *a, **k)
         ivf.save_array = save
-    x = np.random.default_rng(seed).standard_normal((rows, 32)).astype(np.float32)
     col = slimvec.open(path)
-    col.add(x)
+    col.add(added)
     col.close()  # waits for a background training
     print("finished without crashing")
     """
 )
 
 
-def _kill_adding(path, point: str, rows: int, seed: int, where: str) -> None:
+def _kill_adding(path, point: str, added: np.ndarray, where: str) -> None:
+    np.save(path.parent / "added.npy", added)
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), point, str(rows), str(seed),
-         str(SMALL_AUTO_ROWS), where],
+        [sys.executable, "-c", CHILD, str(path), point, str(path.parent / "added.npy"),
+         "-", str(SMALL_AUTO_ROWS), where],
         capture_output=True, text=True, env=child_env(), timeout=300,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
 @pytest.mark.parametrize("point", ["after_centroids", "mid_lists", "after_lists", "staged"])
-@pytest.mark.parametrize("transition", ["first training", "retrain"])
+@pytest.mark.parametrize("transition", ["first training", "retrain", "rebalance"])
 @pytest.mark.parametrize("where", ["commit", "background"])
 def test_kill_at_each_transition_leaves_the_last_commit(tmp_path, point, transition, where):
     path = tmp_path / "c"
     col = slimvec.create(path, dim=DIM)
+    noise = np.random.default_rng(7).standard_normal((1_200, DIM)).astype(np.float32)
     if transition == "first training":  # 700 flat rows; 200 more train the lists
-        base, rows = _data(SMALL_AUTO_ROWS - 100, 1), 200
+        base, added = _data(SMALL_AUTO_ROWS - 100, 1), noise[:200]
         col.add(base)
-    else:  # trained on 800, grown to 2,000; 1,200 more reach 4 x 800: retrained
-        base, rows = _data(2_000, 1), 1_200
+    elif transition == "retrain":  # trained on 800, grown to 2,000; 1,200 more reach 4 x 800
+        base, added = _data(2_000, 1), noise
+        col.add(base[:SMALL_AUTO_ROWS])
+        col.add(base[SMALL_AUTO_ROWS:])
+    else:  # trained on 800 spread rows; 500 rows near one point crowd a few lists
+        crowd = (_data(1, 3) + 0.3 * noise[:600]).astype(np.float32)
+        base, added = np.concatenate([_data(SMALL_AUTO_ROWS, 1), crowd[:100]]), crowd[100:]
         col.add(base[:SMALL_AUTO_ROWS])
         col.add(base[SMALL_AUTO_ROWS:])
     before = col.info()["ivf"]
     col.close()
-    _kill_adding(path, point, rows, 7, where)
+    _kill_adding(path, point, added, where)
 
     again = slimvec.open(path)
     after = again.info()["ivf"]
     # in the background the add committed before its training began
-    assert len(again) == len(base) + (rows if where == "background" else 0)
+    assert len(again) == len(base) + (len(added) if where == "background" else 0)
     assert {k: after.get(k) for k in ("state", "nlist", "trained_on")} == {
         k: before.get(k) for k in ("state", "nlist", "trained_on")
     }
     every = {"nprobe": 10**6} if after["state"] == "trained" else {}
     assert (again.search(base[:20], 1, **every).ids[:, 0] == np.arange(20)).all()
 
-    again.add(np.random.default_rng(7).standard_normal((rows, DIM)).astype(np.float32))
+    again.add(added)  # the training is (still) due: done in this commit
     info = again.info()["ivf"]
     assert info["state"] == "trained" and info["trained_on"] == len(again)
     assert info["nlist"] == sizing.suggested_nlist(len(again)) and sum(info["sizes"]) == len(again)

@@ -165,10 +165,11 @@ class IVFHook(CommitHook):
     def before_commit(self, c: Commit) -> None:
         ivf, path, m = c.view.ivf, c.view.path, c.view.manifest
         self.due = False
-        if ivf is None or not ivf.prepare_commit(path, m, c.deleted, c.refit):
+        if ivf is None or not ivf.training_due(path, m, c.deleted, c.refit):
             return
         live = len(c.deleted) - int(np.count_nonzero(c.deleted))
         if self.background and not c.refit and live >= sizing.BACKGROUND_ROWS:
+            ivf.complete(path, m)  # this commit keeps the lists in use (or stays flat)
             self.due = True
         else:
             train_in_commit(ivf, path, m, c.deleted)

@@ -294,27 +294,34 @@ class IVFIndex:
         return codes.view(np.ndarray), scalars.view(np.ndarray)
 
     # -- writing (under the collection's write lock, before its manifest commit) ------------
-    def prepare_commit(
+    def training_due(
         self, path: Path, manifest: Manifest, deleted: np.ndarray, refit: bool = False
     ) -> bool:
-        """Keep ``manifest`` (about to be committed) naming complete IVF files, and say
-        whether a training is due (the caller trains: ``index.training``). ``deleted``:
+        """Whether ``manifest`` (about to be committed) needs its lists (re)trained: the
+        caller then trains them (``index.training``) or calls ``complete``. ``deleted``:
         tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted.
 
-        Too few live vectors: flat (no lists named). Lists in use and no refit: lists are
-        built for segments new since they were trained, so the commit is complete whether
-        or not the caller trains now; due once the collection grew ``RETRAIN_GROWTH``-fold.
-        Not trained yet, or refitted (the codes' space changed, the old lists no longer
-        describe the codes): due, and the caller must train before this commit or leave it
-        flat."""
+        Too few live vectors: flat (no lists named), not due. Not trained yet, or refitted
+        (the codes' space changed, the old lists no longer describe the codes): due, and
+        the manifest names no lists until the caller trains. Grown ``RETRAIN_GROWTH``-fold:
+        due. Otherwise the segments new since the lists were trained get lists (``complete``)
+        and it is due only if they made the lists lopsided."""
         live = len(deleted) - int(np.count_nonzero(deleted))
         info = manifest.extra.get("ivf")
-        if live < self.train_rows and (info is None or refit):
-            manifest.extra.pop("ivf", None)
-            return False
         if info is None or refit:
             manifest.extra.pop("ivf", None)
+            return live >= self.train_rows
+        if live >= self.retrain_at(info):
             return True
+        self.complete(path, manifest)
+        return self.lopsided(path, manifest, info)
+
+    def complete(self, path: Path, manifest: Manifest) -> None:
+        """Lists under the centroids ``manifest`` names for its segments lacking them, so
+        that its commit is complete (nothing to do while flat)."""
+        info = manifest.extra.get("ivf")
+        if info is None:
+            return
         tag = info["centroids"]
         for entry in manifest.segments:
             name = f"{entry.name}.{tag}"
@@ -322,7 +329,6 @@ class IVFIndex:
                 self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
-        return live >= self.retrain_at(info) or self.lopsided(path, manifest, info)
 
     def retrain_at(self, info: dict[str, Any]) -> int:
         """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
