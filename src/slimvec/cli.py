@@ -462,7 +462,7 @@ def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
             f"added {len(ids):,} vectors ({_shown_ids(ids)}); {escape(str(path))} now holds "
             f"{len(col):,}"
         )
-        col.close()
+        _close_after_training(col)
         return
     records = read_records(file, col.id_kind, col.dim, multivector=_is_multivector(col))
     if records.vectors is None:
@@ -495,6 +495,18 @@ def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
         f"{verb} {len(ids):,} {what} ({'; '.join(details)}); {escape(str(path))} now holds "
         f"{len(col):,} (was {before:,})"
     )
+    _close_after_training(col)
+
+
+def _close_after_training(col: Any) -> None:
+    """Close, saying so first when an IVF training runs in the background: closing waits
+    for its lists to commit (searches work meanwhile and after an interruption)."""
+    training = (col.info().get("ivf") or {}).get("training") or {}
+    if training.get("state") == "running in the background":
+        _console().print(
+            "training the IVF lists in the background; waiting for them to commit "
+            "(Ctrl-C leaves the collection searchable as it is: its next write trains again)"
+        )
     col.close()
 
 

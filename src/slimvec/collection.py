@@ -38,7 +38,6 @@ from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
 from slimvec.engine.writer import Writer, create_directory, describe_refits, new_manifest
 from slimvec.errors import InvalidInputError
-from slimvec.index.training import StagedLists
 from slimvec.search.funnel import Pipeline
 from slimvec.search.fusion import text_search
 from slimvec.search.result import GetResult, SearchResult
@@ -65,9 +64,9 @@ class Collection(LiveRecall):
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
-        self._training = BackgroundTraining(self._install_lists)  # see engine.background
-        self._writer.ivf.background = True
-        self._writer.on_training_due = self._training.start
+        # large IVF trainings, on a thread: see slimvec.engine.background
+        closed = lambda: self._closed  # noqa: E731
+        self._training = BackgroundTraining(self._writer, self._pin, self.transaction, closed)
         self._quality = Monitor(self)  # live recall: see slimvec.engine.quality
         if self._refusal is not None:
             self._current.close()
@@ -405,13 +404,8 @@ class Collection(LiveRecall):
         field is recorded in the manifest; the index itself lives in RAM."""
         if not isinstance(field, str) or not field:
             raise InvalidInputError(f"field must be a non-empty string, got {field!r}")
-        with self.transaction() as m:
-            self._view.filter_columns().create_index(field)  # refuses a mixed-type field
-            indexes = list(m.extra.get("indexes", []))
-            if field in indexes:
-                return
-            m.extra["indexes"] = [*indexes, field]
-            m.commit(self.path)
+        with self.transaction():
+            self._writer.create_index(field)
 
     @writes
     def flush(self) -> None:
@@ -460,11 +454,6 @@ class Collection(LiveRecall):
         from slimvec.compat.upgrading import begin
 
         self._require_open()
-        if self._view.idmap is not None:
-            raise InvalidInputError(
-                "model upgrades of string-id collections are not supported yet; re-embed into "
-                "a new collection (slimvec.create(..., ids='str')) instead"
-            )
         return begin(self, encoder, **options)
 
     # -- searching --------------------------------------------------------------------------
@@ -583,32 +572,19 @@ class Collection(LiveRecall):
         return out
 
     def wait_for_index(self, timeout: float | None = None) -> bool:
-        """Block until this handle's background IVF training (if one runs) has committed its
-        lists; whether none is running now. Searches never need it: until the lists commit
-        they use the state the collection had (flat, or the previous lists)."""
+        """Block until this handle's background IVF training (if any) committed its lists;
+        whether none runs now. Searches never need to: they use the state the collection had."""
         return self._training.wait(timeout)
-
-    def _install_lists(self, staged: StagedLists) -> bool:
-        """The background trainer's commit: a write like any other (pin, lock, latest view)."""
-        with self._pin.exclusive():
-            if self._closed:
-                return False
-            with self.transaction():
-                return self._writer.install_lists(staged)
 
     def close(self) -> None:
         """Wait for a background IVF training to commit (lists paid for are kept), then
         release files; every later call raises."""
         self._training.wait()  # outside the pin: the training's commit takes it
-        self._release()
-
-    @writes
-    def _release(self) -> None:
-        if self._closed:
-            return
-        self._quality.close()
-        self._current.close()
-        self._closed = True
+        with self._pin.exclusive():
+            if not self._closed:
+                self._quality.close()
+                self._current.close()
+                self._closed = True
 
     # -- JSON records (MBAT; see slimvec.encoders.mbat) -------------------------------------
     def add_json(self, records: Any, ids: Any = None, metadata: Any = None) -> np.ndarray:

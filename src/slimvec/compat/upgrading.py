@@ -35,6 +35,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def begin(col: Any, encoder: Any, **options: Any) -> UpgradingCollection:
     """``Collection.begin_upgrade``: start the upgrade, return the collection during it."""
+    if col.id_kind == "str":
+        raise InvalidInputError(
+            "model upgrades of string-id collections are not supported yet; re-embed into "
+            "a new collection (slimvec.create(..., ids='str')) instead"
+        )
     return UpgradingCollection(begin_upgrade(col, encoder, **options))
 
 

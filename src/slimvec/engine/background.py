@@ -28,7 +28,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from slimvec.engine.pin import ViewPin
 from slimvec.engine.view import View
+from slimvec.engine.writer import Writer
 from slimvec.index.training import StagedLists, opened_inputs
 from slimvec.store.manifest import Manifest
 
@@ -42,10 +44,16 @@ CATCH_UP_ROUNDS = 3
 class BackgroundTraining:
     """One handle's trainer thread (at most one training at a time)."""
 
-    def __init__(self, install: Callable[[StagedLists], bool]):
-        """``install``: commits staged lists under the handle's pin and write lock; returns
-        whether they still fit the collection."""
-        self._install = install
+    def __init__(
+        self, writer: Writer, pin: ViewPin, transaction: Callable, closed: Callable[[], bool]
+    ):
+        """The handle's ``writer`` calls ``start`` when a large training is due
+        (``engine.writer.IVFHook``); ``_install`` commits through the handle's ``pin`` and
+        ``transaction`` like any write, unless the handle is ``closed()``."""
+        self._writer, self._pin, self._transaction = writer, pin, transaction
+        self._closed = closed
+        writer.ivf.background = True
+        writer.on_training_due = self.start
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
@@ -95,6 +103,15 @@ class BackgroundTraining:
             "trained_on": staged.info.get("trained_on"),
             "seconds": round(time.perf_counter() - started, 2),
         }
+
+    def _install(self, staged: StagedLists) -> bool:
+        """Commit ``staged`` as a write like any other (the handle's pin, the write lock, the
+        latest view); whether the lists still fitted the collection."""
+        with self._pin.exclusive():
+            if self._closed():
+                return False
+            with self._transaction():
+                return self._writer.install_lists(staged)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the running training (if any) is done; whether none is running."""

@@ -435,6 +435,16 @@ class Writer:
         view.rows.fit(fit_sample(x, view.manifest.dim, generation) if streams else x, extra)
         self._save_state(view, generation, len(x))
 
+    def create_index(self, field: str) -> None:
+        """Record a sorted index of metadata ``field`` (built in RAM by the filter columns,
+        which refuse a field of mixed types)."""
+        view = self.current.view
+        view.filter_columns().create_index(field)
+        indexes = list(view.manifest.extra.get("indexes", []))
+        if field not in indexes:
+            view.manifest.extra["indexes"] = [*indexes, field]
+            view.manifest.commit(view.path)
+
     # -- upkeep: refits, merges, compaction -------------------------------------------------
     def refit_due(self, view: View) -> bool:
         return view.rows.refits and view.live_count >= REFIT_GROWTH * max(view.fitted_on, 1)

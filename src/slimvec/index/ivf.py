@@ -69,10 +69,10 @@ from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError
 from slimvec.index import sizing
 from slimvec.index.calibrate import GOAL
+from slimvec.index.legacy import word_major_lists
 from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
-    interleave,
     interleave_rows,
     list_blocks,
     probe_top,
@@ -279,12 +279,7 @@ class IVFIndex:
         if not (folder / "nibbles.npy").exists() and (folder / "words.npy").exists():
             words = _read(folder / "words.npy", True)
             factors = _read(folder / "factors.npy", True)
-            if words.shape != (rows * fs // 8,) or words.dtype != np.uint64:
-                return None
-            if factors.shape != (rows, 2) or factors.dtype != np.float32:
-                return None
-            planes = _rows_of_word_major(words, offsets, fs // 8).view(np.uint8)
-            return interleave(planes, offsets), np.ascontiguousarray(factors.T)
+            return word_major_lists(words, factors, offsets, fs)
         codes = _read(folder / "nibbles.npy", True)
         scalars = _read(folder / "scalars.npy", True)
         if codes.shape != (int(list_blocks(offsets)[-1]) * ROWS * fs,) or codes.dtype != np.uint8:
@@ -337,7 +332,7 @@ class IVFIndex:
     def lopsided(self, path: Path, manifest: Manifest, info: dict[str, Any]) -> bool:
         """Whether the lists named by ``info`` became ``REBALANCE_SKEW`` times as skewed as
         they were when trained (lists trained before skew was recorded are not judged;
-        tombstones are not counted: rows a compaction would drop)."""
+        deleted rows count: they stay in the lists until a compaction)."""
         trained = info.get("skew")
         if not isinstance(trained, (int, float)):
             return False
@@ -592,15 +587,3 @@ def _read(path: Path, mmap: bool) -> np.ndarray:
         raise CorruptCollectionError(
             f"IVF file {path} is missing or damaged ({exc}); restore the collection from a backup"
         ) from exc
-
-
-def _rows_of_word_major(words: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
-    """(rows, width) uint64 code words from the pre-table-scan list layout: each list in blocks
-    of 256 rows, a block of m rows stored as ``width`` runs of m words."""
-    sizes = np.diff(offsets)
-    position = np.arange(int(offsets[-1]))
-    within = position - np.repeat(offsets[:-1], sizes)
-    start = position - within % 256
-    m = np.minimum(np.repeat(offsets[1:], sizes) - start, 256)
-    index = start[:, None] * width + np.arange(width) * m[:, None] + (position - start)[:, None]
-    return np.asarray(words)[index]
