@@ -49,7 +49,7 @@ K = 10
 BATCH = 200
 SINGLE = 100
 FLAT = "rabitq:2*40 > f32"
-console = Console()
+console = Console(width=200)
 
 
 def measure(search, queries: np.ndarray, docs: np.ndarray, kth: np.ndarray) -> dict:
