@@ -534,3 +534,35 @@ def test_info_and_compact_figures(tmp_path, small_ivf):
     assert f"fitted on {details['calibration']['fitted_on']:,} rows" in out
     compacted = run("compact", col_path).output
     assert "bytes/vector" in compacted and "fixed files" not in compacted
+
+
+def test_add_says_it_waits_for_a_background_training(tmp_path, monkeypatch):
+    """An add that crosses ivf:auto's threshold: the command says it waits for the lists
+    (closing waits for them), and they are committed when it exits."""
+    import threading
+
+    from slimvec.engine.background import THREAD_NAME, BackgroundTraining
+
+    monkeypatch.setattr(sizing, "AUTO_ROWS", 800)
+    monkeypatch.setattr(sizing, "BACKGROUND_ROWS", 0)
+    release, train, wait = threading.Event(), sizing.train_centroids, BackgroundTraining.wait
+
+    def slow(*args, **kwargs):  # still running when the add has returned: until waited for
+        if threading.current_thread().name == THREAD_NAME:
+            assert release.wait(60)
+        return train(*args, **kwargs)
+
+    def waited(self, *args, **kwargs):
+        release.set()
+        return wait(self, *args, **kwargs)
+
+    monkeypatch.setattr(sizing, "train_centroids", slow)
+    monkeypatch.setattr(BackgroundTraining, "wait", waited)
+    path, file = tmp_path / "c.slim", tmp_path / "x.npy"
+    np.save(file, np.random.default_rng(0).standard_normal((900, 16)).astype(np.float32))
+    run("create", path, "--dim", 16)
+    out = run("add", path, file).output
+    assert "training the IVF lists in the background" in out
+    col = slimvec.open(path)
+    assert col.info()["ivf"]["state"] == "trained"
+    col.close()
