@@ -3,6 +3,7 @@ and what a user who never names an index gets at 1M.
 
     .venv/bin/python benchmarks/auto_index.py crossover [--data lowrank|sentences] [--sizes ...]
     .venv/bin/python benchmarks/auto_index.py grow [--data ...] [--n 1000000] [--step 10000]
+    .venv/bin/python benchmarks/auto_index.py drift [--data ...] [--n 500000]
 
 * ``crossover``: at each size, the flat default (``rabitq:2*40 > f32``: the table scan) against
   ``ivf:auto`` made to partition at that size (``AUTO_ROWS`` set to 0: N = ``suggested_nlist(n)``
@@ -14,6 +15,8 @@ and what a user who never names an index gets at 1M.
   went through, every add's time (the slowest is the one a training lands on) and the
   process's peak RSS; ``--training both`` (the default) grows one collection with trainings in
   the background and one with them inside the adds, in the same run.
+* ``drift``: ``grow`` with the vectors arriving topic by topic (16 k-means topics in turn),
+  once with rebalancing (lists retrained when their skew doubles) and once without.
 
 Recall counts a returned id as a hit when its exact score reaches the exact 10th score (ties
 among near-duplicates count). Threads: 2 everywhere. The 1-minute load is printed with every
@@ -120,54 +123,81 @@ def crossover(docs: np.ndarray, queries: np.ndarray, sizes: list[int], tmp: Path
     return out
 
 
-def grow(docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path, where: str) -> dict:
+def grow(
+    docs: np.ndarray, queries: np.ndarray, step: int, tmp: Path, where: str, rebalance: bool = True
+) -> dict:
     """The default grown one ``step`` add at a time; trainings ``where``: "background" (the
     default: on the handle's trainer thread) or "commit" (inside the add that finds them due,
-    as before background training). Records every add's seconds and each state change."""
-    path = tmp / f"grown-{where}"
+    as before background training); ``rebalance`` False: lists are never retrained for skew.
+    Records every add's seconds and every set of lists that was committed."""
+    label = where + ("" if rebalance else ", no rebalancing")
+    path = tmp / "grown"
     if path.exists():
         shutil.rmtree(path)
-    saved = sizing.BACKGROUND_ROWS
+    saved = sizing.BACKGROUND_ROWS, sizing.REBALANCE_SKEW
     if where == "commit":
         sizing.BACKGROUND_ROWS = 1 << 62  # no training is large enough for the thread
+    if not rebalance:
+        sizing.REBALANCE_SKEW = float("inf")
     col = slimvec.create(path, dim=docs.shape[1])  # the default spec: nothing named
-    states, add_times, t0 = [], [], time.perf_counter()
+    trainings, add_times, t0 = [], [], time.perf_counter()
+
+    def record(rows: int) -> None:
+        lists = col.manifest.extra.get("ivf")
+        if lists and (not trainings or trainings[-1]["centroids"] != lists["centroids"]):
+            training = col.info()["ivf"].get("training") or {}
+            trainings.append({"seen_at": rows, "add_s": round(add_times[-1], 2),
+                              "seconds": training.get("seconds"),
+                              **{k: lists.get(k) for k in ("centroids", "trained_on", "nlist",
+                                                           "nprobe", "skew")}})  # fmt: skip
+            console.print(trainings[-1])
+
     try:
         for lo in range(0, len(docs), step):
             t = time.perf_counter()
             col.add(docs[lo : lo + step])
             add_times.append(time.perf_counter() - t)
-            info = col.info()["ivf"]
-            state = (info["state"], info["nlist"])
-            if not states or states[-1]["state"] != state:
-                states.append({"rows": lo + step, "state": state, "add_s": add_times[-1],
-                               "training": info.get("training")})  # fmt: skip
-                console.print(states[-1])
+            record(min(lo + step, len(docs)))
         add_s = time.perf_counter() - t0
         t = time.perf_counter()
         col.wait_for_index()  # a training still running: what the user's close() would wait
         wait_s = time.perf_counter() - t
+        record(len(docs))
     finally:
-        sizing.BACKGROUND_ROWS = saved
+        sizing.BACKGROUND_ROWS, sizing.REBALANCE_SKEW = saved
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     peer, kth = flat_ip(docs, queries)
     row = measure(lambda q: col.search(q, K).ids, queries, docs, kth)
     times = np.array(add_times)
-    row.update(rows=len(docs), spec=col.manifest.spec, where=where, add_s=add_s,
+    sizes = col.info()["ivf"]["list_sizes"]
+    row.update(rows=len(docs), spec=col.manifest.spec, where=label, add_s=add_s,
                wait_s=wait_s, add_max_s=float(times.max()),
                add_p50_s=float(np.median(times)), slowest_adds=sorted(times)[-4:],
-               peak_rss_gib=peak_gib, states=states, flat_ip=peer,
-               x_flat_ip=row["qps"] / peer["qps"],
-               explain=col.search(queries[:BATCH], K).explain,
+               peak_rss_gib=peak_gib, trainings=trainings, flat_ip=peer,
+               x_flat_ip=row["qps"] / peer["qps"], skew=sizes["skew"],
+               imbalance=sizes["imbalance"], explain=col.search(queries[:BATCH], K).explain,
                lists={key: col.manifest.extra["ivf"].get(key) for key in
                       ("nlist", "nprobe", "calibrated_recall", "trained_on")})  # fmt: skip
     col.close()
+    shutil.rmtree(path, ignore_errors=True)
     return row
+
+
+def drift_order(docs: np.ndarray, topics: int = 16) -> np.ndarray:
+    """``docs`` reordered to arrive topic by topic (their nearest of ``topics`` k-means
+    centroids, topics in turn, a seeded shuffle within each): a collection whose early lists
+    are trained on a few topics and then crowded by the others."""
+    sample = docs[np.random.default_rng(0).choice(len(docs), 64 * topics, replace=False)]
+    kmeans = faiss.Kmeans(docs.shape[1], topics, niter=10, seed=1)
+    kmeans.train(np.ascontiguousarray(sample, np.float32))
+    _, topic = kmeans.index.search(np.ascontiguousarray(docs, np.float32), 1)
+    within = np.random.default_rng(1).random(len(docs))
+    return docs[np.lexsort((within, topic[:, 0]))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("crossover", "grow"))
+    parser.add_argument("mode", choices=("crossover", "grow", "drift"))
     parser.add_argument("--data", default="lowrank", choices=("lowrank", "sentences"))
     parser.add_argument("--sizes", default="20000,50000,100000,200000,500000,1000000")
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -199,17 +229,26 @@ def main() -> None:
                     f"{r['load']}",
                 )  # fmt: skip
         else:
-            wheres = ("background", "commit") if args.training == "both" else (args.training,)
-            result = [grow(docs, queries, args.step, tmp, where) for where in wheres]
-            table = Table(title=f"default spec grown by {args.step:,} ({ds.name})")
-            for col in ("training", "rows", "lists", "recall", "QPS", "x FlatIP", "p50 ms",
-                        "adds s", "slowest add s", "add p50 s", "then wait s", "peak RSS",
-                        "load"):  # fmt: skip
+            if args.mode == "drift":  # the same arrivals, with and without rebalancing
+                docs = drift_order(docs)
+                runs = [("background", True), ("background", False)]
+            elif args.training == "both":
+                runs = [("background", True), ("commit", True)]
+            else:
+                runs = [(args.training, True)]
+            result = [grow(docs, queries, args.step, tmp, w, r) for w, r in runs]
+            title = "arriving topic by topic" if args.mode == "drift" else "in random order"
+            table = Table(title=f"default spec grown by {args.step:,}, {title} ({ds.name})")
+            for col in ("training", "rows", "trained on", "lists", "skew", "recall", "QPS",
+                        "x FlatIP", "p50 ms", "adds s", "slowest add s", "add p50 s",
+                        "then wait s", "peak RSS", "load"):  # fmt: skip
                 table.add_column(col)
             for r in result:
                 lists = r["lists"]
                 table.add_row(
-                    r["where"], f"{r['rows']:,}", f"{lists['nlist']}/{lists['nprobe']}",
+                    r["where"], f"{r['rows']:,}",
+                    ", ".join(f"{t['trained_on']:,}" for t in r["trainings"]),
+                    f"{lists['nlist']}/{lists['nprobe']}", f"{r['skew']}",
                     f"{r['recall']:.3f}", f"{r['qps']:,.0f}", f"{r['x_flat_ip']:.1f}",
                     f"{r['p50_ms']:.2f}", f"{r['add_s']:.0f}", f"{r['add_max_s']:.1f}",
                     f"{r['add_p50_s']:.2f}", f"{r['wait_s']:.1f}",
