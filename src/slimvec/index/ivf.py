@@ -535,8 +535,8 @@ class IVFIndex:
             out["note"] = (
                 f"partitioned by ivf:auto into {self.nlist} lists (about sqrt of the "
                 f"{self.trained_on:,} live vectors it was trained on); retrained into "
-                f"{sizing.suggested_nlist(grown)} lists at {grown:,}; "
-                f"default nprobe {self.default_nprobe}: "
+                f"{sizing.suggested_nlist(grown)} lists at {grown:,}, or sooner if new "
+                f"vectors crowd a few lists (skew); default nprobe {self.default_nprobe}: "
                 f"measured to keep {self.calibrated_recall} of stored vectors' top-10 "
                 f"(goal {GOAL})"
             )
