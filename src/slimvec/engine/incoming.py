@@ -20,8 +20,8 @@ from slimvec.store.budget import block_rows, fit_rows
 from slimvec.store.segments import whole, write_segment
 from slimvec.validation import check_finite, check_nonzero, finite_rows, normalise
 
-#: Rows per encoding chunk of rows held whole, and (x 8) where an add's bar starts to show.
-ENCODE_CHUNK = 65_536
+#: Rows from which a write's bar shows (on a terminal, unless asked).
+BAR_ROWS = 8 * 65_536
 #: ``write_blocks``'s source of a new segment's arrays: rows lo:hi -> their arrays.
 Block = Callable[[int, int], dict[str, np.ndarray]]
 
@@ -35,6 +35,9 @@ class Incoming:
     checked whole only then, before anything is committed. ``head``: rows already checked
     (the write-ahead log's) that come first.
     """
+
+    #: Rows are as wide as each other (token sets give each one's stored token count).
+    sizes = None
 
     def __init__(self, array: np.ndarray, cosine: bool, head: np.ndarray | None = None):
         self.array, self.cosine = array, cosine
@@ -66,6 +69,11 @@ class Incoming:
     def all(self) -> np.ndarray:
         return self.rows(0, len(self))
 
+    def starts(self, width: int) -> np.ndarray:
+        """First rows of the blocks rows of ``width`` floats (the widest array a row
+        becomes) are read in: ``block_rows`` apart."""
+        return np.arange(0, len(self), block_rows(width))
+
     def _checked(self, block: np.ndarray) -> np.ndarray:
         x = finite_rows(block, "vectors", self._fail)
         if not self.cosine:
@@ -91,36 +99,37 @@ def fit_sample(x: Incoming, width: int, seed: int) -> np.ndarray:
     return x.take(np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)))
 
 
-def write_blocks(view: Any, name: str, n: int, block: Block, progress: bool | None = None) -> None:
+def write_blocks(
+    view: Any,
+    name: str,
+    n: int,
+    block: Block,
+    progress: bool | None = None,
+    source: Incoming | Any = None,
+) -> None:
     """Segment ``name`` of ``n`` rows of ``view``'s format; ``block(lo, hi)``: the arrays of
     rows ``lo:hi`` (ids, row arrays, codes), to which the table-scan files are added. Written
-    in blocks of ``block_rows``, so the segment is never whole in memory; formats that do
-    not stream (multi-vector) give it as one block. ``progress``: a bar (None: for long
-    writes, on a terminal)."""
+    in blocks, so the segment is never whole in memory. ``source``: an add's rows, which say
+    where its blocks start and (token sets) how many tokens each row stores; merges and
+    compactions give none (blocks of ``block_rows``; multi-vector segments, whose token
+    counts are not gathered first, are merged as one block). ``progress``: a bar (None: for
+    long writes, on a terminal)."""
     rows = view.rows
-    if not rows.streams:
+    if source is None and not rows.streams:
         arrays = block(0, n)
         write_segment(view.path, name, *whole({**arrays, **rows.table_arrays(arrays)}))
         return
-    step = block_rows(max(view.manifest.dim, view.pipeline.out_dim))
-    quiet = (n < 8 * ENCODE_CHUNK or None) if progress is None else not progress
-    layout = {**rows.layout(n), **(rows.table_layout(n) if rows.table_scan else {})}
+    width = max(view.manifest.dim, view.pipeline.out_dim)
+    starts = np.arange(0, n, block_rows(width)) if source is None else source.starts(width)
+    sizes = None if source is None else source.sizes
+    quiet = (n < BAR_ROWS or None) if progress is None else not progress
+    layout = {**rows.layout(n, sizes), **(rows.table_layout(n) if rows.table_scan else {})}
 
     def blocks() -> Iterator[dict[str, np.ndarray]]:
         with tqdm(total=n, desc="encoding", unit="row", disable=quiet) as bar:
-            for lo in range(0, n, step):
-                arrays = block(lo, min(n, lo + step))
+            for lo, hi in zip(starts, [*starts[1:], n]):
+                arrays = block(int(lo), int(hi))
                 yield {**arrays, **rows.table_arrays(arrays)}
                 bar.update(len(arrays["ids"]))
 
     write_segment(view.path, name, layout, blocks())
-
-
-def encode_whole(pipeline: Any, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Codes of rows held whole (multi-vector adds), encoded in chunks."""
-    chunks = range(0, len(x), ENCODE_CHUNK)
-    parts = [
-        pipeline.encode(x[start : start + ENCODE_CHUNK])
-        for start in tqdm(chunks, desc="encoding", unit="chunk", disable=len(chunks) < 8 or None)
-    ]
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slimvec.engine.incoming import Incoming
+from slimvec.engine.incoming import Incoming, fit_sample
 from slimvec.errors import SpecError
 from slimvec.index.sizing import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
@@ -46,8 +46,8 @@ class RowFormat:
     #: Whether the writer may refit calibrations as the collection grows (multi-vector
     #: collections cannot re-derive their pipeline input from stored arrays cheaply).
     refits: ClassVar[bool] = True
-    #: Whether segments are written in row blocks (``engine.incoming``; multi-vector rows
-    #: carry ragged token arrays and are written whole).
+    #: Whether merges and compactions write segments in row blocks (``engine.incoming``;
+    #: multi-vector adds stream by their token counts, merged token segments are one block).
     streams: ClassVar[bool] = True
 
     def __init__(self, manifest: Manifest):
@@ -70,8 +70,9 @@ class RowFormat:
         return Pipeline(spec, manifest.dim, manifest.metric)
 
     # -- storing ----------------------------------------------------------------------------
-    def layout(self, rows: int) -> Layout:
-        """dtype and shape of every array a segment of ``rows`` rows holds."""
+    def layout(self, rows: int, sizes: np.ndarray | None = None) -> Layout:
+        """dtype and shape of every array a segment of ``rows`` rows holds (``sizes``: the
+        stored tokens of each row of token sets; single-vector rows have none)."""
         layout = {
             "ids": (np.dtype(np.int64), (rows,)),
             ORIGINAL: (np.dtype(np.float32), (rows, self.dim)),
@@ -94,15 +95,20 @@ class RowFormat:
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)
 
+    def fit_first(self, x: Incoming, seed: int) -> None:
+        """Fit on an add's rows (a seeded sample past ``fit_rows``: ``fit_sample``)."""
+        self.fit(fit_sample(x, self.dim, seed), None)
+
+    def encode_block(self, x: Incoming, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """The stored arrays of an add's rows ``lo:hi`` besides ids: originals and codes."""
+        rows = x.rows(lo, hi)
+        return {ORIGINAL: rows, **self.pipeline.encode(rows)}
+
     def state(self) -> dict[str, np.ndarray]:
         return self.pipeline.state()
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.pipeline.load_state(state)
-
-    def row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
-        """Arrays stored per row besides ids and codes."""
-        return {ORIGINAL: x}
 
     def pipeline_input(
         self, path: Path, entry: SegmentEntry, rows: np.ndarray | None = None

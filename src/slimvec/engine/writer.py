@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from slimvec.engine.incoming import Block, Incoming, encode_whole, fit_sample, write_blocks
+from slimvec.engine.incoming import Block, Incoming, write_blocks
 from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import CollectionExistsError, InvalidInputError
@@ -360,22 +360,13 @@ class Writer:
             )
         if x is not None and len(x):
             if not view.fitted:
-                self._fit(view, x, extra, generation)
+                self._fit(view, x, generation)
             name = segment_name(generation)
-            if view.rows.streams:
 
-                def block(lo: int, hi: int) -> dict[str, np.ndarray]:
-                    rows = x.rows(lo, hi)
-                    codes = view.pipeline.encode(rows)
-                    return {"ids": ids[lo:hi], **view.rows.row_arrays(rows, None), **codes}
+            def block(lo: int, hi: int) -> dict[str, np.ndarray]:
+                return {"ids": ids[lo:hi], **view.rows.encode_block(x, lo, hi)}
 
-            else:
-
-                def block(lo: int, hi: int) -> dict[str, np.ndarray]:
-                    codes = encode_whole(view.pipeline, x)
-                    return {"ids": ids, **view.rows.row_arrays(x, extra), **codes}
-
-            write_blocks(view, name, len(x), block, progress)
+            write_blocks(view, name, len(x), block, progress, x)
             m.segments.append(SegmentEntry(name=name, start=m.rows, rows=len(ids)))
             m.rows += len(ids)
             m.next_id = max(m.next_id, int(ids.max()) + 1)
@@ -428,11 +419,10 @@ class Writer:
                 save_array(view.path / m.tombstones, np.packbits(deleted))
             m.deleted = count
 
-    def _fit(self, view: View, x: Any, extra: Any, generation: int) -> None:
+    def _fit(self, view: View, x: Any, generation: int) -> None:
         """Fit on the first segment's rows (a sample of them past ``fit_rows``: they stand
         for all of them, so refits come as if every row had been taken)."""
-        streams = view.rows.streams
-        view.rows.fit(fit_sample(x, view.manifest.dim, generation) if streams else x, extra)
+        view.rows.fit_first(x, generation)
         self._save_state(view, generation, len(x))
 
     def create_index(self, field: str) -> None:

@@ -29,6 +29,7 @@ from slimvec.kernels.pqres import PQResidualCodebook, check_subspaces
 from slimvec.kernels.residual import ResidualCodebook, check_bits
 from slimvec.kernels.rotres import RotatedResidualCodebook
 from slimvec.kernels.topk import pad_results, select_top
+from slimvec.multivector.incoming import TokenIncoming, normalise_sets
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rerank import SegmentedTokens, rerank
 from slimvec.search.funnel import Pipeline
@@ -36,7 +37,6 @@ from slimvec.spec import parse_spec
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
 from slimvec.transforms.fde import FDE, pack_token_sets
-from slimvec.validation import normalise
 
 TOKENS = "tokens"
 OFFSETS = "token_offsets"
@@ -84,8 +84,9 @@ class TokenRows(RowFormat):
     """Token sets: MUVERA encodings for the funnel, stored tokens for exact MaxSim."""
 
     #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
-    #: calibration stays the first batch's (refitting would re-encode every token set). An
-    #: add is held whole (ragged token arrays): stream large sets by adding them in batches.
+    #: calibration stays the first add's (refitting would re-encode every token set). An add
+    #: streams a block of documents at a time (``multivector.incoming``); a merge of token
+    #: segments is written as one block.
     logs_adds = False
     plans_exact = False
     refits = False
@@ -153,11 +154,12 @@ class TokenRows(RowFormat):
             return 2 + self.pq_subspaces
         return self.dim * (2 if self.token_code == "f16" else 1)
 
-    def layout(self, rows: int) -> Layout:
+    def layout(self, rows: int, sizes: np.ndarray | None = None) -> Layout:
         token_dtype = np.dtype(np.float16 if self.token_code == "f16" else np.uint8)
+        tokens = None if sizes is None else int(sizes.sum())
         layout = {
             "ids": (np.dtype(np.int64), (rows,)),
-            TOKENS: (token_dtype, (None, self.token_bytes // token_dtype.itemsize)),
+            TOKENS: (token_dtype, (tokens, self.token_bytes // token_dtype.itemsize)),
             OFFSETS: (np.dtype(np.int64), (rows + 1,)),
         }
         for key in self.pipeline.stored_keys:
@@ -168,15 +170,32 @@ class TokenRows(RowFormat):
     def _tokens_in(self, token_sets: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
         tokens, offsets = pack_token_sets(token_sets, self.dim, what)
         if self.metric == "cosine":
-            tokens = normalise(tokens, f"{what} token vectors")
+            tokens = normalise_sets(tokens, offsets, what)
         return tokens, offsets
 
-    def ingest(self, token_sets: Any) -> tuple[np.ndarray, Any]:
-        tokens, offsets = self.pooler.transform(*self._tokens_in(token_sets, "documents"))
-        return self.fde.encode_packed(tokens, offsets, query=False), (tokens, offsets)
+    def stream(self, token_sets: Any) -> tuple[TokenIncoming, None]:
+        return TokenIncoming(token_sets, self), None
 
-    def stream(self, token_sets: Any) -> tuple[np.ndarray, Any]:
-        return self.ingest(token_sets)
+    def fit_first(self, x: TokenIncoming, seed: int) -> None:
+        """Fit the FDE codes and the token codes on an add's documents (a seeded sample past
+        ``fit_rows`` of their mean width)."""
+        tokens, offsets = x.tokens(x.fit_docs(seed))
+        self.fit(self.fde.encode_packed(tokens, offsets, query=False), (tokens, offsets))
+
+    def encode_block(self, x: TokenIncoming, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Documents ``lo:hi`` of an add: token codes, their offsets in the segment (the
+        first block writes the leading 0) and FDE codes."""
+        fde, tokens, offsets = x.block(lo, hi)
+        codes = TokenCodes.encode(
+            tokens,
+            offsets,
+            kind=self.token_code,
+            low=self.token_calibration.get("low"),
+            step=self.token_calibration.get("step"),
+            codebook=self._codebook(),
+        )
+        placed = x.offsets[lo + 1 : hi + 1] if lo else x.offsets[: hi + 1]
+        return {TOKENS: codes.codes, OFFSETS: placed, **self.pipeline.encode(fde)}
 
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)
@@ -204,18 +223,6 @@ class TokenRows(RowFormat):
         fde_state = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("fde.")}
         if fde_state:
             self.fde.load_state(fde_state)
-
-    def row_arrays(self, x: np.ndarray, extra: Any) -> dict[str, np.ndarray]:
-        tokens, offsets = extra
-        codes = TokenCodes.encode(
-            tokens,
-            offsets,
-            kind=self.token_code,
-            low=self.token_calibration.get("low"),
-            step=self.token_calibration.get("step"),
-            codebook=self._codebook(),
-        )
-        return {TOKENS: codes.codes, OFFSETS: offsets}
 
     def _codebook_kind(self) -> type[Codebook]:
         if self.pq_subspaces is not None:

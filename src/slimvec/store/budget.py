@@ -1,12 +1,17 @@
 """The memory an add may use: ``ADD_MEMORY`` bytes beyond the caller's array, or
 ``$SLIMVEC_ADD_MEMORY`` (``"512M"``, ``"2G"``, bytes). Whatever grows with an add's size is
 read, encoded and written in blocks of ``block_rows`` under it (``engine.incoming``, and the
-IVF lists, ``index.ivf``)."""
+IVF lists, ``index.ivf``), or of ``weighted_starts`` for ragged rows (token sets:
+``multivector.incoming``). Scratch that does not grow with the add comes on top: a token
+codebook's k-means assignments (``kernels.residual.ASSIGN_BLOCK`` x its centroids, ~35 MB)
+and the FDE's projection chunk (``transforms.fde.CHUNK_TOKENS`` tokens)."""
 
 from __future__ import annotations
 
 import os
 import re
+
+import numpy as np
 
 from slimvec.errors import InvalidInputError
 
@@ -46,6 +51,16 @@ def block_rows(width: int) -> int:
     """Rows per block for ``width``-dimensional rows under the add budget (at least 32)."""
     rows = add_memory() // (BYTES_PER_ROW_DIM * max(width, 1))
     return max(BLOCK_ALIGN, min(MAX_BLOCK_ROWS, rows) // BLOCK_ALIGN * BLOCK_ALIGN)
+
+
+def weighted_starts(widths: np.ndarray) -> np.ndarray:
+    """First rows of the blocks rows of ragged ``widths`` (working floats each: a document's
+    tokens) are written in, under the ``block_rows`` rule: whole ``BLOCK_ALIGN`` groups of rows
+    whose widths sum to the budget's share, passing it by at most the block's last group."""
+    groups = np.add.reduceat(np.asarray(widths, np.int64), np.arange(0, len(widths), BLOCK_ALIGN))
+    before = np.cumsum(groups) - groups
+    block = before // max(add_memory() // BYTES_PER_ROW_DIM, 1)
+    return np.flatnonzero(np.diff(block, prepend=-1)) * BLOCK_ALIGN
 
 
 def fit_rows(width: int) -> int:

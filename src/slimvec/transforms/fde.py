@@ -56,6 +56,13 @@ def pack_token_sets(
     owning rows ``offsets[i]:offsets[i + 1]``. Ragged sets are the point; an empty list, a set
     with no tokens, a wrong dim, non-2-D entries or NaN/inf raise ``InvalidInputError``.
     """
+    return pack_checked(check_token_sets(token_sets, dim, what), what)
+
+
+def check_token_sets(token_sets: Any, dim: int, what: str = "documents") -> list[np.ndarray]:
+    """The token matrices of ``token_sets``, their structure checked as ``pack_token_sets``
+    checks it but not their values, and nothing copied: an add reads and checks the values a
+    block of sets at a time (``pack_checked``)."""
     if isinstance(token_sets, np.ndarray) and token_sets.ndim == 2:
         raise InvalidInputError(
             f"{what} must be a list of (n_tokens, {dim}) matrices, one per item; got a single "
@@ -97,6 +104,15 @@ def pack_token_sets(
                 f"the same embedding model the encoder was built for"
             )
         mats.append(mat)
+    return mats
+
+
+def pack_checked(
+    mats: Sequence[np.ndarray], what: str = "documents", numbers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``(tokens, offsets)`` of matrices ``check_token_sets`` passed, NaN and infinite
+    values refused naming their sets (``numbers``: the sets' numbers in the caller's list, if
+    not 0, 1, ...: a block of an add)."""
     lengths = np.fromiter((len(m) for m in mats), np.int64, len(mats))
     offsets = np.zeros(len(mats) + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -105,6 +121,8 @@ def pack_token_sets(
     finite = np.isfinite(tokens).all(axis=1)
     if not finite.all():
         bad = np.unique(np.searchsorted(offsets, np.flatnonzero(~finite), side="right") - 1)
+        if numbers is not None:
+            bad = numbers[bad]
         raise InvalidInputError(
             f"{what} {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or "
             f"infinite token values; fix or drop them"
