@@ -317,11 +317,11 @@ class Collection(LiveRecall):
         streams in blocks under the add budget (``engine.incoming``; a memory-mapped array
         stays on disk); ``progress``: a bar (None: for long adds, on a terminal)."""
         self._require_open()
-        x, extra = self._view.rows.stream(vectors)
+        x = self._view.rows.stream(vectors)
         given = None if ids is None else self._view.keys.user_ids(ids, len(x))
         metas, texts = row_info(metadata, texts, len(x))
         with self.transaction():
-            new_ids, keys = self._writer.add(x, extra, given, metas, texts, progress)
+            new_ids, keys = self._writer.add(x, given, metas, texts, progress)
         return new_ids if keys is None else key_array(keys)
 
     @writes
@@ -347,7 +347,7 @@ class Collection(LiveRecall):
             )
         if ids is None:
             raise InvalidInputError("upsert needs the ids to replace or add; add() makes new ones")
-        x, _ = self._view.rows.ingest(vectors)
+        x = self._view.rows.ingest(vectors)
         user = self._view.keys.user_ids(ids, len(x))
         metas, texts = row_info(metadata, texts, len(x))
         with self.transaction():

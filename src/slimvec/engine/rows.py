@@ -82,15 +82,15 @@ class RowFormat:
             layout[key] = (codec.code_dtype, (rows, codec.code_width))
         return layout
 
-    def ingest(self, vectors: Any) -> tuple[np.ndarray, Any]:
-        """Validate user input; return the pipeline's input vectors and what else to store."""
+    def ingest(self, vectors: Any) -> np.ndarray:
+        """Validate user input; return the pipeline's input vectors (an upsert's)."""
         x = as_matrix(vectors, self.dim)
-        return (normalise(x) if self.metric == "cosine" else x), None
+        return normalise(x) if self.metric == "cosine" else x
 
-    def stream(self, vectors: Any) -> tuple[Incoming, Any]:
+    def stream(self, vectors: Any) -> Incoming:
         """``ingest`` for an add: the input's shape checked now, its values block by block
         as the writer reads them (``Incoming``), so it is never copied whole."""
-        return Incoming(as_array(vectors, self.dim), self.metric == "cosine"), None
+        return Incoming(as_array(vectors, self.dim), self.metric == "cosine")
 
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)

@@ -220,7 +220,7 @@ class Writer:
             self.flush()
             self.maintain()
 
-    def add(self, x, extra, given, metas, texts, progress=None):
+    def add(self, x, given, metas, texts, progress=None):
         """New rows (``x``: an ``Incoming`` or checked rows): ids (string keys under fresh
         internal ids) checked against the live ones, then one log record (a small add) or a
         segment commit. Returns (internal ids, keys or None)."""
@@ -238,7 +238,7 @@ class Writer:
             rows = x.all() if isinstance(x, Incoming) else x
             self.log(LogRecord("add", {"ids": new_ids, "x": rows}, info))
         else:
-            self.commit_rows(x, extra, new_ids, keys, metas, texts, progress)
+            self.commit_rows(x, new_ids, keys, metas, texts, progress)
         return new_ids, keys
 
     def upsert(self, x, user, metas, texts) -> None:
@@ -253,7 +253,7 @@ class Writer:
             old = new_ids = user
         _, live = view.live_rows_of(old)
         if not live.any() and len(x) >= LOG_MAX_ROWS:  # replaces nothing: an add's commit
-            self.commit_rows(x, None, new_ids, info.get("keys"), metas, texts)
+            self.commit_rows(x, new_ids, info.get("keys"), metas, texts)
         else:
             self.record("upsert", {"ids": new_ids, "x": x, "replaced": old[live]}, info)
 
@@ -329,16 +329,16 @@ class Writer:
         """Fold the log into the segments now, if it holds anything."""
         view = self.current.view
         if view.manifest.log and view.tail.records:
-            self.commit_segment(None, None, np.empty(0, np.int64), None, None)
+            self.commit_segment(None, np.empty(0, np.int64), None, None)
 
-    def commit_rows(self, x, extra, ids, keys, metas, texts, progress=None) -> None:
+    def commit_rows(self, x, ids, keys, metas, texts, progress=None) -> None:
         """New rows as one segment commit (the log's rows folded in), then merges."""
         if keys is not None:  # saved by the commit; a failed one reloads the view
             self.current.view.idmap.learn(ids, keys)
-        self.commit_segment(x, extra, ids, metas, texts, progress)
+        self.commit_segment(x, ids, metas, texts, progress)
         self.maintain()
 
-    def commit_segment(self, x, extra, ids, metas, texts, progress=None) -> None:
+    def commit_segment(self, x, ids, metas, texts, progress=None) -> None:
         """One commit of the log's rows followed by ``x`` (may be None) as a new segment,
         the log's deletes as a tombstone file, and a fresh log. The pipeline is fitted first
         if it never was (on this segment's rows, the log's included: ``_fit``). Rows are

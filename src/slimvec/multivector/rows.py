@@ -173,8 +173,8 @@ class TokenRows(RowFormat):
             tokens = normalise_sets(tokens, offsets, what)
         return tokens, offsets
 
-    def stream(self, token_sets: Any) -> tuple[TokenIncoming, None]:
-        return TokenIncoming(token_sets, self), None
+    def stream(self, token_sets: Any) -> TokenIncoming:
+        return TokenIncoming(token_sets, self)
 
     def fit_first(self, x: TokenIncoming, seed: int) -> None:
         """Fit the FDE codes and the token codes on an add's documents (a seeded sample past
