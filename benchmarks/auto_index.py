@@ -172,7 +172,9 @@ def grow(
     sizes = col.info()["ivf"]["list_sizes"]
     row.update(rows=len(docs), spec=col.manifest.spec, where=label, add_s=add_s,
                wait_s=wait_s, add_max_s=float(times.max()),
-               add_p50_s=float(np.median(times)), slowest_adds=sorted(times)[-4:],
+               add_p50_s=float(np.median(times)),
+               slowest_adds=[((int(i) + 1) * step, round(float(times[i]), 2))
+                             for i in np.argsort(times)[-5:]],
                peak_rss_gib=peak_gib, trainings=trainings, flat_ip=peer,
                x_flat_ip=row["qps"] / peer["qps"], skew=sizes["skew"],
                imbalance=sizes["imbalance"], explain=col.search(queries[:BATCH], K).explain,

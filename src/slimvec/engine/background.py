@@ -31,6 +31,7 @@ from typing import Any
 from slimvec.engine.pin import ViewPin
 from slimvec.engine.view import View
 from slimvec.engine.writer import Writer
+from slimvec.errors import CorruptCollectionError
 from slimvec.index.training import StagedLists, opened_inputs
 from slimvec.store.manifest import Manifest
 
@@ -86,11 +87,7 @@ class BackgroundTraining:
         started = time.perf_counter()
         try:
             staged.train(manifest, deleted)
-            for _ in range(CATCH_UP_ROUNDS):  # segments committed meanwhile, outside the lock
-                latest = Manifest.load(staged.path)
-                if not staged.fits(latest) or {e.name for e in latest.segments} <= staged.staged:
-                    break
-                staged.build(latest)
+            self._catch_up(staged)
             installed = self._install(staged)
             outcome = "installed" if installed else "dropped: the collection changed under it"
         except Exception as exc:  # kept for info(); the next commit that finds it due retries
@@ -103,6 +100,20 @@ class BackgroundTraining:
             "trained_on": staged.info.get("trained_on"),
             "seconds": round(time.perf_counter() - started, 2),
         }
+
+    @staticmethod
+    def _catch_up(staged: StagedLists) -> None:
+        """Lists for segments committed while the training ran, built outside the lock. A
+        merge may sweep such a segment before it is read (its files are not held open like
+        the snapshot's): then the rest is left to ``_install``, which builds under the lock."""
+        for _ in range(CATCH_UP_ROUNDS):
+            latest = Manifest.load(staged.path)
+            if not staged.fits(latest) or {e.name for e in latest.segments} <= staged.staged:
+                return
+            try:
+                staged.build(latest)
+            except (OSError, CorruptCollectionError):
+                return
 
     def _install(self, staged: StagedLists) -> bool:
         """Commit ``staged`` as a write like any other (the handle's pin, the write lock, the
