@@ -37,6 +37,23 @@ def die_after(owner, name: str) -> None:
     setattr(owner, name, wrapped)
 
 
+def die_at_block(file_name: str, block: int) -> None:
+    """Kill the process as segment file ``file_name``'s ``block``-th block (1-based) is about
+    to be written: the blocks before it are on disk, no commit names them."""
+    from slimvec.store import segments
+
+    real, calls = segments.ArrayWriter.write, []
+
+    def write(self, data):
+        if self.path.name == file_name:
+            calls.append(1)
+            if len(calls) == block:
+                die()
+        real(self, data)
+
+    segments.ArrayWriter.write = write
+
+
 def _torn_record(path, offset, record):
     blob = record.to_bytes()
     fd = os.open(path, os.O_WRONLY)
@@ -103,6 +120,18 @@ def arm(point: str) -> None:
         die_after(c, "append_record")
     else:
         raise ValueError(f"unknown kill point {point!r}")
+
+
+def run_until_killed(script: str, *args: object, timeout: float = 300) -> None:
+    """Run ``script`` (a kill point armed) in a child process; it must die by SIGKILL."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=child_env(),
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
 
 
 def child_env() -> dict[str, str]:

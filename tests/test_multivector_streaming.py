@@ -6,18 +6,14 @@ last commit."""
 
 from __future__ import annotations
 
-import gc
-import signal
-import subprocess
-import sys
 import textwrap
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import slimvec
-from killpoints import child_env
+from allocation import allocated_by
+from killpoints import run_until_killed
 from slimvec.kernels.residual import ASSIGN_BLOCK, MAX_CENTROIDS
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
@@ -36,16 +32,9 @@ def token_sets(n: int, seed: int, dtype=np.float32) -> list[np.ndarray]:
 
 def _peak_of_add(path, docs, spec) -> tuple[int, int]:
     col = slimvec.create(path, dim=DIM, multivector=True, spec=spec, fde=FDE_PARAMS)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        col.add(docs)
-        kept, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak, kept = allocated_by(lambda: col.add(docs))
     assert len(col) == len(docs)
-    return peak - base, kept - base
+    return peak, kept
 
 
 def test_the_peak_of_a_multivector_add_does_not_grow_with_its_size(tmp_path, monkeypatch):
@@ -151,21 +140,11 @@ CHILD = textwrap.dedent(
     import os, sys
     import numpy as np
     import slimvec
-    from killpoints import die
-    from slimvec.store import segments
+    from killpoints import die_at_block
     from test_multivector_streaming import token_sets
 
     os.environ["SLIMVEC_ADD_MEMORY"] = "1M"
-    real, calls = segments.ArrayWriter.write, []
-
-    def write(self, block):  # dies once two blocks of tokens are on disk
-        if self.path.name == "tokens.npy":
-            calls.append(1)
-            if len(calls) == 3:
-                die()
-        real(self, block)
-
-    segments.ArrayWriter.write = write
+    die_at_block("tokens.npy", 3)  # two blocks of tokens on disk
     slimvec.open(sys.argv[1]).add(token_sets(1000, 6), ids=np.arange(10_000, 11_000))
     print("finished without crashing")
     """
@@ -179,14 +158,7 @@ def test_kill_between_blocks_of_a_multivector_add_leaves_the_last_commit(tmp_pat
     queries = token_sets(5, 8)
     expected = col.search(queries, k=5)
     col.close()
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path / "c")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=child_env(),
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_until_killed(CHILD, tmp_path / "c")
     reopened = slimvec.open(tmp_path / "c")
     assert len(reopened) == 200
     again = reopened.search(queries, k=5)

@@ -6,18 +6,14 @@ between blocks leaves the last commit."""
 
 from __future__ import annotations
 
-import gc
-import signal
-import subprocess
-import sys
 import textwrap
-import tracemalloc
 
 import numpy as np
 import pytest
 
 import slimvec
-from killpoints import child_env
+from allocation import allocated_by
+from killpoints import run_until_killed
 from slimvec.kernels.ivfscan import interleave, interleave_rows
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
@@ -43,18 +39,11 @@ def test_an_add_of_a_memory_mapped_file_stays_within_the_budget(tmp_path, monkey
     warm.add(np.asarray(x[:2000]))
     warm.search(np.asarray(x[:2], np.float32), k=3)
     col = slimvec.create(tmp_path / "c", dim=256)
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        col.add(x)
-        kept, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak, kept = allocated_by(lambda: col.add(x))
     assert len(col) == 60_000
     one_copy = 60_000 * 256 * 4
-    assert peak - base < add_memory() + (kept - base) + (4 << 20), (peak - base, kept - base)
-    assert peak - base < one_copy / 2
+    assert peak < add_memory() + kept + (4 << 20), (peak, kept)
+    assert peak < one_copy / 2
 
 
 @pytest.mark.parametrize("spec", ["rabitq:2*40 > f32", "pca:32 | int8*4 > f16", "binary*10 > f32"])
@@ -125,20 +114,10 @@ CHILD = textwrap.dedent(
     import os, sys
     import numpy as np
     import slimvec
-    from killpoints import die
-    from slimvec.store import segments
+    from killpoints import die_at_block
 
     os.environ["SLIMVEC_ADD_MEMORY"] = "200k"
-    real, calls = segments.ArrayWriter.write, []
-
-    def write(self, block):  # dies once two blocks of originals are on disk
-        if self.path.name == "original.npy":
-            calls.append(1)
-            if len(calls) == 3:
-                die()
-        real(self, block)
-
-    segments.ArrayWriter.write = write
+    die_at_block("original.npy", 3)  # two blocks of originals on disk
     x = np.load(sys.argv[2], mmap_mode="r")
     slimvec.open(sys.argv[1]).add(x, ids=np.arange(10_000, 10_000 + len(x)))
     print("finished without crashing")
@@ -152,14 +131,7 @@ def test_kill_between_blocks_leaves_the_last_commit(tmp_path):
     expected = col.search(q, k=5)
     col.close()
     _float16_file(tmp_path / "x.npy", 3000, 32, seed=3)
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path / "c"), str(tmp_path / "x.npy")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=child_env(),
-    )
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_until_killed(CHILD, tmp_path / "c", tmp_path / "x.npy", timeout=120)
     reopened = slimvec.open(tmp_path / "c")
     assert len(reopened) == 2000
     np.testing.assert_array_equal(reopened.search(q, k=5).ids, expected.ids)
