@@ -145,7 +145,6 @@ class IVFIndex:
         self.codec = codec
         self.centroids: np.ndarray | None = None
         self._half_norms: tuple[np.ndarray, np.ndarray] | None = None  # (centroids, |c|^2/2)
-        self.tag: str | None = None
         self.trained_on = 0
         self.trained_skew: float | None = None  # ``sizing.list_skew`` when trained
         self.lists: list[SegmentLists] = []
@@ -234,7 +233,7 @@ class IVFIndex:
             )
         if not np.isfinite(centroids).all():
             raise CorruptCollectionError(f"IVF centroids {path / IVF_DIR / tag} hold NaN or inf")
-        index.centroids, index.tag = centroids, tag
+        index.centroids = centroids
         index.trained_on = int(info.get("trained_on", 0))
         skew = info.get("skew")
         index.trained_skew = float(skew) if isinstance(skew, (int, float)) else None
