@@ -96,9 +96,9 @@ def test_binary_shortlist_is_numpy_hamming_of_the_stored_sign_bits(tmp_path, cor
 def test_rabitq_shortlists_hold_numpy_fde_top(tmp_path, corpus, monkeypatch, spec, nprobe):
     """RaBitQ estimates the FDE inner product: its shortlist (30 of 600) holds NumPy's top-10
     of the FDEs' products; an IVF first pass over every list does too."""
-    from slimvec.index import ivf
+    from slimvec.index import sizing
 
-    monkeypatch.setattr(ivf, "FLAT_ROWS", 300)
+    monkeypatch.setattr(sizing, "FLAT_ROWS", 300)
     docs, queries = corpus
     col = _collection(tmp_path / "c", spec, docs)
     if nprobe is not None:
