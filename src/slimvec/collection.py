@@ -30,13 +30,14 @@ import numpy as np
 from slimvec.engine import reader
 from slimvec.engine.arguments import SearchParams, check_delete, check_page, check_update, row_info
 from slimvec.engine.background import BackgroundTraining
+from slimvec.engine.create import create_directory, new_manifest
 from slimvec.engine.ids import key_array
 from slimvec.engine.model import ModelSlot, resolve
 from slimvec.engine.pin import ViewPin, reads, writes
 from slimvec.engine.quality import LiveRecall, Monitor
 from slimvec.engine.rows import RowFormat
 from slimvec.engine.view import CurrentView, View
-from slimvec.engine.writer import Writer, create_directory, describe_refits, new_manifest
+from slimvec.engine.writer import Writer, describe_refits
 from slimvec.errors import InvalidInputError
 from slimvec.search.funnel import Pipeline
 from slimvec.search.fusion import text_search
@@ -64,8 +65,7 @@ class Collection(LiveRecall):
         self._pin = ViewPin()  # threads sharing this handle: see slimvec.engine.pin
         self._current = CurrentView(Path(path), self.row_format, self._pin, self._loaded)
         self._writer = Writer(self._current)
-        # large IVF trainings, on a thread: see slimvec.engine.background
-        closed = lambda: self._closed  # noqa: E731
+        closed = lambda: self._closed  # noqa: E731 (large IVF trainings: engine.background)
         self._training = BackgroundTraining(self._writer, self._pin, self.transaction, closed)
         self._quality = Monitor(self)  # live recall: see slimvec.engine.quality
         if self._refusal is not None:

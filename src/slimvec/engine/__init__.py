@@ -4,5 +4,7 @@
 ``writer`` (transactions, the log, segments, merges, compaction, commit hooks), ``searcher``
 and ``planner`` (which plan answers a search, and running it on one view), ``ids`` (the
 caller's ids over internal int64 ids), ``rows`` (what a row is: the row format a multi-vector
-collection replaces) and ``pin`` (how a call keeps one view while threads share a handle).
+collection replaces), ``pin`` (how a call keeps one view while threads share a handle),
+``background`` (large IVF trainings on a thread of the handle) and ``create`` (a new
+collection's manifest and directory).
 """

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,16 +34,14 @@ import numpy as np
 from slimvec.engine.incoming import Block, Incoming, write_blocks
 from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
-from slimvec.errors import CollectionExistsError, InvalidInputError
+from slimvec.errors import InvalidInputError
 from slimvec.index import sizing
 from slimvec.index.ivf import IVF_DIR, ivf_dirs
 from slimvec.index.training import StagedLists, in_progress, train_in_commit
 from slimvec.search.funnel import ORIGINAL
-from slimvec.sparse.bm25 import BM25Index
-from slimvec.spec import parse_spec
 from slimvec.store.budget import fit_rows
 from slimvec.store.files import save_array, save_arrays
-from slimvec.store.idmap import check_id_kind, new_keys, save_keys
+from slimvec.store.idmap import new_keys, save_keys
 from slimvec.store.lock import LOCK, sweep, write_lock
 from slimvec.store.log import FLUSH_BYTES, FLUSH_ROWS, LogRecord, append_record, create_log
 from slimvec.store.manifest import MANIFEST, Manifest, SegmentEntry
@@ -55,7 +52,7 @@ from slimvec.store.segments import (
     has_files,
     segment_name,
 )
-from slimvec.validation import MAX_ID, check_dim, check_metric, check_options
+from slimvec.validation import MAX_ID
 
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
 MERGE_FANOUT = 8
@@ -569,40 +566,6 @@ class Writer:
         training = in_progress(view.path / IVF_DIR)  # other handles' trainings, still running
         subdirs = {SEGMENTS_DIR: {e.name for e in m.segments}, IVF_DIR: ivf_dirs(m) | training}
         sweep(view.path, m.files | {MANIFEST, LOCK}, OWN_PREFIXES, subdirs)
-
-
-def new_manifest(
-    dim: Any, metric: str, spec: str, model: Any, extra: Any, keyword: Any, ids: str
-) -> Manifest:
-    """What a new collection records: dim, metric and spec (checked), its model, the
-    keyword index's options, its kind of ids."""
-    manifest = Manifest(dim=check_dim(dim), metric=check_metric(metric), spec=str(parse_spec(spec)))
-    manifest.extra.update(extra or {})
-    if check_id_kind(ids) == "str":
-        manifest.extra["id_kind"] = "str"
-    if keyword:
-        BM25Index(**check_options(keyword, BM25Index, "keyword"))  # validates them
-        manifest.extra["keyword_options"] = dict(keyword)
-    if model is not None:
-        from slimvec.encoders import encoder_spec
-
-        manifest.extra["encoder"] = encoder_spec(model)
-    return manifest
-
-
-def create_directory(directory: Path, manifest: Manifest) -> None:
-    """A new collection directory: an empty metadata database and log, then the manifest."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        what = "a collection" if (directory / MANIFEST).exists() else "other files"
-        raise CollectionExistsError(
-            f"{str(directory)!r} already holds {what}; open it with slimvec.open, or pick "
-            f"a new path"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    MetaStore(directory / manifest.meta_db, create=True).close()
-    manifest.log = "log-000000.wal"
-    create_log(directory / manifest.log)
-    manifest.save(directory)
 
 
 def describe_refits(view: View) -> dict[str, Any]:
