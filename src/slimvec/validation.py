@@ -110,13 +110,16 @@ def check_nonzero(array: np.ndarray, what: str) -> None:
         _zero_rows(rows, what)
 
 
-def normalise(x: np.ndarray, what: str = "vectors") -> np.ndarray:
-    """Unit-norm rows for cosine similarity; zero rows cannot be normalised. Norms are taken
-    in float64, so components up to float32's limit (3e38) do not overflow to inf."""
+def normalise(
+    x: np.ndarray, what: str = "vectors", refuse: Callable[[np.ndarray], None] | None = None
+) -> np.ndarray:
+    """Unit-norm rows for cosine similarity; zero rows cannot be normalised: ``refuse`` (or
+    an error naming them as rows of ``what``) raises for them. Norms are taken in float64,
+    so components up to float32's limit (3e38) do not overflow to inf."""
     norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
     zero = norms[:, 0] == 0
     if zero.any():
-        _zero_rows(np.flatnonzero(zero), what)
+        (refuse or (lambda rows: _zero_rows(rows, what)))(np.flatnonzero(zero))
     return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from slimvec.errors import InvalidInputError
 from slimvec.store.budget import fit_rows, weighted_starts
-from slimvec.transforms.fde import check_token_sets, pack_checked
+from slimvec.transforms.fde import check_token_sets, owning_sets, pack_checked
+from slimvec.validation import normalise
 
 
 class TokenIncoming:
@@ -65,16 +66,14 @@ class TokenIncoming:
 def normalise_sets(
     tokens: np.ndarray, offsets: np.ndarray, what: str, numbers: np.ndarray | None = None
 ) -> np.ndarray:
-    """Unit-norm CSR tokens, refusing all-zero ones (no direction for cosine) by naming their
-    sets (``numbers``: the sets' numbers in the caller's list, if not 0, 1, ...)."""
-    norms = np.linalg.norm(tokens.astype(np.float64), axis=1, keepdims=True)
-    zero = norms[:, 0] == 0
-    if zero.any():
-        bad = np.unique(np.searchsorted(offsets, np.flatnonzero(zero), "right") - 1)
-        if numbers is not None:
-            bad = numbers[bad]
+    """Unit-norm CSR tokens (``validation.normalise``), refusing all-zero ones (no direction
+    for cosine) by naming their sets (``numbers``: as in ``owning_sets``)."""
+
+    def refuse(rows: np.ndarray) -> None:
+        bad = owning_sets(rows, offsets, numbers)
         raise InvalidInputError(
             f"{what} {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} hold all-zero token "
             f"vectors, which have no direction for cosine similarity; drop them"
         )
-    return np.ascontiguousarray(tokens / norms, np.float32)
+
+    return normalise(tokens, what, refuse)

@@ -120,14 +120,21 @@ def pack_checked(
     tokens = np.ascontiguousarray(tokens, dtype=np.float32)
     finite = np.isfinite(tokens).all(axis=1)
     if not finite.all():
-        bad = np.unique(np.searchsorted(offsets, np.flatnonzero(~finite), side="right") - 1)
-        if numbers is not None:
-            bad = numbers[bad]
+        bad = owning_sets(np.flatnonzero(~finite), offsets, numbers)
         raise InvalidInputError(
             f"{what} {bad[:10].tolist()}{' ...' if len(bad) > 10 else ''} contain NaN or "
             f"infinite token values; fix or drop them"
         )
     return tokens, offsets
+
+
+def owning_sets(
+    token_rows: np.ndarray, offsets: np.ndarray, numbers: np.ndarray | None = None
+) -> np.ndarray:
+    """The sets (CSR ``offsets``) owning tokens ``token_rows``, each once, by their numbers in
+    the caller's list (``numbers``, if not 0, 1, ...): what an error about tokens names."""
+    sets = np.unique(np.searchsorted(offsets, token_rows, side="right") - 1)
+    return sets if numbers is None else numbers[sets]
 
 
 def check_packed(tokens: np.ndarray, offsets: np.ndarray, dim: int) -> None:
