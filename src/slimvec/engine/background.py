@@ -49,12 +49,11 @@ class BackgroundTraining:
         self, writer: Writer, pin: ViewPin, transaction: Callable, closed: Callable[[], bool]
     ):
         """The handle's ``writer`` calls ``start`` when a large training is due
-        (``engine.writer.IVFHook``); ``_install`` commits through the handle's ``pin`` and
+        (``engine.writer.IVFHook.trainer``); ``_install`` commits through the handle's ``pin`` and
         ``transaction`` like any write, unless the handle is ``closed()``."""
         self._writer, self._pin, self._transaction = writer, pin, transaction
         self._closed = closed
-        writer.ivf.background = True
-        writer.on_training_due = self.start
+        writer.ivf.trainer = self.start
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = 0.0
@@ -76,7 +75,7 @@ class BackgroundTraining:
             inputs = opened_inputs(rows.pipeline_input, view.path, manifest)
             staged = StagedLists(view.ivf.fresh(rows.pipeline, inputs), view.path)
             deleted = view.deleted.array[: manifest.rows].copy()
-            self._started = time.time()
+            self._started = time.monotonic()
             self._thread = threading.Thread(
                 target=self._run, args=(staged, manifest, deleted), name=THREAD_NAME
             )
@@ -84,7 +83,6 @@ class BackgroundTraining:
             self._thread.start()
 
     def _run(self, staged: StagedLists, manifest: Manifest, deleted: Any) -> None:
-        started = time.perf_counter()
         try:
             staged.train(manifest, deleted)
             self._catch_up(staged)
@@ -98,7 +96,7 @@ class BackgroundTraining:
         self.last = {
             "outcome": outcome,
             "trained_on": staged.info.get("trained_on"),
-            "seconds": round(time.perf_counter() - started, 2),
+            "seconds": round(time.monotonic() - self._started, 2),
         }
 
     @staticmethod
@@ -137,7 +135,7 @@ class BackgroundTraining:
         if self.running:
             return {
                 "state": "running in the background",
-                "seconds": round(time.time() - self._started, 1),
+                "seconds": round(time.monotonic() - self._started, 1),
                 "note": "searches use the current state until the new lists commit",
             }
         return self.last

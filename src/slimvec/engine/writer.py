@@ -152,11 +152,12 @@ class KeywordHook(CommitHook):
 
 class IVFHook(CommitHook):
     """An ``ivf:N`` collection's lists: built for segments lacking them; trained or retrained
-    when due, in this commit or (``background``, large enough, no refit) after it, on the
-    handle's trainer thread (``engine.background``): ``due`` then tells the writer to start it."""
+    when due, in this commit or (a ``trainer``, large enough, no refit) after it, on the
+    handle's trainer thread (``engine.background``): ``due`` then tells the writer to call
+    ``trainer`` with the new view at the end of the write."""
 
     def __init__(self) -> None:
-        self.background = False
+        self.trainer: Callable[[View], None] | None = None
         self.due = False
 
     def before_commit(self, c: Commit) -> None:
@@ -165,7 +166,7 @@ class IVFHook(CommitHook):
         if ivf is None or not ivf.training_due(path, m, c.deleted, c.refit):
             return
         live = len(c.deleted) - int(np.count_nonzero(c.deleted))
-        if self.background and not c.refit and live >= sizing.BACKGROUND_ROWS:
+        if self.trainer is not None and not c.refit and live >= sizing.BACKGROUND_ROWS:
             ivf.complete(path, m)  # this commit keeps the lists in use (or stays flat)
             self.due = True
         else:
@@ -181,9 +182,6 @@ class Writer:
         self.current = current
         self.ivf = IVFHook()
         self.hooks: list[CommitHook] = [MetadataHook(), KeywordHook(), self.ivf]
-        #: Called with the new view (under the lock) at the end of a write whose last commit
-        #: left a training due (``IVFHook``).
-        self.on_training_due: Callable[[View], None] | None = None
 
     @contextmanager
     def transaction(self, sync: Callable[[], None]) -> Iterator[Manifest]:
@@ -204,8 +202,8 @@ class Writer:
             if signature(path) != self.current.view.signature:  # committed without reloading
                 self.current.load()
                 self.sweep()
-            if self.ivf.due and self.on_training_due is not None:
-                self.on_training_due(self.current.view)
+            if self.ivf.due:  # only ever set with a trainer
+                self.ivf.trainer(self.current.view)
 
     # -- the log ----------------------------------------------------------------------------
     def log(self, record: LogRecord) -> None:
@@ -390,7 +388,6 @@ class Writer:
         """Commit lists trained apart (``index.training``) if they still fit the collection;
         whether they were."""
         view = self.current.view
-        self.ivf.due = False
         if view.ivf is None or not staged.fits(view.manifest):
             return False
         staged.install(view.manifest)
