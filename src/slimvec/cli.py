@@ -501,8 +501,7 @@ def _add_file(path: Path, file: Path, mode: str, batch: int) -> None:
 def _close_after_training(col: Any) -> None:
     """Close, saying so first when an IVF training runs in the background: closing waits
     for its lists to commit (searches work meanwhile and after an interruption)."""
-    training = (col.info().get("ivf") or {}).get("training") or {}
-    if training.get("state") == "running in the background":
+    if not col.wait_for_index(timeout=0):  # a training is running
         _console().print(
             "training the IVF lists in the background; waiting for them to commit "
             "(Ctrl-C leaves the collection searchable as it is: its next write trains again)"
