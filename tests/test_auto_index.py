@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import slimvec
+from conftest import recall
 from killpoints import child_env
 from slimvec.engine import writer
 from slimvec.engine.rows import TABLE_FILES
@@ -30,10 +31,6 @@ def _data(n: int, seed: int, spread: float = 0.6) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = centers[rng.integers(0, 50, n)] + spread * rng.standard_normal((n, DIM))
     return x.astype(np.float32)
-
-
-def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(b)) / truth.shape[1] for a, b in zip(found, truth)]))
 
 
 @pytest.fixture(autouse=True)
@@ -84,8 +81,8 @@ def test_flat_then_trained_then_retrained_with_more_lists(tmp_path):
     everything = np.concatenate([x, more])
     q = _data(40, 9)
     truth = col.search(q, 10, exact=True).ids
-    assert _recall(col.search(q, 10, nprobe=10**6).ids, truth) >= 0.99  # capped at every list
-    assert _recall(col.search(q, 10).ids, truth) >= 0.8
+    assert recall(col.search(q, 10, nprobe=10**6).ids, truth) >= 0.99  # capped at every list
+    assert recall(col.search(q, 10).ids, truth) >= 0.8
     col.close()
     again = slimvec.open(path)
     assert again.info()["ivf"]["nlist"] == second and len(again) == len(everything)
@@ -186,7 +183,7 @@ def test_lists_crowded_by_new_rows_are_rebalanced(tmp_path, monkeypatch):
     assert info["list_sizes"]["skew"] < kept_info["list_sizes"]["skew"] / 2
     assert info["list_sizes"]["skew_when_trained"] == info["list_sizes"]["skew"]
     truth = col.search(crowd[:20], 10, exact=True).ids
-    assert _recall(col.search(crowd[:20], 10, nprobe=10**6).ids, truth) >= 0.99
+    assert recall(col.search(crowd[:20], 10, nprobe=10**6).ids, truth) >= 0.99
     kept.close()
     col.close()
 
@@ -305,7 +302,7 @@ def _independent_recall(col, x: np.ndarray, rows: np.ndarray, nprobe: int) -> fl
     scores[np.arange(len(rows)), rows] = -np.inf
     truth = np.argsort(-scores, axis=1)[:, :10]
     mine = [[i for i in f if i != r][:10] for f, r in zip(found, rows)]
-    return _recall(np.array(mine), truth)
+    return recall(np.array(mine), truth)
 
 
 def test_the_default_nprobe_is_the_smallest_that_holds_recall(tmp_path):
@@ -319,12 +316,12 @@ def test_the_default_nprobe_is_the_smallest_that_holds_recall(tmp_path):
     assert claimed >= calibrate.GOAL and 1 < nprobe < info["nlist"]
 
     index, deleted = col._view.ivf, col._view.deleted.array[: len(col)]
-    again, recall = calibrate.calibrate(index, col.path, col.manifest, deleted)
+    again, measured = calibrate.calibrate(index, col.path, col.manifest, deleted)
     rows = calibrate._sample(deleted, stored["trained_on"])
-    assert again == nprobe and recall == pytest.approx(claimed, abs=1e-4)  # deterministic
-    assert _independent_recall(col, x, rows, nprobe) == pytest.approx(recall, abs=0.02)
+    assert again == nprobe and measured == pytest.approx(claimed, abs=1e-4)  # deterministic
+    assert _independent_recall(col, x, rows, nprobe) == pytest.approx(measured, abs=0.02)
     recall_at = calibrate.shortlist_recall(index, col.path, col.manifest, deleted)
     below = nprobe - max(1, nprobe // calibrate.STEP)  # the smallest, to 1/STEP of its value
-    assert recall_at(nprobe) == recall and recall_at(below) < calibrate.GOAL
+    assert recall_at(nprobe) == measured and recall_at(below) < calibrate.GOAL
     q = _data(100, 5, spread=1.0)  # and it holds on queries the sample never saw
-    assert _recall(col.search(q, 10).ids, col.search(q, 10, exact=True).ids) >= 0.93
+    assert recall(col.search(q, 10).ids, col.search(q, 10, exact=True).ids) >= 0.93

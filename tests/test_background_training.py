@@ -15,17 +15,10 @@ import slimvec
 from killpoints import child_env
 from slimvec.engine.background import THREAD_NAME
 from slimvec.index import ivf, sizing, training
+from test_auto_index import _data
 
 DIM = 32
 AUTO_ROWS = 800
-
-
-def _data(n: int, seed: int) -> np.ndarray:
-    centers = np.random.default_rng(0).standard_normal((40, DIM))
-    rng = np.random.default_rng(seed)
-    return (centers[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, DIM))).astype(
-        np.float32
-    )
 
 
 @pytest.fixture(autouse=True)
