@@ -4,6 +4,7 @@ and what a user who never names an index gets at 1M.
     .venv/bin/python benchmarks/auto_index.py crossover [--data lowrank|sentences] [--sizes ...]
     .venv/bin/python benchmarks/auto_index.py grow [--data ...] [--n 1000000] [--step 10000]
     .venv/bin/python benchmarks/auto_index.py drift [--data ...] [--n 500000]
+    .venv/bin/python benchmarks/auto_index.py calibration [--data ...] [--n 1000000]
 
 * ``crossover``: at each size, the flat default (``rabitq:2*40 > f32``: the table scan) against
   ``ivf:auto`` made to partition at that size (``AUTO_ROWS`` set to 0: N = ``suggested_nlist(n)``
@@ -17,6 +18,11 @@ and what a user who never names an index gets at 1M.
   the background and one with them inside the adds, in the same run.
 * ``drift``: ``grow`` with the vectors arriving topic by topic (16 k-means topics in turn),
   once with rebalancing (lists retrained when their skew doubles) and once without.
+* ``calibration``: how steady ``index.calibrate``'s nprobe is. One ``ivf:auto`` collection of
+  ``--n`` vectors (one add, lists trained on all of it), calibrated again with
+  ``--samples`` differently seeded samples of 200 and of ``calibrate.QUERIES`` stored vectors;
+  for each, the nprobe chosen, the recall it claimed, and the recall@10 the held-out queries
+  get at that nprobe. Not timed.
 
 Recall counts a returned id as a hit when its exact score reaches the exact 10th score (ties
 among near-duplicates count). Threads: 2 everywhere. The 1-minute load is printed with every
@@ -197,9 +203,47 @@ def drift_order(docs: np.ndarray, topics: int = 16) -> np.ndarray:
     return docs[np.lexsort((within, topic[:, 0]))]
 
 
+def calibration(docs: np.ndarray, queries: np.ndarray, tmp: Path, samples: int) -> list[dict]:
+    from slimvec.index import calibrate
+
+    col = slimvec.create(tmp / "calibrated", dim=docs.shape[1])  # the default spec
+    col.add(docs)
+    col.wait_for_index()
+    kth = faiss_kth(docs, queries)
+    index, deleted = col._view.ivf, col._view.deleted.array[: len(col)]
+    held_out: dict[int, float] = {}
+    out, saved = [], calibrate.QUERIES
+    try:
+        for count in sorted({200, saved}):
+            calibrate.QUERIES = count
+            for seed in range(samples):
+                t0 = time.perf_counter()
+                nprobe, claimed = calibrate.calibrate(index, col.path, col.manifest, deleted, seed)
+                seconds = time.perf_counter() - t0
+                if nprobe not in held_out:
+                    found = col.search(queries, K, nprobe=nprobe).ids
+                    held_out[nprobe] = recall_at_k(found, docs, queries, kth)
+                out.append({"queries": count, "seed": seed, "nprobe": nprobe,
+                            "claimed": claimed, "held_out": held_out[nprobe],
+                            "seconds": seconds, "nlist": index.nlist})  # fmt: skip
+                console.print(out[-1])
+    finally:
+        calibrate.QUERIES = saved
+        col.close()
+    return out
+
+
+def faiss_kth(docs: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The exact 10th score of every query (FAISS IndexFlatIP, untimed)."""
+    index = faiss.IndexFlatIP(docs.shape[1])
+    index.add(docs)
+    return index.search(queries, K)[0][:, -1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("crossover", "grow", "drift"))
+    parser.add_argument("mode", choices=("crossover", "grow", "drift", "calibration"))
+    parser.add_argument("--samples", type=int, default=5, help="calibration: samples per size")
     parser.add_argument("--data", default="lowrank", choices=("lowrank", "sentences"))
     parser.add_argument("--sizes", default="20000,50000,100000,200000,500000,1000000")
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -217,8 +261,20 @@ def main() -> None:
     docs, queries = np.ascontiguousarray(ds.docs, np.float32), ds.queries.astype(np.float32)
     tmp = Path(tempfile.mkdtemp(prefix="auto_index_", dir=os.environ.get("BENCH_TMP")))
     try:
-        if args.mode == "crossover":
-            result: object = crossover(docs, queries, sizes, tmp)
+        if args.mode == "calibration":
+            result: object = calibration(docs, queries, tmp, args.samples)
+            table = Table(title=f"ivf:auto's calibration, sample by sample ({ds.name})")
+            for col in ("stored queries", "nprobes chosen", "claimed", "held-out recall@10"):
+                table.add_column(col)
+            for count in sorted({r["queries"] for r in result}):
+                rows = [r for r in result if r["queries"] == count]
+                table.add_row(
+                    f"{count:,}", ", ".join(str(r["nprobe"]) for r in rows),
+                    ", ".join(f"{r['claimed']:.3f}" for r in rows),
+                    ", ".join(f"{r['held_out']:.3f}" for r in rows),
+                )  # fmt: skip
+        elif args.mode == "crossover":
+            result = crossover(docs, queries, sizes, tmp)
             table = Table(title=f"flat default vs its ivf:auto lists ({ds.name})")
             for col in ("n", "first pass", "recall", "QPS", "x FlatIP", "p50 ms", "FlatIP p50",
                         "load"):  # fmt: skip

@@ -26,9 +26,11 @@ from slimvec.store.manifest import Manifest
 #: An ``index.ivf.IVFIndex`` with its lists open (not imported: ivf.py calls this module).
 IVFIndex = Any
 
-#: Stored vectors searched to measure recall: enough for a +-0.02 estimate of recall@10
-#: (2,000 neighbour slots), and a fraction of a second of exact search per 100k rows.
-QUERIES = 200
+#: Stored vectors searched to measure recall. 200 gave +-0.02, and the recall curve is so flat
+#: near the goal that the same 1M vectors were calibrated to nprobe 84, 104 or 128 (34.7-56x
+#: FlatIP) depending on the sample; 1,000 narrow that (BENCHMARKS.md "Steadier calibration")
+#: for ~2 s of exact search per 1M rows, on the training's thread.
+QUERIES = 1000
 #: Share of the exact top-10 the shortlist must hold: above the 0.95 of a typical target, as
 #: stored vectors are easier queries than a user's (their neighbours are denser).
 GOAL = 0.97
@@ -36,13 +38,16 @@ K = 10
 #: Doubling brackets the smallest nprobe; bisection then narrows it to 1/STEP of its value
 #: (a doubling alone overshot: 256 of 1,024 lists held 0.994 where the goal was 0.97).
 STEP = 16
+#: Exact scores held at once (queries x rows): 64 MB of float32.
+SCORES = 1 << 24
 
 
 def calibrate(
-    index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray
+    index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray, seed: int | None = None
 ) -> tuple[int, float]:
-    """(nprobe, shortlist recall at it) for ``index``'s lists of ``manifest``'s segments."""
-    recall_at = shortlist_recall(index, path, manifest, deleted)
+    """(nprobe, shortlist recall at it) for ``index``'s lists of ``manifest``'s segments
+    (``seed``: of the sample; by default the count the lists were trained on)."""
+    recall_at = shortlist_recall(index, path, manifest, deleted, seed)
     low, high = 0, 1  # recall_at(low) < GOAL (or low == 0) <= recall_at(high)
     while (recall := recall_at(high)) < GOAL and high < index.nlist:
         low, high = high, min(2 * high, index.nlist)
@@ -58,11 +63,11 @@ def calibrate(
 
 
 def shortlist_recall(
-    index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray
+    index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray, seed: int | None = None
 ) -> Callable[[int], float]:
     """nprobe -> share of the sampled stored vectors' exact top-10 that the first pass's
-    shortlist holds (a sample seeded by the count the lists were trained on)."""
-    rows = _sample(deleted, int(manifest.extra["ivf"]["trained_on"]))
+    shortlist holds (a sample seeded by ``seed``, or the count the lists were trained on)."""
+    rows = _sample(deleted, int(manifest.extra["ivf"]["trained_on"]) if seed is None else seed)
     queries = np.concatenate(list(_stored(index, path, manifest, rows)))
     truth = _exact_top(index, path, manifest, deleted, queries, rows)
     view = np.ascontiguousarray(index.pipeline.stage_view(queries, index.stage), np.float32)
@@ -113,7 +118,7 @@ def _exact_top(
     best = np.full((len(queries), K), -np.inf, np.float32)
     for e in manifest.segments:
         x = index.vectors(path, e)
-        step = index._step(x)
+        step = min(index._step(x), max(1024, SCORES // len(queries)))
         for lo in range(0, e.rows, step):
             hi = min(e.rows, lo + step)
             scores = queries @ index.pipeline.transform(np.asarray(x[lo:hi], np.float32)).T
