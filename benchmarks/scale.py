@@ -72,7 +72,14 @@ SPEC = "ivf:{nlist} | rabitq:2*20 > f32"
 NPROBES = (16, 32, 64, 128, 256)
 FAISS_TRAIN = 64  # training vectors per list, as slimvec's sizing.TRAIN_PER_LIST
 STAGES = ("data", "build", "search", "faiss", "report")
-TARGETS = {"build_s": 1800, "rss_bytes": 2 * 1024**3, "recall": 0.95, "qps": 300, "p50_ms": 5}
+TARGETS = {
+    "build_s": 1800,
+    "build_rss_bytes": 4 * 1024**3,
+    "rss_bytes": 2 * 1024**3,
+    "recall": 0.95,
+    "qps": 300,
+    "p50_ms": 5,
+}
 console = Console()
 
 
@@ -277,6 +284,9 @@ def stage_build(a: argparse.Namespace) -> dict:
                 f"available {available() / 2**30:.1f} GiB, load {load()}, "
                 f"{time.strftime('%H:%M:%S')}"
             )
+    t0 = time.perf_counter()
+    col.wait_for_index()  # a training the last adds started: part of the build
+    wait_s = time.perf_counter() - t0
     info = col.info()
     rows = len(col)
     col.close()
@@ -285,6 +295,8 @@ def stage_build(a: argparse.Namespace) -> dict:
         "spec": spec,
         "rows": rows,
         "add_s": sum(adds),
+        "wait_s": wait_s,
+        "build_s": sum(adds) + wait_s,
         "read_s": sum(c["read_s"] for c in log["chunks"]),
         "slowest_chunk_s": max(adds),
         "peak_rss_bytes": max(c["VmHWM"] for c in log["chunks"]),
@@ -459,8 +471,11 @@ def stage_report(a: argparse.Namespace) -> dict:
     if n < 10_000_000:
         summary["note"] = f"targets are for 10M rows; these flags are for the {n:,} measured"
     if build:
-        summary["build_add_s"] = build["add_s"]
-        summary["build_ok"] = build["add_s"] <= TARGETS["build_s"]
+        build_s = build.get("build_s", build["add_s"])  # adds, then the training they started
+        summary["build_s"] = build_s
+        summary["build_ok"] = build_s <= TARGETS["build_s"]
+        summary["build_peak_rss_bytes"] = build["peak_rss_bytes"]
+        summary["build_rss_ok"] = build["peak_rss_bytes"] <= TARGETS["build_rss_bytes"]
     if search:
         # while searching (after the sweep the collection is closed and its maps are gone)
         peak = {key: max(r["rss_after"][key] for r in search["rows"]) for key in

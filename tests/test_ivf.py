@@ -242,6 +242,33 @@ def test_many_small_segments_merge_and_keep_lists(tmp_path):
     assert _recall(c.search(q, 10, nprobe=NLIST).ids, c.search(q, 10, exact=True).ids) > 0.95
 
 
+def test_a_merge_joins_its_segments_lists_instead_of_encoding_them(tmp_path, monkeypatch):
+    c = slimvec.create(tmp_path / "c", dim=DIM, spec=SPEC)
+    c.add(_data(1000, 1))
+    for i in range(7):
+        c.add(_data(100 + 7 * i, 10 + i))  # uneven segments: lists of every size join
+    c.delete(np.arange(1000, 1020))  # deleted rows stay in a merge and in its lists
+    encoded, write_lists = [], ivf.IVFIndex.write_lists
+
+    def spy(self, path, entry, folder):
+        encoded.append(entry.name)
+        write_lists(self, path, entry, folder)
+
+    monkeypatch.setattr(ivf.IVFIndex, "write_lists", spy)
+    c.add(_data(150, 20))  # the 8th segment of its size class: merged with the other 7
+    index, merged = c._view.ivf, c.manifest.segments[1]
+    assert c.info()["segments"] == 2 and len(encoded) == 1  # the new segment only
+    assert merged.name not in encoded  # the merge read no vector, encoded none
+    rebuilt = index.group(index.vectors(c.path, merged), merged.start, viewed=False)
+    joined = index.lists[1]
+    assert joined.start == rebuilt.start == 1000
+    for name in ("codes", "scalars", "perm", "offsets"):  # what encoding the rows would write
+        assert np.array_equal(getattr(joined, name), getattr(rebuilt, name)), name
+    q = _data(50, 7)
+    assert _recall(c.search(q, 10, nprobe=NLIST).ids, c.search(q, 10, exact=True).ids) > 0.95
+    c.close()
+
+
 def test_deletes_and_compaction_keep_lists_consistent(col):
     q = _data(100, 7)
     gone = col.search(q, 3, nprobe=2).ids[:, 0]

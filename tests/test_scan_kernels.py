@@ -174,6 +174,17 @@ def test_ivf_pshufb_sums_equal_the_plain_loop():
         np.testing.assert_array_equal(second, loop)
 
 
+def test_deinterleave_gives_back_the_codes_in_list_order():
+    from slimvec.kernels import ivfscan
+
+    rng = np.random.default_rng(8)
+    sizes = np.array([0, 1, 31, 32, 33, 0, 70, 5])  # empty, partial and whole blocks
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    codes = rng.integers(0, 256, (int(offsets[-1]), 24), dtype=np.uint8)
+    docs = ivfscan.interleave(codes, offsets)
+    np.testing.assert_array_equal(ivfscan.deinterleave(docs, offsets, 24), codes)
+
+
 @pytest.mark.parametrize(("qbits", "planes", "words"), [(4, 2, 6), (4, 1, 1), (6, 3, 2), (2, 4, 1)])
 def test_query_tables_are_the_nibble_sums_of_the_query_values(qbits, planes, words):
     """The compiled tables against their definition in NumPy: per plane, per code byte r,

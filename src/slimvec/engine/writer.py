@@ -163,7 +163,7 @@ class IVFHook(CommitHook):
     def before_commit(self, c: Commit) -> None:
         ivf, path, m = c.view.ivf, c.view.path, c.view.manifest
         self.due = False
-        if ivf is None or not ivf.training_due(path, m, c.deleted, c.refit):
+        if ivf is None or not ivf.training_due(path, m, c.deleted, c.refit, c.kind == "merge"):
             return
         live = len(c.deleted) - int(np.count_nonzero(c.deleted))
         if self.trainer is not None and not c.refit and live >= sizing.BACKGROUND_ROWS:

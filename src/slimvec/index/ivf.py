@@ -37,10 +37,11 @@ flat codes use the data mean): residuals are shorter, so the estimate of <q, x> 
                          perm.npy         (rows,) int32: the segment row of each position
                          offsets.npy      (N + 1,) int64: list l is offsets[l]:offsets[l+1]
 
-Segments are immutable and so are their lists: every new segment (log flush, bulk add, merge,
-compaction) gets lists built from its stored vectors before the commit that names it, so
-merges and compaction re-group rows by construction; deleted rows are skipped through the
-same allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
+Segments are immutable and so are their lists: every new segment gets lists before the
+commit that names it. A log flush, bulk add or compaction builds them from its stored vectors;
+a merge (rows unchanged) joins its segments' lists list by list (``IVFIndex.joined``: the same
+files, without reading or encoding a vector). Deleted rows are skipped through the same
+allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
 segment) are scanned whole with their flat codes.
 
 **Memory.** Once the lists are trained a collection keeps its segments' flat first-stage codes
@@ -73,6 +74,7 @@ from slimvec.index.legacy import word_major_lists
 from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
+    deinterleave,
     interleave_rows,
     list_blocks,
     probe_top,
@@ -289,11 +291,17 @@ class IVFIndex:
 
     # -- writing (under the collection's write lock, before its manifest commit) ------------
     def training_due(
-        self, path: Path, manifest: Manifest, deleted: np.ndarray, refit: bool = False
+        self,
+        path: Path,
+        manifest: Manifest,
+        deleted: np.ndarray,
+        refit: bool = False,
+        merged: bool = False,
     ) -> bool:
         """Whether ``manifest`` (about to be committed) needs its lists (re)trained: the
         caller then trains them (``index.training``) or calls ``complete``. ``deleted``:
-        tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted.
+        tombstones of ``manifest``'s rows; ``refit``: the pipeline was refitted; ``merged``:
+        the commit concatenates segments, rows unchanged (``complete`` joins their lists).
 
         Too few live vectors: flat (no lists named), not due. Not trained yet, or refitted
         (the codes' space changed, the old lists no longer describe the codes): due, and
@@ -307,12 +315,13 @@ class IVFIndex:
             return live >= self.train_rows
         if live >= self.retrain_at(info):
             return True
-        self.complete(path, manifest)
+        self.complete(path, manifest, merged)
         return self.lopsided(path, manifest, info)
 
-    def complete(self, path: Path, manifest: Manifest) -> None:
+    def complete(self, path: Path, manifest: Manifest, merged: bool = False) -> None:
         """Lists under the centroids ``manifest`` names for its segments lacking them, so
-        that its commit is complete (nothing to do while flat)."""
+        that its commit is complete (nothing to do while flat). ``merged``: a segment made of
+        whole listed segments (rows unchanged) gets their lists joined, not rebuilt."""
         info = manifest.extra.get("ivf")
         if info is None:
             return
@@ -320,9 +329,46 @@ class IVFIndex:
         for entry in manifest.segments:
             name = f"{entry.name}.{tag}"
             if name not in self.built:
-                self.write_lists(path, entry, path / IVF_DIR / name)
+                parts = self._parts_of(entry) if merged else None
+                if parts:
+                    _save(path / IVF_DIR / name, self.joined(parts, entry.start))
+                else:
+                    self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
+
+    def _parts_of(self, entry: SegmentEntry) -> list[SegmentLists] | None:
+        """The current lists that cover exactly ``entry``'s rows, in order (None if any row
+        is in none of them)."""
+        by_start = {lists.start: lists for lists in self.lists}
+        parts, row, stop = [], entry.start, entry.start + entry.rows
+        while row < stop and (part := by_start.get(row)) is not None:
+            parts.append(part)
+            row += len(part.perm)
+        return parts if row == stop else None
+
+    def joined(self, parts: Sequence[SegmentLists], start: int) -> SegmentLists:
+        """The lists of consecutive segments' rows as one segment's from ``start``: each
+        list their lists' rows in segment order, which is what ``group`` writes for the same
+        rows (a row's residual code depends only on it and its centroid), without reading or
+        encoding a vector: a merge's lists cost a copy of their codes."""
+        fs = self.codec.factor_start
+        sizes = np.stack([np.diff(part.offsets) for part in parts])  # (parts, nlist)
+        offsets = np.zeros(self.nlist + 1, np.int64)
+        np.cumsum(sizes.sum(axis=0), out=offsets[1:])
+        before = np.cumsum(sizes, axis=0) - sizes  # rows of list l in earlier parts
+        n = int(offsets[-1])
+        codes = np.empty((n, fs), np.uint8)
+        scalars = np.empty((2, n), np.float32)
+        perm = np.empty(n, np.int32)
+        for part, size, earlier in zip(parts, sizes, before, strict=True):
+            within = np.arange(len(part.perm)) - np.repeat(part.offsets[:-1], size)
+            to = np.repeat(offsets[:-1] + earlier, size) + within
+            codes[to] = deinterleave(part.codes, part.offsets, fs)
+            scalars[:, to] = part.scalars
+            perm[to] = part.perm + (part.start - start)
+        docs = interleave_rows(codes, np.arange(n), offsets, fs)
+        return SegmentLists(start, docs, scalars, perm, offsets)
 
     def retrain_at(self, info: dict[str, Any]) -> int:
         """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
@@ -348,13 +394,7 @@ class IVFIndex:
 
     def write_lists(self, path: Path, entry: SegmentEntry, folder: Path) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
-        lists = self.group(self.vectors(path, entry), entry.start, viewed=False)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_array(folder / "nibbles.npy", lists.codes)
-        save_array(folder / "scalars.npy", lists.scalars)
-        save_array(folder / "perm.npy", lists.perm)
-        save_array(folder / "offsets.npy", lists.offsets)
-        fsync_dir(folder)
+        _save(folder, self.group(self.vectors(path, entry), entry.start, viewed=False))
 
     def group(self, x: np.ndarray, start: int = 0, viewed: bool = True) -> SegmentLists:
         """Rows ``x`` (as the first stage sees them if ``viewed``, else as stored) assigned to
@@ -550,6 +590,15 @@ def stored_sizes(folder: Path, manifest: Manifest, tag: str) -> np.ndarray:
         name = f"{entry.name}.{tag}" if tag else entry.name
         sizes = sizes + np.diff(_read(folder / name / "offsets.npy", False))
     return np.asarray(sizes)
+
+
+def _save(folder: Path, lists: SegmentLists) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save_array(folder / "nibbles.npy", lists.codes)
+    save_array(folder / "scalars.npy", lists.scalars)
+    save_array(folder / "perm.npy", lists.perm)
+    save_array(folder / "offsets.npy", lists.offsets)
+    fsync_dir(folder)
 
 
 def _flat_scan(

@@ -290,6 +290,18 @@ def interleave(planes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pairs.transpose(0, 3, 2, 1)).ravel()  # block, byte, nibble, i
 
 
+def deinterleave(docs: np.ndarray, offsets: np.ndarray, width: int) -> np.ndarray:
+    """``interleave``'s inverse: the (n, width) code planes in list order (padding dropped)."""
+    blocks = list_blocks(offsets)
+    t = np.asarray(docs).reshape(int(blocks[-1]), width, 2, 16)  # block, byte, nibble, i
+    low, high = t[:, :, 0], t[:, :, 1]
+    first = (low & 15) | (high & 15) << 4  # rows i of each block
+    second = low >> 4 | (high >> 4) << 4  # rows 16 + i
+    padded = np.concatenate([first, second], axis=2).transpose(0, 2, 1).reshape(-1, width)
+    sizes = np.diff(offsets)
+    return padded[np.arange(int(offsets[-1])) - np.repeat(offsets[:-1] - ROWS * blocks[:-1], sizes)]
+
+
 def interleave_rows(
     codes: np.ndarray, perm: np.ndarray, offsets: np.ndarray, width: int, rows: int = 65_536
 ) -> np.ndarray:
