@@ -1,7 +1,8 @@
 """What it costs that a probed list is cut into one piece per segment (issue 29): one collection
 searched with its segments' own lists and with all of them joined into one list set
-(``IVFIndex.joined``, what a merge writes), in the same process, alternating. The codes are the
-same, only their layout differs, so the results must be too (checked).
+(``IVFIndex.write_joined``, what a merge writes; into a temporary folder beside the
+collection), in the same process, alternating. The codes are the same, only their layout
+differs, so the results must be too (checked).
 
     .venv/bin/python benchmarks/joined_lists.py --path COLLECTION [--nprobes 64 128]
     .venv/bin/python benchmarks/joined_lists.py --build 1000000 --step 50000 [--nlist 1024]
@@ -34,6 +35,7 @@ from rich.table import Table  # noqa: E402
 
 import slimvec  # noqa: E402
 from slimvec.datasets.sentences import load_sentences  # noqa: E402
+from slimvec.store.manifest import SegmentEntry  # noqa: E402
 
 K = 10
 BATCH = 100
@@ -90,11 +92,14 @@ def main() -> None:
         col = slimvec.open(a.path)
         index = col._view.ivf
         pieces = index.lists
-        t0 = time.perf_counter()
-        joined = [index.joined(pieces, 0)] if pieces[0].start == 0 else None
-        join_s = time.perf_counter() - t0
-        if joined is None or len(joined[0].perm) != sum(len(p.perm) for p in pieces):
+        rows_listed = sum(len(p.perm) for p in pieces)
+        if pieces[0].start != 0 or pieces[-1].start + len(pieces[-1].perm) != rows_listed:
             raise SystemExit("the segments' lists do not cover rows 0.. in order")
+        folder = Path(tempfile.mkdtemp(prefix="joined_", dir=a.path.parent))
+        t0 = time.perf_counter()
+        index.write_joined(pieces, 0, folder)
+        join_s = time.perf_counter() - t0
+        joined = [index.open_lists(folder, SegmentEntry(name="joined", start=0, rows=rows_listed))]
         console.print(f"{len(col):,} rows, {len(pieces)} segments' lists joined in {join_s:.1f} s")
         rows = []
         for nprobe in a.nprobes:
@@ -117,6 +122,7 @@ def main() -> None:
             rows[-1]["identical_results"] = identical
         index.lists = pieces
         col.close()
+        shutil.rmtree(folder, ignore_errors=True)
         table = Table(title=f"{a.path}: a probed list in {len(pieces)} pieces or in one")
         for c in ("nprobe", "layout", "QPS (batch 100)", "p50 ms", "load"):
             table.add_column(c)

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -75,6 +75,7 @@ from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
     deinterleave,
+    interleave,
     interleave_rows,
     list_blocks,
     probe_top,
@@ -85,7 +86,7 @@ from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.spec import AUTO_LISTS, MAX_NLIST
 from slimvec.store.budget import block_rows
-from slimvec.store.files import fsync_dir, load_array, save_array
+from slimvec.store.files import ArrayWriter, fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 
 IVF_DIR = "ivf"
@@ -331,7 +332,7 @@ class IVFIndex:
             if name not in self.built:
                 parts = self._parts_of(entry) if merged else None
                 if parts:
-                    _save(path / IVF_DIR / name, self.joined(parts, entry.start))
+                    self.write_joined(parts, entry.start, path / IVF_DIR / name)
                 else:
                     self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
@@ -347,28 +348,47 @@ class IVFIndex:
             row += len(part.perm)
         return parts if row == stop else None
 
-    def joined(self, parts: Sequence[SegmentLists], start: int) -> SegmentLists:
-        """The lists of consecutive segments' rows as one segment's from ``start``: each
+    def write_joined(self, parts: Sequence[SegmentLists], start: int, folder: Path) -> None:
+        """Write the lists of consecutive segments' rows as one segment's from ``start``: each
         list their lists' rows in segment order, which is what ``group`` writes for the same
         rows (a row's residual code depends only on it and its centroid), without reading or
-        encoding a vector: a merge's lists cost a copy of their codes."""
+        encoding a vector. Streamed a run of lists at a time: a merge's lists cost a copy of
+        their codes and ``CHUNK`` rows of memory."""
         fs = self.codec.factor_start
-        sizes = np.stack([np.diff(part.offsets) for part in parts])  # (parts, nlist)
         offsets = np.zeros(self.nlist + 1, np.int64)
-        np.cumsum(sizes.sum(axis=0), out=offsets[1:])
-        before = np.cumsum(sizes, axis=0) - sizes  # rows of list l in earlier parts
+        np.cumsum(sum(np.diff(part.offsets) for part in parts), out=offsets[1:])
         n = int(offsets[-1])
-        codes = np.empty((n, fs), np.uint8)
-        scalars = np.empty((2, n), np.float32)
-        perm = np.empty(n, np.int32)
-        for part, size, earlier in zip(parts, sizes, before, strict=True):
-            within = np.arange(len(part.perm)) - np.repeat(part.offsets[:-1], size)
-            to = np.repeat(offsets[:-1] + earlier, size) + within
-            codes[to] = deinterleave(part.codes, part.offsets, fs)
-            scalars[:, to] = part.scalars
-            perm[to] = part.perm + (part.start - start)
-        docs = interleave_rows(codes, np.arange(n), offsets, fs)
-        return SegmentLists(start, docs, scalars, perm, offsets)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            "nibbles": ArrayWriter(folder / "nibbles.npy", np.uint8,
+                                   (int(list_blocks(offsets)[-1]) * ROWS * fs,)),
+            "scalars": ArrayWriter(folder / "scalars.npy", np.float32, (2, n)),
+            "perm": ArrayWriter(folder / "perm.npy", np.int32, (n,)),
+        }  # fmt: skip
+        try:
+            for a, b, order in _list_runs(parts, offsets):
+                runs = [(part, part.offsets[a], part.offsets[b]) for part in parts]
+                codes = [
+                    deinterleave(_blocks_of(part, a, b, fs), part.offsets[a : b + 1] - lo, fs)
+                    for part, lo, _ in runs
+                ]
+                files["nibbles"].write(
+                    interleave(np.concatenate(codes)[order], offsets[a : b + 1] - offsets[a])
+                )
+                perm = [part.perm[lo:hi] + (part.start - start) for part, lo, hi in runs]
+                files["perm"].write(np.concatenate(perm)[order].astype(np.int32))
+            for scalar in (0, 1):  # the (2, n) file holds every F, then every L
+                for a, b, order in _list_runs(parts, offsets):
+                    values = [part.scalars[scalar, part.offsets[a] : part.offsets[b]]
+                              for part in parts]  # fmt: skip
+                    files["scalars"].write(np.concatenate(values)[order])
+            for writer in files.values():
+                writer.close()
+        finally:
+            for writer in files.values():
+                writer.abandon()
+        save_array(folder / "offsets.npy", offsets)
+        fsync_dir(folder)
 
     def retrain_at(self, info: dict[str, Any]) -> int:
         """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
@@ -590,6 +610,26 @@ def stored_sizes(folder: Path, manifest: Manifest, tag: str) -> np.ndarray:
         name = f"{entry.name}.{tag}" if tag else entry.name
         sizes = sizes + np.diff(_read(folder / name / "offsets.npy", False))
     return np.asarray(sizes)
+
+
+def _list_runs(parts: Sequence[SegmentLists], offsets: np.ndarray) -> Iterator:
+    """(a, b, order) for runs of whole lists a..b-1 of about ``CHUNK`` joined rows: ``order``
+    puts the parts' rows of those lists, concatenated part by part, into joined list order
+    (list by list, the parts in order, each part's rows in its own order)."""
+    a, nlist = 0, len(offsets) - 1
+    while a < nlist:
+        b = max(a + 1, int(np.searchsorted(offsets, offsets[a] + CHUNK, side="right")) - 1)
+        b = min(b, nlist)
+        labels = np.concatenate(
+            [np.repeat(np.arange(a, b), np.diff(part.offsets[a : b + 1])) for part in parts]
+        )
+        yield a, b, np.argsort(labels, kind="stable")
+        a = b
+
+
+def _blocks_of(part: SegmentLists, a: int, b: int, width: int) -> np.ndarray:
+    """The interleaved codes of lists a..b-1 of ``part`` (whole blocks)."""
+    return part.codes[part.blocks[a] * ROWS * width : part.blocks[b] * ROWS * width]
 
 
 def _save(folder: Path, lists: SegmentLists) -> None:
