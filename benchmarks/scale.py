@@ -400,8 +400,17 @@ def stage_faiss(a: argparse.Namespace) -> dict:
     sample = unit(np.load(a.work / CACHE_FILE, mmap_mode="r")[pick])
     t0 = time.perf_counter()
     quantizer = faiss.IndexFlatIP(DIM)
-    ivf_index = faiss.IndexIVFRaBitQ(quantizer, DIM, a.nlist, faiss.METRIC_INNER_PRODUCT, True, 2)
-    ivf_index.qb = 4
+    if a.faiss_index == "pqfastscan":  # FAISS's fastest partitioned scan: PQ d/2 x 4 bits
+        ivf_index = faiss.IndexIVFPQFastScan(
+            quantizer, DIM, a.nlist, DIM // 2, 4, faiss.METRIC_INNER_PRODUCT
+        )
+        label, code = f"IndexIVFPQFastScan PQ{DIM // 2}x4", DIM // 4 + 8
+    else:
+        ivf_index = faiss.IndexIVFRaBitQ(
+            quantizer, DIM, a.nlist, faiss.METRIC_INNER_PRODUCT, True, 2
+        )
+        ivf_index.qb = 4
+        label, code = "IndexIVFRaBitQ 2-bit qb=4", None
     ivf_index.cp.niter = 12  # slimvec's k-means rounds (index.sizing.KMEANS_ITER), same sample
     refine = faiss.IndexScalarQuantizer(
         DIM, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
@@ -422,14 +431,14 @@ def stage_faiss(a: argparse.Namespace) -> dict:
             index.add(x)
             add_s += time.perf_counter() - t0
             bar.advance(task, len(x))
-    code = ivf_index.code_size + 8
+    code = code or ivf_index.code_size + 8
     console.print(f"  faiss added in {add_s:.0f} s (load {load()}); RSS {status()}")
     out = {"rows": n, "train_s": train_s, "add_s": add_s, "read_s": read_s, "code_bytes": code,
            "rss_built": status(), "results": []}  # fmt: skip
-    variants = [("IndexIVFRaBitQ 2-bit qb=4", ivf_index, code)]
+    variants = [(label, ivf_index, code)]
     if a.faiss_refine != "none":
         index.k_factor = 20
-        variants.append(("IndexIVFRaBitQ 2-bit qb=4 + IndexRefine fp16 x20", index, code + 2 * DIM))
+        variants.append((f"{label} + IndexRefine fp16 x20", index, code + 2 * DIM))
     for name, ix, ram in variants:
         for nprobe in a.nprobes:
             ivf_index.nprobe = nprobe
@@ -517,6 +526,10 @@ def main() -> None:
     parser.add_argument("--stage", choices=(*STAGES, "all"), default="all")
     parser.add_argument("--faiss-rows", type=int, default=0, help="default: the collection's")
     parser.add_argument("--faiss-refine", choices=("fp16", "none"), default="fp16")
+    parser.add_argument(
+        "--faiss-index", choices=("rabitq", "pqfastscan"), default="rabitq",
+        help="faiss: IndexIVFRaBitQ (2-bit, qb=4) or IndexIVFPQFastScan (PQ d/2 x 4)",
+    )  # fmt: skip
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None)
     a = parser.parse_args()

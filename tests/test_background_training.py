@@ -13,6 +13,7 @@ import pytest
 
 import slimvec
 from killpoints import child_env
+from slimvec.engine import writer
 from slimvec.engine.background import THREAD_NAME
 from slimvec.index import ivf, sizing, training
 from test_auto_index import _data
@@ -99,6 +100,33 @@ def test_close_waits_for_the_training(tmp_path, gate):
     again = slimvec.open(tmp_path / "c")
     assert again.info()["ivf"]["state"] == "trained"
     again.close()
+
+
+def test_a_training_the_collection_outgrew_trains_again_on_what_is_there(
+    tmp_path, gate, monkeypatch
+):
+    """A bulk load: 4x the snapshot's rows committed while it trained. Its lists would be
+    retrained at once, so the thread trains a new snapshot instead of installing them."""
+    monkeypatch.setattr(writer, "REFIT_ENOUGH", 0)  # growth alone, no refit of the codes
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(3_640, 1)
+    col.add(x[:900])  # crosses 800: a training of 900 rows starts and waits
+    assert entered.wait(30)
+    col.add(x[900:3_600])  # 3,600 = 4 x 900 committed meanwhile
+    col.add(x[3_600:])  # 40 rows: into the log
+    release.set()
+    assert col.wait_for_index(60)
+    info = col.info()["ivf"]
+    assert info["training"]["outcome"] == "installed"
+    assert info["training"]["restarted_outgrown"] == 1
+    # the new snapshot: the segments committed when it was taken (the log is scanned flat)
+    assert info["trained_on"] == 3_600 and info["nlist"] == sizing.suggested_nlist(3_600)
+    assert sum(info["sizes"]) == 3_600 and info["log_rows_scanned_flat"] == 40
+    assert not _staging(col.path)
+    probe = np.arange(0, 3_640, 53)
+    assert (_top1(col, x, probe, nprobe=10**6) == probe).all()
+    col.close()
 
 
 def test_a_refit_meanwhile_drops_the_training(tmp_path, gate):

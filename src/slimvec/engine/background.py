@@ -12,10 +12,15 @@ and the write lock like any write, builds lists for the segments committed meanw
 or two of them first outside the lock, so the lock is held briefly) and commits; readers move
 to the new lists at their next call.
 
-A training that no longer fits (the pipeline was refitted, or another handle committed lists
-first) is dropped; an error is kept for ``info()`` and logged, and the next commit that finds
-the training due starts it again, as does the next write after a process killed mid-training
-(its staging folder is swept once the process is gone). :meth:`wait` blocks until the current
+A training the collection outgrew while it ran (its committed rows reached ``RETRAIN_GROWTH``
+times the snapshot's live rows: a bulk load) is not installed, since its lists would be
+retrained at once: the thread takes a new snapshot of the collection as it is and trains that
+instead, so a 10M load trains on millions of rows once rather than listing them all under
+centroids fitted on its first million. A training that no longer fits (the pipeline was
+refitted, or another handle committed lists first) is dropped; an error is kept for
+``info()`` and logged, and the next commit that finds the training due starts it again, as
+does the next write after a process killed mid-training (its staging folder is swept once
+the process is gone). :meth:`wait` blocks until the current
 training is done; ``Collection.close`` waits for it, so lists paid for are not lost.
 """
 
@@ -32,6 +37,7 @@ from slimvec.engine.pin import ViewPin
 from slimvec.engine.view import View
 from slimvec.engine.writer import Writer
 from slimvec.errors import CorruptCollectionError
+from slimvec.index import sizing
 from slimvec.index.training import StagedLists, opened_inputs
 from slimvec.store.manifest import Manifest
 
@@ -70,24 +76,28 @@ class BackgroundTraining:
         with self._lock:
             if self.running:
                 return
-            rows = copy.deepcopy(view.rows)  # the fitted pipeline, safe from later refits
-            manifest = copy.deepcopy(view.manifest)
-            inputs = opened_inputs(rows.pipeline_input, view.path, manifest)
-            staged = StagedLists(view.ivf.fresh(rows.pipeline, inputs), view.path)
-            deleted = view.deleted.array[: manifest.rows].copy()
             self._started = time.monotonic()
             self._thread = threading.Thread(
-                target=self._run, args=(staged, manifest, deleted), name=THREAD_NAME
+                target=self._run, args=(_snapshot(view),), name=THREAD_NAME
             )
             self._thread.daemon = True  # a killed process trains again at its next write
             self._thread.start()
 
-    def _run(self, staged: StagedLists, manifest: Manifest, deleted: Any) -> None:
+    def _run(self, snapshot: Snapshot) -> None:
+        staged, restarts, outcome = snapshot[0], 0, "dropped: the handle was closed"
         try:
-            staged.train(manifest, deleted)
-            self._catch_up(staged)
-            installed = self._install(staged)
-            outcome = "installed" if installed else "dropped: the collection changed under it"
+            while snapshot is not None:
+                staged, manifest, deleted = snapshot
+                staged.train(manifest, deleted)
+                if not _outgrown(staged):
+                    self._catch_up(staged)
+                if _outgrown(staged):  # a bulk load ran past it: train on what is there now
+                    staged.discard()
+                    snapshot, restarts = self._latest(), restarts + 1
+                    continue
+                installed = self._install(staged)
+                outcome = "installed" if installed else "dropped: the collection changed under it"
+                break
         except Exception as exc:  # kept for info(); the next commit that finds it due retries
             log.warning("slimvec: background IVF training of %s failed: %r", staged.path, exc)
             outcome = f"failed: {exc!r}"
@@ -96,8 +106,18 @@ class BackgroundTraining:
         self.last = {
             "outcome": outcome,
             "trained_on": staged.info.get("trained_on"),
+            "restarted_outgrown": restarts,
             "seconds": round(time.monotonic() - self._started, 2),
         }
+
+    def _latest(self) -> Snapshot | None:
+        """A snapshot of the collection's latest commit, taken as ``start``'s is (under the
+        handle's pin and the write lock); None once the handle is closed."""
+        with self._pin.exclusive():
+            if self._closed():
+                return None
+            with self._transaction():
+                return _snapshot(self._writer.current.view)
 
     @staticmethod
     def _catch_up(staged: StagedLists) -> None:
@@ -107,6 +127,8 @@ class BackgroundTraining:
         for _ in range(CATCH_UP_ROUNDS):
             latest = Manifest.load(staged.path)
             if not staged.fits(latest) or {e.name for e in latest.segments} <= staged.staged:
+                return
+            if _outgrown(staged, latest):
                 return
             try:
                 staged.build(latest)
@@ -139,3 +161,26 @@ class BackgroundTraining:
                 "note": "searches use the current state until the new lists commit",
             }
         return self.last
+
+
+#: What a training starts from: its staging, the manifest and the tombstones it trains on.
+Snapshot = tuple[StagedLists, Manifest, Any]
+
+
+def _snapshot(view: View) -> Snapshot:
+    """Train from ``view`` (its latest commit, under the write lock): a copy of the fitted
+    pipeline (safe from later refits), of the manifest and tombstones, and its segments' input
+    files opened (safe from a merge's sweep)."""
+    rows = copy.deepcopy(view.rows)
+    manifest = copy.deepcopy(view.manifest)
+    inputs = opened_inputs(rows.pipeline_input, view.path, manifest)
+    staged = StagedLists(view.ivf.fresh(rows.pipeline, inputs), view.path)
+    return staged, manifest, view.deleted.array[: manifest.rows].copy()
+
+
+def _outgrown(staged: StagedLists, latest: Manifest | None = None) -> bool:
+    """Whether the collection (its ``latest`` commit) has grown ``RETRAIN_GROWTH``-fold past
+    the live rows ``staged`` trains on, while its lists still stand to be installed."""
+    latest = latest or Manifest.load(staged.path)
+    trained_on = int(staged.info.get("trained_on") or 0)
+    return staged.fits(latest) and latest.rows >= sizing.RETRAIN_GROWTH * max(trained_on, 1)
