@@ -20,8 +20,8 @@ centroids fitted on its first million. A training that no longer fits (the pipel
 refitted, or another handle committed lists first) is dropped; an error is kept for
 ``info()`` and logged, and the next commit that finds the training due starts it again, as
 does the next write after a process killed mid-training (its staging folder is swept once
-the process is gone). :meth:`wait` blocks until the current
-training is done; ``Collection.close`` waits for it, so lists paid for are not lost.
+the process is gone). :meth:`wait` blocks until the current training is done;
+``Collection.close`` waits for it, so lists paid for are not lost.
 """
 
 from __future__ import annotations
