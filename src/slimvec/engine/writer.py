@@ -163,14 +163,29 @@ class IVFHook(CommitHook):
     def before_commit(self, c: Commit) -> None:
         ivf, path, m = c.view.ivf, c.view.path, c.view.manifest
         self.due = False
-        if ivf is None or not ivf.training_due(path, m, c.deleted, c.refit, c.kind == "merge"):
+        if ivf is None:
             return
-        live = len(c.deleted) - int(np.count_nonzero(c.deleted))
-        if self.trainer is not None and not c.refit and live >= sizing.BACKGROUND_ROWS:
+        if ivf.training_due(path, m, c.deleted, c.refit, c.kind == "merge"):
+            live = len(c.deleted) - int(np.count_nonzero(c.deleted))
+            if self.trainer is None or c.refit or live < sizing.BACKGROUND_ROWS:
+                train_in_commit(ivf, path, m, c.deleted)
+                return
             ivf.complete(path, m)  # this commit keeps the lists in use (or stays flat)
             self.due = True
-        else:
-            train_in_commit(ivf, path, m, c.deleted)
+        ivf.join(path, m, joinable_rows(m.segments), renumbered=c.kind == "rewrite")
+
+
+def joinable_rows(segments: list[SegmentEntry]) -> int:
+    """Where the last segment ends that the tier merges never take again (eight of its size
+    class would pass ``MERGE_MAX_ROWS``): the rows an IVF joined set may cover
+    (``index.joined``) without a merge straddling its end."""
+    final = [e for e in segments if MERGE_FANOUT ** (_tier(e.rows) + 1) > MERGE_MAX_ROWS]
+    return max((e.start + e.rows for e in final), default=0)
+
+
+def _tier(rows: int) -> int:
+    """A segment's size class: rows within a factor ``MERGE_FANOUT``."""
+    return int(np.log(max(rows, 1)) / np.log(MERGE_FANOUT))
 
 
 class Writer:
@@ -471,7 +486,7 @@ class Writer:
         """(first, stop) segment indices of a run to merge, or None: MERGE_FANOUT neighbours
         of one size class, or past MAX_SEGMENTS the smallest neighbouring pair."""
         entries = self.current.view.manifest.segments
-        tiers = [int(np.log(max(e.rows, 1)) / np.log(MERGE_FANOUT)) for e in entries]
+        tiers = [_tier(e.rows) for e in entries]
         for stop in range(len(entries), MERGE_FANOUT - 1, -1):
             first = stop - MERGE_FANOUT
             rows = sum(e.rows for e in entries[first:stop])

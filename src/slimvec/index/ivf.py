@@ -39,8 +39,10 @@ flat codes use the data mean): residuals are shorter, so the estimate of <q, x> 
 
 Segments are immutable and so are their lists: every new segment gets lists before the
 commit that names it. A log flush, bulk add or compaction builds them from its stored vectors;
-a merge (rows unchanged) joins its segments' lists list by list (``IVFIndex.joined``: the same
-files, without reading or encoding a vector). Deleted rows are skipped through the same
+a merge (rows unchanged) joins its segments' lists list by list (``index.joined``: the same
+files, without reading or encoding a vector). The segments the merges no longer take are also
+joined into one set the scan reads instead of their own lists (``index.joined``), so a probed
+list is one run rather than a piece per segment. Deleted rows are skipped through the same
 allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
 segment) are scanned whole with their flat codes.
 
@@ -58,7 +60,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -70,12 +72,11 @@ from slimvec.codecs.rabitq import RaBitQCodec
 from slimvec.errors import CorruptCollectionError, InvalidInputError
 from slimvec.index import sizing
 from slimvec.index.calibrate import GOAL
+from slimvec.index.joined import joined_dir, joined_rows, rejoin, write_joined
 from slimvec.index.legacy import word_major_lists
 from slimvec.kernels.ivfscan import (
     ROWS,
     ListSet,
-    deinterleave,
-    interleave,
     interleave_rows,
     list_blocks,
     probe_top,
@@ -86,7 +87,7 @@ from slimvec.kernels.topk import select_top
 from slimvec.search.funnel import ROW_OVERHEAD_BYTES, CodeSource, Pipeline
 from slimvec.spec import AUTO_LISTS, MAX_NLIST
 from slimvec.store.budget import block_rows
-from slimvec.store.files import ArrayWriter, fsync_dir, load_array, save_array
+from slimvec.store.files import fsync_dir, load_array, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 
 IVF_DIR = "ivf"
@@ -105,7 +106,8 @@ def ivf_dirs(manifest: Manifest) -> set[str]:
     tag = (manifest.extra.get("ivf") or {}).get("centroids")
     if not tag:
         return set()
-    return {tag} | {f"{e.name}.{tag}" for e in manifest.segments}
+    joined = joined_dir(manifest)
+    return {tag} | {f"{e.name}.{tag}" for e in manifest.segments} | ({joined} if joined else set())
 
 
 @dataclass
@@ -150,7 +152,11 @@ class IVFIndex:
         self._half_norms: tuple[np.ndarray, np.ndarray] | None = None  # (centroids, |c|^2/2)
         self.trained_on = 0
         self.trained_skew: float | None = None  # ``sizing.list_skew`` when trained
+        #: what the scan reads: the joined set (``index.joined``) and the lists of the
+        #: segments after it
         self.lists: list[SegmentLists] = []
+        self.segment_lists: dict[str, SegmentLists] = {}  # every segment's own lists
+        self.joined: SegmentLists | None = None
         self._list_set: tuple[list[SegmentLists], ListSet] | None = None
         self.built: set[str] = set()  # complete entries of ivf/ (committed or just written)
         #: ``ivf:auto``'s measured nprobe (``index.calibrate``); None: ``default_nprobe``
@@ -240,10 +246,17 @@ class IVFIndex:
         index.trained_on = int(info.get("trained_on", 0))
         skew = info.get("skew")
         index.trained_skew = float(skew) if isinstance(skew, (int, float)) else None
-        index.lists = [
-            index.open_lists(path / IVF_DIR / f"{entry.name}.{tag}", entry)
+        index.segment_lists = {
+            entry.name: index.open_lists(path / IVF_DIR / f"{entry.name}.{tag}", entry)
             for entry in manifest.segments
-        ]
+        }
+        joined = joined_dir(manifest)
+        rows = joined_rows(manifest)
+        if joined is not None:
+            covered = SegmentEntry(name=joined, start=0, rows=rows)
+            index.joined = index.open_lists(path / IVF_DIR / joined, covered)
+        after = [index.segment_lists[e.name] for e in manifest.segments if e.start >= rows]
+        index.lists = ([index.joined] if index.joined is not None else []) + after
         index.built = ivf_dirs(manifest)
         return index
 
@@ -332,63 +345,29 @@ class IVFIndex:
             if name not in self.built:
                 parts = self._parts_of(entry) if merged else None
                 if parts:
-                    self.write_joined(parts, entry.start, path / IVF_DIR / name)
+                    write_joined(parts, entry.start, path / IVF_DIR / name,
+                                 self.codec.factor_start, self.nlist)  # fmt: skip
                 else:
                     self.write_lists(path, entry, path / IVF_DIR / name)
                 self.built.add(name)
         fsync_dir(path / IVF_DIR)
 
+    def join(self, path: Path, manifest: Manifest, joinable: int, renumbered: bool) -> None:
+        """Keep ``manifest``'s joined set (``index.joined``) fitting, and write it again over
+        rows ``[0, joinable)`` when they grew enough; after ``complete``."""
+        if rejoin(self, path, manifest, self.segment_lists, joinable, renumbered):
+            self.built.add(joined_dir(manifest))
+            fsync_dir(path / IVF_DIR)
+
     def _parts_of(self, entry: SegmentEntry) -> list[SegmentLists] | None:
         """The current lists that cover exactly ``entry``'s rows, in order (None if any row
         is in none of them)."""
-        by_start = {lists.start: lists for lists in self.lists}
+        by_start = {lists.start: lists for lists in self.segment_lists.values()}
         parts, row, stop = [], entry.start, entry.start + entry.rows
         while row < stop and (part := by_start.get(row)) is not None:
             parts.append(part)
             row += len(part.perm)
         return parts if row == stop else None
-
-    def write_joined(self, parts: Sequence[SegmentLists], start: int, folder: Path) -> None:
-        """Write the lists of consecutive segments' rows as one segment's from ``start``: each
-        list their lists' rows in segment order, which is what ``group`` writes for the same
-        rows (a row's residual code depends only on it and its centroid), without reading or
-        encoding a vector. Streamed a run of lists at a time: a merge's lists cost a copy of
-        their codes and ``CHUNK`` rows of memory."""
-        fs = self.codec.factor_start
-        offsets = np.zeros(self.nlist + 1, np.int64)
-        np.cumsum(sum(np.diff(part.offsets) for part in parts), out=offsets[1:])
-        n = int(offsets[-1])
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {
-            "nibbles": ArrayWriter(folder / "nibbles.npy", np.uint8,
-                                   (int(list_blocks(offsets)[-1]) * ROWS * fs,)),
-            "scalars": ArrayWriter(folder / "scalars.npy", np.float32, (2, n)),
-            "perm": ArrayWriter(folder / "perm.npy", np.int32, (n,)),
-        }  # fmt: skip
-        try:
-            for a, b, order in _list_runs(parts, offsets):
-                runs = [(part, part.offsets[a], part.offsets[b]) for part in parts]
-                codes = [
-                    deinterleave(_blocks_of(part, a, b, fs), part.offsets[a : b + 1] - lo, fs)
-                    for part, lo, _ in runs
-                ]
-                files["nibbles"].write(
-                    interleave(np.concatenate(codes)[order], offsets[a : b + 1] - offsets[a])
-                )
-                perm = [part.perm[lo:hi] + (part.start - start) for part, lo, hi in runs]
-                files["perm"].write(np.concatenate(perm)[order].astype(np.int32))
-            for scalar in (0, 1):  # the (2, n) file holds every F, then every L
-                for a, b, order in _list_runs(parts, offsets):
-                    values = [part.scalars[scalar, part.offsets[a] : part.offsets[b]]
-                              for part in parts]  # fmt: skip
-                    files["scalars"].write(np.concatenate(values)[order])
-            for writer in files.values():
-                writer.close()
-        finally:
-            for writer in files.values():
-                writer.abandon()
-        save_array(folder / "offsets.npy", offsets)
-        fsync_dir(folder)
 
     def retrain_at(self, info: dict[str, Any]) -> int:
         """Live count at which lists trained as ``info`` (the manifest's) are retrained."""
@@ -575,6 +554,8 @@ class IVFIndex:
             trained_on=self.trained_on,
             retrain_at=sizing.RETRAIN_GROWTH * self.trained_on,
             log_rows_scanned_flat=log_rows,
+            joined_rows=0 if self.joined is None else len(self.joined.perm),
+            list_pieces=len(self.lists),  # list sets a probed list is read from
             list_sizes={
                 "min": int(sizes.min()),
                 "max": int(sizes.max()),
@@ -610,26 +591,6 @@ def stored_sizes(folder: Path, manifest: Manifest, tag: str) -> np.ndarray:
         name = f"{entry.name}.{tag}" if tag else entry.name
         sizes = sizes + np.diff(_read(folder / name / "offsets.npy", False))
     return np.asarray(sizes)
-
-
-def _list_runs(parts: Sequence[SegmentLists], offsets: np.ndarray) -> Iterator:
-    """(a, b, order) for runs of whole lists a..b-1 of about ``CHUNK`` joined rows: ``order``
-    puts the parts' rows of those lists, concatenated part by part, into joined list order
-    (list by list, the parts in order, each part's rows in its own order)."""
-    a, nlist = 0, len(offsets) - 1
-    while a < nlist:
-        b = max(a + 1, int(np.searchsorted(offsets, offsets[a] + CHUNK, side="right")) - 1)
-        b = min(b, nlist)
-        labels = np.concatenate(
-            [np.repeat(np.arange(a, b), np.diff(part.offsets[a : b + 1])) for part in parts]
-        )
-        yield a, b, np.argsort(labels, kind="stable")
-        a = b
-
-
-def _blocks_of(part: SegmentLists, a: int, b: int, width: int) -> np.ndarray:
-    """The interleaved codes of lists a..b-1 of ``part`` (whole blocks)."""
-    return part.codes[part.blocks[a] * ROWS * width : part.blocks[b] * ROWS * width]
 
 
 def _save(folder: Path, lists: SegmentLists) -> None:
