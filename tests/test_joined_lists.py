@@ -97,19 +97,21 @@ def test_a_set_a_segment_straddles_is_not_used():
     assert joined.joined_rows(m) == 0
 
 
-def test_a_retrain_drops_the_set_and_the_next_commit_joins_again(tmp_path):
+def test_a_retrain_joins_its_new_lists(tmp_path):
     col = slimvec.create(tmp_path / "c", dim=32, spec=SPEC)
     x = _data(5_400, 1)
     for lo in range(0, 1_800, 600):
         col.add(x[lo : lo + 600])
     first = col.manifest.extra["ivf"]
-    assert "joined" in first
+    assert first["joined"]["rows"] == 1_800
     col.add(x[1_800:4_800])  # 4x the 1,200 rows trained on: retrained in the commit
     retrained = col.manifest.extra["ivf"]
-    assert retrained["centroids"] != first["centroids"] and "joined" not in retrained
-    col.add(x[4_800:])
-    assert col.manifest.extra["ivf"]["joined"]["rows"] == 5_400
-    assert _named_ivf_dirs(col.path) == ivf.ivf_dirs(col.manifest)
+    assert retrained["centroids"] != first["centroids"]
+    assert retrained["joined"]["rows"] == 4_800  # the new lists, joined as they are installed
+    col.add(x[4_800:])  # 600 more: under a quarter of 4,800, the set stays
+    assert col.manifest.extra["ivf"]["joined"] == retrained["joined"]
+    assert len(col._view.ivf.lists) == 2
+    assert _named_ivf_dirs(col.path) == ivf.ivf_dirs(col.manifest)  # the old set swept
     _same_as_segment_lists(col, _data(30, 7), nprobe=4)
     col.close()
 

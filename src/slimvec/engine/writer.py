@@ -165,14 +165,15 @@ class IVFHook(CommitHook):
         self.due = False
         if ivf is None:
             return
+        joinable = joinable_rows(m.segments)
         if ivf.training_due(path, m, c.deleted, c.refit, c.kind == "merge"):
             live = len(c.deleted) - int(np.count_nonzero(c.deleted))
             if self.trainer is None or c.refit or live < sizing.BACKGROUND_ROWS:
-                train_in_commit(ivf, path, m, c.deleted)
+                train_in_commit(ivf, path, m, c.deleted, joinable)
                 return
             ivf.complete(path, m)  # this commit keeps the lists in use (or stays flat)
             self.due = True
-        ivf.join(path, m, joinable_rows(m.segments), renumbered=c.kind == "rewrite")
+        ivf.join(path, m, joinable, renumbered=c.kind == "rewrite")
 
 
 def joinable_rows(segments: list[SegmentEntry]) -> int:
@@ -405,7 +406,7 @@ class Writer:
         view = self.current.view
         if view.ivf is None or not staged.fits(view.manifest):
             return False
-        staged.install(view.manifest)
+        staged.install(view.manifest, joinable_rows(view.manifest.segments))
         self._commit(view)
         return True
 

@@ -34,6 +34,7 @@ import numpy as np
 from slimvec.index import sizing
 from slimvec.index.calibrate import calibrate
 from slimvec.index.ivf import IVF_DIR, IVFIndex, StoredVectors, stored_sizes
+from slimvec.index.joined import rejoin
 from slimvec.store.files import fsync_dir, save_array
 from slimvec.store.manifest import Manifest, SegmentEntry
 
@@ -144,10 +145,11 @@ class StagedLists:
         lists committed since the snapshot."""
         return basis(manifest) == self.basis
 
-    def install(self, manifest: Manifest) -> None:
+    def install(self, manifest: Manifest, joinable: int = 0) -> None:
         """Under the write lock, before ``manifest``'s commit: lists for its segments new
         since the snapshot, the staged files renamed to the names this commit gives them,
-        and the manifest told."""
+        the rows ``[0, joinable)`` joined into one set (``index.joined``), and the manifest
+        told."""
         self.build(manifest)
         tag = f"c{manifest.generation + 1:06d}"
         ivf = self.path / IVF_DIR
@@ -160,17 +162,22 @@ class StagedLists:
         self.discard()  # lists of segments merged away since: gone before the commit shows
         fsync_dir(ivf)
         manifest.extra["ivf"] = {"centroids": tag, **self.info}
+        if rejoin(self.index, self.path, manifest, {}, joinable, renumbered=False):
+            fsync_dir(ivf)
 
     def discard(self) -> None:
         """Remove what is left of the staging folder (installed or not)."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def train_in_commit(index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray) -> None:
-    """Train ``index``'s lists for ``manifest`` (about to be committed) and name them in it."""
+def train_in_commit(
+    index: IVFIndex, path: Path, manifest: Manifest, deleted: np.ndarray, joinable: int = 0
+) -> None:
+    """Train ``index``'s lists for ``manifest`` (about to be committed) and name them in it
+    (``joinable``: see ``StagedLists.install``)."""
     staged = StagedLists(index.fresh(), path)
     try:
         staged.train(manifest, deleted)
-        staged.install(manifest)
+        staged.install(manifest, joinable)
     finally:
         staged.discard()
