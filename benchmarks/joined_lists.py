@@ -1,6 +1,6 @@
 """What it costs that a probed list is cut into one piece per segment (issue 29): one collection
 searched with its segments' own lists and with all of them joined into one list set
-(``IVFIndex.write_joined``, what a merge writes; into a temporary folder beside the
+(``index.joined.write_joined``, what a commit writes; into a temporary folder beside the
 collection), in the same process, alternating. The codes are the same, only their layout
 differs, so the results must be too (checked).
 
@@ -35,6 +35,7 @@ from rich.table import Table  # noqa: E402
 
 import slimvec  # noqa: E402
 from slimvec.datasets.sentences import load_sentences  # noqa: E402
+from slimvec.index.joined import write_joined  # noqa: E402
 from slimvec.store.manifest import SegmentEntry  # noqa: E402
 
 K = 10
@@ -91,13 +92,13 @@ def main() -> None:
         queries = queries[: a.queries]
         col = slimvec.open(a.path)
         index = col._view.ivf
-        pieces = index.lists
+        pieces = [index.segment_lists[e.name] for e in col.manifest.segments]
         rows_listed = sum(len(p.perm) for p in pieces)
         if pieces[0].start != 0 or pieces[-1].start + len(pieces[-1].perm) != rows_listed:
             raise SystemExit("the segments' lists do not cover rows 0.. in order")
         folder = Path(tempfile.mkdtemp(prefix="joined_", dir=a.path.parent))
         t0 = time.perf_counter()
-        index.write_joined(pieces, 0, folder)
+        write_joined(pieces, 0, folder, index.codec.factor_start, index.nlist)
         join_s = time.perf_counter() - t0
         joined = [index.open_lists(folder, SegmentEntry(name="joined", start=0, rows=rows_listed))]
         console.print(f"{len(col):,} rows, {len(pieces)} segments' lists joined in {join_s:.1f} s")
