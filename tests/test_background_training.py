@@ -129,6 +129,38 @@ def test_a_training_the_collection_outgrew_trains_again_on_what_is_there(
     col.close()
 
 
+def test_a_merge_while_a_retrain_is_due_joins_the_old_lists(tmp_path, gate, monkeypatch):
+    """The commits before a deferred retrain lands keep the old lists complete: a merge among
+    them joins its segments' lists rather than encoding their rows again."""
+    monkeypatch.setattr(writer, "REFIT_ENOUGH", 0)  # growth alone, no refit of the codes
+    release, entered = gate
+    col = slimvec.create(tmp_path / "c", dim=DIM)
+    x = _data(4_400, 1)
+    col.add(x[:900])
+    release.set()
+    assert col.wait_for_index(30)
+    release.clear()
+    col.add(x[900:3_600])  # 4 x 900: the retrain starts and waits
+    assert entered.wait(30)
+    encoded, write_lists = [], ivf.IVFIndex.write_lists
+
+    def spy(self, path, entry, folder):
+        encoded.append(entry.name)
+        write_lists(self, path, entry, folder)
+
+    monkeypatch.setattr(ivf.IVFIndex, "write_lists", spy)
+    for lo in range(3_600, 4_400, 100):  # the eighth 100-row segment merges the run
+        col.add(x[lo : lo + 100])
+    merged = col.manifest.segments[-1]
+    assert merged.rows == 800 and len(encoded) == 8 and merged.name not in encoded
+    release.set()
+    assert col.wait_for_index(30)
+    assert col.info()["ivf"]["trained_on"] == 3_600 and sum(col.info()["ivf"]["sizes"]) == 4_400
+    probe = np.arange(0, 4_400, 61)
+    assert (_top1(col, x, probe, nprobe=10**6) == probe).all()
+    col.close()
+
+
 def test_a_refit_meanwhile_drops_the_training(tmp_path, gate):
     """The pipeline refits at 4x the rows it was fitted on (700 here): the codes' space
     changes, the refit trains its own lists, and the stale training must not land."""

@@ -165,13 +165,13 @@ class IVFHook(CommitHook):
         self.due = False
         if ivf is None:
             return
-        joinable = joinable_rows(m.segments)
-        if ivf.training_due(path, m, c.deleted, c.refit, c.kind == "merge"):
+        joinable, merged = joinable_rows(m.segments), c.kind == "merge"
+        if ivf.training_due(path, m, c.deleted, c.refit, merged):
             live = len(c.deleted) - int(np.count_nonzero(c.deleted))
             if self.trainer is None or c.refit or live < sizing.BACKGROUND_ROWS:
                 train_in_commit(ivf, path, m, c.deleted, joinable)
                 return
-            ivf.complete(path, m)  # this commit keeps the lists in use (or stays flat)
+            ivf.complete(path, m, merged)  # this commit keeps the lists in use (or stays flat)
             self.due = True
         ivf.join(path, m, joinable, renumbered=c.kind == "rewrite")
 
