@@ -26,10 +26,10 @@ from slimvec.store.manifest import Manifest
 #: An ``index.ivf.IVFIndex`` with its lists open (not imported: ivf.py calls this module).
 IVFIndex = Any
 
-#: Stored vectors searched to measure recall. 200 gave +-0.02, and the recall curve is so flat
-#: near the goal that the same 1M vectors were calibrated to nprobe 84, 104 or 128 (34.7-56x
-#: FlatIP) depending on the sample; 1,000 narrow that (BENCHMARKS.md "Steadier calibration")
-#: for ~2 s of exact search per 1M rows, on the training's thread.
+#: Stored vectors searched to measure recall. The recall curve is flat near the goal, so on
+#: the same 1M lists five samples of 200 chose nprobe 72-116 (held-out recall 0.951-0.970) and
+#: five of 1,000 chose 100-120 (0.965-0.971; BENCHMARKS.md "Steadier calibration"), for about
+#: 10 s more per calibration at 1M, on the training's thread.
 QUERIES = 1000
 #: Share of the exact top-10 the shortlist must hold: above the 0.95 of a typical target by
 #: what the estimate may miss. On 1M real sentences, held-out queries got 0.002 less than the

@@ -39,10 +39,10 @@ flat codes use the data mean): residuals are shorter, so the estimate of <q, x> 
 
 Segments are immutable and so are their lists: every new segment gets lists before the
 commit that names it. A log flush, bulk add or compaction builds them from its stored vectors;
-a merge (rows unchanged) joins its segments' lists list by list (``index.joined``: the same
-files, without reading or encoding a vector). The segments the merges no longer take are also
-joined into one set the scan reads instead of their own lists (``index.joined``), so a probed
-list is one run rather than a piece per segment. Deleted rows are skipped through the same
+a merge (rows unchanged) joins its segments' lists list by list (the same files, without
+reading or encoding a vector). The segments the merges no longer take are also joined into one
+set that the scan reads instead of their own lists (``index.joined``), so a probed list is
+one run rather than a piece per segment. Deleted rows are skipped through the same
 allow-mask as everywhere else. The log's rows (at most ``FLUSH_ROWS``, not yet in a
 segment) are scanned whole with their flat codes.
 
@@ -393,7 +393,13 @@ class IVFIndex:
 
     def write_lists(self, path: Path, entry: SegmentEntry, folder: Path) -> None:
         """Assign a segment's rows to their nearest centroid and write its grouped codes."""
-        _save(folder, self.group(self.vectors(path, entry), entry.start, viewed=False))
+        lists = self.group(self.vectors(path, entry), entry.start, viewed=False)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_array(folder / "nibbles.npy", lists.codes)
+        save_array(folder / "scalars.npy", lists.scalars)
+        save_array(folder / "perm.npy", lists.perm)
+        save_array(folder / "offsets.npy", lists.offsets)
+        fsync_dir(folder)
 
     def group(self, x: np.ndarray, start: int = 0, viewed: bool = True) -> SegmentLists:
         """Rows ``x`` (as the first stage sees them if ``viewed``, else as stored) assigned to
@@ -591,15 +597,6 @@ def stored_sizes(folder: Path, manifest: Manifest, tag: str) -> np.ndarray:
         name = f"{entry.name}.{tag}" if tag else entry.name
         sizes = sizes + np.diff(_read(folder / name / "offsets.npy", False))
     return np.asarray(sizes)
-
-
-def _save(folder: Path, lists: SegmentLists) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_array(folder / "nibbles.npy", lists.codes)
-    save_array(folder / "scalars.npy", lists.scalars)
-    save_array(folder / "perm.npy", lists.perm)
-    save_array(folder / "offsets.npy", lists.offsets)
-    fsync_dir(folder)
 
 
 def _flat_scan(
