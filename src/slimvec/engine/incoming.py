@@ -5,6 +5,7 @@ checks, normalises and encodes each block, and appends it to the new segment's f
 (``store.segments.write_segment``), so its working memory is the add budget
 (``store.budget``: 1 GiB, or ``$SLIMVEC_ADD_MEMORY``) whatever the size of the input, and
 the caller's array is never copied whole (a memory-mapped float16 file stays on disk).
+Merges and compactions copy stored rows into their new segment the same way (``Stored``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from slimvec.errors import InvalidInputError
 from slimvec.store.budget import block_rows, fit_rows
-from slimvec.store.segments import whole, write_segment
+from slimvec.store.segments import write_segment
 from slimvec.validation import check_finite, check_nonzero, finite_rows, normalise
 
 #: Rows from which a write's bar shows (on a terminal, unless asked).
@@ -90,6 +91,32 @@ class Incoming:
             check_nonzero(self.array, "vectors")
 
 
+class Stored:
+    """Stored ``rows`` of ``view`` on their way into a new segment (a merge, a compaction):
+    ``write_blocks``'s source, copied ``block_rows`` at a time as an add is read, so a merge
+    holds the add budget, not the merged segments. ``keys``: the arrays ``block`` gathers by
+    row (every stored one unless a row format copies some its own way)."""
+
+    #: Rows are as wide as each other (stored token sets give each one's token count).
+    sizes = None
+
+    def __init__(self, view: Any, rows: np.ndarray, keys: list[str] | None = None):
+        self.view, self.rows = view, rows
+        self.keys = list(view.rows.layout(0)) if keys is None else keys
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def starts(self, width: int) -> np.ndarray:
+        """First rows of the blocks, ``block_rows`` apart (as ``Incoming.starts``)."""
+        return np.arange(0, len(self), block_rows(width))
+
+    def block(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        """Every stored array of rows ``lo:hi``, as the new segment holds them."""
+        rows = self.rows[lo:hi]
+        return {key: self.view.gather(key, rows) for key in self.keys}
+
+
 def fit_sample(x: Incoming, width: int, seed: int) -> np.ndarray:
     """What the pipeline is first fitted on: every row of ``x`` up to ``fit_rows``, else a
     seeded sample of that many."""
@@ -105,20 +132,16 @@ def write_blocks(
     n: int,
     block: Block,
     progress: bool | None = None,
-    source: Incoming | Any = None,
+    source: Incoming | Stored | Any = None,
 ) -> None:
     """Segment ``name`` of ``n`` rows of ``view``'s format; ``block(lo, hi)``: the arrays of
     rows ``lo:hi`` (ids, row arrays, codes), to which the table-scan files are added. Written
-    in blocks, so the segment is never whole in memory. ``source``: an add's rows, which say
-    where its blocks start and (token sets) how many tokens each row stores; merges and
-    compactions give none (blocks of ``block_rows``; multi-vector segments, whose token
-    counts are not gathered first, are merged as one block). ``progress``: a bar (None: for
-    long writes, on a terminal)."""
+    in blocks, so the segment is never whole in memory. ``source``: the rows being written
+    (an add's, or the stored rows a merge or compaction copies: ``Stored``), which say where
+    its blocks start and (token sets) how many tokens each row stores; none (a refit's
+    re-encoding): blocks of ``block_rows``. ``progress``: a bar (None: for long writes, on a
+    terminal)."""
     rows = view.rows
-    if source is None and not rows.streams:
-        arrays = block(0, n)
-        write_segment(view.path, name, *whole({**arrays, **rows.table_arrays(arrays)}))
-        return
     width = max(view.manifest.dim, view.pipeline.out_dim)
     starts = np.arange(0, n, block_rows(width)) if source is None else source.starts(width)
     sizes = None if source is None else source.sizes

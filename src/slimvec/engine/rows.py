@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from slimvec.engine.incoming import Incoming, fit_sample
+from slimvec.engine.incoming import Incoming, Stored, fit_sample
 from slimvec.errors import SpecError
 from slimvec.index.sizing import require_faiss
 from slimvec.kernels.topk import blocked_top, select_top
@@ -46,9 +46,6 @@ class RowFormat:
     #: Whether the writer may refit calibrations as the collection grows (multi-vector
     #: collections cannot re-derive their pipeline input from stored arrays cheaply).
     refits: ClassVar[bool] = True
-    #: Whether merges and compactions write segments in row blocks (``engine.incoming``;
-    #: multi-vector adds stream by their token counts, merged token segments are one block).
-    streams: ClassVar[bool] = True
 
     def __init__(self, manifest: Manifest):
         self.dim, self.metric = manifest.dim, manifest.metric
@@ -152,9 +149,10 @@ class RowFormat:
             factors: (np.dtype(np.float32), (blocks, 2, 32)),
         }
 
-    def compact_arrays(self, view: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Every stored array of these rows of ``view``, as a new segment would hold them."""
-        return {key: view.gather(key, rows) for key in self.layout(0)}
+    def stored(self, view: Any, rows: np.ndarray) -> Stored:
+        """Stored ``rows`` of ``view`` as a merge or a compaction copies them into a new
+        segment (``write_blocks``'s source), a block at a time."""
+        return Stored(view, rows)
 
     # -- searching --------------------------------------------------------------------------
     def queries_in(self, queries: Any) -> np.ndarray:

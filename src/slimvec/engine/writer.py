@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from slimvec.engine.incoming import Block, Incoming, write_blocks
+from slimvec.engine.incoming import Incoming, write_blocks
 from slimvec.engine.rows import TABLE_FILES
 from slimvec.engine.view import CurrentView, View, signature
 from slimvec.errors import InvalidInputError
@@ -56,8 +56,8 @@ from slimvec.validation import MAX_ID
 
 #: Segments of one size class (rows within a factor MERGE_FANOUT) merged once this many exist.
 MERGE_FANOUT = 8
-#: Merges build the merged segment in RAM: runs larger than this stay as they are (such
-#: segments come from bulk adds, which are few).
+#: Runs larger than this stay as they are: a merge copies every row of its run under the
+#: write lock (such segments come from bulk adds, which are few).
 MERGE_MAX_ROWS = 1_000_000
 #: Hard cap on segments: past it the two smallest neighbours merge (bounds open files).
 MAX_SEGMENTS = 48
@@ -357,7 +357,7 @@ class Writer:
         view = self.current.view
         m, tail = view.manifest, view.tail
         generation, start = m.generation + 1, m.rows
-        if isinstance(x, np.ndarray) and view.rows.streams:  # checked rows (an upsert's)
+        if isinstance(x, np.ndarray):  # checked rows (an upsert's)
             x = Incoming(x, cosine=False)
         if len(tail):  # single-vector collections only (multi-vector adds never log)
             n_new = 0 if x is None else len(x)
@@ -509,7 +509,8 @@ class Writer:
         rows = np.arange(run[0].start, run[-1].start + run[-1].rows)
         generation = m.generation + 1
         name = segment_name(generation)
-        write_blocks(view, name, len(rows), self._compacted(view, rows))
+        stored = view.rows.stored(view, rows)
+        write_blocks(view, name, len(rows), stored.block, source=stored)
         m.segments[first:stop] = [SegmentEntry(name=name, start=run[0].start, rows=len(rows))]
         self._run_hooks(Commit("merge", view, generation, view.deleted.array[: m.rows]))
         self._commit(view)
@@ -545,10 +546,13 @@ class Writer:
                 codes = view.pipeline.encode(originals)
                 return {"ids": view.ids.array[live[lo:hi]], ORIGINAL: originals, **codes}
 
+            source = None
         else:
-            block = self._compacted(view, live)
+            source = view.rows.stored(view, live)
+            block = source.block
         name = segment_name(generation)
-        write_blocks(view, name, len(live), block)
+        if len(live):  # else no segment is named (an empty one has nothing to write)
+            write_blocks(view, name, len(live), block, source=source)
         ids = view.ids.array[live]
         commit = Commit(
             "rewrite",
@@ -566,11 +570,6 @@ class Writer:
         m.tombstones = None
         self._run_hooks(commit)
         self._commit(view)
-
-    @staticmethod
-    def _compacted(view: View, rows: np.ndarray) -> Block:
-        """``_write``'s blocks of stored ``rows`` of ``view``, as a new segment holds them."""
-        return lambda lo, hi: view.rows.compact_arrays(view, rows[lo:hi])
 
     def sweep(self) -> None:
         """Remove files of interrupted writes (anything the manifest does not name)."""

@@ -184,12 +184,8 @@ class TokenCodes:
 
     def gather(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 CSR (tokens, offsets) of documents ``docs``, decoded in NumPy."""
-        docs = np.asarray(docs, np.int64)
-        starts, counts = self.offsets[docs], self.offsets[docs + 1] - self.offsets[docs]
-        offsets = np.zeros(len(docs) + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        within = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
-        return self._values(self.codes[np.repeat(starts, counts) + within]), offsets
+        rows, offsets = token_rows(self.offsets, docs)
+        return self._values(self.codes[rows]), offsets
 
     def _values(self, rows: np.ndarray) -> np.ndarray:
         if self.codebook is not None:
@@ -197,6 +193,17 @@ class TokenCodes:
         if self.kind == "int8":
             return dequantise(rows, self.low, self.step)
         return rows.astype(np.float32)
+
+
+def token_rows(offsets: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(token rows, offsets) of documents ``docs`` of CSR ``offsets``: where their tokens
+    are, in order, and the offsets of those documents taken together."""
+    docs = np.asarray(docs, np.int64)
+    starts, counts = offsets[docs], offsets[docs + 1] - offsets[docs]
+    gathered = np.zeros(len(docs) + 1, np.int64)
+    np.cumsum(counts, out=gathered[1:])
+    within = np.arange(gathered[-1]) - np.repeat(gathered[:-1], counts)
+    return np.repeat(starts, counts) + within, gathered
 
 
 def is_code_kind(kind: str) -> bool:

@@ -31,8 +31,7 @@ class TokenIncoming:
         lengths = np.fromiter(map(len, self.mats), np.int64, len(self.mats))
         self.sizes = -(-lengths // self.pooler.pool_factor)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])  # in the new segment
-        #: working floats per document: its tokens, and its FDE
-        self.widths = lengths * rows.dim + self.fde.out_dim
+        self.widths = widths(lengths, rows)
 
     def __len__(self) -> int:
         return len(self.mats)
@@ -61,6 +60,18 @@ class TokenIncoming:
         if n <= limit:
             return np.arange(n)
         return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+
+
+def widths(tokens: np.ndarray, rows: Any) -> np.ndarray:
+    """Working floats of documents of ``tokens`` tokens each (its tokens, and its FDE): what
+    the blocks of a write of token sets are cut by (``weighted_starts``)."""
+    return tokens * rows.dim + rows.fde.out_dim
+
+
+def placed(offsets: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """What documents ``lo:hi`` of a new segment (its token ``offsets``) append to its
+    offsets file, written block by block: their ends (the first block the leading 0 too)."""
+    return offsets[lo + 1 : hi + 1] if lo else offsets[: hi + 1]
 
 
 def normalise_sets(

@@ -15,25 +15,35 @@ so IVF lists are trained on and built from FDEs re-encoded from the stored token
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from slimvec.engine.incoming import Stored
 from slimvec.engine.rows import Layout, RowFormat
 from slimvec.errors import SpecError
 from slimvec.index.sizing import require_faiss
-from slimvec.kernels.maxsim import PQ_PREFIX, Codebook, TokenCodes, is_code_kind, maxsim
+from slimvec.kernels.maxsim import (
+    PQ_PREFIX,
+    Codebook,
+    TokenCodes,
+    is_code_kind,
+    maxsim,
+    token_rows,
+)
 from slimvec.kernels.pqres import PQResidualCodebook, check_subspaces
 from slimvec.kernels.residual import ResidualCodebook, check_bits
 from slimvec.kernels.rotres import RotatedResidualCodebook
 from slimvec.kernels.topk import pad_results, select_top
-from slimvec.multivector.incoming import TokenIncoming, normalise_sets
+from slimvec.multivector.incoming import TokenIncoming, normalise_sets, placed, widths
 from slimvec.multivector.pooling import TokenPooler
 from slimvec.multivector.rerank import SegmentedTokens, rerank
 from slimvec.search.funnel import Pipeline
 from slimvec.spec import parse_spec
+from slimvec.store.budget import weighted_starts
 from slimvec.store.manifest import Manifest, SegmentEntry
 from slimvec.store.segments import open_segment
 from slimvec.transforms.fde import FDE, pack_token_sets
@@ -85,12 +95,11 @@ class TokenRows(RowFormat):
 
     #: Token sets are stored as segments (the log holds single vectors), and the FDE codes'
     #: calibration stays the first add's (refitting would re-encode every token set). An add
-    #: streams a block of documents at a time (``multivector.incoming``); a merge of token
-    #: segments is written as one block.
+    #: streams a block of documents at a time (``multivector.incoming``), and so do merges
+    #: and compactions (``StoredTokens``).
     logs_adds = False
     plans_exact = False
     refits = False
-    streams = False
 
     def __init__(self, manifest: Manifest):
         self.dim, self.metric = manifest.dim, manifest.metric
@@ -194,8 +203,11 @@ class TokenRows(RowFormat):
             step=self.token_calibration.get("step"),
             codebook=self._codebook(),
         )
-        placed = x.offsets[lo + 1 : hi + 1] if lo else x.offsets[: hi + 1]
-        return {TOKENS: codes.codes, OFFSETS: placed, **self.pipeline.encode(fde)}
+        return {
+            TOKENS: codes.codes,
+            OFFSETS: placed(x.offsets, lo, hi),
+            **self.pipeline.encode(fde),
+        }
 
     def fit(self, x: np.ndarray, extra: Any) -> None:
         self.pipeline.fit(x)
@@ -244,28 +256,8 @@ class TokenRows(RowFormat):
         docs = np.arange(entry.rows) if rows is None else np.asarray(rows, np.int64)
         return StoredFDEs(self._codes(arrays), docs, self.fde)
 
-    def compact_arrays(self, view: Any, live: np.ndarray) -> dict[str, np.ndarray]:
-        arrays = {
-            key: view.gather(key, live) for key in self.layout(0) if key not in (TOKENS, OFFSETS)
-        }
-        token_parts, lengths = [], []
-        seg = np.searchsorted(view.starts, live, side="right") - 1
-        for s, (entry, stored) in enumerate(view.segments):
-            local = live[seg == s] - entry.start
-            offsets = np.asarray(stored[OFFSETS])
-            starts, counts = offsets[local], offsets[local + 1] - offsets[local]
-            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            token_parts.append(np.asarray(stored[TOKENS])[np.repeat(starts, counts) + within])
-            lengths.append(counts)
-        counts = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(len(counts) + 1, np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        dtype, shape = self.layout(0)[TOKENS]
-        arrays[TOKENS] = (
-            np.concatenate(token_parts) if token_parts else np.empty((0, shape[1]), dtype)
-        )
-        arrays[OFFSETS] = offsets
-        return arrays
+    def stored(self, view: Any, rows: np.ndarray) -> StoredTokens:
+        return StoredTokens(view, rows)
 
     # -- searching --------------------------------------------------------------------------
     def queries_in(self, queries: Any) -> TokenQueries:
@@ -350,3 +342,40 @@ class StoredFDEs:
             tokens, offsets = self.codes.gather(docs[lo : lo + step])
             out[lo : lo + step] = self.fde.encode_packed(tokens, offsets, query=False)
         return out
+
+
+class StoredTokens(Stored):
+    """Stored documents ``rows`` of ``view`` on their way into a new segment (a merge, a
+    compaction). Their token counts, read from the segments' offsets, lay out the new token
+    file and cut the blocks by the add's rule (``incoming.widths``: a document's tokens x dim
+    plus its FDE, in floats, where a copy holds only their codes); each block copies its
+    documents' token codes as stored (nothing decoded or re-encoded) and gathers the rest."""
+
+    def __init__(self, view: Any, rows: np.ndarray):
+        super().__init__(view, rows, [k for k in view.rows.layout(0) if k not in (TOKENS, OFFSETS)])
+        counts = [offsets[local + 1] - offsets[local] for offsets, _, local in self._segments()]
+        self.sizes = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)])  # in the new segment
+        self.widths = widths(self.sizes, view.rows)
+
+    def starts(self, width: int) -> np.ndarray:
+        """First documents of the blocks (by their own widths, as ``TokenIncoming.starts``)."""
+        return weighted_starts(self.widths)
+
+    def block(self, lo: int, hi: int) -> dict[str, np.ndarray]:
+        arrays = super().block(lo, hi)
+        parts = [
+            tokens[token_rows(offsets, local)[0]]
+            for offsets, tokens, local in self._segments(lo, hi)
+        ]
+        return {**arrays, TOKENS: np.concatenate(parts), OFFSETS: placed(self.offsets, lo, hi)}
+
+    def _segments(self, lo: int = 0, hi: int | None = None) -> Iterator[tuple]:
+        """(token offsets, tokens, local document numbers) of each segment holding some of
+        documents ``lo:hi`` (sorted rows: one run per segment), in order."""
+        rows = self.rows[lo:hi]
+        segment = np.searchsorted(self.view.starts, rows, side="right") - 1
+        for s in np.unique(segment):
+            entry, arrays = self.view.segments[s]
+            local = rows[segment == s] - entry.start
+            yield np.asarray(arrays[OFFSETS]), arrays[TOKENS], local
