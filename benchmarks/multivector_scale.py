@@ -348,6 +348,9 @@ SPECS = [
     ("rabitq:2*40 > maxsim:rq4", {"r_reps": 7}),  # 3,584 dims x 2 bits: 913 B
     ("rabitq:1*40 > maxsim:rq4", {"r_reps": 15}),  # 7,680 dims x 1 bit: 977 B
     ("rabitq:1*40 > maxsim:rq4", {"r_reps": 30, "k_sim": 4}),  # 7,680 dims, 16 buckets
+    # toward 50x brute force at that recall (helper 16): a shorter shortlist, fewer FDE dims
+    ("rabitq:1*30 > maxsim:rq4", {"r_reps": 30, "k_sim": 4}),
+    ("rabitq:1*40 > maxsim:rq4", {"r_reps": 24, "k_sim": 4}),  # 6,144 dims x 1 bit
 ]
 
 
