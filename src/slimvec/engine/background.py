@@ -89,8 +89,7 @@ class BackgroundTraining:
             while snapshot is not None:
                 staged, manifest, deleted = snapshot
                 staged.train(manifest, deleted)
-                if not _outgrown(staged):
-                    self._catch_up(staged)
+                self._catch_up(staged)  # returns at once if outgrown already
                 if _outgrown(staged):  # a bulk load ran past it: train on what is there now
                     staged.discard()
                     snapshot, restarts = self._latest(), restarts + 1

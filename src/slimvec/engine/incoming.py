@@ -71,9 +71,8 @@ class Incoming:
         return self.rows(0, len(self))
 
     def starts(self, width: int) -> np.ndarray:
-        """First rows of the blocks rows of ``width`` floats (the widest array a row
-        becomes) are read in: ``block_rows`` apart."""
-        return np.arange(0, len(self), block_rows(width))
+        """First rows of the blocks the add is read in (``even_starts``)."""
+        return even_starts(len(self), width)
 
     def _checked(self, block: np.ndarray) -> np.ndarray:
         x = finite_rows(block, "vectors", self._fail)
@@ -108,13 +107,19 @@ class Stored:
         return len(self.rows)
 
     def starts(self, width: int) -> np.ndarray:
-        """First rows of the blocks, ``block_rows`` apart (as ``Incoming.starts``)."""
-        return np.arange(0, len(self), block_rows(width))
+        """First rows of the blocks the rows are copied in (``even_starts``)."""
+        return even_starts(len(self), width)
 
     def block(self, lo: int, hi: int) -> dict[str, np.ndarray]:
         """Every stored array of rows ``lo:hi``, as the new segment holds them."""
         rows = self.rows[lo:hi]
         return {key: self.view.gather(key, rows) for key in self.keys}
+
+
+def even_starts(n: int, width: int) -> np.ndarray:
+    """First rows of the blocks ``n`` rows of ``width`` floats (the widest array a row
+    becomes) are written in: ``block_rows`` apart."""
+    return np.arange(0, n, block_rows(width))
 
 
 def fit_sample(x: Incoming, width: int, seed: int) -> np.ndarray:
@@ -143,7 +148,7 @@ def write_blocks(
     terminal)."""
     rows = view.rows
     width = max(view.manifest.dim, view.pipeline.out_dim)
-    starts = np.arange(0, n, block_rows(width)) if source is None else source.starts(width)
+    starts = even_starts(n, width) if source is None else source.starts(width)
     sizes = None if source is None else source.sizes
     quiet = (n < BAR_ROWS or None) if progress is None else not progress
     layout = {**rows.layout(n, sizes), **(rows.table_layout(n) if rows.table_scan else {})}

@@ -355,7 +355,7 @@ class IVFIndex:
     def join(self, path: Path, manifest: Manifest, joinable: int, renumbered: bool) -> None:
         """Keep ``manifest``'s joined set (``index.joined``) fitting, and write it again over
         rows ``[0, joinable)`` when they grew enough; after ``complete``."""
-        if rejoin(self, path, manifest, self.segment_lists, joinable, renumbered):
+        if rejoin(self, path / IVF_DIR, manifest, self.segment_lists, joinable, renumbered):
             self.built.add(joined_dir(manifest))
             fsync_dir(path / IVF_DIR)
 

@@ -70,7 +70,7 @@ def joined_dir(manifest: Manifest) -> str | None:
 
 def rejoin(
     index: Any,
-    path: Path,
+    folder: Path,
     manifest: Manifest,
     segment_lists: dict[str, Lists],
     joinable: int,
@@ -78,8 +78,9 @@ def rejoin(
 ) -> bool:
     """Before ``manifest``'s commit (its lists complete): drop a joined set that no longer
     fits, and write a new one over rows ``[0, joinable)`` when they grew enough (whether it
-    did). ``segment_lists``: every listed segment's own lists by name (``index.open_lists``
-    opens those written in this commit); ``renumbered``: the commit rewrites every row."""
+    did), in the collection's ``ivf/`` ``folder``. ``segment_lists``: every listed segment's
+    own lists by name (``index.open_lists`` opens those written in this commit);
+    ``renumbered``: the commit rewrites every row."""
     info = manifest.extra.get("ivf")
     if info is None:
         return False
@@ -90,7 +91,6 @@ def rejoin(
     grown = [e for e in manifest.segments if e.start >= rows and e.start + e.rows <= joinable]
     if joinable - rows < max(1, JOIN_GROWTH * rows) or len(grown) + bool(rows) < 2:
         return False
-    folder = path / "ivf"
     tag = info["centroids"]
     parts = [index.joined] if rows else []
     for e in grown:

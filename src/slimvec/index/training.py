@@ -160,10 +160,9 @@ class StagedLists:
             shutil.rmtree(target, ignore_errors=True)  # an interrupted attempt's leftover
             source.rename(target)
         self.discard()  # lists of segments merged away since: gone before the commit shows
-        fsync_dir(ivf)
         manifest.extra["ivf"] = {"centroids": tag, **self.info}
-        if rejoin(self.index, self.path, manifest, {}, joinable, renumbered=False):
-            fsync_dir(ivf)
+        rejoin(self.index, ivf, manifest, {}, joinable, renumbered=False)
+        fsync_dir(ivf)
 
     def discard(self) -> None:
         """Remove what is left of the staging folder (installed or not)."""
